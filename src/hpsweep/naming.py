@@ -1,0 +1,48 @@
+"""Names users see: the W&B project of a model and the run name of a category option.
+
+Each category option file sets ``run_name_parts.<category>`` from its own values by OmegaConf
+interpolation (``opt_AdamW_lr${optimizer.lr}_wd${optimizer.weight_decay}``), so names follow the
+values that took effect, and a new category gets names without code.
+"""
+
+import re
+from datetime import datetime
+
+from omegaconf import DictConfig
+
+_NOT_IN_PROJECT_NAMES = re.compile(r"[^A-Za-z0-9_]")
+
+
+def project_name(model_name: str) -> str:
+    """The W&B project of a model: its timm name with every character W&B may reject made ``_``.
+
+    >>> project_name("resnet50.tv2_in1k")
+    'resnet50_tv2_in1k'
+    """
+    return _NOT_IN_PROJECT_NAMES.sub("_", model_name)
+
+
+def name_part(cfg: DictConfig, category: str, option: str) -> str:
+    """The option's own name part, or ``<category>_<option>`` for a category that defines none."""
+    parts = cfg.get("run_name_parts") or {}
+    return str(parts[category]) if category in parts else f"{category}_{option}"
+
+
+def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], now: datetime) -> str:
+    """The run's name: the varied category's part and a ``%y%m%d%H%M`` stamp.
+
+    A plain run (no ``category``) is named after the categories its overrides touched
+    (``optimizer=SGD`` -> ``opt_SGD_...``), or ``base`` when it trains the base combination.
+    """
+    if cfg.get("category"):
+        varied = [cfg.category]
+    else:
+        parts = cfg.get("run_name_parts") or {}
+        varied = [category for category in parts if category in overridden]
+    label = "_".join(name_part(cfg, category, str(choices.get(category))) for category in varied) or "base"
+    return f"{label}_{now:%y%m%d%H%M}"
+
+
+def overridden_groups(task_overrides: list[str]) -> list[str]:
+    """The top-level config keys a list of Hydra overrides touches (``+optimizer.lr=1`` -> ``optimizer``)."""
+    return [override.lstrip("+~").split("=", 1)[0].split(".", 1)[0] for override in task_overrides]

@@ -1,0 +1,43 @@
+"""What a run leaves behind as data: ``result.json`` (written atomically) and ``history.csv``."""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+RESULT_FILE = "result.json"
+HISTORY_FILE = "history.csv"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` so readers see the old file or the whole new one, never half of it."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def read_result(run_dir: Path) -> dict | None:
+    """The run's result record, or None where it wrote none (yet)."""
+    path = Path(run_dir) / RESULT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class History:
+    """Per-epoch rows appended to ``history.csv`` as they happen, so a crash keeps every finished epoch."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict] = []
+
+    def append(self, row: dict) -> None:
+        new_file = not self.rows
+        with open(self.path, "w" if new_file else "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+        self.rows.append(row)

@@ -1,0 +1,235 @@
+"""One composed experiment: build everything from the config, train, validate, stop early, record.
+
+``run(cfg)`` owns the job's failure handling: whatever happens, ``result.json`` says how it ended
+and the W&B run is finished. ``fit`` is the training loop, read top to bottom.
+"""
+
+import inspect
+import logging
+import random
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from sklearn.metrics import accuracy_score, f1_score
+from tqdm import tqdm
+
+from hpsweep import models, naming
+from hpsweep.early_stopping import EarlyStopping
+from hpsweep.errors import ConfigError, NonFiniteLossError
+from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, write_json_atomic
+from hpsweep.tracking import Tracker
+from hpsweep.validation import validate
+
+log = logging.getLogger(__name__)
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
+    """Train the experiment ``cfg`` describes and return its best validation metrics.
+
+    Writes ``result.json`` (completed or failed, with the reason) and ``history.csv`` into
+    ``output_dir`` (default: Hydra's output dir for this job). Re-raises a failure after recording it.
+    """
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    choices = dict(hydra_cfg.runtime.choices)
+    category = cfg.get("category")
+    record = {
+        "model": cfg.model.name,
+        "category": category,
+        "option": choices.get(category) if category else None,
+        "run_name": naming.run_name(cfg, choices, naming.overridden_groups(list(hydra_cfg.overrides.task)),
+                                    datetime.now()),
+        "wandb_project": cfg.logger.project or naming.project_name(cfg.model.name),
+        "wandb_run_id": None,
+    }
+    started = time.monotonic()
+    tracker = None
+    try:
+        validate(cfg)
+        tracker = Tracker(
+            project=record["wandb_project"],
+            entity=cfg.logger.entity,
+            name=record["run_name"],
+            group=category,
+            tags=[tag for tag in (cfg.model.name, category, record["option"]) if tag],
+            config=OmegaConf.to_container(cfg, resolve=True),
+            mode=cfg.logger.mode,
+            run_dir=output_dir,
+        )
+        record["wandb_run_id"] = tracker.run_id
+        outcome = fit(cfg, output_dir, tracker)
+    except Exception as error:
+        record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
+                      duration_s=round(time.monotonic() - started, 3))
+        write_json_atomic(output_dir / RESULT_FILE, record)
+        log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
+        raise
+    finally:
+        if tracker is not None:
+            tracker.finish(failed="status" in record)
+    record.update(status="completed", error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
+    write_json_atomic(output_dir / RESULT_FILE, record)
+    log.info("run %s completed: %s", record["run_name"], record["metrics"])
+    return record["metrics"]
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(["trainer.device='cuda': no CUDA device is visible; use trainer.device=auto or cpu"])
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """``auto`` -> bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    if requested == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if requested == "fp16" and device.type != "cuda":
+        raise ConfigError(["trainer.precision='fp16' needs a CUDA device (GradScaler); use bf16 or fp32 on CPU"])
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_optimizer(optimizer_cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Instantiate the optimizer: factories that take the model (timm's ``create_optimizer_v2``, which
+    keeps weight decay off norms and biases) get the model; torch optimizer classes get its parameters."""
+    factory = instantiate(optimizer_cfg)
+    first_parameter = next(iter(inspect.signature(factory.func).parameters))
+    return factory(model if first_parameter == "model_or_params" else model.parameters())
+
+
+def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    """Instantiate the LR scheduler; a ``total_steps: null`` (OneCycleLR) becomes the run's step count."""
+    overrides = {}
+    if "total_steps" in scheduler_cfg.lr_scheduler and scheduler_cfg.lr_scheduler.total_steps is None:
+        overrides["total_steps"] = total_steps
+    return instantiate(scheduler_cfg.lr_scheduler, **overrides)(optimizer)
+
+
+def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
+    """The training loop. Returns the fields of ``result.json`` that describe the training."""
+    device = resolve_device(cfg.trainer.device)
+    precision = resolve_precision(cfg.trainer.precision, device)
+    seed_everything(cfg.seed)
+    mean, std = models.input_normalization(cfg.model.name)
+    data = instantiate(cfg.data, seed=cfg.seed, mean=mean, std=std)
+    model = models.create_model(cfg.model, num_classes=data.num_classes, image_size=cfg.data.image_size)
+    memory_format = torch.channels_last if cfg.trainer.channels_last else torch.preserve_format
+    model = model.to(device, memory_format=memory_format)
+
+    max_epochs = cfg.trainer.max_epochs
+    steps_per_epoch = len(data.train_loader)
+    optimizer = build_optimizer(cfg.optimizer, model)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, total_steps=max_epochs * steps_per_epoch)
+    step_scheduler_per_batch = cfg.scheduler.interval == "step"
+    criterion = instantiate(cfg.loss_function).to(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
+    stopper = EarlyStopping(**cfg.early_stopping)
+    history = History(output_dir / HISTORY_FILE)
+    log.info("training %s on %s (%s), %d train / %d val images, %d classes", cfg.model.name, device, precision,
+             len(data.train_loader.dataset), len(data.val_loader.dataset), data.num_classes)
+
+    for epoch in range(1, max_epochs + 1):
+        epoch_started = time.monotonic()
+        model.train()
+        loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
+        seen = 0
+        for images, labels in tqdm(data.train_loader, desc=f"epoch {epoch}/{max_epochs}", leave=False,
+                                   disable=not cfg.trainer.progress_bar):
+            images = images.to(device, non_blocking=True, memory_format=memory_format)
+            labels = labels.to(device, non_blocking=True)
+            with torch.autocast(**autocast):
+                loss = criterion(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if step_scheduler_per_batch:
+                scheduler.step()
+            loss_sum += loss.detach() * labels.size(0)
+            seen += labels.size(0)
+        lr = optimizer.param_groups[0]["lr"]
+        if not step_scheduler_per_batch:
+            scheduler.step()
+        train_loss = (loss_sum / seen).item()
+        if not np.isfinite(train_loss):
+            raise NonFiniteLossError(f"train loss became {train_loss} in epoch {epoch}: the run diverged "
+                                     "(lower optimizer.lr, or try another loss_function or precision)")
+
+        val = evaluate(model, data.val_loader, criterion, device, autocast, memory_format, data.num_classes)
+        row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,
+               "epoch_s": round(time.monotonic() - epoch_started, 3)}
+        improved = stopper.update(row[stopper.monitor], model)
+        history.append(row)
+        tracker.log_epoch(row, epoch)
+        log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_f1 %.4f lr %.3g%s", epoch, max_epochs,
+                 train_loss, val["val_loss"], val["val_acc"], val["val_f1"], lr, " (best)" if improved else "")
+        if stopper.should_stop:
+            log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
+            break
+
+    stopper.restore_best(model)
+    if cfg.trainer.save_best_model:
+        torch.save(model.state_dict(), output_dir / "best_model.pt")
+    best = history.rows[stopper.best_epoch - 1]
+    metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],
+               "best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
+    tracker.set_summary({f"best_{key}": value for key, value in metrics.items()})
+    return {
+        "metrics": metrics,
+        "epochs_run": len(history.rows),
+        "stopped_early": len(history.rows) < max_epochs,
+        "setup": {
+            "device": str(device),
+            "precision": precision,
+            "image_size": cfg.data.image_size,
+            "batch_size": cfg.data.batch_size,
+            "optimizer": type(optimizer).__name__,
+            "scheduler": type(scheduler).__name__,
+            "loss_function": type(criterion).__name__,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+    }
+
+
+@torch.inference_mode()
+def evaluate(model, loader, criterion, device, autocast: dict, memory_format, num_classes: int) -> dict:
+    """Validation loss, accuracy and macro F1 over ``loader``."""
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    predictions, targets = [], []
+    for images, labels in loader:
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        labels = labels.to(device, non_blocking=True)
+        with torch.autocast(**autocast):
+            logits = model(images)
+        loss_sum += criterion(logits.float(), labels) * labels.size(0)
+        predictions.append(logits.argmax(dim=1))
+        targets.append(labels)
+    predicted = torch.cat(predictions).cpu().numpy()
+    target = torch.cat(targets).cpu().numpy()
+    return {
+        "val_loss": (loss_sum / len(target)).item(),
+        "val_acc": float(accuracy_score(target, predicted)),
+        "val_f1": float(f1_score(target, predicted, average="macro", labels=list(range(num_classes)),
+                                 zero_division=0)),
+    }

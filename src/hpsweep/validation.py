@@ -1,0 +1,74 @@
+"""Checks of a composed config that run before any training, so bad input costs seconds, not GPU hours.
+
+Only omegaconf here: the checks must stay cheap enough to run for every job of a sweep up front.
+"""
+
+from collections.abc import Iterator
+
+from omegaconf import DictConfig
+
+from hpsweep.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+LOGGER_MODES = ("auto", "online", "offline", "disabled")
+MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss")
+MODES = ("max", "min")
+SCHEDULER_INTERVALS = ("epoch", "step")
+POSITIVE_RATES = ("lr", "max_lr")
+
+
+def config_problems(cfg: DictConfig) -> list[str]:
+    """Every invalid value in ``cfg``, each naming the key, the value and what is allowed."""
+    problems = []
+
+    def expect(ok: bool, key: str, value, allowed: str) -> None:
+        if not ok:
+            problems.append(f"{key}={value!r}: {allowed}")
+
+    def one_of(key: str, value, choices: tuple[str, ...]) -> None:
+        expect(value in choices, key, value, f"expected one of {', '.join(choices)}")
+
+    def integer_at_least(key: str, value, low: int) -> None:
+        expect(isinstance(value, int) and not isinstance(value, bool) and value >= low, key, value,
+               f"expected an integer >= {low}")
+
+    one_of("trainer.precision", cfg.trainer.precision, PRECISIONS)
+    one_of("trainer.device", cfg.trainer.device, DEVICES)
+    integer_at_least("trainer.max_epochs", cfg.trainer.max_epochs, 1)
+    integer_at_least("data.batch_size", cfg.data.batch_size, 1)
+    integer_at_least("data.image_size", cfg.data.image_size, 8)
+    one_of("logger.mode", cfg.logger.mode, LOGGER_MODES)
+    one_of("early_stopping.monitor", cfg.early_stopping.monitor, MONITORS)
+    one_of("early_stopping.mode", cfg.early_stopping.mode, MODES)
+    integer_at_least("early_stopping.patience", cfg.early_stopping.patience, 1)
+    min_delta = cfg.early_stopping.min_delta
+    expect(isinstance(min_delta, (int, float)) and min_delta >= 0, "early_stopping.min_delta", min_delta,
+           "expected a number >= 0")
+    one_of("scheduler.interval", cfg.scheduler.interval, SCHEDULER_INTERVALS)
+    for key, value in _rates(cfg):
+        expect(isinstance(value, (int, float)) and value > 0, key, value, "a learning rate must be a number > 0")
+    weight_decay = cfg.optimizer.get("weight_decay", 0)
+    expect(isinstance(weight_decay, (int, float)) and weight_decay >= 0, "optimizer.weight_decay", weight_decay,
+           "expected a number >= 0")
+    return problems
+
+
+def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
+    for prefix, node in (("optimizer", cfg.optimizer), ("scheduler.lr_scheduler", cfg.scheduler.lr_scheduler)):
+        for key in POSITIVE_RATES:
+            if node.get(key) is not None:
+                yield f"{prefix}.{key}", node[key]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise one ConfigError listing every problem of ``cfg``, the model name included."""
+    from hpsweep.models import check_model_name  # imports timm: kept off the cheap path
+
+    problems = config_problems(cfg)
+    try:
+        check_model_name(cfg.model.name)
+    except ConfigError as error:
+        problems += error.problems
+    if problems:
+        raise ConfigError(problems)
