@@ -124,13 +124,18 @@ def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer,
     return instantiate(scheduler_cfg.lr_scheduler, **overrides)(optimizer)
 
 
+def build_data(cfg: DictConfig):
+    """The configured data set's loaders, normalised as the model's pretrained weights expect."""
+    mean, std = models.input_normalization(cfg.model.name)
+    return instantiate(cfg.data, seed=cfg.seed, mean=mean, std=std)
+
+
 def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training."""
     device = resolve_device(cfg.trainer.device)
     precision = resolve_precision(cfg.trainer.precision, device)
     seed_everything(cfg.seed)
-    mean, std = models.input_normalization(cfg.model.name)
-    data = instantiate(cfg.data, seed=cfg.seed, mean=mean, std=std)
+    data = build_data(cfg)
     model = models.create_model(cfg.model, num_classes=data.num_classes, image_size=cfg.data.image_size)
     memory_format = torch.channels_last if cfg.trainer.channels_last else torch.preserve_format
     model = model.to(device, memory_format=memory_format)
@@ -193,7 +198,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
     best = history.rows[stopper.best_epoch - 1]
     metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],
                "best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
-    tracker.set_summary({f"best_{key}": value for key, value in metrics.items()})
+    tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in metrics.items()})
     return {
         "metrics": metrics,
         "epochs_run": len(history.rows),

@@ -1,0 +1,20 @@
+# Two commands do all the setup: `make demo` (install, then the main job) and `make test`.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+
+.PHONY: demo test lint
+demo: $(VENV)/installed
+	$(PYTHON) run_experiments.py model=test_resnet data.image_size=32 trainer.max_epochs=3
+
+test: $(VENV)/installed lint
+	$(PYTHON) -m pytest
+
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+
+# torch first and pinned: an unpinned torch would pull a multi-GB build; pip takes these from its cache.
+$(VENV)/installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PYTHON) -m pip install --quiet -e ".[test]"
+	touch $@

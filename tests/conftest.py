@@ -1,0 +1,55 @@
+"""Shared helpers: the real config, composed once per call and shrunk to CPU size, and subprocess runs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from hpsweep.cli import compose_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+# Small enough for a 2-core CPU: timm's tiny test model on 32 px digits.
+CPU_SIZE = ["model=test_resnet", "data.image_size=32", "data.batch_size=64", "trainer.max_epochs=2",
+            "trainer.progress_bar=false", "logger.mode=offline"]
+CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
+
+
+def option_names(category: str) -> list[str]:
+    """Every option file of a category, so a new option is tested without a new test."""
+    return sorted(path.stem for path in (CONF_DIR / category).glob("*.yaml"))
+
+
+def compose(*overrides: str):
+    return compose_config(CONF_DIR, list(overrides))
+
+
+@pytest.fixture
+def in_process_job(tmp_path, monkeypatch):
+    """Compose a CPU-sized job and set Hydra's runtime state as @hydra.main would; returns the task config."""
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+    def make(*overrides: str):
+        cfg = compose(*CPU_SIZE, *overrides)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(tmp_path)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg.hydra
+        return cfg
+
+    yield make
+    HydraConfig.instance().cfg = None
+
+
+def run_experiments(run_dir: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python run_experiments.py`` as a user runs it, writing into ``run_dir``."""
+    env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_experiments.py"), *CPU_SIZE, *overrides, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,60 @@
+from datetime import datetime
+
+import pytest
+from conftest import compose
+
+from hpsweep.naming import overridden_groups, project_name, run_name
+
+NOW = datetime(2026, 11, 27, 17, 5)
+
+
+@pytest.mark.parametrize(("model", "project"), [
+    ("resnet50.tv2_in1k", "resnet50_tv2_in1k"),
+    ("efficientnet_b4.ra2_in1k", "efficientnet_b4_ra2_in1k"),
+    ("swin_base_patch4_window12_384.ms_in1k", "swin_base_patch4_window12_384_ms_in1k"),
+    ("hf-hub:timm/vit-base/x", "hf_hub_timm_vit_base_x"),
+    ("test_resnet", "test_resnet"),
+])
+def test_project_name_is_the_model_name_made_wandb_safe(model, project):
+    assert project_name(model) == project
+
+
+# The seed's run-name patterns, one per category option.
+SEED_NAMES = [
+    ("optimizer", "AdamW", "opt_AdamW_lr0.001_wd0.001"),
+    ("optimizer", "SGD", "opt_SGD_lr0.01_m0.9_wd0.0001"),
+    ("scheduler", "CosineAnnealingLR", "sch_CosineAnnealingLR_T25"),
+    ("scheduler", "OneCycleLR", "sch_OneCycleLR_maxlr0.01"),
+    ("loss_function", "CrossEntropy", "loss_CrossEntropyLoss"),
+    ("loss_function", "Focal", "loss_FocalLoss_alpha2.0_gamma1.0"),
+    ("loss_function", "LabelSmoothing", "loss_LabelSmoothingLoss_smoothing0.1"),
+    ("image_size", "img320_batch64", "img320_batch64"),
+    ("image_size", "img512_batch16", "img512_batch16"),
+    ("batch_size", "batch32_mp", "batch32_MP"),
+    ("batch_size", "batch64", "batch64"),
+    ("early_stopping", "patience5", "es_patience5"),
+]
+
+
+@pytest.mark.parametrize(("category", "option", "expected"), SEED_NAMES, ids=[o for _, o, _ in SEED_NAMES])
+def test_category_run_names_follow_the_seed(category, option, expected):
+    cfg = compose(f"{category}={option}", f"category={category}")
+    assert run_name(cfg, dict(cfg.hydra.runtime.choices), [], NOW) == f"{expected}_2611271705"
+
+
+def test_run_name_follows_values_that_took_effect():
+    cfg = compose("optimizer=SGD", "optimizer.lr=0.05", "category=optimizer")
+    assert run_name(cfg, dict(cfg.hydra.runtime.choices), [], NOW).startswith("opt_SGD_lr0.05_m0.9")
+
+
+def test_plain_run_is_named_after_the_categories_it_overrides():
+    overrides = ["model=test_resnet", "optimizer=SGD", "early_stopping.patience=3"]
+    cfg = compose(*overrides)
+    name = run_name(cfg, dict(cfg.hydra.runtime.choices), overridden_groups(overrides), NOW)
+    assert name == "opt_SGD_lr0.01_m0.9_wd0.0001_es_patience3_2611271705"
+    assert run_name(compose(), {}, [], NOW) == "base_2611271705"
+
+
+def test_a_category_without_a_name_part_falls_back_to_category_and_option():
+    cfg = compose("category=warmup")
+    assert run_name(cfg, {"warmup": "linear5"}, [], NOW) == "warmup_linear5_2611271705"
