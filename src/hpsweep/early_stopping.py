@@ -43,6 +43,13 @@ class EarlyStopping:
     def should_stop(self) -> bool:
         return self.epochs_seen - self.best_epoch >= self.patience
 
+    def state_dict(self) -> dict:
+        return {key: getattr(self, key) for key in ("best_value", "best_epoch", "epochs_seen", "best_state")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
     def restore_best(self, model: nn.Module) -> None:
         if self.best_state is not None:
             model.load_state_dict(self.best_state)

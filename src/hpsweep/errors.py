@@ -4,9 +4,9 @@
 class ConfigError(ValueError):
     """The composed config holds values that cannot run; the message lists every problem found."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], summary: str = "invalid configuration"):
         self.problems = problems
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(f"{summary}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class UnknownModelError(ConfigError):
@@ -19,3 +19,7 @@ class PretrainedWeightsUnavailable(RuntimeError):
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite: the run diverged."""
+
+
+class SweepFailedError(RuntimeError):
+    """Some jobs of a sweep failed; every other job ran, and each outcome is in its result.json."""

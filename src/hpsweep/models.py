@@ -112,3 +112,20 @@ def _reachable(host: str | None, timeout_s: float) -> bool:
     except OSError:
         return False
     return True
+
+
+def image_size_problem(model_cfg: DictConfig, image_size: int) -> str | None:
+    """Why the model cannot take ``image_size`` pixels, or None. Builds and runs it on torch's meta
+    device: shapes are checked, no memory or compute is spent."""
+    import torch
+
+    kwargs = OmegaConf.to_container(model_cfg.create_kwargs, resolve=True) if model_cfg.create_kwargs else {}
+    if needs_img_size(model_cfg.name):
+        kwargs.setdefault("img_size", image_size)
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(model_cfg.name, pretrained=False, num_classes=2, **kwargs).eval()
+            model(torch.empty(1, 3, image_size, image_size))
+    except Exception as error:  # whatever the architecture raises is the reason to report
+        return f"data.image_size={image_size} does not fit {model_cfg.name}: {type(error).__name__}: {error}"
+    return None

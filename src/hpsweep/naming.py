@@ -29,18 +29,20 @@ def name_part(cfg: DictConfig, category: str, option: str) -> str:
 
 
 def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], now: datetime) -> str:
-    """The run's name: the varied category's part and a ``%y%m%d%H%M`` stamp.
+    """The run's name: its label and a ``%y%m%d%H%M`` stamp (``opt_AdamW_lr0.001_wd0.001_2611271705``)."""
+    return f"{run_label(cfg, choices, overridden)}_{now:%y%m%d%H%M}"
 
-    A plain run (no ``category``) is named after the categories its overrides touched
-    (``optimizer=SGD`` -> ``opt_SGD_...``), or ``base`` when it trains the base combination.
+
+def run_label(cfg: DictConfig, choices: dict[str, str], overridden: list[str]) -> str:
+    """The varied category's name part. A plain run (no ``category``) is named after the categories its
+    overrides touched (``optimizer=SGD`` -> ``opt_SGD_...``), or ``base`` when it trains the base combination.
     """
     if cfg.get("category"):
         varied = [cfg.category]
     else:
         parts = cfg.get("run_name_parts") or {}
         varied = [category for category in parts if category in overridden]
-    label = "_".join(name_part(cfg, category, str(choices.get(category))) for category in varied) or "base"
-    return f"{label}_{now:%y%m%d%H%M}"
+    return "_".join(name_part(cfg, category, str(choices.get(category))) for category in varied) or "base"
 
 
 def overridden_groups(task_overrides: list[str]) -> list[str]:

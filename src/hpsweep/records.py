@@ -33,6 +33,13 @@ class History:
         self.path = path
         self.rows: list[dict] = []
 
+    def restore(self, rows: list[dict]) -> None:
+        """Start over from a checkpoint's rows, dropping any epoch written after that checkpoint."""
+        self.path.unlink(missing_ok=True)
+        self.rows = []
+        for row in rows:
+            self.append(row)
+
     def append(self, row: dict) -> None:
         new_file = not self.rows
         with open(self.path, "w" if new_file else "a", newline="") as handle:

@@ -40,11 +40,13 @@ def redact_secrets(config):
 
 
 class Tracker:
-    """One W&B run. ``finish`` must run whatever happens: a second ``wandb.init`` without it
-    silently logs into the first run."""
+    """One W&B run, resumed when ``run_id`` names an earlier one.
+
+    ``finish`` must run whatever happens: a second ``wandb.init`` without it silently logs into the first run.
+    """
 
     def __init__(self, *, project: str, entity: str | None, name: str, group: str | None, tags: list[str],
-                 config: dict, mode: str, run_dir: Path):
+                 config: dict, mode: str, run_dir: Path, run_id: str | None = None):
         import wandb
 
         self.mode = resolve_mode(mode)
@@ -58,6 +60,8 @@ class Tracker:
             mode=self.mode,
             dir=str(run_dir),
             reinit="finish_previous",
+            id=run_id,  # an interrupted job resumes its own W&B run
+            resume="allow" if run_id else None,
         )
 
     @property

@@ -5,7 +5,9 @@ and the W&B run is finished. ``fit`` is the training loop, read top to bottom.
 """
 
 import inspect
+import json
 import logging
+import os
 import random
 import time
 from datetime import datetime
@@ -23,11 +25,13 @@ from hpsweep import models, naming
 from hpsweep.early_stopping import EarlyStopping
 from hpsweep.errors import ConfigError, NonFiniteLossError
 from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, write_json_atomic
+from hpsweep.sweep import JOB_FILE, fingerprint
 from hpsweep.tracking import Tracker
 from hpsweep.validation import validate
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_FILE = "last_checkpoint.pt"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -42,15 +46,19 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
     choices = dict(hydra_cfg.runtime.choices)
     category = cfg.get("category")
+    job_fingerprint = fingerprint(cfg)
+    earlier = read_job(output_dir, job_fingerprint)  # the same job, interrupted: keep its names and W&B run
     record = {
         "model": cfg.model.name,
         "category": category,
         "option": choices.get(category) if category else None,
-        "run_name": naming.run_name(cfg, choices, naming.overridden_groups(list(hydra_cfg.overrides.task)),
-                                    datetime.now()),
+        "run_name": earlier["run_name"] if earlier else naming.run_name(
+            cfg, choices, naming.overridden_groups(list(hydra_cfg.overrides.task)), datetime.now()),
         "wandb_project": cfg.logger.project or naming.project_name(cfg.model.name),
-        "wandb_run_id": None,
+        "wandb_run_id": earlier.get("wandb_run_id") if earlier else None,
+        "fingerprint": job_fingerprint,
     }
+    write_json_atomic(output_dir / JOB_FILE, record)
     started = time.monotonic()
     tracker = None
     try:
@@ -64,9 +72,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
             config=OmegaConf.to_container(cfg, resolve=True),
             mode=cfg.logger.mode,
             run_dir=output_dir,
+            run_id=record["wandb_run_id"],
         )
         record["wandb_run_id"] = tracker.run_id
-        outcome = fit(cfg, output_dir, tracker)
+        write_json_atomic(output_dir / JOB_FILE, record)
+        outcome = fit(cfg, output_dir, tracker, job_fingerprint)
     except Exception as error:
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
                       duration_s=round(time.monotonic() - started, 3))
@@ -130,8 +140,42 @@ def build_data(cfg: DictConfig):
     return instantiate(cfg.data, seed=cfg.seed, mean=mean, std=std)
 
 
-def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
-    """The training loop. Returns the fields of ``result.json`` that describe the training."""
+def read_job(output_dir: Path, job_fingerprint: str) -> dict | None:
+    """The ``job.json`` an earlier start of this same job left in ``output_dir``, if any."""
+    path = output_dir / JOB_FILE
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return earlier if earlier.get("fingerprint") == job_fingerprint else None
+
+
+def rng_states(generator: torch.Generator | None) -> dict:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "loader": generator.get_state() if generator is not None else None,
+    }
+
+
+def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    if generator is not None and states["loader"] is not None:
+        generator.set_state(states["loader"])
+
+
+def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str) -> dict:
+    """The training loop. Returns the fields of ``result.json`` that describe the training.
+
+    After every epoch it saves ``last_checkpoint.pt`` (everything needed to go on), so a killed or
+    preempted job started again with the same config resumes from its last finished epoch.
+    """
     device = resolve_device(cfg.trainer.device)
     precision = resolve_precision(cfg.trainer.precision, device)
     seed_everything(cfg.seed)
@@ -150,10 +194,24 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
     autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
     stopper = EarlyStopping(**cfg.early_stopping)
     history = History(output_dir / HISTORY_FILE)
+    checkpoint_path = output_dir / CHECKPOINT_FILE
+    generator = data.train_loader.generator
+    first_epoch = 1
+    checkpoint = torch.load(checkpoint_path, weights_only=False) if checkpoint_path.is_file() else None
+    if checkpoint is not None and checkpoint["fingerprint"] == job_fingerprint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        stopper.load_state_dict(checkpoint["early_stopping"])
+        history.restore(checkpoint["history"])
+        restore_rng_states(checkpoint["rng"], generator)
+        first_epoch = checkpoint["epoch"] + 1
+        log.info("resuming from the checkpoint of epoch %d", checkpoint["epoch"])
     log.info("training %s on %s (%s), %d train / %d val images, %d classes", cfg.model.name, device, precision,
              len(data.train_loader.dataset), len(data.val_loader.dataset), data.num_classes)
 
-    for epoch in range(1, max_epochs + 1):
+    for epoch in range(first_epoch, max_epochs + 1):
         epoch_started = time.monotonic()
         model.train()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
@@ -188,6 +246,13 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
         tracker.log_epoch(row, epoch)
         log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_f1 %.4f lr %.3g%s", epoch, max_epochs,
                  train_loss, val["val_loss"], val["val_acc"], val["val_f1"], lr, " (best)" if improved else "")
+        if cfg.trainer.checkpoint:
+            save_atomic({
+                "fingerprint": job_fingerprint, "epoch": epoch, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history.rows,
+                "rng": rng_states(generator),
+            }, checkpoint_path)
         if stopper.should_stop:
             log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
             break
@@ -199,8 +264,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
     metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],
                "best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
     tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in metrics.items()})
+    checkpoint_path.unlink(missing_ok=True)  # the job is complete: nothing left to resume
     return {
         "metrics": metrics,
+        "resumed_from_epoch": first_epoch - 1 if first_epoch > 1 else None,
         "epochs_run": len(history.rows),
         "stopped_early": len(history.rows) < max_epochs,
         "setup": {
@@ -214,6 +281,13 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
             "parameters": sum(p.numel() for p in model.parameters()),
         },
     }
+
+
+def save_atomic(state: dict, path: Path) -> None:
+    """``torch.save`` through a temporary file, so a kill mid-write leaves the previous checkpoint intact."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
 
 
 @torch.inference_mode()

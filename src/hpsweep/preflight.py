@@ -1,0 +1,48 @@
+"""Pre-flight checks of a whole sweep: every job's values, each model name, each model's image sizes."""
+
+from omegaconf import DictConfig
+
+from hpsweep.errors import ConfigError
+from hpsweep.models import check_model_name, image_size_problem
+from hpsweep.sweep import Job
+from hpsweep.validation import config_problems
+
+
+def job_problems(jobs: list[Job], configs: list[DictConfig | None]) -> list[str]:
+    """Every problem of every composed job, each naming the jobs, the key, the value and what is allowed.
+
+    A problem shared by many jobs is reported once with their numbers; model names and image sizes
+    are checked once per distinct value.
+    """
+    jobs_of: dict[str, list[int]] = {}  # problem -> the jobs that have it
+    models: dict[str, list[int]] = {}
+    sizes: dict[tuple[str, int], tuple[DictConfig, list[int]]] = {}
+    for number, (_job, cfg) in enumerate(zip(jobs, configs, strict=True)):
+        if cfg is None:
+            continue  # its composition error is already reported
+        for problem in config_problems(cfg):
+            jobs_of.setdefault(problem, []).append(number)
+        models.setdefault(cfg.model.name, []).append(number)
+        sizes.setdefault((cfg.model.name, cfg.data.image_size), (cfg.model, []))[1].append(number)
+
+    unknown = set()
+    for name, numbers in models.items():
+        try:
+            check_model_name(name)
+        except ConfigError as error:
+            unknown.add(name)
+            for problem in error.problems:
+                jobs_of.setdefault(problem, []).extend(numbers)
+    for (name, image_size), (model_cfg, numbers) in sizes.items():
+        if name not in unknown and isinstance(image_size, int) and image_size >= 8:
+            problem = image_size_problem(model_cfg, image_size)
+            if problem:
+                jobs_of.setdefault(problem, []).extend(numbers)
+    return [f"{_which(numbers, jobs)}: {problem}" for problem, numbers in jobs_of.items()]
+
+
+def _which(numbers: list[int], jobs: list[Job]) -> str:
+    if len(numbers) == 1:
+        return f"job {numbers[0]} ({jobs[numbers[0]].label})"
+    listed = ", ".join(map(str, numbers)) if len(numbers) <= 6 else f"{numbers[0]}-{numbers[-1]}"
+    return f"jobs {listed} ({len(numbers)} jobs)"
