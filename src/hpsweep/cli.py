@@ -60,7 +60,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             master = compose(config_name="config", overrides=[], return_hydra_config=True)
             loader = GlobalHydra.instance().config_loader()
             overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-            jobs = plan_jobs(overrides, loader.get_group_options, list(master.hydra.sweeper.categories))
+            jobs = plan_jobs(overrides, loader.get_group_options, list(master.hydra.sweeper.categories),
+                             default_groups=set(master.hydra.runtime.choices))
             names = job_names(jobs, lambda job: loader.load_sweep_config(master, list(job.overrides)))
     except (HydraException, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)

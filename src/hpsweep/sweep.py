@@ -11,7 +11,7 @@ Only hydra and omegaconf here: ``hpsweep matrix`` must print without importing t
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +55,14 @@ def override_values(override: Override, universe: list[str]) -> list[str]:
 
 
 def plan_jobs(overrides: list[Override], group_options: Callable[[str], list[str]],
-              all_categories: list[str]) -> list[Job]:
+              all_categories: list[str], default_groups: Collection[str] = ()) -> list[Job]:
     """Every job of a sweep, in launch order.
 
     ``group_options(group)`` lists a config group's options (Hydra's config loader, or a stub in
-    tests); ``all_categories`` is what ``category=all`` and ``category=glob(...)`` choose from.
-    Without a ``category`` override the result is exactly the BasicSweeper's product.
+    tests); ``all_categories`` is what ``category=all`` and ``category=glob(...)`` choose from;
+    ``default_groups`` are the groups the primary config's defaults list names (the others, such
+    as a new category folder, are added with ``+group=option``). Without a ``category`` override
+    the result is exactly the BasicSweeper's product.
     """
     by_key = {override.get_key_element(): override for override in overrides}
     category_override = by_key.pop("category", None)
@@ -90,7 +92,9 @@ def plan_jobs(overrides: list[Override], group_options: Callable[[str], list[str
                 for combination in others:
                     # the job's own category option wins over a fixed override of the same group
                     kept = [item for item in combination if item.split("=", 1)[0].lstrip("+~") != category]
-                    head = ([f"model={model}"] if model else []) + [f"category={category}", f"{category}={option}"]
+                    add = "" if category in default_groups else "+"
+                    head = [f"model={model}"] if model else []
+                    head += [f"category={category}", f"{add}{category}={option}"]
                     jobs.append(Job(tuple(head + kept), model, category, option, _swept(kept, swept_keys)))
     return jobs
 
@@ -101,9 +105,8 @@ def _swept(combination: list[str], swept_keys: set[str]) -> tuple[str, ...]:
 
 def fingerprint(task_cfg: DictConfig) -> str:
     """A digest of everything that decides what a job computes: its fully resolved config."""
-    container = OmegaConf.to_container(task_cfg, resolve=True)
-    for key in NOT_FINGERPRINTED:
-        container.pop(key, None)
+    kept = OmegaConf.masked_copy(task_cfg, [key for key in task_cfg if key not in NOT_FINGERPRINTED])
+    container = OmegaConf.to_container(kept, resolve=True)
     container.get("trainer", {}).pop("progress_bar", None)
     return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, f1_score
@@ -92,13 +93,22 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     return record["metrics"]
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run."""
+def resolve_device(requested: str, job_number: int | None = None) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run.
+
+    Job ``k`` of a sweep takes GPU ``k mod N`` of the N it sees, so parallel jobs (submitit_local
+    with N GPUs and batches of N) each get their own.
+    """
     if requested == "cuda" and not torch.cuda.is_available():
         raise ConfigError(["trainer.device='cuda': no CUDA device is visible; use trainer.device=auto or cpu"])
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", (job_number or 0) % torch.cuda.device_count())
+
+
+def job_number(hydra_cfg) -> int | None:
+    """This job's number within its sweep, or None for a single run."""
+    return hydra_cfg.job.get("num") if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
@@ -176,7 +186,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     After every epoch it saves ``last_checkpoint.pt`` (everything needed to go on), so a killed or
     preempted job started again with the same config resumes from its last finished epoch.
     """
-    device = resolve_device(cfg.trainer.device)
+    device = resolve_device(cfg.trainer.device, job_number(HydraConfig.get()))
     precision = resolve_precision(cfg.trainer.precision, device)
     seed_everything(cfg.seed)
     data = build_data(cfg)

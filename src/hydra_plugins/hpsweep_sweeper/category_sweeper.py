@@ -66,7 +66,8 @@ class CategorySweeper(Sweeper):
     def run_sweep(self, arguments: list[str]) -> list[JobReturn]:
         config_loader = self.hydra_context.config_loader
         overrides = OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
-        jobs = plan_jobs(overrides, config_loader.get_group_options, self.categories)
+        jobs = plan_jobs(overrides, config_loader.get_group_options, self.categories,
+                         default_groups=set(self.config.hydra.runtime.choices))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")

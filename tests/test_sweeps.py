@@ -1,0 +1,139 @@
+"""Real category sweeps in subprocesses, as a user runs them: job counts, failures, resume, launchers."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import CONF_DIR, CPU_SIZE, ROOT
+from wandb_records import read_run
+
+pytestmark = pytest.mark.slow
+ENV = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
+
+
+def sweep_command(sweep_dir, *arguments, config_dir=None):
+    config = ["--config-path", str(config_dir), "--config-name", "config"] if config_dir else []
+    return [sys.executable, str(ROOT / "run_experiments.py"), *config, "-m", *CPU_SIZE, *arguments,
+            f"hydra.sweep.dir={sweep_dir}"]
+
+
+def run_sweep(sweep_dir, *arguments, config_dir=None, timeout=600):
+    return subprocess.run(sweep_command(sweep_dir, *arguments, config_dir=config_dir), cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def results(sweep_dir) -> dict[str, dict]:
+    """Every result.json under the sweep dir, by job directory relative to it."""
+    return {str(path.parent.relative_to(sweep_dir)): json.loads(path.read_text())
+            for path in sorted(sweep_dir.glob("**/result.json"))}
+
+
+@pytest.fixture
+def extended_conf(tmp_path):
+    """The project's config plus a new model, a new category and a diverging option: files only."""
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "model" / "test_convnext.yaml").write_text(
+        "name: test_convnext\npretrained: false\ncheckpoint_path: null\ncreate_kwargs: {}\n")
+    (conf / "dropout").mkdir()
+    for rate in (0, 5):
+        (conf / "dropout" / f"drop{rate}.yaml").write_text(
+            f"# @package _global_\nmodel:\n  create_kwargs:\n    drop_rate: 0.{rate}\n")
+    (conf / "optimizer" / "Diverge.yaml").write_text(
+        "# @package _global_\noptimizer:\n  _target_: torch.optim.SGD\n  _partial_: true\n  lr: 1.0e+30\n"
+        "run_name_parts:\n  optimizer: opt_Diverge\n")
+    return conf
+
+
+def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_isolated(tmp_path, extended_conf):
+    sweep_dir = tmp_path / "sweep"
+    finished = run_sweep(sweep_dir, "model=test_convnext", "category=dropout,optimizer", "trainer.max_epochs=1",
+                         config_dir=extended_conf)
+    assert finished.returncode == 1, "a failed job makes the sweep exit non-zero"
+    assert "1 of 5 jobs failed" in finished.stderr
+    assert "3 completed, 0 skipped, 1 failed" not in finished.stdout
+    assert "4 completed, 0 skipped, 1 failed" in finished.stdout
+
+    found = results(sweep_dir)
+    assert sorted(found) == ["test_convnext/dropout/drop0", "test_convnext/dropout/drop5",
+                             "test_convnext/optimizer/AdamW", "test_convnext/optimizer/Diverge",
+                             "test_convnext/optimizer/SGD"]
+    failed = found.pop("test_convnext/optimizer/Diverge")
+    assert (failed["status"], failed["error"]["type"]) == ("failed", "NonFiniteLossError")
+    assert all(result["status"] == "completed" for result in found.values())
+    dropout = found["test_convnext/dropout/drop5"]
+    assert dropout["run_name"].startswith("dropout_drop5_"), "a category without a name template still names runs"
+    assert read_run(sweep_dir / "test_convnext/dropout/drop5")["config"]["model"]["create_kwargs"]["drop_rate"] == 0.5
+    assert found["test_convnext/optimizer/SGD"]["setup"]["optimizer"] == "SGD"
+
+    # Running the same sweep again retries only the failed job; finished results are untouched.
+    completed = {name: (sweep_dir / name / "result.json").stat().st_mtime_ns for name in found}
+    again = run_sweep(sweep_dir, "model=test_convnext", "category=dropout,optimizer", "trainer.max_epochs=1",
+                      config_dir=extended_conf)
+    assert again.returncode == 1
+    assert "0 completed, 4 skipped, 1 failed" in again.stdout
+    assert {name: (sweep_dir / name / "result.json").stat().st_mtime_ns for name in found} == completed
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    arguments = ["model=test_resnet", "category=optimizer", "trainer.max_epochs=4"]
+    process = subprocess.Popen(sweep_command(sweep_dir, *arguments), cwd=ROOT, env=ENV, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first, second = sweep_dir / "test_resnet/optimizer/AdamW", sweep_dir / "test_resnet/optimizer/SGD"
+    deadline = time.monotonic() + 240
+    while not ((first / "result.json").exists() and (second / "last_checkpoint.pt").exists()):
+        assert process.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole sweep, mid-way through the second job
+    process.wait()
+    assert not (second / "result.json").exists()
+    first_result = (first / "result.json").read_bytes()
+    run_id = json.loads((second / "job.json").read_text())["wandb_run_id"]
+
+    finished = run_sweep(sweep_dir, *arguments)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "1 completed, 1 skipped, 0 failed" in finished.stdout
+    assert (first / "result.json").read_bytes() == first_result, "a finished job is neither retrained nor rewritten"
+    resumed = json.loads((second / "result.json").read_text())
+    assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] >= 1
+    assert resumed["epochs_run"] == 4, "as many epochs as an uninterrupted run"
+    assert resumed["wandb_run_id"] == run_id, "the interrupted job goes on in its own W&B run"
+    history = (second / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4"]
+    assert not (second / "last_checkpoint.pt").exists()
+    assert len(results(sweep_dir)) == 2, "exactly one result per job"
+
+    # Resuming restores every RNG and optimizer state: the result equals an uninterrupted run's.
+    uninterrupted = run_sweep(tmp_path / "fresh", "model=test_resnet", "category=optimizer", "trainer.max_epochs=4",
+                              "optimizer=SGD")
+    assert uninterrupted.returncode == 0
+    fresh = results(tmp_path / "fresh")["test_resnet/optimizer/SGD"]
+    assert fresh["metrics"] == resumed["metrics"]
+
+
+def test_preflight_reports_every_problem_and_runs_nothing(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    finished = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer,early_stopping", "optimizer.lr=-1",
+                         "early_stopping.patience=0", "model.name=test_vit", "data.image_size=40")
+    assert finished.returncode == 1
+    assert "problem(s) in 5 jobs; nothing was started" in finished.stderr
+    assert "optimizer.lr=-1: a learning rate must be a number > 0" in finished.stderr
+    assert "early_stopping.patience=0: expected an integer >= 1" in finished.stderr
+    assert "data.image_size=40 does not fit test_vit" in finished.stderr
+    assert results(sweep_dir) == {} and not list(sweep_dir.glob("**/job.json"))
+
+
+def test_submitit_local_runs_jobs_as_parallel_processes(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    finished = run_sweep(sweep_dir, "hydra/launcher=local", "model=test_resnet", "category=optimizer",
+                         "trainer.max_epochs=1", "hydra.launcher.timeout_min=10")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    found = results(sweep_dir)
+    assert [result["status"] for result in found.values()] == ["completed", "completed"]
+    assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2, "each job ran in its own process"
