@@ -4,7 +4,8 @@ PYTHON := $(VENV)/bin/python
 
 .PHONY: demo test lint
 demo: $(VENV)/installed
-	$(PYTHON) run_experiments.py model=test_resnet data.image_size=32 trainer.max_epochs=3
+	$(PYTHON) run_experiments.py -m model=test_resnet,test_efficientnet category=optimizer,loss_function \
+		data.image_size=32 trainer.max_epochs=5
 
 test: $(VENV)/installed lint
 	$(PYTHON) -m pytest

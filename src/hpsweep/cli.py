@@ -49,9 +49,9 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     exist, an estimate of its time."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from rich.console import Console
     from rich.table import Table
 
+    from hpsweep.display import console, format_duration
     from hpsweep.estimates import Estimator
     from hpsweep.sweep import plan_jobs
 
@@ -68,7 +68,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         return 1
 
     estimator = Estimator.from_results(results)
-    console = Console(width=None if sys.stdout.isatty() else 200)  # piped: no wrapped run names
+    out = console()
     tables: dict[str, Table] = {}
     estimates = []
     for job, (model, project, label) in zip(jobs, names, strict=True):
@@ -79,18 +79,18 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         seconds = estimator.seconds(model, job.category, job.option)
         estimates.append(seconds)
         tables[model].add_row(job.category or "-", " ".join(filter(None, (job.option, *job.swept))) or "base",
-                              f"{label}_<ts>", _duration(seconds) if seconds is not None else "")
+                              f"{label}_<ts>", format_duration(seconds) if seconds is not None else "")
     for table in tables.values():
-        console.print(table)
+        out.print(table)
     categories = sorted({job.category for job in jobs if job.category})
-    console.print(f"{len(jobs)} jobs: {len(tables)} model(s) x {len(categories) or 'no'} categories"
+    out.print(f"{len(jobs)} jobs: {len(tables)} model(s) x {len(categories) or 'no'} categories"
                   + (f" ({', '.join(categories)})" if categories else ""))
     known = [seconds for seconds in estimates if seconds is not None]
     if known:
-        console.print(f"estimated time: {_duration(sum(known))} for {len(known)} of {len(jobs)} jobs, "
+        out.print(f"estimated time: {format_duration(sum(known))} for {len(known)} of {len(jobs)} jobs, "
                       f"run one after another (from {estimator.count} past results)")
     else:
-        console.print("no past results to estimate time from (looked in: "
+        out.print("no past results to estimate time from (looked in: "
                       + ", ".join(map(str, results)) + ")")
     return 0
 
@@ -121,10 +121,6 @@ def job_names(jobs: list, compose_job) -> list[tuple[str, str, str]]:
 
 def _label(cfg, job) -> str:
     return naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides)))
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,12 +43,13 @@ def collect_outcomes(outcomes: list[Outcome], ran: set[int]) -> None:
 
 def print_outcomes(outcomes: list[Outcome], sweep_dir: Path) -> None:
     """A table of every job's outcome and the totals per status."""
-    from rich.console import Console
     from rich.table import Table
 
+    from hpsweep.display import console, format_duration
+
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
-    for column in ("model", "category", "option", "status", "val_f1", "minutes", "reason"):
-        table.add_column(column, justify="right" if column in ("val_f1", "minutes") else "left")
+    for column in ("model", "category", "option", "status", "val_f1", "time", "reason"):
+        table.add_column(column, justify="right" if column in ("val_f1", "time") else "left")
     style = {"completed": "green", "skipped": "cyan", "failed": "red"}
     for outcome in outcomes:
         result = outcome.result or {}
@@ -60,10 +61,10 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path) -> None:
             " ".join(filter(None, (outcome.job.option, *outcome.job.swept))) or "base",
             f"[{style.get(outcome.status, 'red')}]{outcome.status}[/]",
             f"{metrics['val_f1']:.4f}" if "val_f1" in metrics else "",
-            f"{result['duration_s'] / 60:.1f}" if result.get("duration_s") is not None else "",
+            format_duration(result["duration_s"]) if result.get("duration_s") is not None else "",
             f"{error.get('type', '')}: {error.get('message', '')}"[:120] if error else "",
         )
     totals = {status: sum(outcome.status == status for outcome in outcomes) for status in style}
-    console = Console()
-    console.print(table)
-    console.print(", ".join(f"{count} {status}" for status, count in totals.items()))
+    out = console()
+    out.print(table)
+    out.print(", ".join(f"{count} {status}" for status, count in totals.items()))

@@ -1,0 +1,63 @@
+"""The ``hpsweep`` command as a user types it."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+from test_sweep_plan import SEED_MODELS
+
+from hpsweep.cli import main
+
+NO_TORCH = """
+import sys
+from hpsweep.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(name for name in ("torch", "timm") if name in sys.modules)
+assert not heavy, f"the matrix imported {heavy}"
+sys.exit(code)
+"""
+
+
+def test_matrix_of_the_seed_lists_68_jobs_with_run_names_and_imports_no_torch(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", NO_TORCH, "matrix", f"model={SEED_MODELS}", "category=all",
+                               "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    out = finished.stdout
+    assert "68 jobs: 4 model(s) x 6 categories" in out
+    for project in ("efficientnet_b4_ra2_in1k", "efficientnet_b3_ra2_in1k", "resnet50_tv2_in1k",
+                    "swin_base_patch4_window12_384_ms_in1k"):
+        assert f"(W&B project {project})" in out
+    for name in ("opt_SGD_lr0.01_m0.9_wd0.0001_<ts>", "sch_OneCycleLR_maxlr0.01_<ts>",
+                 "loss_FocalLoss_alpha2.0_gamma1.0_<ts>", "img512_batch16_<ts>", "batch32_MP_<ts>",
+                 "es_patience20_<ts>"):
+        assert out.count(name) == 4, name
+    assert "no past results to estimate time from" in out
+
+
+def test_matrix_estimates_time_from_past_results(tmp_path, capsys):
+    for option, seconds in (("AdamW", 60), ("SGD", 120)):
+        job_dir = tmp_path / option
+        job_dir.mkdir()
+        (job_dir / "result.json").write_text(json.dumps({
+            "status": "completed", "model": "test_resnet", "category": "optimizer", "option": option,
+            "duration_s": seconds}))
+    assert main(["matrix", "model=test_resnet", "category=optimizer,early_stopping", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "5 jobs: 1 model(s) x 2 categories" in out
+    # 1 and 2 minutes for the optimizer options, the model's mean (1.5) for the 3 others
+    assert "estimated time: 7.5 min for 5 of 5 jobs" in out
+
+
+def test_matrix_rejects_unknown_categories(capsys):
+    assert main(["matrix", "model=test_resnet", "category=optimiser"]) == 1
+    assert "category='optimiser': no config group" in capsys.readouterr().err
+
+
+def test_check_prints_names_or_every_problem(capsys):
+    assert main(["check", "model=resnet50.tv2_in1k", "optimizer=SGD"]) == 0
+    out = capsys.readouterr().out
+    assert "W&B project: resnet50_tv2_in1k" in out and "run name: opt_SGD_lr0.01_m0.9_wd0.0001_" in out
+    assert main(["check", "optimizer.lr=0", "data.batch_size=0"]) == 1
+    err = capsys.readouterr().err
+    assert "optimizer.lr=0" in err and "data.batch_size=0" in err
