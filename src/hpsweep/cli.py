@@ -7,6 +7,8 @@ Nothing here imports torch or timm unless a check needs timm's model registry.
 """
 
 import argparse
+import multiprocessing
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -98,29 +100,53 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 def job_names(jobs: list, compose_job) -> list[tuple[str, str, str]]:
     """(timm model name, W&B project, run label) of each job, composing as few configs as possible.
 
-    Hydra takes about 75 ms to compose one config, too slow for a 68-job matrix, and jobs that differ
-    only in their model share their run label: one composition per option and one per further model
-    suffice, unless an option's name template reads the model's config (then each such job is composed).
+    Hydra takes about 75 ms to compose one config, too slow to do 68 times, and jobs that differ only
+    in their model share their run label: the first job of each model and of each option are composed
+    (on every core at once), and then only jobs whose option's name template reads the model's config.
     """
-    models: dict[str | None, tuple[str, str]] = {}
-    labels: dict[tuple, str | None] = {}  # None: the label depends on the model
+    first_of_model, first_of_option = {}, {}
+    for number, job in enumerate(jobs):
+        first_of_model.setdefault(job.model, number)
+        first_of_option.setdefault(_option_key(job), number)
+    described = _describe(sorted(set(first_of_model.values()) | set(first_of_option.values())), jobs, compose_job)
+    exact = [number for number, job in enumerate(jobs)
+             if number not in described and described[first_of_option[_option_key(job)]][2]]
+    described |= _describe(exact, jobs, compose_job)
     names = []
-    for job in jobs:
-        option_key = job.overrides[1:] if job.model else job.overrides
-        cfg = None
-        if job.model not in models or option_key not in labels:
-            cfg = compose_job(job)
-            models.setdefault(job.model, (cfg.model.name, cfg.logger.project or naming.project_name(cfg.model.name)))
-            if option_key not in labels:
-                parts = OmegaConf.to_container(cfg.get("run_name_parts") or {}, resolve=False)
-                labels[option_key] = None if "${model" in str(parts.get(job.category)) else _label(cfg, job)
-        label = labels[option_key] or _label(cfg or compose_job(job), job)
-        names.append((*models[job.model], label))
+    for number, job in enumerate(jobs):
+        model_name, project = described[first_of_model[job.model]][:2]
+        label = described[number if number in described else first_of_option[_option_key(job)]][3]
+        names.append((model_name, project, label))
     return names
 
 
-def _label(cfg, job) -> str:
-    return naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides)))
+def _option_key(job) -> tuple:
+    return job.overrides[1:] if job.model else job.overrides
+
+
+_FORK_STATE: tuple | None = None  # (jobs, compose_job), inherited by forked workers
+
+
+def _describe(numbers: list[int], jobs: list, compose_job) -> dict[int, tuple[str, str, bool, str]]:
+    """Compose the given jobs, in parallel processes forked from this one (which already holds Hydra's
+    state) when there are enough of them to pay for it."""
+    global _FORK_STATE
+    _FORK_STATE = (jobs, compose_job)
+    workers = min(os.cpu_count() or 1, len(numbers))
+    if workers < 2 or len(numbers) < 8 or "fork" not in multiprocessing.get_all_start_methods():
+        return dict(zip(numbers, map(_describe_one, numbers), strict=True))
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return dict(zip(numbers, pool.map(_describe_one, numbers), strict=True))
+
+
+def _describe_one(number: int) -> tuple[str, str, bool, str]:
+    """(model name, W&B project, whether the option's run name reads the model config, run label)."""
+    jobs, compose_job = _FORK_STATE
+    job = jobs[number]
+    cfg = compose_job(job)
+    template = OmegaConf.to_container(cfg.get("run_name_parts") or {}, resolve=False).get(job.category)
+    label = naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides)))
+    return cfg.model.name, cfg.logger.project or naming.project_name(cfg.model.name), "${model" in str(template), label
 
 
 def main(argv: list[str] | None = None) -> int:
