@@ -40,6 +40,10 @@ def extended_conf(tmp_path):
     shutil.copytree(CONF_DIR, conf)
     (conf / "model" / "test_convnext.yaml").write_text(
         "name: test_convnext\npretrained: false\ncheckpoint_path: null\ncreate_kwargs: {}\n")
+    (conf / "model" / "typo.yaml").write_text(
+        "name: resnet5\npretrained: false\ncheckpoint_path: null\ncreate_kwargs: {}\n")
+    (conf / "model" / "test_vit.yaml").write_text(
+        "name: test_vit\npretrained: false\ncheckpoint_path: null\ncreate_kwargs: {}\n")
     (conf / "dropout").mkdir()
     for rate in (0, 5):
         (conf / "dropout" / f"drop{rate}.yaml").write_text(
@@ -117,23 +121,34 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
     assert fresh["metrics"] == resumed["metrics"]
 
 
-def test_preflight_reports_every_problem_and_runs_nothing(tmp_path):
+def test_preflight_reports_every_problem_and_runs_nothing(tmp_path, extended_conf):
     sweep_dir = tmp_path / "sweep"
-    finished = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer,early_stopping", "optimizer.lr=-1",
-                         "early_stopping.patience=0", "model.name=test_vit", "data.image_size=40")
+    finished = run_sweep(sweep_dir, "model=test_vit,typo", "category=optimizer", "optimizer.lr=-1",
+                         "data.batch_size=0", "early_stopping.patience=0", "data.image_size=40",
+                         config_dir=extended_conf)
     assert finished.returncode == 1
-    assert "problem(s) in 5 jobs; nothing was started" in finished.stderr
-    assert "optimizer.lr=-1: a learning rate must be a number > 0" in finished.stderr
-    assert "early_stopping.patience=0: expected an integer >= 1" in finished.stderr
-    assert "data.image_size=40 does not fit test_vit" in finished.stderr
-    assert results(sweep_dir) == {} and not list(sweep_dir.glob("**/job.json"))
+    errors = finished.stderr
+    assert "5 problem(s) in 6 jobs; nothing was started" in errors
+    assert "jobs 0, 1, 2, 3, 4, 5 (6 jobs): optimizer.lr=-1: a learning rate must be a number > 0" in errors
+    assert "data.batch_size=0: expected an integer >= 1" in errors
+    assert "early_stopping.patience=0: expected an integer >= 1" in errors
+    assert "jobs 0, 1, 2 (3 jobs): data.image_size=40 does not fit test_vit: " in errors
+    assert "jobs 3, 4, 5 (3 jobs): model.name='resnet5' is not a timm model; closest timm names: resnet50" in errors
+
+    unknown_option = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "scheduler=Cosine,OneCycle")
+    assert unknown_option.returncode == 1
+    assert "4 problem(s) in 4 jobs; nothing was started" in unknown_option.stderr
+    assert ("job 0 (test_resnet / optimizer / AdamW): In 'config': Could not find 'scheduler/Cosine' "
+            "Available options in 'scheduler': CosineAnnealingLR OneCycleLR") in unknown_option.stderr
+    assert results(sweep_dir) == {} and not list(sweep_dir.glob("**/job.json")), "nothing ran"
 
 
-def test_submitit_local_runs_jobs_as_parallel_processes(tmp_path):
+def test_submitit_local_runs_jobs_as_parallel_processes_and_isolates_failures(tmp_path, extended_conf):
     sweep_dir = tmp_path / "sweep"
     finished = run_sweep(sweep_dir, "hydra/launcher=local", "model=test_resnet", "category=optimizer",
-                         "trainer.max_epochs=1", "hydra.launcher.timeout_min=10")
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    found = results(sweep_dir)
-    assert [result["status"] for result in found.values()] == ["completed", "completed"]
-    assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 2, "each job ran in its own process"
+                         "trainer.max_epochs=1", "hydra.launcher.timeout_min=10", config_dir=extended_conf)
+    assert finished.returncode == 1 and "1 of 3 jobs failed" in finished.stderr
+    statuses = {name: result["status"] for name, result in results(sweep_dir).items()}
+    assert statuses == {"test_resnet/optimizer/AdamW": "completed", "test_resnet/optimizer/Diverge": "failed",
+                        "test_resnet/optimizer/SGD": "completed"}
+    assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 3, "each job ran in its own process"

@@ -33,6 +33,8 @@ from hpsweep.validation import validate
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "last_checkpoint.pt"
+NON_FINITE_CHECK_STEPS = 10  # a diverged run ends within this many steps; checking every step stalls GPUs
+DIVERGED_HINT = "lower optimizer.lr, or try another loss_function or precision"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -226,8 +228,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         model.train()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
         seen = 0
-        for images, labels in tqdm(data.train_loader, desc=f"epoch {epoch}/{max_epochs}", leave=False,
-                                   disable=not cfg.trainer.progress_bar):
+        progress = tqdm(data.train_loader, desc=f"epoch {epoch}/{max_epochs}", leave=False,
+                        disable=not cfg.trainer.progress_bar)
+        for step, (images, labels) in enumerate(progress, start=1):
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             labels = labels.to(device, non_blocking=True)
             with torch.autocast(**autocast):
@@ -240,13 +243,16 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                 scheduler.step()
             loss_sum += loss.detach() * labels.size(0)
             seen += labels.size(0)
+            if step % NON_FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss_sum):  # one host sync per N steps
+                raise NonFiniteLossError(f"train loss became {loss_sum.item()} at step {step} of epoch {epoch}: "
+                                         f"the run diverged ({DIVERGED_HINT})")
         lr = optimizer.param_groups[0]["lr"]
         if not step_scheduler_per_batch:
             scheduler.step()
         train_loss = (loss_sum / seen).item()
         if not np.isfinite(train_loss):
             raise NonFiniteLossError(f"train loss became {train_loss} in epoch {epoch}: the run diverged "
-                                     "(lower optimizer.lr, or try another loss_function or precision)")
+                                     f"({DIVERGED_HINT})")
 
         val = evaluate(model, data.val_loader, criterion, device, autocast, memory_format, data.num_classes)
         row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,

@@ -110,8 +110,9 @@ class CategorySweeper(Sweeper):
         for number, job in enumerate(jobs):
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(job.overrides))
-            except HydraException as error:
-                problems.append(f"job {number} ({job.label}): {error}".splitlines()[0])
+            except HydraException as error:  # an unknown option: Hydra's message lists the valid ones
+                message = str(error).split("\nConfig search path")[0]
+                problems.append(f"job {number} ({job.label}): " + " ".join(message.split()))
                 configs.append(None)
                 continue
             with open_dict(cfg):
