@@ -93,6 +93,8 @@ def test_diverging_run_is_recorded_failed_and_wandb_finished(in_process_job, tmp
     assert result["status"] == "failed"
     assert result["error"]["type"] == "NonFiniteLossError"
     assert result["option"] == "SGD" and result["wandb_run_id"]
+    assert set(result) == RESULT_KEYS, "a failed result has the same fields as a completed one"
+    assert (result["metrics"], result["epochs_run"]) == (None, 0)
     assert read_run(tmp_path)["exit_code"] == 1, "the W&B run is finished, marked failed"
 
 

@@ -26,6 +26,14 @@ def read_result(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def count_rows(csv_path: Path) -> int:
+    """Data rows in a CSV file with a header; 0 where there is no file."""
+    if not csv_path.is_file():
+        return 0
+    with open(csv_path, newline="") as handle:
+        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+
+
 class History:
     """Per-epoch rows appended to ``history.csv`` as they happen, so a crash keeps every finished epoch."""
 

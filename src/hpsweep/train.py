@@ -25,7 +25,7 @@ from tqdm import tqdm
 from hpsweep import models, naming
 from hpsweep.early_stopping import EarlyStopping
 from hpsweep.errors import ConfigError, NonFiniteLossError
-from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, write_json_atomic
+from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, count_rows, write_json_atomic
 from hpsweep.sweep import JOB_FILE, fingerprint
 from hpsweep.tracking import Tracker
 from hpsweep.validation import validate
@@ -64,6 +64,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     write_json_atomic(output_dir / JOB_FILE, record)
     started = time.monotonic()
     tracker = None
+    failed = True  # until fit returns: an interrupt (no result.json, so resumable) also marks the W&B run
     try:
         validate(cfg)
         tracker = Tracker(
@@ -80,15 +81,17 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         record["wandb_run_id"] = tracker.run_id
         write_json_atomic(output_dir / JOB_FILE, record)
         outcome = fit(cfg, output_dir, tracker, job_fingerprint)
+        failed = False
     except Exception as error:
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
-                      duration_s=round(time.monotonic() - started, 3))
+                      duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
+                      epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None)
         write_json_atomic(output_dir / RESULT_FILE, record)
         log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
         raise
     finally:
         if tracker is not None:
-            tracker.finish(failed="status" in record)
+            tracker.finish(failed=failed)
     record.update(status="completed", error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s completed: %s", record["run_name"], record["metrics"])
@@ -209,7 +212,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     checkpoint_path = output_dir / CHECKPOINT_FILE
     generator = data.train_loader.generator
     first_epoch = 1
-    checkpoint = torch.load(checkpoint_path, weights_only=False) if checkpoint_path.is_file() else None
+    # our own file, holding RNG states that are not tensors: hence weights_only=False
+    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False) \
+        if checkpoint_path.is_file() else None
     if checkpoint is not None and checkpoint["fingerprint"] == job_fingerprint:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -224,6 +229,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
              len(data.train_loader.dataset), len(data.val_loader.dataset), data.num_classes)
 
     for epoch in range(first_epoch, max_epochs + 1):
+        if stopper.should_stop:  # checked first, so a job resumed from its stopping epoch stops too
+            log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
+            break
         epoch_started = time.monotonic()
         model.train()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
@@ -269,9 +277,6 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                 "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history.rows,
                 "rng": rng_states(generator),
             }, checkpoint_path)
-        if stopper.should_stop:
-            log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
-            break
 
     stopper.restore_best(model)
     if cfg.trainer.save_best_model:
