@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
-from hpsweep.cli import compose_config
+from hpsweep.compose import compose_config, compose_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -34,13 +33,7 @@ def in_process_job(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
 
     def make(*overrides: str):
-        cfg = compose(*CPU_SIZE, *overrides)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg.hydra
-        return cfg
+        return compose_job(CONF_DIR, [*CPU_SIZE, *overrides], tmp_path)
 
     yield make
     HydraConfig.instance().cfg = None

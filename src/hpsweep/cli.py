@@ -18,13 +18,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from hpsweep import naming
+from hpsweep.compose import compose_config
 from hpsweep.errors import ConfigError
-
-
-def compose_config(config_dir: Path, overrides: list[str]):
-    """The config ``run_experiments.py`` would run with these overrides, Hydra's own node included."""
-    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
 def check(config_dir: Path, overrides: list[str]) -> int:

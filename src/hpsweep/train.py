@@ -257,14 +257,15 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         lr = optimizer.param_groups[0]["lr"]
         if not step_scheduler_per_batch:
             scheduler.step()
-        train_loss = (loss_sum / seen).item()
+        train_loss = (loss_sum / seen).item()  # the epoch's one host sync: the timing below is honest
+        train_s = time.monotonic() - epoch_started
         if not np.isfinite(train_loss):
             raise NonFiniteLossError(f"train loss became {train_loss} in epoch {epoch}: the run diverged "
                                      f"({DIVERGED_HINT})")
 
         val = evaluate(model, data.val_loader, criterion, device, autocast, memory_format, data.num_classes)
         row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,
-               "epoch_s": round(time.monotonic() - epoch_started, 3)}
+               "train_images_per_s": round(seen / train_s, 1), "epoch_s": round(time.monotonic() - epoch_started, 3)}
         improved = stopper.update(row[stopper.monitor], model)
         history.append(row)
         tracker.log_epoch(row, epoch)
