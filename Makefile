@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 demo: $(VENV)/installed
 	$(PYTHON) run_experiments.py -m model=test_resnet,test_efficientnet category=optimizer,loss_function \
 		data.image_size=32 trainer.max_epochs=5
@@ -19,3 +19,11 @@ $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PYTHON) -m pip install --quiet -e ".[test]"
 	touch $@
+
+# Every benchmark, one after another (about 10 minutes on 2 cores); figures in BENCHMARKS.md.
+bench: $(VENV)/installed
+	$(PYTHON) benchmarks/startup.py
+	$(PYTHON) benchmarks/loop_overhead.py
+	$(PYTHON) benchmarks/loop_options.py
+	$(PYTHON) benchmarks/job_overhead.py
+	$(PYTHON) benchmarks/data_pipeline.py

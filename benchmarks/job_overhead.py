@@ -8,7 +8,9 @@ validating, W&B init and finish, building the model and data, and writing the re
 difference over a no-op Hydra app swept by the BasicSweeper is the floor Hydra itself sets.
 """
 
+import argparse
 import csv
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,16 +49,22 @@ def noop_sweep(jobs: int) -> float:
 
 
 def main() -> None:
-    small_jobs, small_wall, small_train = hpsweep_sweep(SMALL)
-    large_jobs, large_wall, large_train = hpsweep_sweep(LARGE)
-    per_job = ((large_wall - large_train) - (small_wall - small_train)) / (large_jobs - small_jobs)
-    noop_per_job = (noop_sweep(large_jobs) - noop_sweep(small_jobs)) / (large_jobs - small_jobs)
-    print(f"hpsweep: {small_jobs} jobs {small_wall:.1f} s ({small_train:.1f} s training), "
-          f"{large_jobs} jobs {large_wall:.1f} s ({large_train:.1f} s training)")
-    print(f"start-up of a sweep (imports, pre-flight, first job's W&B service): "
-          f"{small_wall - small_train - small_jobs * per_job:.2f} s")
-    print(f"fixed cost per job:  hpsweep {per_job:.3f} s   no-op Hydra app {noop_per_job:.3f} s   "
-          f"ratio {per_job / noop_per_job:.1f}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    per_job, noop_per_job, start_up = [], [], []
+    for _ in range(args.repeats):  # this shared machine's speed drifts: medians of a few rounds
+        small_jobs, small_wall, small_train = hpsweep_sweep(SMALL)
+        large_jobs, large_wall, large_train = hpsweep_sweep(LARGE)
+        per_job.append(((large_wall - large_train) - (small_wall - small_train)) / (large_jobs - small_jobs))
+        start_up.append(small_wall - small_train - small_jobs * per_job[-1])
+        noop_per_job.append((noop_sweep(large_jobs) - noop_sweep(small_jobs)) / (large_jobs - small_jobs))
+        print(f"round: {small_jobs} jobs {small_wall:.1f} s ({small_train:.1f} s training), {large_jobs} jobs "
+              f"{large_wall:.1f} s ({large_train:.1f} s training); no-op Hydra {noop_per_job[-1]:.3f} s per job")
+    ours, floor = statistics.median(per_job), statistics.median(noop_per_job)
+    print(f"\nstart-up of a sweep (imports, pre-flight, W&B service): {statistics.median(start_up):.2f} s")
+    print(f"fixed cost per job:  hpsweep {ours:.3f} s   no-op Hydra app {floor:.3f} s   ratio {ours / floor:.1f}"
+          f"   (rounds: {', '.join(f'{value:.2f}' for value in per_job)} s)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from hpsweep.validation import validate
     ("trainer.device=tpu", "trainer.device='tpu': expected one of auto, cpu, cuda"),
     ("logger.mode=sometimes", "logger.mode='sometimes': expected one of auto, online, offline, disabled"),
     ("scheduler.interval=batch", "scheduler.interval='batch': expected one of epoch, step"),
+    ("trainer.compile=yes", "trainer.compile='yes': expected true or false"),
 ])
 def test_invalid_value_is_named_with_what_is_allowed(override, message):
     with pytest.raises(ConfigError) as raised:

@@ -198,6 +198,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     model = models.create_model(cfg.model, num_classes=data.num_classes, image_size=cfg.data.image_size)
     memory_format = torch.channels_last if cfg.trainer.channels_last else torch.preserve_format
     model = model.to(device, memory_format=memory_format)
+    forward = torch.compile(model) if cfg.trainer.compile else model  # weights are saved from `model`
 
     max_epochs = cfg.trainer.max_epochs
     steps_per_epoch = len(data.train_loader)
@@ -242,7 +243,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             labels = labels.to(device, non_blocking=True)
             with torch.autocast(**autocast):
-                loss = criterion(model(images), labels)
+                loss = criterion(forward(images), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -263,7 +264,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             raise NonFiniteLossError(f"train loss became {train_loss} in epoch {epoch}: the run diverged "
                                      f"({DIVERGED_HINT})")
 
-        val = evaluate(model, data.val_loader, criterion, device, autocast, memory_format, data.num_classes)
+        val = evaluate(forward, data.val_loader, criterion, device, autocast, memory_format, data.num_classes)
         row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,
                "train_images_per_s": round(seen / train_s, 1), "epoch_s": round(time.monotonic() - epoch_started, 3)}
         improved = stopper.update(row[stopper.monitor], model)

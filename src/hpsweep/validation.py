@@ -16,6 +16,7 @@ MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss")
 MODES = ("max", "min")
 SCHEDULER_INTERVALS = ("epoch", "step")
 POSITIVE_RATES = ("lr", "max_lr")
+TRAINER_SWITCHES = ("channels_last", "compile", "checkpoint", "save_best_model", "progress_bar")
 
 
 def config_problems(cfg: DictConfig) -> list[str]:
@@ -33,6 +34,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
         expect(isinstance(value, int) and not isinstance(value, bool) and value >= low, key, value,
                f"expected an integer >= {low}")
 
+    for key in TRAINER_SWITCHES:
+        expect(isinstance(cfg.trainer[key], bool), f"trainer.{key}", cfg.trainer[key], "expected true or false")
     one_of("trainer.precision", cfg.trainer.precision, PRECISIONS)
     one_of("trainer.device", cfg.trainer.device, DEVICES)
     integer_at_least("trainer.max_epochs", cfg.trainer.max_epochs, 1)
