@@ -2,6 +2,8 @@
 
     hpsweep check model=resnet50.tv2_in1k optimizer=SGD
     hpsweep matrix model=test_resnet,test_efficientnet category=optimizer,loss_function
+    hpsweep summary outputs/ --csv summary.csv --markdown summary.md
+    hpsweep best outputs/sweeps/2026-11-27_17-30-00
 
 Nothing here imports torch or timm unless a check needs timm's model registry.
 """
@@ -144,6 +146,48 @@ def _describe_one(number: int) -> tuple[str, str, bool, str]:
     return cfg.model.name, cfg.logger.project or naming.project_name(cfg.model.name), "${model" in str(template), label
 
 
+def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None,
+            plots_dir: Path | None) -> int:
+    """Print the table of every job under ``directories``; write the exports and the plots."""
+    from hpsweep import plots
+    from hpsweep.results import gather
+    from hpsweep.summary import print_summary, rows, write_csv, write_markdown
+
+    results = gather(directories)
+    if not results:
+        print(f"error: no result.json under {', '.join(map(str, directories))}", file=sys.stderr)
+        return 1
+    table = rows(results)
+    print_summary(table)
+    anchor = markdown_path or csv_path
+    plots_dir = plots_dir or (anchor.parent if anchor else directories[0] / "summary")
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    images = plots.option_bars(results, plots_dir) + plots.best_curves(results, plots_dir)
+    if csv_path:
+        write_csv(table, csv_path)
+    if markdown_path:
+        write_markdown(table, markdown_path, images)
+    for path in filter(None, (csv_path, markdown_path, *images)):
+        print(f"wrote {path}")
+    return 0
+
+
+def best(config_dir: Path, directories: list[Path], out_dir: Path | None, metric: str) -> int:
+    """Write the best option of each category, per model, as ``conf/experiment/best_<model>.yaml``."""
+    from hpsweep.best import write_best
+    from hpsweep.results import gather
+
+    default_groups = set(compose_config(config_dir, []).hydra.runtime.choices)
+    written = write_best(gather(directories), out_dir or config_dir / "experiment", metric, default_groups,
+                         [str(directory) for directory in directories])
+    if not written:
+        print(f"error: no completed category job under {', '.join(map(str, directories))}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}: python run_experiments.py +experiment={path.stem}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hpsweep", description=__doc__.splitlines()[0])
     parser.add_argument("--config-dir", type=Path, default=Path("conf"),
@@ -155,12 +199,63 @@ def main(argv: list[str] | None = None) -> int:
     matrix_parser.add_argument("overrides", nargs="*", help="sweep overrides, as for run_experiments.py -m")
     matrix_parser.add_argument("--results", type=Path, nargs="*", default=[Path("outputs")],
                                help="where past result.json files are, for time estimates (default: outputs)")
+    summary_parser = commands.add_parser("summary", help="tables, exports and plots of finished jobs")
+    summary_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")],
+                                help="sweep dirs, or outputs/ for every sweep (default: outputs)")
+    summary_parser.add_argument("--csv", type=Path, help="write one row per job to this CSV file")
+    summary_parser.add_argument("--markdown", type=Path, help="write the tables and plots to this Markdown file")
+    summary_parser.add_argument("--plots", type=Path, help="where the PNGs go (default: beside --markdown or "
+                                "--csv, else <first dir>/summary)")
+    best_parser = commands.add_parser("best", help="write each model's best options as an experiment config")
+    best_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
+    best_parser.add_argument("--out", type=Path, help="where the configs go (default: <config dir>/experiment)")
+    best_parser.add_argument("--metric", default="val_f1", choices=["val_f1", "val_acc", "val_loss"])
+    interactive_parser = commands.add_parser("interactive", help="pick models, categories and a launcher from menus")
+    interactive_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
+    run_parser = commands.add_parser("run", help="the seed runner's flags, forwarded to run_experiments.py -m")
+    run_parser.add_argument("--models", nargs="+", default=[], help="model config names (conf/model/*.yaml)")
+    run_parser.add_argument("--categories", nargs="+", default=[], help="categories to sweep")
+    run_parser.add_argument("--all", action="store_true", help="every model and every category (all x all)")
+    run_parser.add_argument("--launcher", default="basic", help="basic, local or slurm")
+    run_parser.add_argument("--matrix", action="store_true", help="show the jobs instead of running them")
+    run_parser.add_argument("--summary", action="store_true", help="summarise outputs/ instead of running")
+    run_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
     args = parser.parse_args(argv)
     if not args.config_dir.is_dir():
         parser.error(f"--config-dir {args.config_dir}: no such directory (run from the project root)")
     if args.command == "matrix":
         return matrix(args.config_dir, args.overrides, args.results)
+    if args.command == "summary":
+        return summary(args.directories, args.csv, args.markdown, args.plots)
+    if args.command == "best":
+        return best(args.config_dir, args.directories, args.out, args.metric)
+    if args.command == "interactive":
+        from hpsweep.interactive import interactive
+
+        return interactive(args.config_dir, args.overrides)
+    if args.command == "run":
+        return run(args, run_parser)
     return check(args.config_dir, args.overrides)
+
+
+def run(args, parser: argparse.ArgumentParser) -> int:
+    """``hpsweep run --models A B --categories X Y``: the seed runner's habits on top of the Hydra command."""
+    from hpsweep.interactive import launch, sweep_command
+
+    if args.summary:
+        return summary([Path("outputs")], None, None, None)
+    # --models/--categories take every following word; those with "=" are Hydra overrides
+    overrides = [word for word in args.models + args.categories if "=" in word] + args.overrides
+    models = [word for word in args.models if "=" not in word]
+    categories = [word for word in args.categories if "=" not in word]
+    if args.all:
+        models, categories = ["all"], ["all"]
+    if not models or not categories:
+        parser.error("name --models and --categories, or --all")
+    if args.matrix:
+        return matrix(args.config_dir, [f"model={','.join(models)}", f"category={','.join(categories)}",
+                                        *overrides], [Path("outputs")])
+    return launch(sweep_command(args.config_dir, models, categories, args.launcher, overrides))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         "wandb_project": cfg.logger.project or naming.project_name(cfg.model.name),
         "wandb_run_id": earlier.get("wandb_run_id") if earlier else None,
         "fingerprint": job_fingerprint,
+        "choices": {group: option for group, option in choices.items() if not group.startswith("hydra")},
     }
     write_json_atomic(output_dir / JOB_FILE, record)
     started = time.monotonic()

@@ -1,0 +1,69 @@
+"""``hpsweep interactive`` and ``hpsweep run``: the seed's menu and flags, as a front for the Hydra command.
+
+Both build the same ``python run_experiments.py -m ...`` command a user could type, print it, and run
+it: nothing here launches jobs any other way.
+"""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+NOT_SWEEPABLE = {"model", "data", "trainer", "logger", "experiment"}
+
+
+def sweep_command(config_dir: Path, models: list[str], categories: list[str], launcher: str = "basic",
+                  overrides: list[str] = ()) -> list[str]:
+    """The ``run_experiments.py`` command line of a category sweep (run from the project root)."""
+    command = [sys.executable, "run_experiments.py"]
+    if config_dir.resolve() != Path("conf").resolve():
+        command += ["--config-path", str(config_dir.resolve()), "--config-name", "config"]
+    command += ["-m", f"model={','.join(models)}", f"category={','.join(categories)}"]
+    if launcher != "basic":
+        command.append(f"hydra/launcher={launcher}")
+    return command + list(overrides)
+
+
+def launch(command: list[str]) -> int:
+    print("equivalent command:", shlex.join(["python", *command[1:]]), flush=True)
+    return subprocess.run(command).returncode
+
+
+def interactive(config_dir: Path, overrides: list[str]) -> int:
+    """Pick models, categories and a launcher from menus, see the matrix, confirm, launch."""
+    import questionary
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hpsweep.cli import matrix
+    from hpsweep.compose import compose_config
+
+    categories = list(compose_config(config_dir, []).hydra.sweeper.categories)
+    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        models = loader.get_group_options("model")
+        option_counts = {category: len(loader.get_group_options(category)) for category in categories}
+        launchers = ["basic", *loader.get_group_options("hydra/launcher")]
+    launchers = list(dict.fromkeys(name for name in launchers if name in ("basic", "local", "slurm")))
+
+    chosen_models = questionary.checkbox(
+        "Models (space to select, enter to go on):", choices=models,
+        validate=lambda picked: bool(picked) or "pick at least one model").ask()
+    if not chosen_models:
+        return 1
+    chosen_categories = questionary.checkbox(
+        "Categories:", choices=[questionary.Choice(f"{name} ({option_counts[name]} options)", value=name)
+                                for name in categories],
+        validate=lambda picked: bool(picked) or "pick at least one category").ask()
+    if not chosen_categories:
+        return 1
+    launcher = questionary.select("Launcher:", choices=launchers).ask()
+    if launcher is None:
+        return 1
+    sweep = [f"model={','.join(chosen_models)}", f"category={','.join(chosen_categories)}", *overrides]
+    if matrix(config_dir, sweep, [Path("outputs")]) != 0:
+        return 1
+    if not questionary.confirm("Launch this sweep?", default=True).ask():
+        print("nothing launched")
+        return 0
+    return launch(sweep_command(config_dir, chosen_models, chosen_categories, launcher, overrides))

@@ -1,0 +1,60 @@
+"""The interactive mode, driven by real keystrokes in a pseudo-terminal, and the seed's runner flags."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pexpect
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+DOWN, SPACE, ENTER = "\x1b[B", " ", "\r"
+TINY = ["data.image_size=16", "trainer.max_epochs=1", "trainer.progress_bar=false", "logger.mode=offline"]
+
+
+def plain(text: str) -> str:
+    """Terminal output without its styling escapes."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    child = pexpect.spawn(sys.executable, ["-m", "hpsweep.cli", "interactive", *TINY, f"hydra.sweep.dir={sweep_dir}"],
+                          cwd=ROOT, env={**os.environ, "WANDB_SILENT": "true", "TERM": "xterm"},
+                          dimensions=(50, 200), encoding="utf-8", timeout=120)
+    child.expect("Models")
+    models = sorted(path.stem for path in (ROOT / "conf" / "model").glob("*.yaml"))
+    child.send(DOWN * models.index("test_resnet") + SPACE + ENTER)
+    child.expect("Categories")
+    child.expect("early_stopping \\(3 options\\)")
+    child.send(DOWN * 5 + SPACE + ENTER)  # optimizer, scheduler, loss_function, image_size, batch_size, early_stopping
+    child.expect("Launcher")
+    child.send(ENTER)  # basic
+    child.expect("Launch this sweep")
+    shown = plain(child.before)
+    assert "3 jobs: 1 model(s) x 1 categories (early_stopping)" in shown
+    assert "es_patience5_<ts>" in shown
+    child.send("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    output = plain(child.before)
+    assert ("equivalent command: python run_experiments.py -m model=test_resnet category=early_stopping "
+            "data.image_size=16") in output
+    assert "3 completed, 0 skipped, 0 failed" in output
+    assert child.exitstatus == 0
+    options = sorted(json.loads(path.read_text())["option"] for path in sweep_dir.glob("**/result.json"))
+    assert options == ["patience10", "patience20", "patience5"]
+
+
+def test_seed_runner_flags_forward_to_the_sweep(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    finished = subprocess.run([sys.executable, "-m", "hpsweep.cli", "run", "--models", "test_resnet",
+                               "--categories", "optimizer", *TINY, f"hydra.sweep.dir={sweep_dir}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "WANDB_SILENT": "true"})
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "equivalent command: python run_experiments.py -m model=test_resnet category=optimizer" in finished.stdout
+    assert len(list(sweep_dir.glob("**/result.json"))) == 2
