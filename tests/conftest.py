@@ -39,10 +39,12 @@ def in_process_job(tmp_path, monkeypatch):
     HydraConfig.instance().cfg = None
 
 
-def run_experiments(run_dir: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = None,
+                    timeout: int = 300) -> subprocess.CompletedProcess:
     """``python run_experiments.py`` as a user runs it, writing into ``run_dir``."""
     env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
+    config = ["--config-path", str(config_dir), "--config-name", "config"] if config_dir else []
     return subprocess.run(
-        [sys.executable, str(ROOT / "run_experiments.py"), *CPU_SIZE, *overrides, f"hydra.run.dir={run_dir}"],
+        [sys.executable, str(ROOT / "run_experiments.py"), *config, *CPU_SIZE, *overrides, f"hydra.run.dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )

@@ -147,8 +147,9 @@ def _describe_one(number: int) -> tuple[str, str, bool, str]:
 
 
 def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None,
-            plots_dir: Path | None) -> int:
-    """Print the table of every job under ``directories``; write the exports and the plots."""
+            plots_dir: Path | None, draw: bool = True) -> int:
+    """Print the table of every job under ``directories``; write the exports and (unless ``draw`` is
+    False) the plots."""
     from hpsweep import plots
     from hpsweep.results import gather
     from hpsweep.summary import print_summary, rows, write_csv, write_markdown
@@ -159,10 +160,12 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
         return 1
     table = rows(results)
     print_summary(table)
-    anchor = markdown_path or csv_path
-    plots_dir = plots_dir or (anchor.parent if anchor else directories[0] / "summary")
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    images = plots.option_bars(results, plots_dir) + plots.best_curves(results, plots_dir)
+    images = []
+    if draw:
+        anchor = markdown_path or csv_path
+        plots_dir = plots_dir or (anchor.parent if anchor else directories[0] / "summary")
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        images = plots.option_bars(results, plots_dir) + plots.best_curves(results, plots_dir)
     if csv_path:
         write_csv(table, csv_path)
     if markdown_path:
@@ -206,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     summary_parser.add_argument("--markdown", type=Path, help="write the tables and plots to this Markdown file")
     summary_parser.add_argument("--plots", type=Path, help="where the PNGs go (default: beside --markdown or "
                                 "--csv, else <first dir>/summary)")
+    summary_parser.add_argument("--no-plots", action="store_true", help="the table and exports only")
     best_parser = commands.add_parser("best", help="write each model's best options as an experiment config")
     best_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
     best_parser.add_argument("--out", type=Path, help="where the configs go (default: <config dir>/experiment)")
@@ -226,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "matrix":
         return matrix(args.config_dir, args.overrides, args.results)
     if args.command == "summary":
-        return summary(args.directories, args.csv, args.markdown, args.plots)
+        return summary(args.directories, args.csv, args.markdown, args.plots, draw=not args.no_plots)
     if args.command == "best":
         return best(args.config_dir, args.directories, args.out, args.metric)
     if args.command == "interactive":

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from hpsweep import models, naming
 from hpsweep.early_stopping import EarlyStopping
 from hpsweep.errors import ConfigError, NonFiniteLossError
+from hpsweep.external import fit_external
 from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, count_rows, write_json_atomic
 from hpsweep.sweep import JOB_FILE, fingerprint
 from hpsweep.tracking import Tracker
@@ -81,7 +82,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         )
         record["wandb_run_id"] = tracker.run_id
         write_json_atomic(output_dir / JOB_FILE, record)
-        outcome = fit(cfg, output_dir, tracker, job_fingerprint)
+        if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
+            outcome = fit_external(cfg, output_dir, tracker)
+        else:
+            outcome = fit(cfg, output_dir, tracker, job_fingerprint)
         failed = False
     except Exception as error:
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},

@@ -5,7 +5,7 @@ Only omegaconf here: the checks must stay cheap enough to run for every job of a
 
 from collections.abc import Iterator
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import ConfigError
 
@@ -34,6 +34,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
         expect(isinstance(value, int) and not isinstance(value, bool) and value >= low, key, value,
                f"expected an integer >= {low}")
 
+    if OmegaConf.is_missing(cfg.trainer, "command"):
+        problems.append("trainer.command is missing: trainer=external needs the command that trains, "
+                        'e.g. trainer.command="python my_train.py"')
     for key in TRAINER_SWITCHES:
         expect(isinstance(cfg.trainer[key], bool), f"trainer.{key}", cfg.trainer[key], "expected true or false")
     one_of("trainer.precision", cfg.trainer.precision, PRECISIONS)
