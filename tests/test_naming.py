@@ -55,6 +55,13 @@ def test_plain_run_is_named_after_the_categories_it_overrides():
     assert run_name(compose(), {}, [], NOW) == "base_2611271705"
 
 
+def test_an_experiment_run_is_named_after_its_experiment():
+    cfg = compose("optimizer=SGD")
+    choices = {**cfg.hydra.runtime.choices, "experiment": "best_resnet50_tv2_in1k"}
+    assert run_name(cfg, choices, ["experiment", "optimizer"], NOW) == \
+        "best_resnet50_tv2_in1k_opt_SGD_lr0.01_m0.9_wd0.0001_2611271705"
+
+
 def test_a_category_without_a_name_part_falls_back_to_category_and_option():
     cfg = compose("category=warmup")
     assert run_name(cfg, {"warmup": "linear5"}, [], NOW) == "warmup_linear5_2611271705"

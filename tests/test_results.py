@@ -90,6 +90,7 @@ def test_best_writes_an_experiment_config_that_trains(finished_sweep, tmp_path):
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "completed"
     assert (result["choices"]["optimizer"], result["choices"]["early_stopping"]) == ("SGD", "patience5")
+    assert result["run_name"].startswith("best_test_resnet_")
 
 
 EXTERNAL_SCRIPT = """

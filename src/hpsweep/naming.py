@@ -34,15 +34,16 @@ def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], no
 
 
 def run_label(cfg: DictConfig, choices: dict[str, str], overridden: list[str]) -> str:
-    """The varied category's name part. A plain run (no ``category``) is named after the categories its
-    overrides touched (``optimizer=SGD`` -> ``opt_SGD_...``), or ``base`` when it trains the base combination.
+    """The varied category's name part. A plain run (no ``category``) is named after its experiment
+    config if any (``+experiment=best_resnet50``), then the categories its overrides touched
+    (``optimizer=SGD`` -> ``opt_SGD_...``), or ``base`` when it trains the base combination.
     """
     if cfg.get("category"):
-        varied = [cfg.category]
-    else:
-        parts = cfg.get("run_name_parts") or {}
-        varied = [category for category in parts if category in overridden]
-    return "_".join(name_part(cfg, category, str(choices.get(category))) for category in varied) or "base"
+        return name_part(cfg, cfg.category, str(choices.get(cfg.category)))
+    parts = cfg.get("run_name_parts") or {}
+    labels = [str(choices["experiment"])] if choices.get("experiment") else []
+    labels += [name_part(cfg, category, str(choices.get(category))) for category in parts if category in overridden]
+    return "_".join(labels) or "base"
 
 
 def overridden_groups(task_overrides: list[str]) -> list[str]:
