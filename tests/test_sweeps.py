@@ -81,6 +81,7 @@ def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_iso
                       config_dir=extended_conf)
     assert again.returncode == 1
     assert "0 completed, 4 skipped, 1 failed" in again.stdout
+    assert (sweep_dir / "test_convnext/optimizer/Diverge/result.previous.json").is_file(), "the first attempt kept"
     assert {name: (sweep_dir / name / "result.json").stat().st_mtime_ns for name in found} == completed
 
 

@@ -36,7 +36,7 @@ def check(config_dir: Path, overrides: list[str]) -> int:
         return 1
     choices = dict(cfg.hydra.runtime.choices)
     name = naming.run_name(cfg, choices, naming.overridden_groups(overrides), datetime.now())
-    project = cfg.logger.project or naming.project_name(cfg.model.name)
+    project = naming.wandb_project(cfg)
     task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     print(OmegaConf.to_yaml(task, resolve=True))
     print(f"model: {cfg.model.name}\nW&B project: {project}\nrun name: {name}")
@@ -77,20 +77,19 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
                 tables[model].add_column(column)
         seconds = estimator.seconds(model, job.category, job.option)
         estimates.append(seconds)
-        tables[model].add_row(job.category or "-", " ".join(filter(None, (job.option, *job.swept))) or "base",
-                              f"{label}_<ts>", format_duration(seconds) if seconds is not None else "")
+        tables[model].add_row(job.category or "-", job.option_label, f"{label}_<ts>",
+                              format_duration(seconds) if seconds is not None else "")
     for table in tables.values():
         out.print(table)
     categories = sorted({job.category for job in jobs if job.category})
     out.print(f"{len(jobs)} jobs: {len(tables)} model(s) x {len(categories) or 'no'} categories"
-                  + (f" ({', '.join(categories)})" if categories else ""))
+              + (f" ({', '.join(categories)})" if categories else ""))
     known = [seconds for seconds in estimates if seconds is not None]
     if known:
         out.print(f"estimated time: {format_duration(sum(known))} for {len(known)} of {len(jobs)} jobs, "
-                      f"run one after another (from {estimator.count} past results)")
+                  f"run one after another (from {estimator.count} past results)")
     else:
-        out.print("no past results to estimate time from (looked in: "
-                      + ", ".join(map(str, results)) + ")")
+        out.print("no past results to estimate time from (looked in: " + ", ".join(map(str, results)) + ")")
     return 0
 
 
@@ -143,7 +142,7 @@ def _describe_one(number: int) -> tuple[str, str, bool, str]:
     cfg = compose_job(job)
     template = OmegaConf.to_container(cfg.get("run_name_parts") or {}, resolve=False).get(job.category)
     label = naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides)))
-    return cfg.model.name, cfg.logger.project or naming.project_name(cfg.model.name), "${model" in str(template), label
+    return cfg.model.name, naming.wandb_project(cfg), "${model" in str(template), label
 
 
 def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None,

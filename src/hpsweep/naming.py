@@ -22,6 +22,11 @@ def project_name(model_name: str) -> str:
     return _NOT_IN_PROJECT_NAMES.sub("_", model_name)
 
 
+def wandb_project(cfg: DictConfig) -> str:
+    """The run's W&B project: ``logger.project``, else the model's project."""
+    return cfg.logger.project or project_name(cfg.model.name)
+
+
 def name_part(cfg: DictConfig, category: str, option: str) -> str:
     """The option's own name part, or ``<category>_<option>`` for a category that defines none."""
     parts = cfg.get("run_name_parts") or {}

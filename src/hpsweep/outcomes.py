@@ -6,13 +6,15 @@ from pathlib import Path
 from hpsweep.records import RESULT_FILE, read_result, write_json_atomic
 from hpsweep.sweep import Job
 
+PREVIOUS_RESULT_FILE = "result.previous.json"
+
 
 @dataclass
 class Outcome:
     job: Job
     directory: Path
     previously_completed: bool
-    status: str = "pending"  # completed | failed | skipped (completed in an earlier run of the sweep)
+    status: str = "pending"  # then completed | failed | skipped (completed in an earlier run of the sweep)
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
 
@@ -21,13 +23,19 @@ class Outcome:
         result = read_result(directory)
         return cls(job, directory, previously_completed=bool(result and result.get("status") == "completed"))
 
+    def prepare_to_run(self) -> None:
+        """Set aside an earlier attempt's result, so that whatever result.json exists after the launch
+        is this run's (an earlier attempt's record stays, as ``result.previous.json``)."""
+        earlier = self.directory / RESULT_FILE
+        if earlier.is_file():
+            earlier.replace(self.directory / PREVIOUS_RESULT_FILE)
 
-def collect_outcomes(outcomes: list[Outcome], ran: set[int]) -> None:
-    """Read each job's result; a job that ran but left none (its process was killed) is recorded failed."""
+
+def collect_outcomes(outcomes: list[Outcome]) -> None:
+    """Read the result of each job that ran; one that left none (its process was killed) is recorded failed."""
     for outcome in outcomes:
         outcome.result = read_result(outcome.directory)
-        if id(outcome) not in ran:
-            outcome.status = "skipped"
+        if outcome.status == "skipped":
             continue
         if outcome.result is None:
             outcome.result = {
@@ -58,7 +66,7 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path) -> None:
         table.add_row(
             result.get("model") or outcome.job.model or "",
             outcome.job.category or "-",
-            " ".join(filter(None, (outcome.job.option, *outcome.job.swept))) or "base",
+            outcome.job.option_label,
             f"[{style.get(outcome.status, 'red')}]{outcome.status}[/]",
             f"{metrics['val_f1']:.4f}" if "val_f1" in metrics else "",
             format_duration(result["duration_s"]) if result.get("duration_s") is not None else "",

@@ -44,11 +44,7 @@ def option_bars(results: list[JobResult], directory: Path) -> list[Path]:
         for axis in list(axes.flat)[len(categories):]:
             axis.set_visible(False)
         figure.suptitle(f"{model}: val macro F1 per option (green: best, red: not completed)")
-        figure.tight_layout()
-        path = directory / f"{project_name(model)}_options.png"
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        written.append(path)
+        written.append(_save(plt, figure, directory / f"{project_name(model)}_options.png"))
     return written
 
 
@@ -68,8 +64,9 @@ def best_curves(results: list[JobResult], directory: Path) -> list[Path]:
                 history = list(csv.DictReader(handle))
             epochs = [int(row["epoch"]) for row in history]
             label = f"{category}: {job.option}"
-            f1_axis.plot(epochs, [float(row["val_f1"]) for row in history], marker="o", label=label)
-            loss_axis.plot(epochs, [float(row["val_loss"]) for row in history], marker="o", label=label)
+            for axis, key in ((f1_axis, "val_f1"), (loss_axis, "val_loss")):
+                if history and key in history[0]:  # an external script may log only some of them
+                    axis.plot(epochs, [float(row[key]) for row in history], marker="o", label=label)
         for axis, name in ((f1_axis, "val macro F1"), (loss_axis, "val loss")):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.set_xlabel("epoch")
@@ -77,9 +74,12 @@ def best_curves(results: list[JobResult], directory: Path) -> list[Path]:
             axis.grid(alpha=0.3)
         f1_axis.legend(fontsize=8)
         figure.suptitle(f"{model}: validation curves of the best option per category")
-        figure.tight_layout()
-        path = directory / f"{project_name(model)}_best_curves.png"
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        written.append(path)
+        written.append(_save(plt, figure, directory / f"{project_name(model)}_best_curves.png"))
     return written
+
+
+def _save(plt, figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -38,6 +38,11 @@ class Job:
     swept: tuple[str, ...] = ()  # the overrides of other swept keys (seed=2), which name its directory too
 
     @property
+    def option_label(self) -> str:
+        """The option and any other swept values (``SGD seed=2``), as tables show them."""
+        return " ".join(filter(None, (self.option, *self.swept))) or "base"
+
+    @property
     def label(self) -> str:
         if self.category is None:
             return " ".join(self.overrides) or "base"

@@ -58,7 +58,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         "option": choices.get(category) if category else None,
         "run_name": earlier["run_name"] if earlier else naming.run_name(
             cfg, choices, naming.overridden_groups(list(hydra_cfg.overrides.task)), datetime.now()),
-        "wandb_project": cfg.logger.project or naming.project_name(cfg.model.name),
+        "wandb_project": naming.wandb_project(cfg),
         "wandb_run_id": earlier.get("wandb_run_id") if earlier else None,
         "fingerprint": job_fingerprint,
         "choices": {group: option for group, option in choices.items() if not group.startswith("hydra")},

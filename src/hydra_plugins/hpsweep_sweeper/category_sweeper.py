@@ -76,7 +76,13 @@ class CategorySweeper(Sweeper):
         directories = assign_directories(sweep_dir, [
             (fingerprint(cfg), job_subdir(job, cfg.model.name)) for job, cfg in zip(jobs, configs, strict=True)])
         outcomes = [Outcome.of(job, directory) for job, directory in zip(jobs, directories, strict=True)]
-        pending = [outcome for outcome in outcomes if not (self.resume and outcome.previously_completed)]
+        pending = []
+        for outcome in outcomes:
+            if self.resume and outcome.previously_completed:
+                outcome.status = "skipped"
+            else:
+                outcome.prepare_to_run()
+                pending.append(outcome)
         log.info("%d jobs: %d to run, %d already completed in %s", len(jobs), len(pending),
                  len(jobs) - len(pending), sweep_dir)
 
@@ -94,7 +100,7 @@ class CategorySweeper(Sweeper):
                           type(error).__name__, error)
                 for outcome in batch:
                     outcome.launch_error = f"{type(error).__name__}: {error}"
-        collect_outcomes(outcomes, ran={id(outcome) for outcome in pending})
+        collect_outcomes(outcomes)
         print_outcomes(outcomes, sweep_dir)
         failed = [outcome for outcome in outcomes if outcome.status == "failed"]
         if failed:
