@@ -1,10 +1,22 @@
-"""Data sets as train/validation DataLoaders that yield normalised image batches at the configured size."""
+"""Data sets as train/validation (and test) DataLoaders of normalised images at the configured size.
 
-from dataclasses import dataclass
+``digits`` is bundled with scikit-learn (no download); ``image_folder`` and ``csv`` read the user's
+image files with timm's transforms. All split the labelled images the same way: a stratified
+validation fraction, or fold ``fold`` of ``n_folds`` stratified folds, seeded.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
+
+from hpsweep import image_files
+
+BALANCE_MODES = ("none", "loss", "sampler")
 
 
 @dataclass
@@ -12,10 +24,69 @@ class ImageData:
     train_loader: DataLoader
     val_loader: DataLoader
     class_names: list[str]
+    class_counts: list[int] = field(default_factory=list)  # training images per class
+    test_loader: DataLoader | None = None
+    test_ids: list[str] = field(default_factory=list)
+    prediction_labels: list[str] | None = None  # what predictions.csv writes per class (default: class names)
+    submission_columns: tuple[str, str] = ("id", "target")
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def class_weights(self) -> torch.Tensor:
+        """Inverse-frequency weights (1 on average) for a loss that should not favour frequent classes."""
+        counts = torch.tensor(self.class_counts, dtype=torch.float32).clamp(min=1)
+        return counts.sum() / (len(counts) * counts)
+
+
+def split_indices(labels: list[int], val_fraction: float, n_folds: int | None, fold: int | None,
+                  seed: int) -> tuple[list[int], list[int]]:
+    """Training and validation indices: fold ``fold`` of ``n_folds`` stratified folds, else a stratified
+    ``val_fraction``; both seeded."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
+    everything = list(range(len(labels)))
+    if n_folds:
+        folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(everything, labels)
+        train_idx, val_idx = list(folds)[fold]
+        return train_idx.tolist(), val_idx.tolist()
+    train_idx, val_idx = train_test_split(everything, test_size=val_fraction, stratify=labels, random_state=seed)
+    return list(train_idx), list(val_idx)
+
+
+def split_problems(labels: list[int], class_names: list[str], n_folds, fold) -> list[str]:
+    """Why the folds cannot be made, naming the key and what is allowed."""
+    if n_folds is None:
+        return [] if fold is None else [f"data.fold={fold!r} needs data.n_folds (the number of folds)"]
+    if not isinstance(n_folds, int) or n_folds < 2:
+        return [f"data.n_folds={n_folds!r}: expected an integer >= 2, or null for a validation fraction"]
+    problems = []
+    if not isinstance(fold, int) or not 0 <= fold < n_folds:
+        problems.append(f"data.fold={fold!r}: expected an integer from 0 to {n_folds - 1} (data.n_folds={n_folds})")
+    counts = Counter(labels)
+    problems += [f"class {class_names[label]!r} has {counts[label]} images, fewer than data.n_folds={n_folds}"
+                 for label in range(len(class_names)) if counts[label] < n_folds]
+    return problems
+
+
+def make_loaders(train_set: Dataset, val_set: Dataset, train_labels: list[int], num_classes: int, batch_size: int,
+                 num_workers: int, seed: int, balance: str, collate=None) -> tuple[DataLoader, DataLoader]:
+    """Training and validation loaders; ``balance=sampler`` draws training images inversely to their
+    class frequency."""
+    if balance not in BALANCE_MODES:
+        raise ValueError(f"data.balance={balance!r}: expected one of {', '.join(BALANCE_MODES)}")
+    generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if balance == "sampler":
+        counts = Counter(train_labels)
+        weights = [1.0 / counts[label] for label in train_labels]
+        sampler = WeightedRandomSampler(weights, num_samples=len(weights), generator=generator)
+    common = dict(batch_size=batch_size, num_workers=num_workers, persistent_workers=num_workers > 0,
+                  pin_memory=torch.cuda.is_available(), collate_fn=collate)
+    train_loader = DataLoader(train_set, shuffle=sampler is None, sampler=sampler,
+                              generator=generator if sampler is None else None, **common)
+    return train_loader, DataLoader(val_set, **common)
 
 
 class ResizeNormalize:
@@ -37,43 +108,160 @@ class ResizeNormalize:
         return (images - self.mean) / self.std, labels
 
 
-def digits(
-    image_size: int,
-    batch_size: int,
-    seed: int,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    val_fraction: float = 0.15,
-    num_workers: int = 0,
-) -> ImageData:
-    """scikit-learn's bundled digits as 3-channel images, split into stratified train/validation sets."""
+def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...], std: tuple[float, ...],
+           val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None, num_workers: int = 0,
+           balance: str = "none") -> ImageData:
+    """scikit-learn's bundled digits as 3-channel images (no augmentation: they are resized per batch)."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     digits_set = load_digits()
     images = torch.from_numpy(digits_set.images).float().div(16.0).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
     labels = torch.from_numpy(digits_set.target).long()
-    train_idx, val_idx = train_test_split(
-        torch.arange(len(labels)).numpy(), test_size=val_fraction, stratify=labels.numpy(), random_state=seed
-    )
-    collate = ResizeNormalize(image_size, mean, std)
-    generator = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(
-        TensorDataset(images[train_idx], labels[train_idx]),
-        batch_size=batch_size,
-        shuffle=True,
-        generator=generator,
-        collate_fn=collate,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-    )
-    val_loader = DataLoader(
-        TensorDataset(images[val_idx], labels[val_idx]),
-        batch_size=batch_size,
-        collate_fn=collate,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-    )
-    return ImageData(train_loader, val_loader, [str(name) for name in digits_set.target_names])
+    train_idx, val_idx = split_indices(labels.tolist(), val_fraction, n_folds, fold, seed)
+    train_labels = labels[train_idx].tolist()
+    class_names = [str(name) for name in digits_set.target_names]
+    train_loader, val_loader = make_loaders(
+        TensorDataset(images[train_idx], labels[train_idx]), TensorDataset(images[val_idx], labels[val_idx]),
+        train_labels, len(class_names), batch_size, num_workers, seed, balance,
+        collate=ResizeNormalize(image_size, mean, std))
+    counts = Counter(train_labels)
+    return ImageData(train_loader, val_loader, class_names, [counts[label] for label in range(len(class_names))])
+
+
+class ImageFiles(Dataset):
+    """Images read from files with PIL; ``cache`` keeps each decoded image, shrunk to at most
+    ``cache_size`` pixels on its longer side, in memory after its first read (small data sets only)."""
+
+    def __init__(self, paths: list[Path], labels: list[int], transform, cache_size: int | None = None):
+        self.paths, self.labels, self.transform, self.cache_size = paths, labels, transform, cache_size
+        self.cache: dict[int, Image.Image] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        image = self.cache.get(index)
+        if image is None:
+            with Image.open(self.paths[index]) as opened:
+                image = opened.convert("RGB")
+            if self.cache_size:
+                image.thumbnail((self.cache_size, self.cache_size))
+                self.cache[index] = image
+        return self.transform(image), self.labels[index]
+
+
+def build_transforms(image_size: int, mean, std, augmentation) -> tuple:
+    """timm's training and evaluation transforms, with the chosen augmentation option (none: plain resizing):
+    flips, colour jitter, random erasing, AutoAugment (timm), and rotations and blur (torchvision)."""
+    from timm.data import create_transform
+    from torchvision import transforms
+
+    evaluation = create_transform(input_size=image_size, is_training=False, crop_pct=1.0, interpolation="bicubic",
+                                  mean=mean, std=std)
+    if augmentation is None:  # no augmentation option chosen: train on the plain resized images
+        return evaluation, evaluation
+    train = create_transform(
+        input_size=image_size, is_training=True, interpolation="bicubic", mean=mean, std=std,
+        scale=tuple(augmentation.scale), hflip=augmentation.hflip, vflip=augmentation.vflip,
+        color_jitter=augmentation.color_jitter, auto_augment=augmentation.auto_augment,
+        re_prob=augmentation.random_erasing)
+    extra = []
+    if augmentation.rotation:
+        extra.append(transforms.RandomRotation(augmentation.rotation, fill=augmentation.fill))
+    if augmentation.blur:
+        extra.append(transforms.RandomApply([transforms.GaussianBlur(5, sigma=(0.1, 2.0))], p=augmentation.blur))
+    train.transforms[1:1] = extra  # after the random crop, on the PIL image
+    return train, evaluation
+
+
+def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, seed: int, mean, std,
+               val_fraction: float, n_folds, fold, num_workers: int, balance: str, augmentation,
+               cache_images: bool, **extra) -> ImageData:
+    problems = index.problems + split_problems(index.labels, index.class_names, n_folds, fold)
+    if problems:
+        from hpsweep.errors import ConfigError
+
+        raise ConfigError(problems, summary="the data set cannot be used")
+    train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation)
+    train_idx, val_idx = split_indices(index.labels, val_fraction, n_folds, fold, seed)
+    cache_size = 2 * image_size if cache_images else None
+
+    def subset(indices, transform):
+        return ImageFiles([index.paths[i] for i in indices], [index.labels[i] for i in indices], transform,
+                          cache_size)
+
+    train_labels = [index.labels[i] for i in train_idx]
+    train_loader, val_loader = make_loaders(subset(train_idx, train_transform), subset(val_idx, eval_transform),
+                                            train_labels, len(index.class_names), batch_size, num_workers, seed,
+                                            balance)
+    test_loader = None
+    if index.test_paths:
+        test_loader = DataLoader(ImageFiles(index.test_paths, [-1] * len(index.test_paths), eval_transform),
+                                 batch_size=batch_size, num_workers=num_workers)
+    counts = Counter(train_labels)
+    return ImageData(train_loader, val_loader, index.class_names,
+                     [counts[label] for label in range(len(index.class_names))], test_loader, index.test_ids,
+                     **extra)
+
+
+def image_folder(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
+                 val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None,
+                 num_workers: int = 0, balance: str = "none", cache_images: bool = False,
+                 test_dir: str | None = None) -> ImageData:
+    """``root/<class>/<image>``; predictions for the images of ``test_dir``, by file name."""
+    index = image_files.index_image_folder(root, test_dir)
+    return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
+                      balance, augmentation, cache_images, submission_columns=("id", "target"))
+
+
+def csv(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
+        train_csv: str = "train.csv", images_dir: str = "train", id_column: str = "ID",
+        target_column: str = "target", meta_csv: str | None = None, test_dir: str | None = None,
+        sample_submission: str | None = None, val_fraction: float = 0.15, n_folds: int | None = None,
+        fold: int | None = None, num_workers: int = 0, balance: str = "none",
+        cache_images: bool = False) -> ImageData:
+    """The competition layout: a CSV of image id and target, images, optional class names and test set;
+    predictions are written with the train CSV's target values, in the sample submission's order."""
+    index = image_files.index_csv(root, train_csv, images_dir, id_column, target_column, meta_csv, test_dir,
+                                  sample_submission)
+    targets = _target_values(index, Path(root).expanduser() / (meta_csv or ""), meta_csv)
+    return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
+                      balance, augmentation, cache_images, prediction_labels=targets,
+                      submission_columns=(id_column, target_column))
+
+
+def _target_values(index: image_files.FileIndex, meta_path: Path, meta_csv: str | None) -> list[str]:
+    """The CSV's own target value of each class, in class order (class names come from meta.csv if given)."""
+    if not meta_csv or not meta_path.is_file():
+        return list(index.class_names)
+    import csv as csv_module
+
+    with open(meta_path, newline="") as handle:
+        by_name = {row["class_name"]: row["target"] for row in csv_module.DictReader(handle)}
+    return [by_name.get(name, name) for name in index.class_names]
+
+
+def data_problems(data_cfg) -> list[str]:
+    """Everything wrong with the configured data set, found before training: for image files, a scan of
+    every image (missing, unreadable), the CSV's columns and labels, empty class folders and the folds."""
+    target = str(data_cfg.get("_target_", ""))
+    n_folds, fold = data_cfg.get("n_folds"), data_cfg.get("fold")
+    problems = []
+    if data_cfg.get("balance", "none") not in BALANCE_MODES:
+        problems.append(f"data.balance={data_cfg.balance!r}: expected one of {', '.join(BALANCE_MODES)}")
+    if target.endswith(".digits"):
+        if data_cfg.get("augmentation") is not None:
+            problems.append("data=digits does not augment: the augmentation options apply to data=image_folder "
+                            "and data=csv")
+        from sklearn.datasets import load_digits
+
+        return problems + split_problems(load_digits().target.tolist(), [str(n) for n in range(10)], n_folds, fold)
+    if target.endswith(".image_folder"):
+        index = image_files.index_image_folder(data_cfg.root, data_cfg.get("test_dir"))
+    elif target.endswith(".csv"):
+        index = image_files.index_csv(data_cfg.root, data_cfg.train_csv, data_cfg.images_dir, data_cfg.id_column,
+                                      data_cfg.target_column, data_cfg.get("meta_csv"), data_cfg.get("test_dir"),
+                                      data_cfg.get("sample_submission"))
+    else:
+        return problems  # a data set of the user's own: its factory checks its input
+    return problems + image_files.scan(index) + split_problems(index.labels, index.class_names, n_folds, fold)

@@ -61,6 +61,7 @@ def fit_external(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
         "epochs_run": metrics.get("epochs_run", len(history) or None),
         "stopped_early": bool(metrics.get("stopped_early", False)),
         "resumed_from_epoch": None,
+        "predictions": None,
         "setup": {"external_command": cfg.trainer.command},
     }
 

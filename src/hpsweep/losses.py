@@ -8,11 +8,13 @@ from torch import nn
 class FocalLoss(nn.Module):
     """Multi-class focal loss (Lin et al., 2017): ``-alpha_t * (1 - p_t) ** gamma * log(p_t)``.
 
-    ``alpha`` is one scale for every class or a sequence with one weight per class; with
-    ``gamma=0`` and ``alpha=1`` it equals cross entropy.
+    ``alpha`` is one scale for every class or a sequence with one weight per class, multiplied by
+    the optional class ``weight`` (as in ``torch.nn.CrossEntropyLoss``); with ``gamma=0`` and
+    ``alpha=1`` it equals cross entropy.
     """
 
-    def __init__(self, alpha: float | list[float] = 1.0, gamma: float = 2.0, reduction: str = "mean"):
+    def __init__(self, alpha: float | list[float] = 1.0, gamma: float = 2.0, reduction: str = "mean",
+                 weight: torch.Tensor | None = None):
         super().__init__()
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"FocalLoss reduction={reduction!r}: expected mean, sum or none")
@@ -22,7 +24,10 @@ class FocalLoss(nn.Module):
         self.gamma = gamma
         self.reduction = reduction
         per_class = alpha if isinstance(alpha, (int, float)) else list(alpha)  # a ListConfig from Hydra too
-        self.register_buffer("class_alpha", torch.tensor(per_class, dtype=torch.float32).reshape(-1))
+        class_alpha = torch.tensor(per_class, dtype=torch.float32).reshape(-1)
+        if weight is not None:  # class weights (data.balance=loss) scale alpha, as they scale cross entropy
+            class_alpha = class_alpha * torch.as_tensor(weight, dtype=torch.float32)
+        self.register_buffer("class_alpha", class_alpha)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         log_p = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)

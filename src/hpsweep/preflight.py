@@ -1,7 +1,10 @@
-"""Pre-flight checks of a whole sweep: every job's values, each model name, each model's image sizes."""
+"""Pre-flight checks of a whole sweep: every job's values, each data set, model name and image size."""
 
-from omegaconf import DictConfig
+import json
 
+from omegaconf import DictConfig, OmegaConf
+
+from hpsweep.data import data_problems
 from hpsweep.errors import ConfigError
 from hpsweep.models import check_model_name, image_size_problem
 from hpsweep.sweep import Job
@@ -16,6 +19,7 @@ def job_problems(jobs: list[Job], configs: list[DictConfig | None]) -> list[str]
     """
     jobs_of: dict[str, list[int]] = {}  # problem -> the jobs that have it
     models: dict[str, list[int]] = {}
+    data_sets: dict[str, tuple[DictConfig, list[int]]] = {}
     sizes: dict[tuple[str, int], tuple[DictConfig, list[int]]] = {}
     for number, (_job, cfg) in enumerate(zip(jobs, configs, strict=True)):
         if cfg is None:
@@ -23,8 +27,13 @@ def job_problems(jobs: list[Job], configs: list[DictConfig | None]) -> list[str]
         for problem in config_problems(cfg):
             jobs_of.setdefault(problem, []).append(number)
         models.setdefault(cfg.model.name, []).append(number)
+        data_key = json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True, default=str)
+        data_sets.setdefault(data_key, (cfg.data, []))[1].append(number)
         sizes.setdefault((cfg.model.name, cfg.data.image_size), (cfg.model, []))[1].append(number)
 
+    for data_cfg, numbers in data_sets.values():  # a scan of every image, once per distinct data set
+        for problem in data_problems(data_cfg):
+            jobs_of.setdefault(problem, []).extend(numbers)
     unknown = set()
     for name, numbers in models.items():
         try:

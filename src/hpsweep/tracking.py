@@ -75,5 +75,13 @@ class Tracker:
         for key, value in values.items():
             self.run.summary[key] = value
 
+    def log_file(self, path: Path, kind: str) -> None:
+        """Keep a file with the run as a W&B artifact (``predictions.csv`` for a submission)."""
+        import wandb
+
+        artifact = wandb.Artifact(name=f"{kind}-{self.run.id}", type=kind)
+        artifact.add_file(str(path))
+        self.run.log_artifact(artifact)
+
     def finish(self, failed: bool) -> None:
         self.run.finish(exit_code=1 if failed else 0)

@@ -26,6 +26,7 @@ from hpsweep import models, naming
 from hpsweep.early_stopping import EarlyStopping
 from hpsweep.errors import ConfigError, NonFiniteLossError
 from hpsweep.external import fit_external
+from hpsweep.predictions import PREDICTIONS_FILE, predict, write_predictions
 from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, count_rows, write_json_atomic
 from hpsweep.sweep import JOB_FILE, fingerprint
 from hpsweep.tracking import Tracker
@@ -90,7 +91,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     except Exception as error:
         record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
                       duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
-                      epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None)
+                      epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None,
+                      predictions=None)
         write_json_atomic(output_dir / RESULT_FILE, record)
         log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
         raise
@@ -210,7 +212,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     optimizer = build_optimizer(cfg.optimizer, model)
     scheduler = build_scheduler(cfg.scheduler, optimizer, total_steps=max_epochs * steps_per_epoch)
     step_scheduler_per_batch = cfg.scheduler.interval == "step"
-    criterion = instantiate(cfg.loss_function).to(device)
+    # data.balance=loss: inverse-frequency class weights, for any loss taking `weight` (torch's, FocalLoss)
+    balance = {"weight": data.class_weights()} if cfg.data.get("balance") == "loss" else {}
+    criterion = instantiate(cfg.loss_function, **balance).to(device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
     stopper = EarlyStopping(**cfg.early_stopping)
@@ -288,6 +292,13 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     stopper.restore_best(model)
     if cfg.trainer.save_best_model:
         torch.save(model.state_dict(), output_dir / "best_model.pt")
+    predictions = None
+    if data.test_loader is not None:
+        predictions = output_dir / PREDICTIONS_FILE
+        classes = predict(forward, data.test_loader, device, autocast, memory_format, list(cfg.trainer.tta))
+        write_predictions(predictions, data.test_ids, classes, data.prediction_labels or data.class_names,
+                          data.submission_columns)
+        tracker.log_file(predictions, kind="predictions")
     best = history.rows[stopper.best_epoch - 1]
     metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],
                "best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
@@ -296,6 +307,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     return {
         "metrics": metrics,
         "resumed_from_epoch": first_epoch - 1 if first_epoch > 1 else None,
+        "predictions": str(predictions) if predictions else None,
         "epochs_run": len(history.rows),
         "stopped_early": len(history.rows) < max_epochs,
         "setup": {
@@ -306,6 +318,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             "optimizer": type(optimizer).__name__,
             "scheduler": type(scheduler).__name__,
             "loss_function": type(criterion).__name__,
+            "class_weights": [round(weight, 4) for weight in balance["weight"].tolist()] if balance else None,
+            "train_images": len(data.train_loader.dataset),
+            "val_images": len(data.val_loader.dataset),
             "parameters": sum(p.numel() for p in model.parameters()),
         },
     }

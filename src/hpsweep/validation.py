@@ -16,6 +16,7 @@ MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss")
 MODES = ("max", "min")
 SCHEDULER_INTERVALS = ("epoch", "step")
 POSITIVE_RATES = ("lr", "max_lr")
+TTA_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270")  # hpsweep.predictions.TTA_VIEWS, without torch
 TRAINER_SWITCHES = ("channels_last", "compile", "checkpoint", "save_best_model", "progress_bar")
 
 
@@ -39,6 +40,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
                         'e.g. trainer.command="python my_train.py"')
     for key in TRAINER_SWITCHES:
         expect(isinstance(cfg.trainer[key], bool), f"trainer.{key}", cfg.trainer[key], "expected true or false")
+    for view in cfg.trainer.get("tta") or []:
+        one_of("trainer.tta", view, TTA_VIEWS)
     one_of("trainer.precision", cfg.trainer.precision, PRECISIONS)
     one_of("trainer.device", cfg.trainer.device, DEVICES)
     integer_at_least("trainer.max_epochs", cfg.trainer.max_epochs, 1)
@@ -68,10 +71,11 @@ def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise one ConfigError listing every problem of ``cfg``, the model name included."""
-    from hpsweep.models import check_model_name  # imports timm: kept off the cheap path
+    """Raise one ConfigError listing every problem of ``cfg``: values, the model name, the data set."""
+    from hpsweep.data import data_problems  # imports torch and timm: kept off the cheap path
+    from hpsweep.models import check_model_name
 
-    problems = config_problems(cfg)
+    problems = config_problems(cfg) + data_problems(cfg.data)
     try:
         check_model_name(cfg.model.name)
     except ConfigError as error:

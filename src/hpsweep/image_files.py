@@ -1,0 +1,126 @@
+"""Data sets of image files: an image folder (``root/<class>/*.png``) or a competition CSV (``ID,target``).
+
+Indexing and checking need no torch: the pre-flight scans every file before any job starts.
+"""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class FileIndex:
+    """The labelled training images, the class names, and the unlabelled test images (if any)."""
+
+    paths: list[Path]
+    labels: list[int]
+    class_names: list[str]
+    test_paths: list[Path]
+    test_ids: list[str]
+    problems: list[str]
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
+    """``root/<class>/<image>``: one folder per class, named after it."""
+    root_path = Path(root).expanduser()
+    index = FileIndex([], [], [], [], [], [])
+    if not root_path.is_dir():
+        index.problems.append(f"data.root={root!r} is not a directory (expected root/<class>/<image files>)")
+        return index
+    index.class_names = sorted(path.name for path in root_path.iterdir() if path.is_dir())
+    if not index.class_names:
+        index.problems.append(f"data.root={root!r} has no class folders (expected root/<class>/<image files>)")
+    for label, name in enumerate(index.class_names):
+        images = _images(root_path / name)
+        if not images:
+            index.problems.append(f"class folder {root_path / name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        index.paths += images
+        index.labels += [label] * len(images)
+    _index_test_dir(index, test_dir, None)
+    return index
+
+
+def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target_column: str,
+              meta_csv: str | None = None, test_dir: str | None = None,
+              sample_submission: str | None = None) -> FileIndex:
+    """The competition layout: ``train.csv`` (``ID,target``), an image folder, optional ``meta.csv``
+    (``target,class_name``), an optional test folder listed by an optional sample submission."""
+    root_path = Path(root).expanduser()
+    index = FileIndex([], [], [], [], [], [])
+    rows = _read_csv(root_path / train_csv, (id_column, target_column), index.problems, "data.train_csv")
+    class_names = None
+    if meta_csv:
+        meta = _read_csv(root_path / meta_csv, ("target", "class_name"), index.problems, "data.meta_csv")
+        if meta is not None:
+            class_names = {row["target"]: row["class_name"] for row in meta}
+    if rows is None:
+        return index
+    targets = sorted({row[target_column] for row in rows}, key=lambda value: (not value.isdigit(), value.zfill(9)))
+    known = sorted(class_names, key=lambda value: (not value.isdigit(), value.zfill(9))) if class_names else targets
+    index.class_names = [class_names[target] if class_names else target for target in known]
+    position = {target: number for number, target in enumerate(known)}
+    images = root_path / images_dir
+    for line, row in enumerate(rows, start=2):
+        if row[target_column] not in position:
+            index.problems.append(f"{root_path / train_csv} line {line}: {target_column}={row[target_column]!r} "
+                                  f"is not in {meta_csv} (targets: {', '.join(known)})")
+            continue
+        index.paths.append(images / row[id_column])
+        index.labels.append(position[row[target_column]])
+    _index_test_dir(index, test_dir, root_path / sample_submission if sample_submission else None,
+                    id_column, root_path)
+    return index
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], problems: list[str], key: str) -> list[dict] | None:
+    if not path.is_file():
+        problems.append(f"{key}: {path} does not exist")
+        return None
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in columns if column not in (reader.fieldnames or [])]
+        if missing:
+            problems.append(f"{path} has no column {', '.join(map(repr, missing))} "
+                            f"(its columns: {', '.join(reader.fieldnames or [])})")
+            return None
+        return list(reader)
+
+
+def _index_test_dir(index: FileIndex, test_dir: str | None, submission: Path | None,
+                    id_column: str = "id", root: Path | None = None) -> None:
+    if not test_dir:
+        return
+    folder = (root / test_dir) if root else Path(test_dir).expanduser()
+    if not folder.is_dir():
+        index.problems.append(f"data.test_dir={test_dir!r}: {folder} is not a directory")
+        return
+    if submission is not None:
+        rows = _read_csv(submission, (id_column,), index.problems, "data.sample_submission")
+        index.test_ids = [row[id_column] for row in rows or []]
+        index.test_paths = [folder / image_id for image_id in index.test_ids]
+    else:
+        index.test_paths = _images(folder)
+        index.test_ids = [path.name for path in index.test_paths]
+
+
+def scan(index: FileIndex) -> list[str]:
+    """Every problem of the data set: the index's own, then each image that is missing or unreadable."""
+    from PIL import Image
+
+    problems = list(index.problems)
+    for path in [*index.paths, *index.test_paths]:
+        if not path.is_file():
+            problems.append(f"image {path} does not exist")
+            continue
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as error:  # PIL raises many types for a damaged file
+            problems.append(f"image {path} cannot be read: {type(error).__name__}: {error}")
+    return problems
