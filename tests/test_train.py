@@ -33,7 +33,8 @@ def test_cli_run_writes_result_history_and_an_offline_wandb_run(tmp_path):
     assert result["metrics"]["val_acc"] > 0.5, "two epochs on digits learn well beyond chance (0.1)"
     assert result["setup"] | {"parameters": 0} == {
         "device": "cpu", "precision": "fp32", "image_size": 32, "batch_size": 64, "optimizer": "SGD",
-        "scheduler": "CosineAnnealingLR", "loss_function": "CrossEntropyLoss", "parameters": 0}
+        "scheduler": "CosineAnnealingLR", "loss_function": "CrossEntropyLoss", "parameters": 0,
+        "class_weights": None, "train_images": 1527, "val_images": 270}
 
     with open(tmp_path / "history.csv") as handle:
         history = list(csv.DictReader(handle))
