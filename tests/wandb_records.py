@@ -7,6 +7,7 @@ FULL=1 / FIRST=2 / MIDDLE=3 / LAST=4) and its data; a block's tail shorter than 
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -38,8 +39,21 @@ def read_records(path: Path) -> list:
     return records
 
 
-def read_run(run_dir: Path) -> dict:
-    """The one offline W&B run under ``run_dir``: project, name, group, tags, config, history, summary."""
+def read_run(run_dir: Path, wait_s: float = 20.0) -> dict:
+    """The one offline W&B run under ``run_dir``: project, name, group, tags, config, history, summary.
+
+    W&B's service process may still be writing the run's last records when ``finish`` has returned
+    (seen under load), so this waits up to ``wait_s`` for the exit record.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        run = _read_run(run_dir)
+        if run["exit_code"] is not None or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
+
+
+def _read_run(run_dir: Path) -> dict:
     files = list(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
     assert len(files) == 1, f"expected one offline W&B run under {run_dir}, found {files}"
     run = {"history": [], "summary": {}, "exit_code": None}
