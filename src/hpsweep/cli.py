@@ -4,6 +4,7 @@
     hpsweep matrix model=test_resnet,test_efficientnet category=optimizer,loss_function
     hpsweep summary outputs/ --csv summary.csv --markdown summary.md
     hpsweep best outputs/sweeps/2026-11-27_17-30-00
+    hpsweep status outputs/sweeps/2026-11-27_17-30-00
 
 Nothing here imports torch or timm unless a check needs timm's model registry.
 """
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     best_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
     best_parser.add_argument("--out", type=Path, help="where the configs go (default: <config dir>/experiment)")
     best_parser.add_argument("--metric", default="val_f1", choices=["val_f1", "val_acc", "val_loss"])
+    status_parser = commands.add_parser("status", help="where each job of a sweep stands, and its logs")
+    status_parser.add_argument("sweep_dir", type=Path)
     interactive_parser = commands.add_parser("interactive", help="pick models, categories and a launcher from menus")
     interactive_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
     run_parser = commands.add_parser("run", help="the seed runner's flags, forwarded to run_experiments.py -m")
@@ -232,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         return summary(args.directories, args.csv, args.markdown, args.plots, draw=not args.no_plots)
     if args.command == "best":
         return best(args.config_dir, args.directories, args.out, args.metric)
+    if args.command == "status":
+        from hpsweep.status import print_status
+
+        return print_status(args.sweep_dir)
     if args.command == "interactive":
         from hpsweep.interactive import interactive
 

@@ -7,6 +7,7 @@ from hpsweep.records import RESULT_FILE, read_result, write_json_atomic
 from hpsweep.sweep import Job
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
+MANIFEST_FILE = "sweep.json"
 
 
 @dataclass
@@ -29,6 +30,15 @@ class Outcome:
         earlier = self.directory / RESULT_FILE
         if earlier.is_file():
             earlier.replace(self.directory / PREVIOUS_RESULT_FILE)
+
+
+def write_manifest(sweep_dir: Path, outcomes: list[Outcome]) -> None:
+    """``sweep.json``: every job of the sweep and its directory, so ``hpsweep status`` can tell a job that
+    has not started yet from one that never will."""
+    write_json_atomic(sweep_dir / MANIFEST_FILE, {"jobs": [
+        {"label": outcome.job.label, "model": outcome.job.model, "category": outcome.job.category,
+         "option": outcome.job.option_label, "directory": str(outcome.directory.relative_to(sweep_dir))}
+        for outcome in outcomes]})
 
 
 def collect_outcomes(outcomes: list[Outcome]) -> None:

@@ -63,6 +63,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         "wandb_run_id": earlier.get("wandb_run_id") if earlier else None,
         "fingerprint": job_fingerprint,
         "choices": {group: option for group, option in choices.items() if not group.startswith("hydra")},
+        "slurm_job_id": slurm_job_id(),
     }
     write_json_atomic(output_dir / JOB_FILE, record)
     started = time.monotonic()
@@ -103,6 +104,13 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s completed: %s", record["run_name"], record["metrics"])
     return record["metrics"]
+
+
+def slurm_job_id() -> str | None:
+    """This job's SLURM id (``<array job>_<task>`` in a job array), or None outside SLURM."""
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    return os.environ.get("SLURM_JOB_ID")
 
 
 def resolve_device(requested: str, job_number: int | None = None) -> torch.device:

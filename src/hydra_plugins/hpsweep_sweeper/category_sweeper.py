@@ -18,7 +18,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.outcomes import Outcome, collect_outcomes, print_outcomes
+from hpsweep.outcomes import Outcome, collect_outcomes, print_outcomes, write_manifest
+from hpsweep.status import wait_for_slurm_jobs
 from hpsweep.sweep import Job, assign_directories, fingerprint, job_subdir, plan_jobs
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class CategorySweeper(Sweeper):
             else:
                 outcome.prepare_to_run()
                 pending.append(outcome)
+        write_manifest(sweep_dir, outcomes)
         log.info("%d jobs: %d to run, %d already completed in %s", len(jobs), len(pending),
                  len(jobs) - len(pending), sweep_dir)
 
@@ -100,6 +102,7 @@ class CategorySweeper(Sweeper):
                           type(error).__name__, error)
                 for outcome in batch:
                     outcome.launch_error = f"{type(error).__name__}: {error}"
+                wait_for_slurm_jobs(sweep_dir)  # the launcher stopped waiting at the lost job: the others run on
         collect_outcomes(outcomes)
         print_outcomes(outcomes, sweep_dir)
         failed = [outcome for outcome in outcomes if outcome.status == "failed"]

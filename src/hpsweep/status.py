@@ -1,0 +1,89 @@
+"""``hpsweep status <sweep dir>``: where every job of a sweep stands, and where its logs are.
+
+Reads the sweep's ``sweep.json`` and each job's ``job.json`` / ``result.json``; asks SLURM (``squeue``)
+about jobs that started under it but left no result yet.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from hpsweep.outcomes import MANIFEST_FILE
+from hpsweep.records import read_result
+from hpsweep.sweep import JOB_FILE
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """SLURM's state (RUNNING, PENDING, ...) of the jobs it still knows; empty without SLURM."""
+    if not job_ids or shutil.which("squeue") is None:
+        return {}
+    listed = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True,
+                            text=True).stdout
+    return dict(line.split() for line in listed.splitlines() if len(line.split()) == 2)
+
+
+def wait_for_slurm_jobs(sweep_dir: Path, poll_s: float = 5.0) -> None:
+    """Wait until SLURM runs none of the sweep's jobs (found by submitit's folders, ``.submitit/<id>``)."""
+    if shutil.which("squeue") is None:
+        return
+    array_ids = sorted({path.name.split("_")[0] for path in sweep_dir.glob(".submitit/*") if path.is_dir()})
+    while array_ids and subprocess.run(["squeue", "-h", "-j", ",".join(array_ids)], capture_output=True,
+                                       text=True).stdout.strip():
+        time.sleep(poll_s)
+
+
+def job_states(sweep_dir: Path) -> list[dict]:
+    """One row per job of the sweep: label, state (completed, failed, running, pending, interrupted,
+    not started), SLURM id and log files."""
+    manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())["jobs"]
+    started = {}
+    for job in manifest:
+        path = sweep_dir / job["directory"] / JOB_FILE
+        started[job["directory"]] = json.loads(path.read_text()) if path.is_file() else None
+    slurm = slurm_states([record["slurm_job_id"] for record in started.values()
+                          if record and record.get("slurm_job_id")])
+    rows = []
+    for job in manifest:
+        directory = sweep_dir / job["directory"]
+        record, result = started[job["directory"]], read_result(directory)
+        slurm_id = (record or {}).get("slurm_job_id")
+        if result is not None:
+            state = result.get("status", "failed")
+        elif record is None:
+            state = "not started"
+        elif slurm_id:
+            state = slurm.get(slurm_id, "interrupted").lower()  # started, no result, no longer queued
+        else:
+            state = "running or interrupted"  # a local job: no scheduler to ask
+        logs = sorted(str(path) for path in directory.glob("*.log"))
+        if slurm_id:
+            logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
+        rows.append({**job, "state": state, "slurm_job_id": slurm_id, "logs": logs,
+                     "error": (result or {}).get("error")})
+    return rows
+
+
+def print_status(sweep_dir: Path) -> int:
+    from rich.table import Table
+
+    from hpsweep.display import console
+
+    if not (sweep_dir / MANIFEST_FILE).is_file():
+        print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}")
+        return 1
+    rows = job_states(sweep_dir)
+    table = Table(title=f"sweep {sweep_dir}", title_justify="left")
+    for column in ("model", "category", "option", "state", "slurm job", "logs"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["model"] or "", row["category"] or "-", row["option"], row["state"],
+                      row["slurm_job_id"] or "", "\n".join(row["logs"]))
+    out = console()
+    out.print(table)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    out.print(", ".join(f"{count} {state}" for state, count in counts.items()))
+    return 0
