@@ -80,3 +80,4 @@ def test_submit_and_detach_runs_the_sweep_driver_as_a_slurm_job(tmp_path, capsys
     assert "3 completed" in capsys.readouterr().out
     assert "3 completed, 0 skipped, 0 failed" in (tmp_path / "driver.log").read_text()
 
+
