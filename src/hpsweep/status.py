@@ -7,6 +7,7 @@ about jobs that started under it but left no result yet.
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def print_status(sweep_dir: Path) -> int:
     from hpsweep.display import console
 
     if not (sweep_dir / MANIFEST_FILE).is_file():
-        print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}")
+        print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}", file=sys.stderr)
         return 1
     rows = job_states(sweep_dir)
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
