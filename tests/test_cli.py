@@ -61,3 +61,20 @@ def test_check_prints_names_or_every_problem(capsys):
     assert main(["check", "optimizer.lr=0", "data.batch_size=0"]) == 1
     err = capsys.readouterr().err
     assert "optimizer.lr=0" in err and "data.batch_size=0" in err
+
+
+def test_status_tells_each_job_where_it_stands(tmp_path, capsys):
+    jobs = [{"label": f"m / optimizer / {name}", "model": "m", "category": "optimizer", "option": name,
+             "directory": f"m/optimizer/{name}"} for name in ("AdamW", "SGD", "Lion")]
+    (tmp_path / "sweep.json").write_text(json.dumps({"jobs": jobs}))
+    for name in ("AdamW", "SGD"):
+        (tmp_path / "m/optimizer" / name).mkdir(parents=True)
+        (tmp_path / "m/optimizer" / name / "job.json").write_text(json.dumps({"fingerprint": name}))
+    (tmp_path / "m/optimizer/AdamW/result.json").write_text(json.dumps({"status": "completed"}))
+    (tmp_path / "m/optimizer/AdamW/run_experiments.log").write_text("")
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 completed, 1 running or interrupted, 1 not started" in out
+    assert "m/optimizer/AdamW/run_experiments.log" in out
+    assert main(["status", str(tmp_path / "m")]) == 1
+    assert "is not a sweep dir: it has no sweep.json" in capsys.readouterr().err
