@@ -72,7 +72,7 @@ def test_augmentation_category_sweeps_an_image_folder(tmp_path):
 def test_balanced_sampler_draws_classes_evenly():
     labels = [0] * 90 + [1] * 10
     dataset = torch.utils.data.TensorDataset(torch.zeros(100, 1), torch.tensor(labels))
-    loader, _ = make_loaders(dataset, dataset, labels, 2, batch_size=100, num_workers=0, seed=0, balance="sampler")
+    loader, _ = make_loaders(dataset, dataset, labels, batch_size=100, num_workers=0, seed=0, balance="sampler")
     drawn = Counter(label for _ in range(20) for label in next(iter(loader))[1].tolist())
     assert 0.4 < drawn[1] / sum(drawn.values()) < 0.6, drawn
 

@@ -70,8 +70,8 @@ def split_problems(labels: list[int], class_names: list[str], n_folds, fold) -> 
     return problems
 
 
-def make_loaders(train_set: Dataset, val_set: Dataset, train_labels: list[int], num_classes: int, batch_size: int,
-                 num_workers: int, seed: int, balance: str, collate=None) -> tuple[DataLoader, DataLoader]:
+def make_loaders(train_set: Dataset, val_set: Dataset, train_labels: list[int], batch_size: int, num_workers: int,
+                 seed: int, balance: str, collate=None) -> tuple[DataLoader, DataLoader]:
     """Training and validation loaders; ``balance=sampler`` draws training images inversely to their
     class frequency."""
     if balance not in BALANCE_MODES:
@@ -122,7 +122,7 @@ def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...],
     class_names = [str(name) for name in digits_set.target_names]
     train_loader, val_loader = make_loaders(
         TensorDataset(images[train_idx], labels[train_idx]), TensorDataset(images[val_idx], labels[val_idx]),
-        train_labels, len(class_names), batch_size, num_workers, seed, balance,
+        train_labels, batch_size, num_workers, seed, balance,
         collate=ResizeNormalize(image_size, mean, std))
     counts = Counter(train_labels)
     return ImageData(train_loader, val_loader, class_names, [counts[label] for label in range(len(class_names))])
@@ -192,8 +192,7 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
 
     train_labels = [index.labels[i] for i in train_idx]
     train_loader, val_loader = make_loaders(subset(train_idx, train_transform), subset(val_idx, eval_transform),
-                                            train_labels, len(index.class_names), batch_size, num_workers, seed,
-                                            balance)
+                                            train_labels, batch_size, num_workers, seed, balance)
     test_loader = None
     if index.test_paths:
         test_loader = DataLoader(ImageFiles(index.test_paths, [-1] * len(index.test_paths), eval_transform),
@@ -201,7 +200,7 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
     counts = Counter(train_labels)
     return ImageData(train_loader, val_loader, index.class_names,
                      [counts[label] for label in range(len(index.class_names))], test_loader, index.test_ids,
-                     **extra)
+                     prediction_labels=index.targets, **extra)
 
 
 def image_folder(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
@@ -224,21 +223,8 @@ def csv(root: str, image_size: int, batch_size: int, seed: int, mean, std, augme
     predictions are written with the train CSV's target values, in the sample submission's order."""
     index = image_files.index_csv(root, train_csv, images_dir, id_column, target_column, meta_csv, test_dir,
                                   sample_submission)
-    targets = _target_values(index, Path(root).expanduser() / (meta_csv or ""), meta_csv)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, prediction_labels=targets,
-                      submission_columns=(id_column, target_column))
-
-
-def _target_values(index: image_files.FileIndex, meta_path: Path, meta_csv: str | None) -> list[str]:
-    """The CSV's own target value of each class, in class order (class names come from meta.csv if given)."""
-    if not meta_csv or not meta_path.is_file():
-        return list(index.class_names)
-    import csv as csv_module
-
-    with open(meta_path, newline="") as handle:
-        by_name = {row["class_name"]: row["target"] for row in csv_module.DictReader(handle)}
-    return [by_name.get(name, name) for name in index.class_names]
+                      balance, augmentation, cache_images, submission_columns=(id_column, target_column))
 
 
 def data_problems(data_cfg) -> list[str]:

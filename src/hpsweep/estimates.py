@@ -1,11 +1,10 @@
 """Time estimates for jobs, from the ``result.json`` files of earlier runs."""
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from hpsweep.records import RESULT_FILE
+from hpsweep.results import gather
 
 
 @dataclass
@@ -19,14 +18,9 @@ class Estimator:
     @classmethod
     def from_results(cls, directories: list[Path]) -> "Estimator":
         estimator = cls()
-        for directory in directories:
-            for path in Path(directory).glob(f"**/{RESULT_FILE}"):
-                try:
-                    result = json.loads(path.read_text())
-                except (OSError, ValueError):
-                    continue
-                if result.get("status") == "completed" and result.get("duration_s") is not None:
-                    estimator.add(result["model"], result.get("category"), result.get("option"), result["duration_s"])
+        for result in gather(directories):
+            if result.status == "completed" and result.record.get("duration_s") is not None:
+                estimator.add(result.model, result.category, result.option, result.record["duration_s"])
         return estimator
 
     def add(self, model: str, category: str | None, option: str | None, seconds: float) -> None:

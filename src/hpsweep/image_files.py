@@ -20,6 +20,7 @@ class FileIndex:
     test_paths: list[Path]
     test_ids: list[str]
     problems: list[str]
+    targets: list[str] | None = None  # each class's label as the source writes it (csv); None: its name
 
 
 def _images(folder: Path) -> list[Path]:
@@ -64,6 +65,7 @@ def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target
     targets = sorted({row[target_column] for row in rows}, key=lambda value: (not value.isdigit(), value.zfill(9)))
     known = sorted(class_names, key=lambda value: (not value.isdigit(), value.zfill(9))) if class_names else targets
     index.class_names = [class_names[target] if class_names else target for target in known]
+    index.targets = known
     position = {target: number for number, target in enumerate(known)}
     images = root_path / images_dir
     for line, row in enumerate(rows, start=2):
