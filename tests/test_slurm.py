@@ -12,8 +12,10 @@ import time
 import pytest
 from conftest import ROOT
 from test_sweeps import ENV, extended_conf, results, run_sweep, sweep_command  # noqa: F401 (fixture)
+from wandb_records import read_run_file, run_files
 
 from hpsweep.cli import main
+from hpsweep.records import count_rows
 
 
 def cluster_answers() -> bool:
@@ -25,6 +27,23 @@ def cluster_answers() -> bool:
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not cluster_answers(), reason="no SLURM cluster answers")]
 SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
          "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=10", "hydra.launcher.signal_delay_s=5"]
+
+
+def start_sweep(sweep_dir, *arguments) -> subprocess.Popen:
+    return subprocess.Popen(sweep_command(sweep_dir, *SLURM, *arguments), cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, process: subprocess.Popen, what: str, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None, f"the sweep ended before {what}: {process.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+        time.sleep(0.2)
+
+
+def read_job(job_dir) -> dict:
+    return json.loads((job_dir / "job.json").read_text())
 
 
 def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_conf, capsys):  # noqa: F811
@@ -57,9 +76,9 @@ def test_a_job_killed_hard_is_recorded_failed_and_the_sweep_ends(tmp_path):
     assert process.returncode == 1, stderr[-2000:]
     found = results(sweep_dir)
     killed = found["test_resnet/optimizer/AdamW"]
-    # SLURM's SIGTERM reaches W&B's service process first (the job then fails on its next log call) or
-    # the SIGKILL that follows ends the job before it can write (JobLost): failed with a reason, either way
-    assert killed["status"] == "failed" and killed["error"]["type"] in ("JobLost", "ServicePollForTokenError")
+    # the job stops on SLURM's SIGTERM without a result (as for a requeue); SLURM reports it cancelled
+    assert killed["status"] == "failed" and killed["error"]["type"] == "JobLost"
+    assert "CANCELLED" in killed["error"]["message"]
     assert found["test_resnet/optimizer/SGD"]["status"] == "completed", "the other job ran to its end"
 
 
@@ -81,3 +100,74 @@ def test_submit_and_detach_runs_the_sweep_driver_as_a_slurm_job(tmp_path, capsys
     assert "3 completed, 0 skipped, 0 failed" in (tmp_path / "driver.log").read_text()
 
 
+
+
+def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    process = start_sweep(sweep_dir, "model=test_resnet", "trainer.max_epochs=8")
+    job_dir = sweep_dir / "base"
+    wait_until(lambda: (job_dir / "last_checkpoint.pt").exists() and wandb_epochs(job_dir), process,
+               "a first checkpoint and W&B flush")
+    flushed = wandb_epochs(job_dir)
+    job = read_job(job_dir)
+    # what SLURM does to a job it preempts with PreemptMode=REQUEUE: SIGTERM to every process, then requeue
+    subprocess.run(["scontrol", "requeue", job["slurm_job_id"]], check=True)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    result = json.loads((job_dir / "result.json").read_text())
+    resumed_from = result["resumed_from_epoch"]
+    assert result["status"] == "completed" and resumed_from >= 1
+    assert result["epochs_run"] == 8, "as many epochs as an uninterrupted run"
+    assert [entry["signal"] for entry in result["interruptions"]] == ["SIGTERM"]
+    assert (result["slurm_job_id"], result["wandb_run_id"]) == (job["slurm_job_id"], job["wandb_run_id"])
+
+    runs = [read_run_file(path, wait_s=0) for path in run_files(job_dir)]  # the first has no exit record
+    assert [run["run_id"] for run in runs] == [job["wandb_run_id"]] * 2, "one W&B run, resumed"
+    before, after = ([row["epoch"] for row in run["history"]] for run in runs)
+    # The SIGTERM stops W&B's service at once too: what it had flushed is kept (it flushes every second),
+    # no epoch is logged twice, and at most the epoch logged in the last second before it is missing.
+    assert before[:len(flushed)] == flushed and before == list(range(1, len(before) + 1))
+    assert after == list(range(resumed_from + 1, 9))
+    assert resumed_from - 1 <= len(before) <= resumed_from
+
+
+def wandb_epochs(job_dir) -> list[int]:
+    """The epochs the job's first W&B file holds so far."""
+    files = run_files(job_dir)
+    try:
+        return [row["epoch"] for row in read_run_file(files[0], wait_s=0)["history"]] if files else []
+    except Exception:  # read mid-flush: not yet
+        return []
+
+
+def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resumable(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    arguments = ["model=test_resnet", "trainer.max_epochs=20"]
+    process = start_sweep(sweep_dir, *arguments, "hydra.launcher.max_num_timeout=1")
+    job_dir = sweep_dir / "base"
+    wait_until(lambda: (job_dir / "last_checkpoint.pt").exists(), process, "a first checkpoint")
+    slurm_job_id = read_job(job_dir)["slurm_job_id"]
+    # what SLURM sends signal_delay_s before the time limit (submitit's own Job._interrupt(timeout=True))
+    subprocess.run(["scancel", "--signal=USR2", slurm_job_id], check=True)
+    wait_until(lambda: read_job(job_dir)["interruptions"], process, "the stop")
+    stopped_at = read_job(job_dir)["interruptions"][0]["epochs_done"]
+    wait_until(lambda: count_rows(job_dir / "history.csv") > stopped_at, process, "an epoch after the requeue")
+    subprocess.run(["scancel", "--signal=USR2", slurm_job_id], check=True)  # max_num_timeout=1: no more requeues
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1 and "1 of 1 jobs failed" in stderr
+    failed = json.loads((job_dir / "result.json").read_text())
+    assert failed["status"] == "failed" and failed["error"]["type"] == "JobNotRequeued"
+    assert "timed-out too many times" in failed["error"]["message"]
+    assert [entry["signal"] for entry in failed["interruptions"]] == ["SIGUSR2", "SIGUSR2"]
+    assert failed["resumed_from_epoch"] is None and (job_dir / "last_checkpoint.pt").exists()
+
+    finished = run_sweep(sweep_dir, *SLURM, *arguments)  # as the message says: re-running the sweep resumes it
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = json.loads((job_dir / "result.json").read_text())
+    assert result["status"] == "completed" and result["epochs_run"] == 20
+    assert result["resumed_from_epoch"] == failed["interruptions"][1]["epochs_done"]
+    # W&B's service outlives the time-out signal: each stop finished the run cleanly, nothing is lost
+    runs = [read_run_file(path) for path in run_files(job_dir)]
+    assert {run["run_id"] for run in runs} == {result["wandb_run_id"]} and len(runs) == 3
+    assert [run["preempting"] for run in runs] == [True, True, False]
+    assert [row["epoch"] for run in runs for row in run["history"]] == list(range(1, 21)), "each epoch once"

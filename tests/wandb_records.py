@@ -40,24 +40,31 @@ def read_records(path: Path) -> list:
 
 
 def read_run(run_dir: Path, wait_s: float = 20.0) -> dict:
-    """The one offline W&B run under ``run_dir``: project, name, group, tags, config, history, summary.
+    """The one offline W&B run under ``run_dir``: project, name, group, tags, config, history, summary."""
+    files = run_files(run_dir)
+    assert len(files) == 1, f"expected one offline W&B run under {run_dir}, found {files}"
+    return read_run_file(files[0], wait_s)
 
-    W&B's service process may still be writing the run's last records when ``finish`` has returned
-    (seen under load), so this waits up to ``wait_s`` for the exit record.
-    """
+
+def run_files(run_dir: Path) -> list[Path]:
+    """The ``.wandb`` files under ``run_dir``, oldest first: a resumed run adds one per start."""
+    return sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
+
+
+def read_run_file(path: Path, wait_s: float = 20.0) -> dict:
+    """W&B's service process may still be writing the run's last records when ``finish`` has returned
+    (seen under load), so this waits up to ``wait_s`` for the exit record."""
     deadline = time.monotonic() + wait_s
     while True:
-        run = _read_run(run_dir)
+        run = _read_run(path)
         if run["exit_code"] is not None or time.monotonic() > deadline:
             return run
         time.sleep(0.2)
 
 
-def _read_run(run_dir: Path) -> dict:
-    files = list(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
-    assert len(files) == 1, f"expected one offline W&B run under {run_dir}, found {files}"
-    run = {"history": [], "summary": {}, "exit_code": None}
-    for record in read_records(files[0]):
+def _read_run(path: Path) -> dict:
+    run = {"history": [], "summary": {}, "exit_code": None, "preempting": False}
+    for record in read_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.update(project=record.run.project, name=record.run.display_name, run_id=record.run.run_id,
@@ -67,6 +74,8 @@ def _read_run(run_dir: Path) -> dict:
             run["history"].append(_items(record.history.item))
         elif kind == "summary":
             run["summary"].update(_items(record.summary.update))
+        elif kind == "preempting":
+            run["preempting"] = True
         elif kind == "exit":
             run["exit_code"] = record.exit.exit_code
     return run

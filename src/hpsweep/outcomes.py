@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpsweep.records import RESULT_FILE, read_result, write_json_atomic
+from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, read_result, write_json_atomic
 from hpsweep.sweep import Job
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
@@ -48,11 +48,13 @@ def collect_outcomes(outcomes: list[Outcome]) -> None:
         if outcome.status == "skipped":
             continue
         if outcome.result is None:
+            message = "the job ended without writing a result"
+            if (outcome.directory / CHECKPOINT_FILE).is_file():
+                message += " (its last checkpoint is kept: re-running the sweep resumes it)"
+            message += ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
             outcome.result = {
                 "status": "failed", "model": outcome.job.model, "category": outcome.job.category,
-                "option": outcome.job.option, "metrics": None,
-                "error": {"type": "JobLost", "message": "the job ended without writing a result: " + (
-                    outcome.launch_error or "its process was killed, ran out of memory or timed out")},
+                "option": outcome.job.option, "metrics": None, "error": {"type": "JobLost", "message": message},
             }
             outcome.directory.mkdir(parents=True, exist_ok=True)
             write_json_atomic(outcome.directory / RESULT_FILE, outcome.result)

@@ -1,4 +1,5 @@
-"""What a run leaves behind as data: ``result.json`` (written atomically) and ``history.csv``."""
+"""What a run leaves behind as data: ``result.json`` (written atomically), ``history.csv`` and, until it
+completes, its checkpoint."""
 
 import csv
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
+CHECKPOINT_FILE = "last_checkpoint.pt"  # written after every epoch until the job completes
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -1,11 +1,15 @@
 """Weights & Biases tracking: one project per model, one run per category option."""
 
+import logging
 import netrc
 import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
 
+log = logging.getLogger(__name__)
+
+TRANSACTION_LOG_FLUSH_S = 1.0
 _SECRET_KEYS = re.compile(r"(api_?key|token|secret|password)", re.IGNORECASE)
 
 
@@ -62,6 +66,9 @@ class Tracker:
             reinit="finish_previous",
             id=run_id,  # an interrupted job resumes its own W&B run
             resume="allow" if run_id else None,
+            # SIGTERM (preemption, requeue) stops W&B's service at once, losing what it has not flushed to
+            # the run's file: flush every second, not every 15
+            settings=wandb.Settings(x_transaction_log_flush_interval=TRANSACTION_LOG_FLUSH_S),
         )
 
     @property
@@ -69,7 +76,7 @@ class Tracker:
         return self.run.id
 
     def log_epoch(self, row: dict, epoch: int) -> None:
-        self.run.log(row, step=epoch)
+        self.run.log(row, step=epoch, commit=True)  # written now, not when the next epoch is logged
 
     def set_summary(self, values: dict) -> None:
         for key, value in values.items():
@@ -85,3 +92,21 @@ class Tracker:
 
     def finish(self, failed: bool) -> None:
         self.run.finish(exit_code=1 if failed else 0)
+
+    def finish_interrupted(self) -> None:
+        """Mark the run preempting and finish it; the requeued job resumes it under the same id.
+
+        SLURM's SIGTERM reaches every process of the job, W&B's service too, which then drops its
+        connection: what was logged before is kept, and the requeued job logs on from its checkpoint.
+        """
+        import wandb
+
+        try:
+            self.run.mark_preempting()
+            self.run.finish(exit_code=1)
+        except ConnectionError:
+            log.warning("W&B's service process had already stopped; run %s resumes when the job does", self.run_id)
+            try:
+                wandb.teardown()  # else W&B's exit hook reports the lost connection once more
+            except ConnectionError:
+                pass

@@ -27,14 +27,14 @@ from hpsweep.early_stopping import EarlyStopping
 from hpsweep.errors import ConfigError, NonFiniteLossError
 from hpsweep.external import fit_external
 from hpsweep.predictions import PREDICTIONS_FILE, predict, write_predictions
-from hpsweep.records import HISTORY_FILE, RESULT_FILE, History, count_rows, write_json_atomic
+from hpsweep.preemption import JobNotRequeued, StopSignals
+from hpsweep.records import CHECKPOINT_FILE, HISTORY_FILE, RESULT_FILE, History, count_rows, write_json_atomic
 from hpsweep.sweep import JOB_FILE, fingerprint
 from hpsweep.tracking import Tracker
 from hpsweep.validation import validate
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "last_checkpoint.pt"
 NON_FINITE_CHECK_STEPS = 10  # a diverged run ends within this many steps; checking every step stalls GPUs
 DIVERGED_HINT = "lower optimizer.lr, or try another loss_function or precision"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -64,46 +64,69 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         "fingerprint": job_fingerprint,
         "choices": {group: option for group, option in choices.items() if not group.startswith("hydra")},
         "slurm_job_id": slurm_job_id(),
+        "interruptions": earlier.get("interruptions", []) if earlier else [],  # stop signals, each resumed
     }
     write_json_atomic(output_dir / JOB_FILE, record)
     started = time.monotonic()
     tracker = None
-    failed = True  # until fit returns: an interrupt (no result.json, so resumable) also marks the W&B run
-    try:
-        validate(cfg)
-        tracker = Tracker(
-            project=record["wandb_project"],
-            entity=cfg.logger.entity,
-            name=record["run_name"],
-            group=category,
-            tags=[tag for tag in (cfg.model.name, category, record["option"]) if tag],
-            config=OmegaConf.to_container(cfg, resolve=True),
-            mode=cfg.logger.mode,
-            run_dir=output_dir,
-            run_id=record["wandb_run_id"],
-        )
-        record["wandb_run_id"] = tracker.run_id
-        write_json_atomic(output_dir / JOB_FILE, record)
-        if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
-            outcome = fit_external(cfg, output_dir, tracker)
-        else:
-            outcome = fit(cfg, output_dir, tracker, job_fingerprint)
-        failed = False
-    except Exception as error:
-        record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
-                      duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
-                      epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None,
-                      predictions=None)
-        write_json_atomic(output_dir / RESULT_FILE, record)
-        log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
-        raise
-    finally:
-        if tracker is not None:
-            tracker.finish(failed=failed)
+    with StopSignals() as stop:
+        try:
+            validate(cfg)
+            tracker = Tracker(
+                project=record["wandb_project"],
+                entity=cfg.logger.entity,
+                name=record["run_name"],
+                group=category,
+                tags=[tag for tag in (cfg.model.name, category, record["option"]) if tag],
+                config=OmegaConf.to_container(cfg, resolve=True),
+                mode=cfg.logger.mode,
+                run_dir=output_dir,
+                run_id=record["wandb_run_id"],
+            )
+            record["wandb_run_id"] = tracker.run_id
+            write_json_atomic(output_dir / JOB_FILE, record)
+            if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
+                outcome = fit_external(cfg, output_dir, tracker)
+            else:
+                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop)
+        except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
+            if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
+                try:
+                    end_interrupted(record, output_dir, tracker, stop)  # exits, to be requeued
+                except JobNotRequeued as refused:
+                    record_failure(record, output_dir, refused, started)
+                    raise
+            if tracker is not None:
+                tracker.finish(failed=True)
+            if isinstance(error, Exception):
+                record_failure(record, output_dir, error, started)
+            raise
+    tracker.finish(failed=False)
     record.update(status="completed", error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s completed: %s", record["run_name"], record["metrics"])
     return record["metrics"]
+
+
+def record_failure(record: dict, output_dir: Path, error: Exception, started: float) -> None:
+    """``result.json`` of a job that raised: failed, why, and how far it got."""
+    record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
+                  duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
+                  epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None,
+                  predictions=None)
+    write_json_atomic(output_dir / RESULT_FILE, record)
+    log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
+
+
+def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, stop: StopSignals) -> None:
+    """Note the stop signal in ``job.json``, finish the W&B run as preempting and hand over: the job exits
+    to be requeued (or resumed by a re-run of the sweep), or raises ``JobNotRequeued``."""
+    record["interruptions"].append({"signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
+                                    "epochs_done": count_rows(output_dir / HISTORY_FILE)})
+    write_json_atomic(output_dir / JOB_FILE, record)
+    if tracker is not None:
+        tracker.finish_interrupted()
+    stop.hand_over()
 
 
 def slurm_job_id() -> str | None:
@@ -200,7 +223,8 @@ def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
         generator.set_state(states["loader"])
 
 
-def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str) -> dict:
+def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str,
+        stop: StopSignals) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training.
 
     After every epoch it saves ``last_checkpoint.pt`` (everything needed to go on), so a killed or
@@ -247,6 +271,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
              len(data.train_loader.dataset), len(data.val_loader.dataset), data.num_classes)
 
     for epoch in range(first_epoch, max_epochs + 1):
+        stop.check()  # a stop signal during the last validation: that epoch's checkpoint is saved
         if stopper.should_stop:  # checked first, so a job resumed from its stopping epoch stops too
             log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
             break
@@ -272,6 +297,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             if step % NON_FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss_sum):  # one host sync per N steps
                 raise NonFiniteLossError(f"train loss became {loss_sum.item()} at step {step} of epoch {epoch}: "
                                          f"the run diverged ({DIVERGED_HINT})")
+            stop.check()  # SLURM kills the job KillWait (often 30) seconds after its SIGTERM
         lr = optimizer.param_groups[0]["lr"]
         if not step_scheduler_per_batch:
             scheduler.step()
