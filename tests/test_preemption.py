@@ -110,6 +110,7 @@ def test_a_run_stopped_by_sigterm_records_no_failure_and_resumes_in_its_wandb_ru
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "completed" and result["resumed_from_epoch"] >= 1 and result["epochs_run"] == 4
     assert result["interruptions"] == job["interruptions"]
+    assert result["duration_s"] > job["interruptions"][0]["duration_s"] > 0, "both starts count"
     runs = [read_run_file(path) for path in run_files(run_dir)]
     assert [run["run_id"] for run in runs] == [job["wandb_run_id"]] * 2, "one W&B run, resumed"
     assert runs[1]["exit_code"] == 0

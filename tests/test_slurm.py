@@ -16,6 +16,7 @@ from wandb_records import read_run_file, run_files
 
 from hpsweep.cli import main
 from hpsweep.records import count_rows
+from hpsweep.status import job_states
 
 
 def cluster_answers() -> bool:
@@ -140,7 +141,7 @@ def wandb_epochs(job_dir) -> list[int]:
         return []
 
 
-def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resumable(tmp_path):
+def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resumable(tmp_path, capfd, monkeypatch):
     sweep_dir = tmp_path / "sweep"
     arguments = ["model=test_resnet", "trainer.max_epochs=20"]
     process = start_sweep(sweep_dir, *arguments, "hydra.launcher.max_num_timeout=1")
@@ -160,6 +161,8 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     assert "timed-out too many times" in failed["error"]["message"]
     assert [entry["signal"] for entry in failed["interruptions"]] == ["SIGUSR2", "SIGUSR2"]
     assert failed["resumed_from_epoch"] is None and (job_dir / "last_checkpoint.pt").exists()
+    [row] = job_states(sweep_dir)
+    assert (row["state"], row["stops"]) == ("failed", 2)
 
     finished = run_sweep(sweep_dir, *SLURM, *arguments)  # as the message says: re-running the sweep resumes it
     assert finished.returncode == 0, finished.stderr[-3000:]
@@ -171,3 +174,7 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     assert {run["run_id"] for run in runs} == {result["wandb_run_id"]} and len(runs) == 3
     assert [run["preempting"] for run in runs] == [True, True, False]
     assert [row["epoch"] for run in runs for row in run["history"]] == list(range(1, 21)), "each epoch once"
+    monkeypatch.delenv("WANDB_SILENT", raising=False)
+    capfd.readouterr()
+    assert main(["sync", str(sweep_dir), "--dry-run"]) == 0
+    assert "Would sync 3 run(s)" in capfd.readouterr().err, "the job's three starts, for one W&B run"

@@ -15,7 +15,7 @@ from hpsweep.train import build_data, evaluate, run
 
 RESULT_KEYS = {"status", "model", "category", "option", "run_name", "wandb_project", "wandb_run_id", "metrics",
                "epochs_run", "stopped_early", "duration_s", "error", "setup", "fingerprint", "resumed_from_epoch",
-               "choices", "predictions", "slurm_job_id"}
+               "choices", "predictions", "slurm_job_id", "interruptions"}
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@
     hpsweep summary outputs/ --csv summary.csv --markdown summary.md
     hpsweep best outputs/sweeps/2026-11-27_17-30-00
     hpsweep status outputs/sweeps/2026-11-27_17-30-00
+    hpsweep sync outputs/sweeps/2026-11-27_17-30-00
 
 Nothing here imports torch or timm unless a check needs timm's model registry.
 """
@@ -191,6 +192,23 @@ def best(config_dir: Path, directories: list[Path], out_dir: Path | None, metric
     return 0
 
 
+def sync(sweep_dir: Path, dry_run: bool) -> int:
+    """Upload every offline W&B run of a sweep with ``wandb sync`` (from a machine with internet).
+
+    A requeued job has one offline run directory per start, all with the same run id; wandb syncs them
+    in order of start time, into one run. Runs already synced are skipped, so running it again is safe.
+    """
+    import subprocess
+
+    runs = sorted(str(path) for path in sweep_dir.glob("**/wandb/offline-run-*") if path.is_dir())
+    if not runs:
+        print(f"error: no offline W&B runs under {sweep_dir} (wandb/offline-run-* in its job dirs)",
+              file=sys.stderr)
+        return 1
+    dry = ["--dry-run"] if dry_run else []
+    return subprocess.run([sys.executable, "-m", "wandb", "sync", *dry, *runs]).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hpsweep", description=__doc__.splitlines()[0])
     parser.add_argument("--config-dir", type=Path, default=Path("conf"),
@@ -216,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     best_parser.add_argument("--metric", default="val_f1", choices=["val_f1", "val_acc", "val_loss"])
     status_parser = commands.add_parser("status", help="where each job of a sweep stands, and its logs")
     status_parser.add_argument("sweep_dir", type=Path)
+    sync_parser = commands.add_parser("sync", help="upload a sweep's offline W&B runs (wandb sync)")
+    sync_parser.add_argument("sweep_dir", type=Path)
+    sync_parser.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
     interactive_parser = commands.add_parser("interactive", help="pick models, categories and a launcher from menus")
     interactive_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
     run_parser = commands.add_parser("run", help="the seed runner's flags, forwarded to run_experiments.py -m")
@@ -239,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         from hpsweep.status import print_status
 
         return print_status(args.sweep_dir)
+    if args.command == "sync":
+        return sync(args.sweep_dir, args.dry_run)
     if args.command == "interactive":
         from hpsweep.interactive import interactive
 

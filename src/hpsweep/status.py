@@ -37,7 +37,7 @@ def wait_for_slurm_jobs(sweep_dir: Path, poll_s: float = 5.0) -> None:
 
 def job_states(sweep_dir: Path) -> list[dict]:
     """One row per job of the sweep: label, state (completed, failed, running, pending, interrupted,
-    not started), SLURM id and log files."""
+    not started), SLURM id, log files and how often a stop signal (preemption, time-out) ended a start."""
     manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())["jobs"]
     started = {}
     for job in manifest:
@@ -62,7 +62,7 @@ def job_states(sweep_dir: Path) -> list[dict]:
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
         rows.append({**job, "state": state, "slurm_job_id": slurm_id, "logs": logs,
-                     "error": (result or {}).get("error")})
+                     "error": (result or {}).get("error"), "stops": len((record or {}).get("interruptions", []))})
     return rows
 
 
@@ -76,11 +76,11 @@ def print_status(sweep_dir: Path) -> int:
         return 1
     rows = job_states(sweep_dir)
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
-    for column in ("model", "category", "option", "state", "slurm job", "logs"):
+    for column in ("model", "category", "option", "state", "stops", "slurm job", "logs"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["model"] or "", row["category"] or "-", row["option"], row["state"],
-                      row["slurm_job_id"] or "", "\n".join(row["logs"]))
+                      str(row["stops"] or ""), row["slurm_job_id"] or "", "\n".join(row["logs"]))
     out = console()
     out.print(table)
     counts: dict[str, int] = {}

@@ -67,7 +67,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         "interruptions": earlier.get("interruptions", []) if earlier else [],  # stop signals, each resumed
     }
     write_json_atomic(output_dir / JOB_FILE, record)
-    started = time.monotonic()
+    stops = record["interruptions"]
+    started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
     tracker = None
     with StopSignals() as stop:
         try:
@@ -92,7 +93,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
             if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
                 try:
-                    end_interrupted(record, output_dir, tracker, stop)  # exits, to be requeued
+                    end_interrupted(record, output_dir, tracker, stop, started)  # exits, to be requeued
                 except JobNotRequeued as refused:
                     record_failure(record, output_dir, refused, started)
                     raise
@@ -118,11 +119,13 @@ def record_failure(record: dict, output_dir: Path, error: Exception, started: fl
     log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
 
 
-def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, stop: StopSignals) -> None:
+def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, stop: StopSignals,
+                    started: float) -> None:
     """Note the stop signal in ``job.json``, finish the W&B run as preempting and hand over: the job exits
     to be requeued (or resumed by a re-run of the sweep), or raises ``JobNotRequeued``."""
-    record["interruptions"].append({"signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
-                                    "epochs_done": count_rows(output_dir / HISTORY_FILE)})
+    record["interruptions"].append({
+        "signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
+        "epochs_done": count_rows(output_dir / HISTORY_FILE), "duration_s": round(time.monotonic() - started, 3)})
     write_json_atomic(output_dir / JOB_FILE, record)
     if tracker is not None:
         tracker.finish_interrupted()
