@@ -62,7 +62,7 @@ def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_con
     assert "2 completed, 1 failed" in capsys.readouterr().out
 
 
-def test_a_job_killed_hard_is_recorded_failed_and_the_sweep_ends(tmp_path):
+def test_a_cancelled_job_is_recorded_failed_and_the_sweep_ends(tmp_path):
     sweep_dir = tmp_path / "sweep"
     process = subprocess.Popen(sweep_command(sweep_dir, *SLURM, "model=test_resnet", "category=optimizer",
                                              "trainer.max_epochs=40"),
