@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from conftest import run_experiments
-from wandb_records import read_run
+from wandb_records import read_run, run_files
 
 from hpsweep import models
 from hpsweep.errors import NonFiniteLossError
@@ -69,6 +69,15 @@ def test_saved_best_weights_reproduce_the_recorded_metrics(in_process_job, tmp_p
                    torch.preserve_format, 10)
     assert val["val_f1"] == pytest.approx(metrics["val_f1"], abs=1e-9)
     assert val["val_loss"] == pytest.approx(metrics["val_loss"], rel=1e-5)
+
+
+def test_a_completed_job_started_again_returns_its_result_without_training(in_process_job, tmp_path):
+    cfg = in_process_job("trainer.max_epochs=1")
+    metrics = run(cfg, tmp_path)
+    written = (tmp_path / "result.json").read_bytes()
+    assert run(cfg, tmp_path) == metrics  # as when SLURM requeues a job at the moment it finishes
+    assert (tmp_path / "result.json").read_bytes() == written
+    assert len(run_files(tmp_path)) == 1, "no second W&B run"
 
 
 def test_bf16_autocast_trains_on_cpu(in_process_job, tmp_path):

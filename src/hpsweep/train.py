@@ -28,7 +28,15 @@ from hpsweep.errors import ConfigError, NonFiniteLossError
 from hpsweep.external import fit_external
 from hpsweep.predictions import PREDICTIONS_FILE, predict, write_predictions
 from hpsweep.preemption import JobNotRequeued, StopSignals
-from hpsweep.records import CHECKPOINT_FILE, HISTORY_FILE, RESULT_FILE, History, count_rows, write_json_atomic
+from hpsweep.records import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    RESULT_FILE,
+    History,
+    count_rows,
+    read_result,
+    write_json_atomic,
+)
 from hpsweep.sweep import JOB_FILE, fingerprint
 from hpsweep.tracking import Tracker
 from hpsweep.validation import validate
@@ -44,7 +52,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     """Train the experiment ``cfg`` describes and return its best validation metrics.
 
     Writes ``result.json`` (completed or failed, with the reason) and ``history.csv`` into
-    ``output_dir`` (default: Hydra's output dir for this job). Re-raises a failure after recording it.
+    ``output_dir`` (default: Hydra's output dir for this job). Re-raises a failure after recording it;
+    a stop signal ends it without a result, to resume (see ``hpsweep.preemption``).
     """
     hydra_cfg = HydraConfig.get()
     output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
@@ -52,6 +61,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     choices = dict(hydra_cfg.runtime.choices)
     category = cfg.get("category")
     job_fingerprint = fingerprint(cfg)
+    done = read_result(output_dir)
+    if done and done["status"] == "completed" and done.get("fingerprint") == job_fingerprint:
+        # a start after the end: SLURM requeued the job (a signal) as it finished; nothing to train again
+        log.info("run %s already completed in %s", done["run_name"], output_dir)
+        return done["metrics"]
     earlier = read_job(output_dir, job_fingerprint)  # the same job, interrupted: keep its names and W&B run
     record = {
         "model": cfg.model.name,
