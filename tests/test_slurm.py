@@ -162,7 +162,7 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     assert [entry["signal"] for entry in failed["interruptions"]] == ["SIGUSR2", "SIGUSR2"]
     assert failed["resumed_from_epoch"] is None and (job_dir / "last_checkpoint.pt").exists()
     [row] = job_states(sweep_dir)
-    assert (row["state"], row["stops"]) == ("failed", 2)
+    assert (row["model"], row["state"], row["stops"]) == ("test_resnet", "failed", 2)
 
     finished = run_sweep(sweep_dir, *SLURM, *arguments)  # as the message says: re-running the sweep resumes it
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -61,8 +61,9 @@ def job_states(sweep_dir: Path) -> list[dict]:
         logs = sorted(str(path) for path in directory.glob("*.log"))
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
-        rows.append({**job, "state": state, "slurm_job_id": slurm_id, "logs": logs,
-                     "error": (result or {}).get("error"), "stops": len((record or {}).get("interruptions", []))})
+        record = record or {}
+        rows.append({**job, "model": job["model"] or record.get("model"), "state": state, "slurm_job_id": slurm_id,
+                     "logs": logs, "error": (result or {}).get("error"), "stops": len(record.get("interruptions", []))})
     return rows
 
 
