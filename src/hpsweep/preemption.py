@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 SUBMITIT_SIGNAL = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
 
 
+def _ignore(signum: int, frame) -> None:
+    pass
+
+
 class JobInterrupted(Exception):
     """Raised between training steps once a stop signal has arrived."""
 
@@ -52,10 +56,14 @@ class StopSignals:
     def _note(self, signum: int, frame) -> None:
         # no logging here: a handler writing to a stream the main thread is writing to can raise
         self.received.append(signal.Signals(signum))
+        # The same signal ends the DataLoader workers, and torch's SIGCHLD handler would raise that as an
+        # error anywhere on the process's way out (submitit would record a failure): the job is ending, its
+        # workers too. For good, as this process trains no more; a Python handler, as a SIGCHLD already
+        # pending for torch's must find one.
+        signal.signal(signal.SIGCHLD, _ignore)
 
     def check(self) -> None:
         if self.received:
-            log.warning("received %s: stopping before the next training step", self.received[0].name)
             raise JobInterrupted(f"stopped by {self.received[0].name}")
 
     def hand_over(self) -> None:

@@ -137,10 +137,13 @@ def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, sto
                     started: float) -> None:
     """Note the stop signal in ``job.json``, finish the W&B run as preempting and hand over: the job exits
     to be requeued (or resumed by a re-run of the sweep), or raises ``JobNotRequeued``."""
+    epochs_done = count_rows(output_dir / HISTORY_FILE)
     record["interruptions"].append({
         "signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
-        "epochs_done": count_rows(output_dir / HISTORY_FILE), "duration_s": round(time.monotonic() - started, 3)})
+        "epochs_done": epochs_done, "duration_s": round(time.monotonic() - started, 3)})
     write_json_atomic(output_dir / JOB_FILE, record)
+    log.warning("run %s stopped by %s after epoch %d: it resumes from its checkpoint when requeued or run "
+                "again", record["run_name"], stop.received[0].name, epochs_done)
     if tracker is not None:
         tracker.finish_interrupted()
     stop.hand_over()
