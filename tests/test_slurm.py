@@ -62,24 +62,33 @@ def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_con
     assert "2 completed, 1 failed" in capsys.readouterr().out
 
 
-def test_a_cancelled_job_is_recorded_failed_and_the_sweep_ends(tmp_path):
+def kill_job_processes(slurm_job_id: str) -> None:
+    """SIGKILL every process of the job (what the OOM killer or a lost node does): no handler runs."""
+    raw_id = subprocess.run(["squeue", "-h", "-o", "%A", "-j", slurm_job_id], capture_output=True, text=True,
+                            check=True).stdout.strip()  # listpids wants the id, not <array>_<task>
+    listed = subprocess.run(["scontrol", "listpids", raw_id], capture_output=True, text=True, check=True)
+    for line in listed.stdout.splitlines()[1:]:
+        subprocess.run(["kill", "-9", line.split()[0]])
+
+
+@pytest.mark.parametrize("end", ["scancel", "SIGKILL"])
+def test_a_cancelled_or_killed_job_is_recorded_failed_and_the_sweep_ends(tmp_path, end):
     sweep_dir = tmp_path / "sweep"
-    process = subprocess.Popen(sweep_command(sweep_dir, *SLURM, "model=test_resnet", "category=optimizer",
-                                             "trainer.max_epochs=40"),
-                               cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    victim = sweep_dir / "test_resnet/optimizer/AdamW/job.json"
-    deadline = time.monotonic() + 120
-    while not (victim.is_file() and json.loads(victim.read_text()).get("slurm_job_id")):
-        assert time.monotonic() < deadline and process.poll() is None, "the job never started"
-        time.sleep(0.2)
-    subprocess.run(["scancel", json.loads(victim.read_text())["slurm_job_id"]], check=True)
-    stdout, stderr = process.communicate(timeout=300)
+    process = start_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "trainer.max_epochs=15")
+    victim = sweep_dir / "test_resnet/optimizer/AdamW"
+    wait_until(lambda: (victim / "last_checkpoint.pt").exists(), process, "a first checkpoint")
+    slurm_job_id = read_job(victim)["slurm_job_id"]
+    if end == "scancel":  # SIGTERM: the job stops without a result, as for a requeue, and is not requeued
+        subprocess.run(["scancel", slurm_job_id], check=True)
+    else:
+        kill_job_processes(slurm_job_id)
+    _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1, stderr[-2000:]
     found = results(sweep_dir)
     killed = found["test_resnet/optimizer/AdamW"]
-    # the job stops on SLURM's SIGTERM without a result (as for a requeue); SLURM reports it cancelled
     assert killed["status"] == "failed" and killed["error"]["type"] == "JobLost"
-    assert "CANCELLED" in killed["error"]["message"]
+    assert ("CANCELLED" if end == "scancel" else "FAILED") in killed["error"]["message"], "SLURM's word for it"
+    assert "its last checkpoint is kept: re-running the sweep resumes it" in killed["error"]["message"]
     assert found["test_resnet/optimizer/SGD"]["status"] == "completed", "the other job ran to its end"
 
 
