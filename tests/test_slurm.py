@@ -3,9 +3,12 @@
 Skipped where no cluster answers, so that a laptop without SLURM still runs the rest of the suite.
 """
 
+import contextlib
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 
@@ -47,6 +50,25 @@ def read_job(job_dir) -> dict:
     return json.loads((job_dir / "job.json").read_text())
 
 
+def kill_job_processes(slurm_job_id: str) -> None:
+    """SIGKILL every process of the job (what the OOM killer or a lost node does): no handler runs."""
+    raw_id = subprocess.run(["squeue", "-h", "-o", "%A", "-j", slurm_job_id], capture_output=True, text=True,
+                            check=True).stdout.strip()  # listpids wants the id, not <array>_<task>
+    listed = subprocess.run(["scontrol", "listpids", raw_id], capture_output=True, text=True, check=True)
+    for line in listed.stdout.splitlines()[1:]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+
+
+def wandb_epochs(job_dir) -> list[int]:
+    """The epochs the job's first W&B file holds so far."""
+    files = run_files(job_dir)
+    try:
+        return [row["epoch"] for row in read_run_file(files[0], wait_s=0)["history"]] if files else []
+    except Exception:  # read mid-flush: not yet
+        return []
+
+
 def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_conf, capsys):  # noqa: F811
     sweep_dir = tmp_path / "sweep"
     finished = run_sweep(sweep_dir, *SLURM, "model=test_resnet", "category=optimizer", "trainer.max_epochs=1",
@@ -60,15 +82,6 @@ def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_con
     assert len(array_ids) == 1, "one job array"
     assert main(["status", str(sweep_dir)]) == 0
     assert "2 completed, 1 failed" in capsys.readouterr().out
-
-
-def kill_job_processes(slurm_job_id: str) -> None:
-    """SIGKILL every process of the job (what the OOM killer or a lost node does): no handler runs."""
-    raw_id = subprocess.run(["squeue", "-h", "-o", "%A", "-j", slurm_job_id], capture_output=True, text=True,
-                            check=True).stdout.strip()  # listpids wants the id, not <array>_<task>
-    listed = subprocess.run(["scontrol", "listpids", raw_id], capture_output=True, text=True, check=True)
-    for line in listed.stdout.splitlines()[1:]:
-        subprocess.run(["kill", "-9", line.split()[0]])
 
 
 @pytest.mark.parametrize("end", ["scancel", "SIGKILL"])
@@ -110,8 +123,6 @@ def test_submit_and_detach_runs_the_sweep_driver_as_a_slurm_job(tmp_path, capsys
     assert "3 completed, 0 skipped, 0 failed" in (tmp_path / "driver.log").read_text()
 
 
-
-
 def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_path):
     sweep_dir = tmp_path / "sweep"
     process = start_sweep(sweep_dir, "model=test_resnet", "trainer.max_epochs=8")
@@ -139,15 +150,6 @@ def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_pa
     assert before[:len(flushed)] == flushed and before == list(range(1, len(before) + 1))
     assert after == list(range(resumed_from + 1, 9))
     assert resumed_from - 1 <= len(before) <= resumed_from
-
-
-def wandb_epochs(job_dir) -> list[int]:
-    """The epochs the job's first W&B file holds so far."""
-    files = run_files(job_dir)
-    try:
-        return [row["epoch"] for row in read_run_file(files[0], wait_s=0)["history"]] if files else []
-    except Exception:  # read mid-flush: not yet
-        return []
 
 
 def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resumable(tmp_path, capfd, monkeypatch):
