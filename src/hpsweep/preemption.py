@@ -50,6 +50,9 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
         while self._previous:
             signal.signal(*self._previous.popitem())
 
@@ -75,7 +78,7 @@ class StopSignals:
         """
         signum = SUBMITIT_SIGNAL if SUBMITIT_SIGNAL in self.received else self.received[0]
         previous = self._previous.get(signum)
-        self.__exit__()
+        self._restore()
         if callable(previous):
             try:
                 previous(signum, None)
