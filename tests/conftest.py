@@ -1,6 +1,7 @@
 """Shared helpers: the real config, composed once per call and shrunk to CPU size, and subprocess runs."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,14 @@ def in_process_job(tmp_path, monkeypatch):
 
     yield make
     HydraConfig.instance().cfg = None
+
+
+@pytest.fixture
+def keep_sigchld():
+    """A stop signal sets SIGCHLD aside for good (the process is ending); this test process goes on."""
+    handler = signal.getsignal(signal.SIGCHLD)
+    yield
+    signal.signal(signal.SIGCHLD, handler)
 
 
 def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = None,

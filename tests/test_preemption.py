@@ -20,7 +20,7 @@ from hpsweep.preemption import SUBMITIT_SIGNAL, JobInterrupted, JobNotRequeued, 
 
 
 @pytest.fixture
-def previous_handler():
+def previous_handler(keep_sigchld):
     """Install a handler standing in for submitit's; restore the original afterwards."""
     original = signal.getsignal(SUBMITIT_SIGNAL)
     calls = []

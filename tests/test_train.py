@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from wandb_records import read_run, run_files
 from hpsweep import models
 from hpsweep.errors import NonFiniteLossError
 from hpsweep.records import read_result
+from hpsweep.tracking import Tracker
 from hpsweep.train import build_data, evaluate, run
 
 RESULT_KEYS = {"status", "model", "category", "option", "run_name", "wandb_project", "wandb_run_id", "metrics",
@@ -78,6 +81,23 @@ def test_a_completed_job_started_again_returns_its_result_without_training(in_pr
     assert run(cfg, tmp_path) == metrics  # as when SLURM requeues a job at the moment it finishes
     assert (tmp_path / "result.json").read_bytes() == written
     assert len(run_files(tmp_path)) == 1, "no second W&B run"
+
+
+def test_a_stop_signal_after_the_last_step_ends_the_process_once_the_result_is_written(in_process_job, tmp_path,
+                                                                                         monkeypatch, keep_sigchld):
+    cfg = in_process_job("trainer.max_epochs=1")
+    signal_during = Tracker.set_summary  # called after the training loop, before the result is written
+
+    def set_summary(self, values):
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal_during(self, values)
+
+    monkeypatch.setattr(Tracker, "set_summary", set_summary)
+    with pytest.raises(SystemExit) as exited:
+        run(cfg, tmp_path)
+    assert exited.value.code == 128 + signal.SIGTERM, "the signal is not swallowed"
+    assert read_result(tmp_path)["status"] == "completed"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_bf16_autocast_trains_on_cpu(in_process_job, tmp_path):

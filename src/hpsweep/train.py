@@ -120,6 +120,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     record.update(status="completed", error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s completed: %s", record["run_name"], record["metrics"])
+    if stop.received:  # it came after the last training step: the job is complete, the process still ends
+        raise SystemExit(128 + stop.received[0])
     return record["metrics"]
 
 
