@@ -49,7 +49,8 @@ def job_states(sweep_dir: Path) -> list[dict]:
     for job in manifest:
         directory = sweep_dir / job["directory"]
         record, result = started[job["directory"]], read_result(directory)
-        slurm_id = (record or {}).get("slurm_job_id")
+        known = record or {}
+        slurm_id = known.get("slurm_job_id")
         if result is not None:
             state = result.get("status", "failed")
         elif record is None:
@@ -61,9 +62,8 @@ def job_states(sweep_dir: Path) -> list[dict]:
         logs = sorted(str(path) for path in directory.glob("*.log"))
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
-        record = record or {}
-        rows.append({**job, "model": job["model"] or record.get("model"), "state": state, "slurm_job_id": slurm_id,
-                     "logs": logs, "error": (result or {}).get("error"), "stops": len(record.get("interruptions", []))})
+        rows.append({**job, "model": job["model"] or known.get("model"), "state": state, "slurm_job_id": slurm_id,
+                     "logs": logs, "error": (result or {}).get("error"), "stops": len(known.get("interruptions", []))})
     return rows
 
 
