@@ -9,9 +9,9 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from hpsweep import train  # torch and timm load here, after Hydra has parsed the command line
+    from hpsweep.train.job import run  # torch and timm load here, after Hydra has parsed the command line
 
-    return train.run(cfg)[cfg.early_stopping.monitor]  # the value any Hydra sweeper can optimise
+    return run(cfg)[cfg.early_stopping.monitor]  # the value any Hydra sweeper can optimise
 
 
 if __name__ == "__main__":

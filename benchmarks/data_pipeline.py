@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from hpsweep.compose import compose_job
-from hpsweep.train import build_data
+from hpsweep.train.loop import build_data
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

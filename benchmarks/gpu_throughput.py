@@ -24,7 +24,8 @@ from timm.optim import create_optimizer_v2
 from torch.utils.flop_counter import FlopCounterMode
 
 from hpsweep.compose import compose_job
-from hpsweep.train import build_data, run
+from hpsweep.train.job import run
+from hpsweep.train.loop import build_data
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 SEED_MODELS = ["resnet50.tv2_in1k:224", "efficientnet_b3.ra2_in1k:288", "efficientnet_b4.ra2_in1k:320",

@@ -9,9 +9,9 @@ from conftest import compose, run_experiments
 from omegaconf import OmegaConf
 
 from hpsweep.errors import ConfigError, PretrainedWeightsUnavailable, UnknownModelError
-from hpsweep.models import check_model_name, create_model
 from hpsweep.records import read_result
-from hpsweep.train import resolve_device, resolve_precision
+from hpsweep.train.loop import resolve_device, resolve_precision
+from hpsweep.train.models import check_model_name, create_model
 from hpsweep.validation import validate
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hpsweep.early_stopping import EarlyStopping
+from hpsweep.train.early_stopping import EarlyStopping
 
 
 def follow(sequence, **kwargs):

@@ -12,8 +12,8 @@ from conftest import compose, run_experiments
 from test_sweeps import results, run_sweep
 from wandb_records import read_records
 
-from hpsweep.data import data_problems, make_loaders
-from hpsweep.predictions import TTA_VIEWS
+from hpsweep.train.data import data_problems, make_loaders
+from hpsweep.train.predictions import TTA_VIEWS
 from hpsweep.validation import TTA_VIEWS as TTA_NAMES
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hpsweep.losses import FocalLoss
+from hpsweep.train.losses import FocalLoss
 
 
 @pytest.fixture

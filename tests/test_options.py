@@ -11,8 +11,8 @@ from conftest import CATEGORIES, compose, option_names
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hpsweep.early_stopping import EarlyStopping
-from hpsweep.train import build_optimizer, build_scheduler
+from hpsweep.train.early_stopping import EarlyStopping
+from hpsweep.train.loop import build_optimizer, build_scheduler
 
 
 def set_values(node) -> dict:
@@ -58,7 +58,7 @@ def test_scheduler_option_takes_effect(option, tiny_model):
 
 def test_one_cycle_total_steps_from_epochs_and_steps_per_epoch(in_process_job, tmp_path):
     from hpsweep.records import read_result
-    from hpsweep.train import run
+    from hpsweep.train.job import run
 
     cfg = in_process_job("scheduler=OneCycleLR", "trainer.max_epochs=1")
     run(cfg, tmp_path)  # 1527 training images / 64 per batch = 24 steps, all of them taken without error

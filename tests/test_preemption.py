@@ -16,7 +16,7 @@ from competition_data import write_image_folder
 from conftest import CPU_SIZE, ROOT
 from wandb_records import read_run_file, run_files
 
-from hpsweep.preemption import SUBMITIT_SIGNAL, JobInterrupted, JobNotRequeued, StopSignals
+from hpsweep.train.preemption import SUBMITIT_SIGNAL, JobInterrupted, JobNotRequeued, StopSignals
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from wandb_records import read_run_file, run_files
 
 from hpsweep.cli import main
 from hpsweep.records import count_rows
-from hpsweep.status import job_states
+from hpsweep.sweep.status import job_states
 
 
 def cluster_answers() -> bool:

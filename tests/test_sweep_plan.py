@@ -7,7 +7,7 @@ from conftest import CONF_DIR, compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from hpsweep.errors import ConfigError
-from hpsweep.sweep import Job, assign_directories, fingerprint, job_subdir, plan_jobs
+from hpsweep.sweep.plan import Job, assign_directories, fingerprint, job_subdir, plan_jobs
 
 SEED_MODELS = ",".join(["efficientnet_b4.ra2_in1k", "efficientnet_b3.ra2_in1k", "resnet50.tv2_in1k",
                         "swin_base_patch4_window12_384.ms_in1k"])

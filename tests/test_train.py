@@ -10,11 +10,12 @@ import torch
 from conftest import run_experiments
 from wandb_records import read_run, run_files
 
-from hpsweep import models
 from hpsweep.errors import NonFiniteLossError
 from hpsweep.records import read_result
-from hpsweep.tracking import Tracker
-from hpsweep.train import build_data, evaluate, run
+from hpsweep.train import models
+from hpsweep.train.job import run
+from hpsweep.train.loop import build_data, evaluate
+from hpsweep.train.tracking import Tracker
 
 RESULT_KEYS = {"status", "model", "category", "option", "run_name", "wandb_project", "wandb_run_id", "metrics",
                "epochs_run", "stopped_early", "duration_s", "error", "setup", "fingerprint", "resumed_from_epoch",

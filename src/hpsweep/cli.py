@@ -53,8 +53,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     from rich.table import Table
 
     from hpsweep.display import console, format_duration
-    from hpsweep.estimates import Estimator
-    from hpsweep.sweep import plan_jobs
+    from hpsweep.sweep.estimates import Estimator
+    from hpsweep.sweep.plan import plan_jobs
 
     try:
         with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
@@ -151,9 +151,9 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
             plots_dir: Path | None, draw: bool = True) -> int:
     """Print the table of every job under ``directories``; write the exports and (unless ``draw`` is
     False) the plots."""
-    from hpsweep import plots
-    from hpsweep.results import gather
-    from hpsweep.summary import print_summary, rows, write_csv, write_markdown
+    from hpsweep.report import plots
+    from hpsweep.report.results import gather
+    from hpsweep.report.summary import print_summary, rows, write_csv, write_markdown
 
     results = gather(directories)
     if not results:
@@ -178,8 +178,8 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
 
 def best(config_dir: Path, directories: list[Path], out_dir: Path | None, metric: str) -> int:
     """Write the best option of each category, per model, as ``conf/experiment/best_<model>.yaml``."""
-    from hpsweep.best import write_best
-    from hpsweep.results import gather
+    from hpsweep.report.best import write_best
+    from hpsweep.report.results import gather
 
     default_groups = set(compose_config(config_dir, []).hydra.runtime.choices)
     written = write_best(gather(directories), out_dir or config_dir / "experiment", metric, default_groups,
@@ -257,13 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "best":
         return best(args.config_dir, args.directories, args.out, args.metric)
     if args.command == "status":
-        from hpsweep.status import print_status
+        from hpsweep.sweep.status import print_status
 
         return print_status(args.sweep_dir)
     if args.command == "sync":
         return sync(args.sweep_dir, args.dry_run)
     if args.command == "interactive":
-        from hpsweep.interactive import interactive
+        from hpsweep.sweep.interactive import interactive
 
         return interactive(args.config_dir, args.overrides)
     if args.command == "run":
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, parser: argparse.ArgumentParser) -> int:
     """``hpsweep run --models A B --categories X Y``: the seed runner's habits on top of the Hydra command."""
-    from hpsweep.interactive import launch, sweep_command
+    from hpsweep.sweep.interactive import launch, sweep_command
 
     if args.summary:
         return summary([Path("outputs")], None, None, None)

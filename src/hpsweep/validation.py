@@ -16,7 +16,7 @@ MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss")
 MODES = ("max", "min")
 SCHEDULER_INTERVALS = ("epoch", "step")
 POSITIVE_RATES = ("lr", "max_lr")
-TTA_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270")  # hpsweep.predictions.TTA_VIEWS, without torch
+TTA_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270")  # hpsweep.train.predictions.TTA_VIEWS, without torch
 TRAINER_SWITCHES = ("channels_last", "compile", "checkpoint", "save_best_model", "progress_bar")
 
 
@@ -72,8 +72,8 @@ def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
 
 def validate(cfg: DictConfig) -> None:
     """Raise one ConfigError listing every problem of ``cfg``: values, the model name, the data set."""
-    from hpsweep.data import data_problems  # imports torch and timm: kept off the cheap path
-    from hpsweep.models import check_model_name
+    from hpsweep.train.data import data_problems  # imports torch and timm: kept off the cheap path
+    from hpsweep.train.models import check_model_name
 
     problems = config_problems(cfg) + data_problems(cfg.data)
     try:

@@ -18,9 +18,9 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.outcomes import Outcome, collect_outcomes, print_outcomes, write_manifest
-from hpsweep.status import wait_for_slurm_jobs
-from hpsweep.sweep import Job, assign_directories, fingerprint, job_subdir, plan_jobs
+from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes, write_manifest
+from hpsweep.sweep.plan import Job, assign_directories, fingerprint, job_subdir, plan_jobs
+from hpsweep.sweep.status import wait_for_slurm_jobs
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class CategorySweeper(Sweeper):
 
     def preflight(self, jobs: list[Job]) -> list[DictConfig]:
         """Compose and check every job before the first starts; report all problems together."""
-        from hpsweep.preflight import job_problems
+        from hpsweep.sweep.preflight import job_problems
 
         configs, problems = [], []
         for number, job in enumerate(jobs):

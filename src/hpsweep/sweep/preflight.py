@@ -4,10 +4,10 @@ import json
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.data import data_problems
 from hpsweep.errors import ConfigError
-from hpsweep.models import check_model_name, image_size_problem
-from hpsweep.sweep import Job
+from hpsweep.sweep.plan import Job
+from hpsweep.train.data import data_problems
+from hpsweep.train.models import check_model_name, image_size_problem
 from hpsweep.validation import config_problems
 
 

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from hpsweep.outcomes import MANIFEST_FILE
 from hpsweep.records import read_result
-from hpsweep.sweep import JOB_FILE
+from hpsweep.sweep.outcomes import MANIFEST_FILE
+from hpsweep.sweep.plan import JOB_FILE
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from hpsweep.results import gather
+from hpsweep.report.results import gather
 
 
 @dataclass

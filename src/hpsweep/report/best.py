@@ -4,7 +4,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hpsweep.naming import project_name
-from hpsweep.results import JobResult, best_by_category
+from hpsweep.report.results import JobResult, best_by_category
 
 
 def experiment_name(model: str) -> str:

@@ -5,7 +5,7 @@ import statistics
 from pathlib import Path
 
 from hpsweep.display import console, format_duration
-from hpsweep.results import JobResult, best_by_category
+from hpsweep.report.results import JobResult, best_by_category
 
 COLUMNS = ("model", "category", "option", "status", "val_f1", "val_acc", "best_epoch", "epochs_run", "minutes",
            "best", "directory")

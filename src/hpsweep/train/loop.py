@@ -1,16 +1,11 @@
-"""One composed experiment: build everything from the config, train, validate, stop early, record.
-
-``run(cfg)`` owns the job's failure handling: whatever happens, ``result.json`` says how it ended
-and the W&B run is finished. ``fit`` is the training loop, read top to bottom.
-"""
+"""The training loop, read top to bottom: build everything from the config, train, validate, stop early,
+checkpoint every epoch. ``fit`` returns the fields of ``result.json`` that describe the training."""
 
 import inspect
-import json
 import logging
 import os
 import random
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,144 +13,23 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
-from hpsweep import models, naming
-from hpsweep.early_stopping import EarlyStopping
 from hpsweep.errors import ConfigError, NonFiniteLossError
-from hpsweep.external import fit_external
-from hpsweep.predictions import PREDICTIONS_FILE, predict, write_predictions
-from hpsweep.preemption import JobNotRequeued, StopSignals
-from hpsweep.records import (
-    CHECKPOINT_FILE,
-    HISTORY_FILE,
-    RESULT_FILE,
-    History,
-    count_rows,
-    read_result,
-    write_json_atomic,
-)
-from hpsweep.sweep import JOB_FILE, fingerprint
-from hpsweep.tracking import Tracker
-from hpsweep.validation import validate
+from hpsweep.records import CHECKPOINT_FILE, HISTORY_FILE, History
+from hpsweep.train import models
+from hpsweep.train.early_stopping import EarlyStopping
+from hpsweep.train.predictions import PREDICTIONS_FILE, predict, write_predictions
+from hpsweep.train.preemption import StopSignals
+from hpsweep.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 NON_FINITE_CHECK_STEPS = 10  # a diverged run ends within this many steps; checking every step stalls GPUs
 DIVERGED_HINT = "lower optimizer.lr, or try another loss_function or precision"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
-    """Train the experiment ``cfg`` describes and return its best validation metrics.
-
-    Writes ``result.json`` (completed or failed, with the reason) and ``history.csv`` into
-    ``output_dir`` (default: Hydra's output dir for this job). Re-raises a failure after recording it;
-    a stop signal ends it without a result, to resume (see ``hpsweep.preemption``).
-    """
-    hydra_cfg = HydraConfig.get()
-    output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    choices = dict(hydra_cfg.runtime.choices)
-    category = cfg.get("category")
-    job_fingerprint = fingerprint(cfg)
-    done = read_result(output_dir)
-    if done and done["status"] == "completed" and done.get("fingerprint") == job_fingerprint:
-        # a start after the end: SLURM requeued the job (a signal) as it finished; nothing to train again
-        log.info("run %s already completed in %s", done["run_name"], output_dir)
-        return done["metrics"]
-    earlier = read_job(output_dir, job_fingerprint)  # the same job, interrupted: keep its names and W&B run
-    record = {
-        "model": cfg.model.name,
-        "category": category,
-        "option": choices.get(category) if category else None,
-        "run_name": earlier["run_name"] if earlier else naming.run_name(
-            cfg, choices, naming.overridden_groups(list(hydra_cfg.overrides.task)), datetime.now()),
-        "wandb_project": naming.wandb_project(cfg),
-        "wandb_run_id": earlier.get("wandb_run_id") if earlier else None,
-        "fingerprint": job_fingerprint,
-        "choices": {group: option for group, option in choices.items() if not group.startswith("hydra")},
-        "slurm_job_id": slurm_job_id(),
-        "interruptions": earlier.get("interruptions", []) if earlier else [],  # stop signals, each resumed
-    }
-    write_json_atomic(output_dir / JOB_FILE, record)
-    stops = record["interruptions"]
-    started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
-    tracker = None
-    with StopSignals() as stop:
-        try:
-            validate(cfg)
-            tracker = Tracker(
-                project=record["wandb_project"],
-                entity=cfg.logger.entity,
-                name=record["run_name"],
-                group=category,
-                tags=[tag for tag in (cfg.model.name, category, record["option"]) if tag],
-                config=OmegaConf.to_container(cfg, resolve=True),
-                mode=cfg.logger.mode,
-                run_dir=output_dir,
-                run_id=record["wandb_run_id"],
-            )
-            record["wandb_run_id"] = tracker.run_id
-            write_json_atomic(output_dir / JOB_FILE, record)
-            if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
-                outcome = fit_external(cfg, output_dir, tracker)
-            else:
-                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop)
-        except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
-            if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
-                try:
-                    end_interrupted(record, output_dir, tracker, stop, started)  # exits, to be requeued
-                except JobNotRequeued as refused:
-                    record_failure(record, output_dir, refused, started)
-                    raise
-            if tracker is not None:
-                tracker.finish(failed=True)
-            if isinstance(error, Exception):
-                record_failure(record, output_dir, error, started)
-            raise
-    tracker.finish(failed=False)
-    record.update(status="completed", error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
-    write_json_atomic(output_dir / RESULT_FILE, record)
-    log.info("run %s completed: %s", record["run_name"], record["metrics"])
-    if stop.received:  # it came after the last training step: the job is complete, the process still ends
-        raise SystemExit(128 + stop.received[0])
-    return record["metrics"]
-
-
-def record_failure(record: dict, output_dir: Path, error: Exception, started: float) -> None:
-    """``result.json`` of a job that raised: failed, why, and how far it got."""
-    record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
-                  duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
-                  epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None,
-                  predictions=None)
-    write_json_atomic(output_dir / RESULT_FILE, record)
-    log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
-
-
-def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, stop: StopSignals,
-                    started: float) -> None:
-    """Note the stop signal in ``job.json``, finish the W&B run as preempting and hand over: the job exits
-    to be requeued (or resumed by a re-run of the sweep), or raises ``JobNotRequeued``."""
-    epochs_done = count_rows(output_dir / HISTORY_FILE)
-    record["interruptions"].append({
-        "signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
-        "epochs_done": epochs_done, "duration_s": round(time.monotonic() - started, 3)})
-    write_json_atomic(output_dir / JOB_FILE, record)
-    log.warning("run %s stopped by %s after epoch %d: it resumes from its checkpoint when requeued or run "
-                "again", record["run_name"], stop.received[0].name, epochs_done)
-    if tracker is not None:
-        tracker.finish_interrupted()
-    stop.hand_over()
-
-
-def slurm_job_id() -> str | None:
-    """This job's SLURM id (``<array job>_<task>`` in a job array), or None outside SLURM."""
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
-    return os.environ.get("SLURM_JOB_ID")
 
 
 def resolve_device(requested: str, job_number: int | None = None) -> torch.device:
@@ -213,16 +87,6 @@ def build_data(cfg: DictConfig):
     """The configured data set's loaders, normalised as the model's pretrained weights expect."""
     mean, std = models.input_normalization(cfg.model.name)
     return instantiate(cfg.data, seed=cfg.seed, mean=mean, std=std)
-
-
-def read_job(output_dir: Path, job_fingerprint: str) -> dict | None:
-    """The ``job.json`` an earlier start of this same job left in ``output_dir``, if any."""
-    path = output_dir / JOB_FILE
-    try:
-        earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return earlier if earlier.get("fingerprint") == job_fingerprint else None
 
 
 def rng_states(generator: torch.Generator | None) -> dict:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, read_result, write_json_atomic
-from hpsweep.sweep import Job
+from hpsweep.sweep.plan import Job
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
 MANIFEST_FILE = "sweep.json"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpsweep.records import HISTORY_FILE, RESULT_FILE
-from hpsweep.sweep import JOB_FILE
+from hpsweep.sweep.plan import JOB_FILE
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.records import HISTORY_FILE, History
-from hpsweep.tracking import Tracker
+from hpsweep.train.tracking import Tracker
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
-from hpsweep import image_files
+from hpsweep.train import image_files
 
 BALANCE_MODES = ("none", "loss", "sampler")
 
