@@ -24,7 +24,8 @@ def test_matrix_of_the_seed_lists_68_jobs_with_run_names_and_imports_no_torch(tm
                                "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert finished.returncode == 0, finished.stderr
     out = finished.stdout
-    assert "68 jobs: 4 model(s) x 6 categories" in out
+    assert "68 rows: 4 model(s) x 6 categories" in out
+    assert "52 trainings: each model's base also answers" in out
     for project in ("efficientnet_b4_ra2_in1k", "efficientnet_b3_ra2_in1k", "resnet50_tv2_in1k",
                     "swin_base_patch4_window12_384_ms_in1k"):
         assert f"(W&B project {project})" in out
@@ -44,9 +45,9 @@ def test_matrix_estimates_time_from_past_results(tmp_path, capsys):
             "duration_s": seconds}))
     assert main(["matrix", "model=test_resnet", "category=optimizer,early_stopping", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "5 jobs: 1 model(s) x 2 categories" in out
-    # 1 and 2 minutes for the optimizer options, the model's mean (1.5) for the 3 others
-    assert "estimated time: 7.5 min for 5 of 5 jobs" in out
+    assert "5 rows: 1 model(s) x 2 categories" in out and "4 trainings" in out
+    # the base: the model's mean (1.5 min), SGD 2 min, the model's mean for the 2 other patience options
+    assert "estimated time: 6.5 min for 4 of 4 trainings" in out
 
 
 def test_matrix_rejects_unknown_categories(capsys):

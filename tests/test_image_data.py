@@ -65,7 +65,7 @@ def test_augmentation_category_sweeps_an_image_folder(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
     assert sorted(found) == ["test_resnet/augmentation/documents", "test_resnet/augmentation/light",
-                             "test_resnet/augmentation/none"]
+                             "test_resnet/augmentation/none", "test_resnet/base"], "the base is their reference"
     assert all(result["status"] == "completed" for result in found.values())
 
 

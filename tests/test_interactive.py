@@ -35,7 +35,7 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     child.send(ENTER)  # basic
     child.expect("Launch this sweep")
     shown = plain(child.before)
-    assert "3 jobs: 1 model(s) x 1 categories (early_stopping)" in shown
+    assert "3 rows: 1 model(s) x 1 categories (early_stopping)" in shown
     assert "es_patience5_<ts>" in shown
     child.send("y")
     child.expect(pexpect.EOF)
@@ -43,10 +43,11 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     output = plain(child.before)
     assert ("equivalent command: python run_experiments.py -m model=test_resnet category=early_stopping "
             "data.image_size=16") in output
-    assert "3 completed, 0 skipped, 0 failed" in output
+    assert "3 completed, 0 skipped, 0 pruned, 0 failed" in output
     assert child.exitstatus == 0
-    options = sorted(json.loads(path.read_text())["option"] for path in sweep_dir.glob("**/result.json"))
-    assert options == ["patience10", "patience20", "patience5"]
+    options = sorted(row["option"] for path in sweep_dir.glob("**/result.json")
+                     for row in json.loads(path.read_text())["rows"] if row["category"])
+    assert options == ["patience10", "patience20", "patience5"], "patience10 trained as the base"
 
 
 def test_seed_runner_flags_forward_to_the_sweep(tmp_path):

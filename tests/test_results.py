@@ -3,94 +3,150 @@ and jobs trained by an external script."""
 
 import csv
 import json
-import shutil
+import statistics
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import CONF_DIR, run_experiments
+import yaml
+from conftest import ROOT, run_experiments
+from fake_sweeps import by_option, fake_sweep
 from test_sweeps import results, run_sweep
 
 from hpsweep.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SEEDS = "seed=1,2,3"
 
 
-def write_job(root, model, category, option, status="completed", val_f1=None, epochs=3, duration=60.0):
-    """A job directory as a sweep leaves it: result.json and history.csv."""
-    directory = root / model / category / option
-    directory.mkdir(parents=True)
-    record = {"status": status, "model": model, "category": category, "option": option, "duration_s": duration,
-              "epochs_run": epochs, "choices": {"model": model, category: option},
-              "metrics": {"val_f1": val_f1, "val_acc": val_f1, "val_loss": 1 - val_f1, "best_epoch": epochs}
-              if status == "completed" else None,
-              "error": None if status == "completed" else {"type": "NonFiniteLossError", "message": "diverged"}}
-    (directory / "result.json").write_text(json.dumps(record))
-    with open(directory / "history.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["epoch", "val_f1", "val_loss"])
-        writer.writeheader()
-        for epoch in range(1, epochs + 1):
-            writer.writerow({"epoch": epoch, "val_f1": (val_f1 or 0.1) * epoch / epochs, "val_loss": 1 / epoch})
-    return directory
+def summary_json(tmp_path, *directories) -> list[dict]:
+    path = tmp_path / "report" / "summary.json"
+    assert main(["summary", *map(str, directories), "--json", str(path), "--no-plots"]) == 0
+    return json.loads(path.read_text())
 
 
-@pytest.fixture
-def finished_sweep(tmp_path):
+def test_replicates_aggregate_into_one_row_per_option(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    write_job(sweep, "test_resnet", "optimizer", "AdamW", val_f1=0.80)
-    write_job(sweep, "test_resnet", "optimizer", "SGD", val_f1=0.90)
-    write_job(sweep, "test_resnet", "optimizer", "Diverge", status="failed")
-    write_job(sweep, "test_resnet", "early_stopping", "patience5", val_f1=0.95)
-    write_job(sweep, "test_resnet", "early_stopping", "patience10", val_f1=0.85)
-    write_job(sweep, "test_efficientnet", "optimizer", "AdamW", val_f1=0.70)
-    interrupted = sweep / "test_efficientnet" / "optimizer" / "SGD"
-    interrupted.mkdir(parents=True)
-    (interrupted / "job.json").write_text(json.dumps({"model": "test_efficientnet", "category": "optimizer",
-                                                      "option": "SGD", "fingerprint": "f"}))
-    broken = sweep / "cut_short"
-    broken.mkdir()
-    (broken / "result.json").write_text('{"status": "compl')  # a kill mid-write by some other tool
-    return sweep
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer,loss_function", SEEDS, "data.image_size=32",
+               value=by_option({"base": [0.80, 0.82, 0.78], "SGD": [0.90, 0.91, 0.93], "Focal": [0.82, 0.80, 0.80],
+                                "LabelSmoothing": ["failed", 0.95, 0.96]}))
+    rows = {(row["category"], row["option"]): row for row in summary_json(tmp_path, sweep)}
+    sgd = rows[("optimizer", "SGD")]
+    assert (sgd["n"], sgd["values"], sgd["replicates"]) == (3, [0.90, 0.91, 0.93], ["seed=1", "seed=2", "seed=3"])
+    assert sgd["mean"] == pytest.approx(statistics.mean([0.90, 0.91, 0.93]))
+    assert sgd["std"] == pytest.approx(statistics.stdev([0.90, 0.91, 0.93]))
+    assert (sgd["min"], sgd["max"]) == (0.90, 0.93)
+    assert sgd["delta_base"] == pytest.approx(statistics.mean([0.10, 0.09, 0.15]))
+    assert sgd["best"] and "better than the base" in sgd["verdict"]
+    assert rows[("optimizer", "AdamW")]["values"] == [0.80, 0.82, 0.78], "the base's training answers its row"
+    assert rows[("loss_function", "CrossEntropy")]["best"], "Focal is within noise, LabelSmoothing failed a seed"
+    assert rows[("loss_function", "LabelSmoothing")]["status"] == "failed"
+    for row in rows.values():
+        assert {"model", "category", "option", "n", "mean", "std", "values", "best", "sweep"} <= set(row)
+        assert row["fixed"] == ["data.image_size=32"]
 
-
-def test_summary_table_exports_and_plots(finished_sweep, tmp_path, capsys):
-    exports = tmp_path / "report"
-    assert main(["summary", str(finished_sweep), "--csv", str(exports / "summary.csv"),
-                 "--markdown", str(exports / "summary.md")]) == 0
+    assert main(["summary", str(sweep), "--no-plots"]) == 0
     out = capsys.readouterr().out
-    assert "SGD ★ best" in out and "patience5 ★ best" in out and "AdamW ★ best" in out  # efficientnet's only one
-    assert "7 jobs: 5 completed, 1 failed, 1 incomplete" in out
-    assert "macro F1 best 0.9500, mean 0.8400; accuracy best 0.9500; mean time 1.0 min per completed job" in out
+    assert "SGD ★" in out and "0.9133 ± 0.0153" in out and "CrossEntropy ★ (base)" in out
+    assert "loss_function: base kept (CrossEntropy) - Focal has the best mean" in out
+    assert "LabelSmoothing: not all replicates completed" in out
+    assert f"test_resnet  ({sweep}; data.image_size=32)" in out, "each comparison says its sweep and settings"
 
+
+def test_summary_exports_and_plots_with_every_replicate(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet,test_efficientnet", "category=optimizer", SEEDS,
+               value=by_option({"base": [0.80, 0.82, 0.78] * 2, "SGD": [0.90, 0.91, 0.93] * 2}))
+    exports = tmp_path / "report"
+    assert main(["summary", str(sweep), "--csv", str(exports / "summary.csv"),
+                 "--markdown", str(exports / "summary.md")]) == 0
     with open(exports / "summary.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == 7
-    assert [(row["option"], row["best"]) for row in rows if row["model"] == "test_resnet"
-            and row["category"] == "optimizer"] == [("AdamW", "False"), ("Diverge", "False"), ("SGD", "True")]
-
+        table = list(csv.DictReader(handle))
+    assert len(table) == 4 and {row["option"] for row in table} == {"AdamW", "SGD"}
+    assert next(row for row in table if row["option"] == "SGD")["values"] == "0.9 0.91 0.93"
     markdown = (exports / "summary.md").read_text()
-    assert "| optimizer | **SGD** (best) | completed | 0.9000 |" in markdown
+    assert "| optimizer | **SGD** ★ | completed | 3 | 0.9133 ± 0.0153 |" in markdown
     assert "![test_resnet_options](test_resnet_options.png)" in markdown
     for name in ("test_resnet_options", "test_resnet_best_curves", "test_efficientnet_options"):
         assert (exports / f"{name}.png").read_bytes()[:8] == PNG_MAGIC, name
 
 
-def test_best_writes_an_experiment_config_that_trains(finished_sweep, tmp_path):
-    conf = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, conf)
-    assert main(["--config-dir", str(conf), "best", str(finished_sweep)]) == 0
-    experiment = (conf / "experiment" / "best_test_resnet.yaml").read_text()
-    assert "  - override /model: test_resnet\n" in experiment
-    assert "  - override /optimizer: SGD  # val_f1 0.9000 in " in experiment
-    assert "  - override /early_stopping: patience5  # val_f1 0.9500 in " in experiment
-    assert f"chosen by `hpsweep best {finished_sweep}`" in experiment
+def test_several_sweeps_are_never_mixed_in_one_comparison(tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    fake_sweep(outputs / "short", "model=test_resnet", "category=optimizer", "trainer.max_epochs=2",
+               value=by_option({"base": 0.7, "SGD": 0.6}))
+    fake_sweep(outputs / "long", "model=test_resnet", "category=optimizer", "trainer.max_epochs=20",
+               value=by_option({"base": 0.9, "SGD": 0.95}))
+    rows = summary_json(tmp_path, outputs)
+    assert {(Path(row["sweep"]).name, row["option"], row["mean"]) for row in rows} == {
+        ("long", "AdamW", 0.9), ("long", "SGD", 0.95), ("short", "AdamW", 0.7), ("short", "SGD", 0.6)}
+    out = capsys.readouterr().out
+    assert f"({outputs / 'long'}; trainer.max_epochs=20)" in out
+    assert f"({outputs / 'short'}; trainer.max_epochs=2)" in out
 
-    run_dir = tmp_path / "run"
-    finished = run_experiments(run_dir, "+experiment=best_test_resnet", "trainer.max_epochs=1", config_dir=conf)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    result = json.loads((run_dir / "result.json").read_text())
-    assert result["status"] == "completed"
-    assert (result["choices"]["optimizer"], result["choices"]["early_stopping"]) == ("SGD", "patience5")
-    assert result["run_name"].startswith("best_test_resnet_")
+
+def test_results_of_an_earlier_plan_are_left_out_and_said(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.7, "SGD": 0.6}))
+    stale = sweep / "test_resnet/optimizer/SGD-0123abcd"
+    stale.mkdir()
+    (stale / "result.json").write_text(json.dumps({"status": "completed", "metrics": {"val_f1": 0.99}}))
+    assert main(["summary", str(sweep), "--no-plots"]) == 0
+    assert "1 result(s) of an earlier plan of this sweep (other settings) are not in its comparisons" in \
+        capsys.readouterr().out
+
+
+def test_best_writes_a_config_that_trains_as_compared(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer,loss_function", SEEDS, "data.image_size=24",
+               "trainer.max_epochs=3", "logger.mode=offline",
+               value=by_option({"base": [0.70, 0.72, 0.71], "SGD": [0.95, 0.70, 0.71],  # luckiest seed, poor mean
+                                "Focal": [0.80, 0.81, 0.80], "LabelSmoothing": [0.70, 0.73, 0.71]}))
+    assert main(["best", str(sweep)]) == 0
+    experiment = (sweep / "best/experiment/best_test_resnet.yaml").read_text()
+    assert "  - override /model: test_resnet" in experiment
+    assert "  - override /optimizer: AdamW  # base kept: val_f1 0.7100 (n=3): SGD has the best mean" in experiment
+    assert "  - override /loss_function: Focal  # val_f1 0.8033 (n=3): better than the base" in experiment
+    assert "seed" not in experiment.split("defaults:")[1], "seeds are replicates, not choices"
+    assert "logger" not in experiment.split("defaults:")[1]
+    assert f"run_experiments.py --config-dir {sweep / 'best'} +experiment=best_test_resnet\n" in experiment
+    assert "-m +experiment=best_test_resnet seed=1,2,3" in experiment
+
+    job = subprocess.run([sys.executable, str(ROOT / "run_experiments.py"), "--config-dir", str(sweep / "best"),
+                          "+experiment=best_test_resnet", "--cfg", "job"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert job.returncode == 0, job.stderr
+    cfg = yaml.safe_load(job.stdout)
+    assert (cfg["data"]["image_size"], cfg["trainer"]["max_epochs"]) == (24, 3), "the sweep's fixed overrides"
+    assert (cfg["model"]["name"], cfg["optimizer"]["opt"], cfg["loss_function"]["_target_"]) == (
+        "test_resnet", "adamw", "hpsweep.train.losses.FocalLoss")
+    assert not subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.count("experiment/"), "the checkout stays clean"
+
+
+def test_a_fold_sweep_writes_no_fold_into_the_best_config(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer,fold",
+               value=by_option({"base": [0.70, 0.72, 0.71, 0.69, 0.70], "SGD": [0.90, 0.91, 0.93, 0.92, 0.90]}))
+    rows = summary_json(tmp_path, sweep)
+    assert [(row["option"], row["n"]) for row in rows] == [("AdamW", 5), ("SGD", 5)], "folds are replicates"
+    assert main(["best", str(sweep), "--out", str(tmp_path / "configs")]) == 0
+    experiment = (tmp_path / "configs/experiment/best_test_resnet.yaml").read_text()
+    assert "override /optimizer: SGD" in experiment and "/fold" not in experiment.split("defaults:")[1]
+    assert "-m +experiment=best_test_resnet fold=fold0,fold1,fold2,fold3,fold4" in experiment
+
+
+def test_best_over_a_greedy_sweep_takes_its_last_stage(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.7, "SGD": 0.6}))
+    (sweep / "decisions.json").write_text(json.dumps({"stages": [
+        {"stage": 1, "category": "optimizer", "fingerprints": [], "decisions": [
+            {"model": "test_resnet", "setting": [], "winner": "SGD", "kept_base": False, "reason": "stage one",
+             "notes": [], "overrides": ["optimizer=SGD"]}]}]}))
+    assert main(["best", str(sweep), "--out", str(tmp_path)]) == 0
+    assert "  - override /optimizer: SGD  # stage 1: stage one" in (tmp_path / "experiment/best_test_resnet.yaml") \
+        .read_text()
 
 
 EXTERNAL_SCRIPT = """
@@ -117,16 +173,16 @@ def test_external_script_runs_in_a_category_sweep(tmp_path):
                          f"trainer.command='{sys.executable} {script}'")
     assert finished.returncode == 1 and "1 of 2 jobs failed" in finished.stderr
     found = results(sweep_dir)
-    adamw, sgd = found["test_resnet/optimizer/AdamW"], found["test_resnet/optimizer/SGD"]
+    adamw, sgd = found["test_resnet/base"], found["test_resnet/optimizer/SGD"]
     assert adamw["status"] == "completed" and adamw["metrics"]["val_f1"] == 0.7
     assert adamw["setup"]["external_command"].endswith("my_train.py")
-    assert (sweep_dir / "test_resnet/optimizer/AdamW/history.csv").read_text().count("\n") == 3
+    assert (sweep_dir / "test_resnet/base/history.csv").read_text().count("\n") == 3
     assert (sgd["status"], sgd["error"]["type"]) == ("failed", "ExternalTrainerError")
     assert "wrote no metrics file" in sgd["error"]["message"]
 
     again = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "trainer=external",
                       f"trainer.command='{sys.executable} {script}'")
-    assert "0 completed, 1 skipped, 1 failed" in again.stdout, "resume works for external jobs too"
+    assert "0 completed, 1 skipped, 0 pruned, 1 failed" in again.stdout, "resume works for external jobs too"
 
 
 @pytest.mark.parametrize(("script", "reason"), [

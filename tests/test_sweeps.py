@@ -60,13 +60,11 @@ def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_iso
                          config_dir=extended_conf)
     assert finished.returncode == 1, "a failed job makes the sweep exit non-zero"
     assert "1 of 5 jobs failed" in finished.stderr
-    assert "3 completed, 0 skipped, 1 failed" not in finished.stdout
-    assert "4 completed, 0 skipped, 1 failed" in finished.stdout
+    assert "4 completed, 0 skipped, 0 pruned, 1 failed" in finished.stdout
 
     found = results(sweep_dir)
-    assert sorted(found) == ["test_convnext/dropout/drop0", "test_convnext/dropout/drop5",
-                             "test_convnext/optimizer/AdamW", "test_convnext/optimizer/Diverge",
-                             "test_convnext/optimizer/SGD"]
+    assert sorted(found) == ["test_convnext/base", "test_convnext/dropout/drop0", "test_convnext/dropout/drop5",
+                             "test_convnext/optimizer/Diverge", "test_convnext/optimizer/SGD"]
     failed = found.pop("test_convnext/optimizer/Diverge")
     assert (failed["status"], failed["error"]["type"]) == ("failed", "NonFiniteLossError")
     assert all(result["status"] == "completed" for result in found.values())
@@ -80,7 +78,7 @@ def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_iso
     again = run_sweep(sweep_dir, "model=test_convnext", "category=dropout,optimizer", "trainer.max_epochs=1",
                       config_dir=extended_conf)
     assert again.returncode == 1
-    assert "0 completed, 4 skipped, 1 failed" in again.stdout
+    assert "0 completed, 4 skipped, 0 pruned, 1 failed" in again.stdout
     assert (sweep_dir / "test_convnext/optimizer/Diverge/result.previous.json").is_file(), "the first attempt kept"
     assert {name: (sweep_dir / name / "result.json").stat().st_mtime_ns for name in found} == completed
 
@@ -90,7 +88,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
     arguments = ["model=test_resnet", "category=optimizer", "trainer.max_epochs=4"]
     process = subprocess.Popen(sweep_command(sweep_dir, *arguments), cwd=ROOT, env=ENV, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first, second = sweep_dir / "test_resnet/optimizer/AdamW", sweep_dir / "test_resnet/optimizer/SGD"
+    first, second = sweep_dir / "test_resnet/base", sweep_dir / "test_resnet/optimizer/SGD"
     deadline = time.monotonic() + 240
     while not ((first / "result.json").exists() and (second / "last_checkpoint.pt").exists()):
         assert process.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
@@ -103,7 +101,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
 
     finished = run_sweep(sweep_dir, *arguments)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "1 completed, 1 skipped, 0 failed" in finished.stdout
+    assert "1 completed, 1 skipped, 0 pruned, 0 failed" in finished.stdout
     assert (first / "result.json").read_bytes() == first_result, "a finished job is neither retrained nor rewritten"
     resumed = json.loads((second / "result.json").read_text())
     assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] >= 1
@@ -118,7 +116,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
     uninterrupted = run_sweep(tmp_path / "fresh", "model=test_resnet", "category=optimizer", "trainer.max_epochs=4",
                               "optimizer=SGD")
     assert uninterrupted.returncode == 0
-    fresh = results(tmp_path / "fresh")["test_resnet/optimizer/SGD"]
+    fresh = results(tmp_path / "fresh")["test_resnet/base"]  # SGD is that sweep's base
     assert fresh["metrics"] == resumed["metrics"]
 
 
@@ -139,9 +137,10 @@ def test_preflight_reports_every_problem_and_runs_nothing(tmp_path, extended_con
     unknown_option = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "scheduler=Cosine,OneCycle")
     assert unknown_option.returncode == 1
     assert "4 problem(s) in 4 jobs; nothing was started" in unknown_option.stderr
-    assert ("job 0 (test_resnet / optimizer / AdamW): In 'config': Could not find 'scheduler/Cosine' "
+    assert ("job 0 (test_resnet / base (optimizer/AdamW) scheduler=Cosine): In 'config': Could not find "
+            "'scheduler/Cosine' "
             "Available options in 'scheduler': CosineAnnealingLR OneCycleLR") in unknown_option.stderr
-    assert results(sweep_dir) == {} and not list(sweep_dir.glob("**/job.json")), "nothing ran"
+    assert not sweep_dir.exists(), "a rejected sweep leaves no sweep dir behind (nothing ran)"
 
 
 def test_submitit_local_runs_jobs_as_parallel_processes_and_isolates_failures(tmp_path, extended_conf):
@@ -150,6 +149,6 @@ def test_submitit_local_runs_jobs_as_parallel_processes_and_isolates_failures(tm
                          "trainer.max_epochs=1", "hydra.launcher.timeout_min=10", config_dir=extended_conf)
     assert finished.returncode == 1 and "1 of 3 jobs failed" in finished.stderr
     statuses = {name: result["status"] for name, result in results(sweep_dir).items()}
-    assert statuses == {"test_resnet/optimizer/AdamW": "completed", "test_resnet/optimizer/Diverge": "failed",
+    assert statuses == {"test_resnet/base": "completed", "test_resnet/optimizer/Diverge": "failed",
                         "test_resnet/optimizer/SGD": "completed"}
     assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 3, "each job ran in its own process"

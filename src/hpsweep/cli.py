@@ -1,13 +1,12 @@
-"""The ``hpsweep`` command: look at what a configuration or a sweep will do before spending compute on it.
+"""hpsweep: look at a sweep before spending compute on it, and read what won after.
 
-    hpsweep check model=resnet50.tv2_in1k optimizer=SGD
-    hpsweep matrix model=test_resnet,test_efficientnet category=optimizer,loss_function
-    hpsweep summary outputs/ --csv summary.csv --markdown summary.md
-    hpsweep best outputs/sweeps/2026-11-27_17-30-00
-    hpsweep status outputs/sweeps/2026-11-27_17-30-00
-    hpsweep sync outputs/sweeps/2026-11-27_17-30-00
-
-Nothing here imports torch or timm unless a check needs timm's model registry.
+examples:
+  hpsweep check model=resnet50.tv2_in1k optimizer=SGD
+  hpsweep matrix model=test_resnet,test_efficientnet category=optimizer,loss_function
+  hpsweep summary outputs/ --csv summary.csv --json summary.json --markdown summary.md
+  hpsweep best outputs/sweeps/2026-11-27_17-30-00 --verify
+  hpsweep status outputs/sweeps/2026-11-27_17-30-00
+  hpsweep sync outputs/sweeps/2026-11-27_17-30-00
 """
 
 import argparse
@@ -24,6 +23,8 @@ from omegaconf import OmegaConf
 from hpsweep import naming
 from hpsweep.compose import compose_config
 from hpsweep.errors import ConfigError
+
+HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; nothing here imports torch
 
 
 def check(config_dir: Path, overrides: list[str]) -> int:
@@ -46,24 +47,31 @@ def check(config_dir: Path, overrides: list[str]) -> int:
 
 
 def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
-    """Print every job a sweep command line would run, with its run name and, where past results
-    exist, an estimate of its time."""
+    """Print every row a sweep command line asks about and the trainings that answer them (rows whose config
+    is the base's share its training), with run names and, where past results exist, time estimates."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from rich.table import Table
 
     from hpsweep.display import console, format_duration
     from hpsweep.sweep.estimates import Estimator
-    from hpsweep.sweep.plan import plan_jobs
+    from hpsweep.sweep.plan import PlanRequest, plan_jobs, rows_of
+    from hpsweep.sweep.stages import stage_categories
 
     try:
         with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
             master = compose(config_name="config", overrides=[], return_hydra_config=True)
             loader = GlobalHydra.instance().config_loader()
             overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-            jobs = plan_jobs(overrides, loader.get_group_options, list(master.hydra.sweeper.categories),
-                             default_groups=set(master.hydra.runtime.choices))
-            names = job_names(jobs, lambda job: loader.load_sweep_config(master, list(job.overrides)))
+            sweeper = master.hydra.sweeper
+            strategy = next((item.split("=", 1)[1] for item in arguments
+                             if item.startswith("hydra.sweeper.strategy=")), sweeper.get("strategy", "union"))
+            request = PlanRequest(loader.get_group_options, list(sweeper.categories),
+                                  {group: option for group, option in master.hydra.runtime.choices.items()
+                                   if not group.startswith("hydra")}, list(sweeper.get("replicates", [])))
+            trainings = plan_jobs(overrides, request)
+            stages = stage_categories(overrides, request) if strategy == "greedy" else []
+            names = job_names(trainings, lambda job: loader.load_sweep_config(master, list(job.overrides)))
     except (HydraException, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -72,23 +80,40 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     out = console()
     tables: dict[str, Table] = {}
     estimates = []
-    for job, (model, project, label) in zip(jobs, names, strict=True):
+    first_stage = stages[:1]
+    for training, (model, project, label) in zip(trainings, names, strict=True):
         if model not in tables:
             tables[model] = Table(title=f"{model}  (W&B project {project})", title_justify="left")
-            for column in ("category", "option", "run name", "estimate"):
+            for column in ("category", "option", "replicate", "training", "run name", "estimate"):
                 tables[model].add_column(column)
-        seconds = estimator.seconds(model, job.category, job.option)
+        later = stages.index(training.category) if stages and training.category not in first_stage else 0
+        seconds = None if later else estimator.seconds(model, training.category, training.option)
         estimates.append(seconds)
-        tables[model].add_row(job.category or "-", job.option_label, f"{label}_<ts>",
-                              format_duration(seconds) if seconds is not None else "")
+        shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
+        what = f"decided after stage {later}" if later else (
+            f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
+            else "own")
+        option = training.option + "".join(f" {item}" for item in training.setting)
+        tables[model].add_row(training.category or "-", option, training.replicate_label, what,
+                              "" if later else f"{label}_<ts>", format_duration(seconds) if seconds is not None else "")
     for table in tables.values():
         out.print(table)
-    categories = sorted({job.category for job in jobs if job.category})
-    out.print(f"{len(jobs)} jobs: {len(tables)} model(s) x {len(categories) or 'no'} categories"
-              + (f" ({', '.join(categories)})" if categories else ""))
+    rows = [row for row in rows_of(trainings) if row.category]
+    categories = list(dict.fromkeys(row.category for row in rows))
+    replicates = len({training.replicate for training in trainings})
+    shared = sorted({f"{row.category}/{row.option}" for training in trainings if training.is_base
+                     for row in training.rows if row.category})
+    out.print(f"{len(rows)} rows: {len(tables)} model(s) x {len(categories) or 'no'} categories"
+              + (f" ({', '.join(categories)})" if categories else "")
+              + (f", {replicates} replicates each" if replicates > 1 else ""))
+    out.print(f"{len(trainings)} trainings" + (f": each model's base also answers {', '.join(shared)}"
+                                                 if shared else ""))
+    if stages:
+        out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
+                  + "; each stage's base carries the winners before it")
     known = [seconds for seconds in estimates if seconds is not None]
     if known:
-        out.print(f"estimated time: {format_duration(sum(known))} for {len(known)} of {len(jobs)} jobs, "
+        out.print(f"estimated time: {format_duration(sum(known))} for {len(known)} of {len(trainings)} trainings, "
                   f"run one after another (from {estimator.count} past results)")
     else:
         out.print("no past results to estimate time from (looked in: " + ", ".join(map(str, results)) + ")")
@@ -119,7 +144,7 @@ def job_names(jobs: list, compose_job) -> list[tuple[str, str, str]]:
 
 
 def _option_key(job) -> tuple:
-    return job.overrides[1:] if job.model else job.overrides
+    return tuple(item for item in job.overrides if not item.startswith("model="))
 
 
 _FORK_STATE: tuple | None = None  # (jobs, compose_job), inherited by forked workers
@@ -147,48 +172,67 @@ def _describe_one(number: int) -> tuple[str, str, bool, str]:
     return cfg.model.name, naming.wandb_project(cfg), "${model" in str(template), label
 
 
-def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None,
+def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None, json_path: Path | None,
             plots_dir: Path | None, draw: bool = True) -> int:
-    """Print the table of every job under ``directories``; write the exports and (unless ``draw`` is
+    """Print the answer of every sweep under ``directories``; write the exports and (unless ``draw`` is
     False) the plots."""
     from hpsweep.report import plots
-    from hpsweep.report.results import gather
-    from hpsweep.report.summary import print_summary, rows, write_csv, write_markdown
+    from hpsweep.report.answers import answer
+    from hpsweep.report.results import load
+    from hpsweep.report.summary import print_summary, rows, write_csv, write_json, write_markdown
 
-    results = gather(directories)
-    if not results:
-        print(f"error: no result.json under {', '.join(map(str, directories))}", file=sys.stderr)
+    sweeps = load(directories)
+    if not sweeps:
+        print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
         return 1
-    table = rows(results)
-    print_summary(table)
+    groups = answer(sweeps)
+    print_summary(groups, sweeps)
     images = []
     if draw:
-        anchor = markdown_path or csv_path
+        anchor = markdown_path or csv_path or json_path
         plots_dir = plots_dir or (anchor.parent if anchor else directories[0] / "summary")
         plots_dir.mkdir(parents=True, exist_ok=True)
-        images = plots.option_bars(results, plots_dir) + plots.best_curves(results, plots_dir)
+        images = plots.option_plots(groups, plots_dir) + plots.best_curves(groups, plots_dir)
+    table = rows(groups)
     if csv_path:
         write_csv(table, csv_path)
+    if json_path:
+        write_json(table, json_path)
     if markdown_path:
-        write_markdown(table, markdown_path, images)
-    for path in filter(None, (csv_path, markdown_path, *images)):
+        write_markdown(groups, markdown_path, images)
+    for path in filter(None, (csv_path, json_path, markdown_path, *images)):
         print(f"wrote {path}")
     return 0
 
 
-def best(config_dir: Path, directories: list[Path], out_dir: Path | None, metric: str) -> int:
-    """Write the best option of each category, per model, as ``conf/experiment/best_<model>.yaml``."""
+def best(directories: list[Path], out_dir: Path | None, metric: str | None, verify: bool,
+         verify_overrides: list[str]) -> int:
+    """Write each comparison's choices as an experiment config; with ``verify``, train the combination
+    against the base."""
+    from hpsweep.report.answers import answer
     from hpsweep.report.best import write_best
-    from hpsweep.report.results import gather
+    from hpsweep.report.results import load
 
-    default_groups = set(compose_config(config_dir, []).hydra.runtime.choices)
-    written = write_best(gather(directories), out_dir or config_dir / "experiment", metric, default_groups,
-                         [str(directory) for directory in directories])
-    if not written:
-        print(f"error: no completed category job under {', '.join(map(str, directories))}", file=sys.stderr)
+    sweeps = load(directories)
+    for sweep in sweeps:
+        if metric:
+            sweep.manifest = {**sweep.manifest, "metric": metric, "direction": None}
+    try:
+        written = write_best(answer(sweeps), out_dir, [str(directory) for directory in directories])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    for path in written:
-        print(f"wrote {path}: python run_experiments.py +experiment={path.stem}")
+    if not written:
+        print(f"error: no category sweep with results under {', '.join(map(str, directories))}", file=sys.stderr)
+        return 1
+    for _, path, command in written:
+        print(f"wrote {path}\n  run it: {command}")
+    if verify:
+        from hpsweep.report.verify import verify as verify_one
+
+        reports = [verify_one(recommendation, path.parent.parent, verify_overrides)
+                   for recommendation, path, _ in written]
+        return 0 if all(report["trust"] is not False for report in reports) else 2
     return 0
 
 
@@ -210,36 +254,60 @@ def sync(sweep_dir: Path, dry_run: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hpsweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="hpsweep", description=__doc__, formatter_class=HELP_FORMAT)
     parser.add_argument("--config-dir", type=Path, default=Path("conf"),
-                        help="the Hydra config directory (default: ./conf)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    check_parser = commands.add_parser("check", help="compose and validate a config without training")
+                        help="the Hydra config directory, for check, matrix, interactive and run (default: ./conf)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=f"{summary}.\n\n{description}",
+                                   formatter_class=HELP_FORMAT)
+
+    check_parser = command("check", "compose and validate one config without training",
+                           "Prints the resolved config, its W&B project and run name, or every problem found.")
     check_parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for run_experiments.py")
-    matrix_parser = commands.add_parser("matrix", help="list the jobs of a sweep without running them")
+    matrix_parser = command("matrix", "list the rows and trainings of a sweep without running them",
+                            "Shows each model's rows, which rows share a training (the base), and time estimates "
+                            "from past results.")
     matrix_parser.add_argument("overrides", nargs="*", help="sweep overrides, as for run_experiments.py -m")
     matrix_parser.add_argument("--results", type=Path, nargs="*", default=[Path("outputs")],
                                help="where past result.json files are, for time estimates (default: outputs)")
-    summary_parser = commands.add_parser("summary", help="tables, exports and plots of finished jobs")
+    summary_parser = command("summary", "what won: tables, exports and plots of sweeps",
+                             "Per sweep, model and setting: each option's replicates (n, mean, std, min, max), its "
+                             "difference to the base and the test behind it, and each category's choice. Works from "
+                             "any directory: it reads only the sweep dirs' files.")
     summary_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")],
                                 help="sweep dirs, or outputs/ for every sweep (default: outputs)")
-    summary_parser.add_argument("--csv", type=Path, help="write one row per job to this CSV file")
+    summary_parser.add_argument("--csv", type=Path, help="write one row per option to this CSV file")
+    summary_parser.add_argument("--json", type=Path, help="write one object per option to this JSON file")
     summary_parser.add_argument("--markdown", type=Path, help="write the tables and plots to this Markdown file")
-    summary_parser.add_argument("--plots", type=Path, help="where the PNGs go (default: beside --markdown or "
-                                "--csv, else <first dir>/summary)")
+    summary_parser.add_argument("--plots", type=Path, help="where the PNGs go (default: beside --markdown, --csv or "
+                                "--json, else <first dir>/summary)")
     summary_parser.add_argument("--no-plots", action="store_true", help="the table and exports only")
-    best_parser = commands.add_parser("best", help="write each model's best options as an experiment config")
+    best_parser = command("best", "write each comparison's choices as an experiment config",
+                          "The config sets each category's choice (the base where the winner is within noise of "
+                          "it) and the sweep's fixed overrides, so it trains as compared. --verify trains the "
+                          "combination with the same replicates and compares it with the base.")
     best_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
-    best_parser.add_argument("--out", type=Path, help="where the configs go (default: <config dir>/experiment)")
-    best_parser.add_argument("--metric", default="val_f1", choices=["val_f1", "val_acc", "val_loss"])
-    status_parser = commands.add_parser("status", help="where each job of a sweep stands, and its logs")
+    best_parser.add_argument("--out", type=Path, help="a config dir to write experiment/best_<model>.yaml into "
+                             "(default: <sweep dir>/best, outside your checkout)")
+    best_parser.add_argument("--metric", choices=["val_f1", "val_acc", "val_loss"],
+                             help="decide by this metric instead of the sweep's")
+    best_parser.add_argument("--verify", action="store_true", help="train the combination and compare it with the base")
+    best_parser.add_argument("verify_overrides", nargs="*", metavar="override",
+                             help="extra overrides for the --verify runs (e.g. hydra/launcher=local)")
+    status_parser = command("status", "where each training of a sweep stands, and its logs",
+                            "Asks SLURM (squeue) about trainings that started under it and left no result.")
     status_parser.add_argument("sweep_dir", type=Path)
-    sync_parser = commands.add_parser("sync", help="upload a sweep's offline W&B runs (wandb sync)")
+    sync_parser = command("sync", "upload a sweep's offline W&B runs (wandb sync)",
+                          "Run it where there is internet, e.g. a login node; runs already synced are skipped.")
     sync_parser.add_argument("sweep_dir", type=Path)
     sync_parser.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
-    interactive_parser = commands.add_parser("interactive", help="pick models, categories and a launcher from menus")
+    interactive_parser = command("interactive", "pick models, categories and a launcher from menus",
+                                 "Shows the matrix, asks to confirm, then runs the command you could have typed.")
     interactive_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
-    run_parser = commands.add_parser("run", help="the seed runner's flags, forwarded to run_experiments.py -m")
+    run_parser = command("run", "the seed runner's flags, forwarded to run_experiments.py -m",
+                         "--models and --categories, or --all; --matrix shows the jobs instead.")
     run_parser.add_argument("--models", nargs="+", default=[], help="model config names (conf/model/*.yaml)")
     run_parser.add_argument("--categories", nargs="+", default=[], help="categories to sweep")
     run_parser.add_argument("--all", action="store_true", help="every model and every category (all x all)")
@@ -248,20 +316,21 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--summary", action="store_true", help="summarise outputs/ instead of running")
     run_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
     args = parser.parse_args(argv)
-    if not args.config_dir.is_dir():
-        parser.error(f"--config-dir {args.config_dir}: no such directory (run from the project root)")
-    if args.command == "matrix":
-        return matrix(args.config_dir, args.overrides, args.results)
     if args.command == "summary":
-        return summary(args.directories, args.csv, args.markdown, args.plots, draw=not args.no_plots)
+        return summary(args.directories, args.csv, args.markdown, args.json, args.plots, draw=not args.no_plots)
     if args.command == "best":
-        return best(args.config_dir, args.directories, args.out, args.metric)
+        return best(args.directories, args.out, args.metric, args.verify, args.verify_overrides)
     if args.command == "status":
         from hpsweep.sweep.status import print_status
 
         return print_status(args.sweep_dir)
     if args.command == "sync":
         return sync(args.sweep_dir, args.dry_run)
+    if not args.config_dir.is_dir():  # the commands below compose configs
+        parser.error(f"--config-dir {args.config_dir}: no such directory; run from the project root or point "
+                     "--config-dir at the app's Hydra config dir")
+    if args.command == "matrix":
+        return matrix(args.config_dir, args.overrides, args.results)
     if args.command == "interactive":
         from hpsweep.sweep.interactive import interactive
 
@@ -276,7 +345,7 @@ def run(args, parser: argparse.ArgumentParser) -> int:
     from hpsweep.sweep.interactive import launch, sweep_command
 
     if args.summary:
-        return summary([Path("outputs")], None, None, None)
+        return summary([Path("outputs")], None, None, None, None)
     # --models/--categories take every following word; those with "=" are Hydra overrides
     overrides = [word for word in args.models + args.categories if "=" in word] + args.overrides
     models = [word for word in args.models if "=" not in word]

@@ -33,9 +33,19 @@ def name_part(cfg: DictConfig, category: str, option: str) -> str:
     return str(parts[category]) if category in parts else f"{category}_{option}"
 
 
-def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], now: datetime) -> str:
-    """The run's name: its label and a ``%y%m%d%H%M`` stamp (``opt_AdamW_lr0.001_wd0.001_2611271705``)."""
-    return f"{run_label(cfg, choices, overridden)}_{now:%y%m%d%H%M}"
+def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], now: datetime,
+             replicate: dict[str, str] | None = None) -> str:
+    """The run's name: its label, its replicate (``seed2``, ``fold3``) and a ``%y%m%d%H%M`` stamp
+    (``opt_AdamW_lr0.001_wd0.001_seed2_2611271705``)."""
+    parts = [run_label(cfg, choices, overridden)]
+    parts += [replicate_part(key, value) for key, value in (replicate or {}).items()]
+    return f"{'_'.join(parts)}_{now:%y%m%d%H%M}"
+
+
+def replicate_part(key: str, value: str) -> str:
+    """``seed``, ``2`` -> ``seed2``; ``fold``, ``fold3`` -> ``fold3``; ``data.fold``, ``3`` -> ``fold3``."""
+    name = key.rsplit(".", 1)[-1]
+    return value if value.startswith(name) else f"{name}{value}"
 
 
 def run_label(cfg: DictConfig, choices: dict[str, str], overridden: list[str]) -> str:

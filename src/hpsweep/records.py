@@ -9,6 +9,8 @@ from pathlib import Path
 RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 CHECKPOINT_FILE = "last_checkpoint.pt"  # written after every epoch until the job completes
+VAL_PROBABILITIES_FILE = "val_probabilities.csv"  # id, target, one probability per class: the best weights'
+TEST_PROBABILITIES_FILE = "test_probabilities.csv"
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

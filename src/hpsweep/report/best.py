@@ -1,48 +1,172 @@
-"""``hpsweep best``: the best option of each category, per model, written as a Hydra experiment config."""
+"""``hpsweep best``: each comparison's choices as a Hydra experiment config that trains as compared.
 
+The config sets each category to its choice (the base option where the winner is within noise of it), the
+model, and every fixed override the sweep applied to all its jobs (data, trainer, epochs...), so that
+``python run_experiments.py --config-dir <dir> +experiment=best_<model>`` trains what the sweep compared.
+Replicates (seeds, folds) are repeats, not choices: they are not written, and the printed command sweeps them.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from hpsweep.naming import project_name
-from hpsweep.report.results import JobResult, best_by_category
+from hpsweep.report.answers import Group
+from hpsweep.sweep.plan import BASE, bare_key
+from hpsweep.sweep.stages import DECISIONS_FILE
+
+NOT_CARRIED = ("hydra", "logger")  # overrides that do not change what is trained
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
-def experiment_name(model: str) -> str:
-    return f"best_{project_name(model)}"
+@dataclass
+class Recommendation:
+    """The chosen combination of one comparison: Hydra defaults entries, values and the replicates compared."""
+
+    group: Group
+    name: str
+    defaults: list[tuple[str, str, str]] = field(default_factory=list)  # (group entry, option, why)
+    notes: list[str] = field(default_factory=list)  # categories that keep an unset base, overrides not carried
+    values: list[str] = field(default_factory=list)  # value overrides (data.image_size=32)
+    changed: list[str] = field(default_factory=list)  # categories whose choice is not the base's
+
+    @property
+    def replicates(self) -> list[str]:
+        """The replicate sweep of the comparison, as its jobs were given it: ``seed=1,2,3``."""
+        values: dict[str, list[str]] = {}
+        for training in self.group.base.trainings if self.group.base else []:
+            replicate = training.entry.get("replicate", {})
+            for item in training.entry.get("overrides", []):
+                if bare_key(item) in replicate:
+                    values.setdefault(item.split("=", 1)[0], [])
+                    if item.split("=", 1)[1] not in values[item.split("=", 1)[0]]:
+                        values[item.split("=", 1)[0]].append(item.split("=", 1)[1])
+        return [f"{key}={','.join(items)}" for key, items in values.items()]
+
+    @property
+    def overrides(self) -> list[str]:
+        """The combination as command-line overrides (what the experiment config sets)."""
+        return [f"{'' if entry.startswith('override') else '+'}{entry.split('/', 1)[1]}={option}"
+                for entry, option, _ in self.defaults] + self.values
 
 
-def experiment_yaml(model: str, winners: dict[str, JobResult], metric: str, default_groups: set[str],
-                    sources: list[str]) -> str:
-    """An experiment config (``python run_experiments.py +experiment=best_<model>``) that sets each
-    category to its winner; each line says which job and value chose it."""
-    any_winner = next(iter(winners.values()))
-    model_option = (any_winner.record.get("choices") or {}).get("model", model)
+def experiment_name(model: str, setting: tuple[str, ...] = ()) -> str:
+    return "_".join(["best", project_name(model), *(_UNSAFE.sub("_", item).strip("_") for item in setting)])
+
+
+def recommend(group: Group) -> Recommendation:
+    """The combination a comparison recommends: for a greedy sweep the last stage's base and winner, else each
+    category's choice; then the sweep's fixed overrides and the comparison's setting."""
+    manifest = group.sweep.manifest
+    defaults = manifest.get("default_choices", {})
+    recommendation = Recommendation(group, experiment_name(group.model, group.setting))
+
+    def entry(category: str) -> str:
+        return f"override /{category}" if category in defaults else f"/{category}"
+
+    if group.model and "model" in defaults:
+        recommendation.defaults.append((entry("model"), group.model, "the model compared"))
+    chosen: dict[str, tuple[str | None, str]] = {}  # category -> (option or None for the base, why)
+    for stage in _greedy_stages(group):
+        decision = next(item for item in stage["decisions"] if item["model"] == group.model
+                        and tuple(item["setting"]) == group.setting)
+        kept = decision["kept_base"] or decision["winner"] in (None, BASE)
+        chosen[stage["category"]] = (None if kept else decision["winner"],
+                                     f"stage {stage['stage']}: {decision['reason']}")
+    if not chosen:
+        for answer in group.categories:
+            verdict = answer.verdict
+            kept = verdict.kept_base or verdict.winner in (None, BASE)
+            row = next((row for row in answer.rows if row.option == verdict.winner), None)
+            value = "" if row is None else f"{row.aggregate(group.sweep.metric).mean:.4f}"
+            chosen[answer.category] = (None if kept else verdict.winner,
+                                       f"{group.sweep.metric} {value} (n={row.aggregate(group.sweep.metric).n}): "
+                                       f"{verdict.reason}" if row else verdict.reason)
+    for item in [*manifest.get("fixed", []), *group.setting]:
+        key = bare_key(item)
+        if key in chosen or key == "model" or key.split(".")[0].split("/")[0] in NOT_CARRIED:
+            continue
+        if item.startswith("~"):
+            recommendation.notes.append(f"not carried: {item}")
+        elif key in defaults or (item.startswith("+") and "." not in key):
+            recommendation.defaults.append((entry(key), item.split("=", 1)[1], "fixed in the sweep"))
+        else:
+            recommendation.values.append(item.lstrip("+"))
+    for category, (option, why) in chosen.items():
+        if option is not None:
+            recommendation.defaults.append((entry(category), option, why))
+            recommendation.changed.append(category)
+        elif defaults.get(category) is not None:
+            recommendation.defaults.append((entry(category), defaults[category], f"base kept: {why}"))
+        else:
+            recommendation.notes.append(f"{category}: base kept (no option set): {why}")
+    return recommendation
+
+
+def _greedy_stages(group: Group) -> list[dict]:
+    path = group.sweep.directory / DECISIONS_FILE
+    return json.loads(path.read_text())["stages"] if path.is_file() else []
+
+
+def experiment_yaml(recommendation: Recommendation, command: str, sources: list[str]) -> str:
+    """The experiment config's text; each line says why its option was chosen."""
+    group = recommendation.group
     lines = [
         "# @package _global_",
-        f"# The best option of each category for {model}, by {metric}, chosen by `hpsweep best "
-        f"{' '.join(sources)}` on {datetime.now():%Y-%m-%d %H:%M}.",
-        f"# Run it: python run_experiments.py +experiment={experiment_name(model)}",
-        "defaults:",
-        f"  - override /model: {model_option}",
+        f"# The choices of `hpsweep best {' '.join(sources)}` for {group.model} by {group.sweep.metric} "
+        f"({datetime.now():%Y-%m-%d %H:%M}), trained as compared.",
+        f"# Run it: {command}",
     ]
-    for category, job in winners.items():
-        # groups of the base defaults list are overridden; a category outside it is added
-        entry = f"override /{category}" if category in default_groups else f"/{category}"
-        lines.append(f"  - {entry}: {job.option}  # {metric} {job.metric(metric):.4f} in {job.directory}")
-    return "\n".join(lines) + "\n"
+    if recommendation.replicates:
+        lines.append(f"# With the replicates compared: {command.replace(' +experiment', ' -m +experiment')} "
+                     f"{' '.join(recommendation.replicates)}")
+    lines.append("defaults:")
+    lines += [f"  - {entry}: {option}  # {why}" for entry, option, why in recommendation.defaults]
+    lines += [f"  # {note}" for note in recommendation.notes]
+    if recommendation.values:
+        lines += ["", "# the sweep's fixed overrides", OmegaConf.to_yaml(OmegaConf.from_dotlist(recommendation.values))]
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def write_best(results: list[JobResult], out_dir: Path, metric: str, default_groups: set[str],
-               sources: list[str]) -> list[Path]:
-    """One ``best_<model>.yaml`` per model into ``out_dir``; returns the files written."""
-    winners: dict[str, dict[str, JobResult]] = {}
-    higher_is_better = metric != "val_loss"
-    for (model, category), job in best_by_category(results, metric, higher_is_better).items():
-        winners.setdefault(model, {})[category] = job
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for model, by_category in winners.items():
-        path = out_dir / f"{experiment_name(model)}.yaml"
-        path.write_text(experiment_yaml(model, by_category, metric, default_groups, sources))
-        written.append(path)
+def final_groups(groups: list[Group]) -> list[Group]:
+    """The comparisons that recommend something: each category-sweep comparison, and of a greedy sweep only
+    the last stage of each model and setting (its base carries every earlier stage's winner)."""
+    last: dict[tuple, int] = {}
+    for group in groups:
+        key = (group.sweep.directory, group.model, group.setting)
+        last[key] = max(last.get(key, 0), group.stage)
+    return [group for group in groups if group.categories
+            and group.stage == last[(group.sweep.directory, group.model, group.setting)]]
+
+
+def write_best(groups: list[Group], out_dir: Path | None, sources: list[str]) -> list[tuple[Recommendation, Path, str]]:
+    """One experiment config per final comparison, into ``out_dir/experiment/`` (default: the sweep's own
+    ``best/experiment/``, so the user's checkout stays clean). Returns (recommendation, file, command)."""
+    from hpsweep.errors import ConfigError
+
+    written: list[tuple[Recommendation, Path, str]] = []
+    for group in final_groups(groups):
+        recommendation = recommend(group)
+        directory = out_dir or group.sweep.directory / "best"
+        path = directory / "experiment" / f"{recommendation.name}.yaml"
+        if any(path == earlier for _, earlier, _ in written):
+            raise ConfigError([f"{path}: several sweeps hold comparisons of {group.model}; name one sweep dir, "
+                               "or leave --out unset (each sweep then gets its own best/ folder)"])
+        command = f"python {_script(group)} --config-dir {directory} +experiment={recommendation.name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(experiment_yaml(recommendation, command, sources))
+        written.append((recommendation, path, command))
     return written
+
+
+def _script(group: Group) -> str:
+    """The app's script as the user would type it: relative to here where it is below here."""
+    script = Path(group.sweep.manifest.get("app", {}).get("script") or "run_experiments.py")
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)

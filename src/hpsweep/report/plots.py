@@ -1,10 +1,15 @@
-"""Plots of a sweep, as PNG files: val macro F1 per option, and the validation curves of the winners."""
+"""Plots of a sweep's answer, as PNG files: every replicate of every option with its mean and spread, and the
+validation curves of each category's choice."""
 
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from hpsweep.naming import project_name
-from hpsweep.report.results import JobResult, best_by_category
+from hpsweep.report.answers import Group
+
+CHOSEN, OTHER, NOT_COMPLETED, BASE_LINE = "#2a9d8f", "#4f7cac", "#e76f51", "#888888"
 
 
 def _pyplot():
@@ -16,66 +21,106 @@ def _pyplot():
     return plt
 
 
-def option_bars(results: list[JobResult], directory: Path) -> list[Path]:
-    """Per model, one bar chart per category of val macro F1 per option; failed options drawn as such."""
+def _names(groups: list[Group]) -> list[str]:
+    """A file name stem per group: the model's project name, numbered where a model has several comparisons."""
+    stems = [project_name(group.model) for group in groups]
+    return [stem if stems.count(stem) == 1 else f"{stem}_{stems[:number].count(stem) + 1}"
+            for number, stem in enumerate(stems)]
+
+
+def option_plots(groups: list[Group], directory: Path) -> list[Path]:
+    """Per comparison, one panel per category: each replicate as a dot, the mean with its standard deviation,
+    the base's mean as a dashed line, on an axis fitted to the values (differences that matter stay visible)."""
     plt = _pyplot()
     written = []
-    best = best_by_category(results)
-    for model in dict.fromkeys(result.model for result in results if result.category):
-        categories = list(dict.fromkeys(r.category for r in results if r.model == model and r.category))
-        columns = min(3, len(categories))
-        grid_rows = -(-len(categories) // columns)
-        figure, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
-        for axis, category in zip(axes.flat, categories, strict=False):
-            jobs = [r for r in results if r.model == model and r.category == category]
-            labels = [job.option or "?" for job in jobs]
-            values = [job.metric("val_f1") or 0.0 for job in jobs]
-            colors = ["#2a9d8f" if job is best.get((model, category)) else
-                      "#e76f51" if job.status != "completed" else "#8ab6d6" for job in jobs]
-            bars = axis.bar(range(len(jobs)), values, color=colors)
-            for bar, job, value in zip(bars, jobs, values, strict=True):
-                text = f"{value:.3f}" if job.status == "completed" else job.status
-                axis.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                              va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
-            axis.set_xticks(range(len(jobs)), labels, rotation=20, ha="right", fontsize=8)
-            axis.set_ylim(0, 1.08)
-            axis.set_ylabel("val macro F1")
-            axis.set_title(category)
-        for axis in list(axes.flat)[len(categories):]:
+    for group, stem in zip(groups, _names(groups), strict=True):
+        if not group.categories:
+            continue
+        metric = group.sweep.metric
+        columns = min(3, len(group.categories))
+        grid_rows = -(-len(group.categories) // columns)
+        figure, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.8 * grid_rows), squeeze=False)
+        for axis, answer in zip(axes.flat, group.categories, strict=False):
+            shown = []
+            for position, row in enumerate(answer.rows):
+                values = list(row.values(metric).values())
+                color = CHOSEN if answer.is_winner(row) else OTHER if row.status == "completed" else NOT_COMPLETED
+                if values:
+                    axis.scatter([position] * len(values), values, color=color, alpha=0.6, s=18, zorder=3)
+                    aggregate = row.aggregate(metric)
+                    axis.errorbar(position, aggregate.mean, yerr=aggregate.std or 0, fmt="_", markersize=18,
+                                  color=color, capsize=4, zorder=4)
+                    shown += values
+                if row.status != "completed":
+                    axis.annotate(row.status, (position, min(values) if values else 0), ha="center", va="top",
+                                  fontsize=8, color=NOT_COMPLETED, xytext=(0, -4), textcoords="offset points")
+            base = group.base.aggregate(metric).mean if group.base is not None else None
+            if base is not None:
+                axis.axhline(base, color=BASE_LINE, linestyle="--", linewidth=1, label="base mean")
+                shown.append(base)
+            if shown:
+                low, high = min(shown), max(shown)
+                margin = max((high - low) * 0.15, 0.005)
+                axis.set_ylim(low - margin, high + margin)
+            labels = [f"{row.option} (base)" if row.is_base and row.option != "base" else row.option
+                      for row in answer.rows]
+            axis.set_xticks(range(len(answer.rows)), labels, rotation=20, ha="right", fontsize=8)
+            axis.set_xlim(-0.6, len(answer.rows) - 0.4)
+            axis.set_ylabel(metric)
+            verdict = answer.verdict
+            chosen = "" if verdict.winner is None else ": base kept" if verdict.kept_base else f": {verdict.winner}"
+            axis.set_title(answer.category + chosen)
+            axis.grid(axis="y", alpha=0.3)
+        for axis in list(axes.flat)[len(group.categories):]:
             axis.set_visible(False)
-        figure.suptitle(f"{model}: val macro F1 per option (green: best, red: not completed)")
-        written.append(_save(plt, figure, directory / f"{project_name(model)}_options.png"))
+        figure.suptitle(f"{group.model}: {metric} per option, every replicate (green: chosen, red: not completed)")
+        written.append(_save(plt, figure, directory / f"{stem}_options.png"))
     return written
 
 
-def best_curves(results: list[JobResult], directory: Path) -> list[Path]:
-    """Per model, the validation macro F1 and loss per epoch of the best option of each category."""
+def best_curves(groups: list[Group], directory: Path) -> list[Path]:
+    """Per comparison, the validation curves of each category's choice: the mean over replicates per epoch,
+    shaded from the lowest to the highest replicate."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
     written = []
-    best = best_by_category(results)
-    for model in dict.fromkeys(model for model, _ in best):
+    for group, stem in zip(groups, _names(groups), strict=True):
+        chosen = [(answer.category, row) for answer in group.categories for row in answer.rows
+                  if answer.is_winner(row)]
+        if not chosen:
+            continue
         figure, (f1_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4))
-        for (owner, category), job in best.items():
-            if owner != model or not job.history_path.is_file():
-                continue
-            with open(job.history_path) as handle:
-                history = list(csv.DictReader(handle))
-            epochs = [int(row["epoch"]) for row in history]
-            label = f"{category}: {job.option}"
+        for category, row in chosen:
+            histories = [_history(training.history_path) for training in row.trainings]
             for axis, key in ((f1_axis, "val_f1"), (loss_axis, "val_loss")):
-                if history and key in history[0]:  # an external script may log only some of them
-                    axis.plot(epochs, [float(row[key]) for row in history], marker="o", label=label)
+                curves = [[float(line[key]) for line in history] for history in histories
+                          if history and key in history[0]]  # an external script may log only some of them
+                if not curves:
+                    continue
+                length = min(map(len, curves))
+                stacked = np.array([curve[:length] for curve in curves])
+                epochs = range(1, length + 1)
+                line, = axis.plot(epochs, stacked.mean(axis=0), marker="o", label=f"{category}: {row.option}")
+                if len(curves) > 1:
+                    axis.fill_between(epochs, stacked.min(axis=0), stacked.max(axis=0), alpha=0.2,
+                                      color=line.get_color())
         for axis, name in ((f1_axis, "val macro F1"), (loss_axis, "val loss")):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.set_xlabel("epoch")
             axis.set_ylabel(name)
             axis.grid(alpha=0.3)
         f1_axis.legend(fontsize=8)
-        figure.suptitle(f"{model}: validation curves of the best option per category")
-        written.append(_save(plt, figure, directory / f"{project_name(model)}_best_curves.png"))
+        figure.suptitle(f"{group.model}: validation curves of each category's choice (mean and range of replicates)")
+        written.append(_save(plt, figure, directory / f"{stem}_best_curves.png"))
     return written
+
+
+def _history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
 
 
 def _save(plt, figure, path: Path) -> Path:

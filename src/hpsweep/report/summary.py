@@ -1,108 +1,168 @@
-"""``hpsweep summary``: what won, per model and category, as a table, CSV, Markdown and plots."""
+"""``hpsweep summary``: what won, per sweep, model and category: tables, CSV, JSON, Markdown (plots: ``plots``).
+
+Every row shows its replicates (n, mean, std, min, max), its difference to the base combination and the
+test behind it; every category says which option won and why (``hpsweep.report.statistics``).
+"""
 
 import csv
-import statistics
+import json
 from pathlib import Path
 
 from hpsweep.display import console, format_duration
-from hpsweep.report.results import JobResult, best_by_category
+from hpsweep.report.answers import Group
+from hpsweep.report.results import Sweep
+from hpsweep.sweep.stages import DECISIONS_FILE
 
-COLUMNS = ("model", "category", "option", "status", "val_f1", "val_acc", "best_epoch", "epochs_run", "minutes",
-           "best", "directory")
+CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
+               "min", "max", "delta_base", "p_base", "best", "metric", "values", "replicates", "verdict")
+STYLES = {"completed": "green", "failed": "red", "pruned": "yellow", "incomplete": "yellow", "pending": "dim"}
 
 
-def rows(results: list[JobResult]) -> list[dict]:
-    """One flat row per job, ``best`` marking the best option of its model and category."""
-    best = {id(result) for result in best_by_category(results).values()}
+def rows(groups: list[Group]) -> list[dict]:
+    """One object per sweep / model / setting / category / option: its replicate values, their aggregate, the
+    difference to the base and whether it is its category's choice (``best``)."""
     table = []
-    for result in results:
-        duration = result.record.get("duration_s")
-        table.append({
-            "model": result.model,
-            "category": result.category or "-",
-            "option": result.option or "-",
-            "status": result.status,
-            "val_f1": result.metric("val_f1"),
-            "val_acc": result.metric("val_acc"),
-            "best_epoch": (result.record.get("metrics") or {}).get("best_epoch"),
-            "epochs_run": result.record.get("epochs_run"),
-            "minutes": round(duration / 60, 2) if isinstance(duration, (int, float)) else None,
-            "best": id(result) in best,
-            "directory": str(result.directory),
-        })
+    for group in groups:
+        metric = group.sweep.metric
+        answers = {answer.category: answer for answer in group.categories}
+        for category, row in group.rows:
+            answer = answers.get(category)
+            values = row.values(metric)
+            aggregate = row.aggregate(metric)
+            test = answer.against_base(row) if answer else None
+            best = bool(answer and answer.is_winner(row))
+            table.append({
+                "sweep": str(group.sweep.directory), "model": group.model, "setting": list(group.setting),
+                "fixed": group.sweep.fixed, "stage": group.stage, "category": category, "option": row.option,
+                "is_base": row.is_base, "status": row.status, "statuses": row.statuses, "metric": metric,
+                "n": aggregate.n, "mean": aggregate.mean, "std": aggregate.std, "min": aggregate.min,
+                "max": aggregate.max, "values": [values[key] for key in sorted(values)],
+                "replicates": sorted(values), "delta_base": test.difference if test else (0.0 if row.is_base and
+                                                                                         aggregate.n else None),
+                "p_base": test.p_value if test else None, "test": test.method if test else None, "best": best,
+                "verdict": answer.verdict.reason if best else None,
+                "notes": answer.verdict.notes if best else [],
+                "minutes": round(sum(t.duration_s or 0 for t in row.trainings) / 60, 2),
+                "directories": [str(t.directory) for t in row.trainings],
+            })
     return table
-
-
-def totals(table: list[dict]) -> dict:
-    """Counts per status and the seed's summary figures: best and mean macro F1, best accuracy, mean minutes."""
-    completed = [row for row in table if row["status"] == "completed"]
-    f1 = [row["val_f1"] for row in completed if row["val_f1"] is not None]
-    accuracy = [row["val_acc"] for row in completed if row["val_acc"] is not None]
-    minutes = [row["minutes"] for row in completed if row["minutes"] is not None]
-    return {
-        "jobs": len(table),
-        **{status: sum(row["status"] == status for row in table) for status in ("completed", "failed", "incomplete")},
-        "best_val_f1": max(f1, default=None),
-        "mean_val_f1": statistics.mean(f1) if f1 else None,
-        "best_val_acc": max(accuracy, default=None),
-        "mean_minutes": statistics.mean(minutes) if minutes else None,
-    }
 
 
 def _number(value, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def print_summary(table: list[dict]) -> None:
+def _mean_std(row: dict) -> str:
+    if row["mean"] is None:
+        return ""
+    return _number(row["mean"]) + (f" ± {row['std']:.4f}" if row["std"] is not None else "")
+
+
+def _signed(value) -> str:
+    return "" if value is None else f"{value:+.4f}"
+
+
+def _mark(row: dict) -> str:
+    return ("★ " if row["best"] else "") + ("(base)" if row["is_base"] and row["option"] != "base" else "")
+
+
+def verdict_lines(group: Group) -> list[str]:
+    lines = []
+    for answer in group.categories:
+        verdict = answer.verdict
+        chosen = "no winner" if verdict.winner is None else (
+            f"base kept ({verdict.winner})" if verdict.kept_base else f"{verdict.winner} wins")
+        lines.append(f"{answer.category}: {chosen} - {verdict.reason}")
+        lines += [f"    note: {note}" for note in verdict.notes]
+    return lines
+
+
+def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
     from rich.table import Table
 
     out = console()
-    for model in dict.fromkeys(row["model"] for row in table):
-        view = Table(title=model, title_justify="left")
-        for column in ("category", "option", "status", "val F1", "val acc", "best epoch", "epochs", "time"):
-            view.add_column(column, justify="right" if column not in ("category", "option", "status") else "left")
-        style = {"completed": "green", "failed": "red", "incomplete": "yellow"}
-        for row in (row for row in table if row["model"] == model):
-            marker = " [bold]★ best[/]" if row["best"] else ""
-            view.add_row(row["category"], f"{row['option']}{marker}", f"[{style[row['status']]}]{row['status']}[/]",
-                         _number(row["val_f1"]), _number(row["val_acc"]), str(row["best_epoch"] or ""),
-                         str(row["epochs_run"] or ""),
-                         format_duration(row["minutes"] * 60) if row["minutes"] is not None else "")
+    table_rows, owners = rows(groups), _owners(groups)
+    for number, group in enumerate(groups):
+        metric = group.sweep.metric
+        out.print(group.title, style="bold", soft_wrap=True, markup=False)  # a title in the table would wrap
+        view = Table()
+        for column in ("category", "option", "status", "n", f"{metric} mean ± std", "min", "max", "Δ base", "p",
+                       "time"):
+            view.add_column(column, justify="left" if column in ("category", "option", "status") else "right")
+        for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
+            status = ", ".join(f"{count} {state}" for state, count in row["statuses"].items()) \
+                if len(row["statuses"]) > 1 else row["status"]
+            view.add_row(row["category"] or "-", f"{row['option']} {_mark(row)}".strip(),
+                         f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
+                         _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),
+                         _number(row["p_base"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
         out.print(view)
-    summary = totals(table)
-    out.print(f"{summary['jobs']} jobs: {summary['completed']} completed, {summary['failed']} failed, "
-              f"{summary['incomplete']} incomplete")
-    if summary["best_val_f1"] is not None:
-        out.print(f"macro F1 best {summary['best_val_f1']:.4f}, mean {summary['mean_val_f1']:.4f}; "
-                  f"accuracy best {summary['best_val_acc']:.4f}; mean time "
-                  f"{format_duration(summary['mean_minutes'] * 60)} per completed job")
+        for line in verdict_lines(group):
+            out.print(line, soft_wrap=True, markup=False)
+        out.print()
+    for sweep in sweeps:
+        for line in greedy_lines(sweep):
+            out.print(line, soft_wrap=True, markup=False)
+        if sweep.left_out:
+            out.print(f"{sweep.directory}: {len(sweep.left_out)} result(s) of an earlier plan of this sweep (other "
+                      "settings) are not in its comparisons", soft_wrap=True, markup=False)
+    trainings = [training for sweep in sweeps for training in sweep.trainings]
+    counts: dict[str, int] = {}
+    for training in trainings:
+        counts[training.status] = counts.get(training.status, 0) + 1
+    out.print(f"{len(trainings)} trainings: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
+
+
+def _owners(groups: list[Group]) -> list[int]:
+    """The group of each row of ``rows(groups)``, in order."""
+    return [number for number, group in enumerate(groups) for _ in group.rows]
+
+
+def greedy_lines(sweep: Sweep) -> list[str]:
+    """A greedy sweep's decisions, stage by stage, as recorded when they were made."""
+    path = sweep.directory / DECISIONS_FILE
+    if not path.is_file():
+        return []
+    lines = [f"greedy stages of {sweep.directory}:"]
+    for stage in json.loads(path.read_text())["stages"]:
+        for item in stage["decisions"]:
+            chosen = "base kept" if item["kept_base"] else item["winner"]
+            lines.append(f"  stage {stage['stage']} {stage['category']}, {item['model']}: {chosen} - {item['reason']}"
+                         f" -> carries {' '.join(item['overrides']) or 'the base'}")
+    return lines
 
 
 def write_csv(table: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(table)
+        for row in table:
+            writer.writerow({**row, "setting": " ".join(row["setting"]), "values": " ".join(map(str, row["values"])),
+                             "replicates": " ".join(row["replicates"])})
 
 
-def write_markdown(table: list[dict], path: Path, images: list[Path]) -> None:
-    """Markdown tables per model, the totals, and the plots embedded by paths relative to the file."""
+def write_json(table: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=2) + "\n")
+
+
+def write_markdown(groups: list[Group], path: Path, images: list[Path]) -> None:
+    """Markdown tables per comparison, the verdicts, and the plots embedded by paths relative to the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table_rows, owners = rows(groups), _owners(groups)
     lines = ["# Sweep summary", ""]
-    for model in dict.fromkeys(row["model"] for row in table):
-        lines += [f"## {model}", "",
-                  "| category | option | status | val F1 | val acc | best epoch | epochs | minutes |",
-                  "|---|---|---|---:|---:|---:|---:|---:|"]
-        for row in (row for row in table if row["model"] == model):
-            option = f"**{row['option']}** (best)" if row["best"] else row["option"]
-            lines.append(f"| {row['category']} | {option} | {row['status']} | {_number(row['val_f1'])} | "
-                         f"{_number(row['val_acc'])} | {row['best_epoch'] or ''} | {row['epochs_run'] or ''} | "
-                         f"{_number(row['minutes'], 2)} |")
-        lines.append("")
-    summary = totals(table)
-    lines.append(f"{summary['jobs']} jobs: {summary['completed']} completed, {summary['failed']} failed, "
-                 f"{summary['incomplete']} incomplete.")
-    lines.append("")
+    for number, group in enumerate(groups):
+        metric = group.sweep.metric
+        lines += [f"## {group.title}", "",
+                  f"| category | option | status | n | {metric} mean ± std | min | max | Δ base | p |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
+            option = f"**{row['option']}** ★" if row["best"] else row["option"]
+            option += " (base)" if row["is_base"] and row["option"] != "base" else ""
+            lines.append(f"| {row['category'] or '-'} | {option} | {row['status']} | {row['n']} | {_mean_std(row)} | "
+                         f"{_number(row['min'])} | {_number(row['max'])} | {_signed(row['delta_base'])} | "
+                         f"{_number(row['p_base'], 3)} |")
+        lines += [""] + [f"- {line.strip()}" for line in verdict_lines(group)] + [""]
     lines += [f"![{image.stem}]({image.relative_to(path.parent)})" for image in images]
     path.write_text("\n".join(lines) + "\n")

@@ -1,28 +1,42 @@
-"""What became of each job of a sweep, read from the ``result.json`` files the jobs wrote."""
+"""What became of each training of a sweep, read from the ``result.json`` files the jobs wrote.
+
+A job of hpsweep's trainer writes its own result. A job of any other Hydra app writes none: its outcome is
+what Hydra's launcher returned (the task's return value, or the exception it raised), recorded here in the
+same format so that resume and the reports work for every app.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, read_result, write_json_atomic
-from hpsweep.sweep.plan import Job
+from hpsweep.sweep.plan import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
-MANIFEST_FILE = "sweep.json"
+STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "failed": "red"}
 
 
 @dataclass
 class Outcome:
-    job: Job
+    training: Training
     directory: Path
-    previously_completed: bool
-    status: str = "pending"  # then completed | failed | skipped (completed in an earlier run of the sweep)
+    fingerprint: str
+    previous: dict | None  # the result found before the launch, if any
+    status: str = "pending"  # then completed | failed | pruned | skipped (done in an earlier run of the sweep)
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
+    job_return: object | None = None  # Hydra's JobReturn, for apps that write no result.json
 
     @classmethod
-    def of(cls, job: Job, directory: Path) -> "Outcome":
-        result = read_result(directory)
-        return cls(job, directory, previously_completed=bool(result and result.get("status") == "completed"))
+    def of(cls, training: Training, directory: Path, job_fingerprint: str) -> "Outcome":
+        previous = read_result(directory)
+        if previous and previous.get("fingerprint") not in (None, job_fingerprint):
+            previous = None  # another config's result: this training has not run
+        return cls(training, directory, job_fingerprint, previous)
+
+    def done_before(self, pruning: bool) -> bool:
+        """Completed in an earlier run; a pruned job stays pruned while pruning is on (off, it may finish)."""
+        status = (self.previous or {}).get("status")
+        return status == "completed" or (status == "pruned" and pruning)
 
     def prepare_to_run(self) -> None:
         """Set aside an earlier attempt's result, so that whatever result.json exists after the launch
@@ -32,59 +46,74 @@ class Outcome:
             earlier.replace(self.directory / PREVIOUS_RESULT_FILE)
 
 
-def write_manifest(sweep_dir: Path, outcomes: list[Outcome]) -> None:
-    """``sweep.json``: every job of the sweep and its directory, so ``hpsweep status`` can tell a job that
-    has not started yet from one that never will."""
-    write_json_atomic(sweep_dir / MANIFEST_FILE, {"jobs": [
-        {"label": outcome.job.label, "model": outcome.job.model, "category": outcome.job.category,
-         "option": outcome.job.option_label, "directory": str(outcome.directory.relative_to(sweep_dir))}
-        for outcome in outcomes]})
-
-
-def collect_outcomes(outcomes: list[Outcome]) -> None:
-    """Read the result of each job that ran; one that left none (its process was killed) is recorded failed."""
+def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
+    """Read the result of each job that ran. A job that left none is recorded from what the launcher returned
+    (an app that writes no result.json), or as failed (its process was killed)."""
     for outcome in outcomes:
         outcome.result = read_result(outcome.directory)
         if outcome.status == "skipped":
             continue
         if outcome.result is None:
-            message = "the job ended without writing a result"
-            if (outcome.directory / CHECKPOINT_FILE).is_file():
-                message += " (its last checkpoint is kept: re-running the sweep resumes it)"
-            message += ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
-            outcome.result = {
-                "status": "failed", "model": outcome.job.model, "category": outcome.job.category,
-                "option": outcome.job.option, "metrics": None, "error": {"type": "JobLost", "message": message},
-            }
+            outcome.result = _record_from_launcher(outcome, metric)
             outcome.directory.mkdir(parents=True, exist_ok=True)
             write_json_atomic(outcome.directory / RESULT_FILE, outcome.result)
         outcome.status = outcome.result.get("status", "failed")
 
 
-def print_outcomes(outcomes: list[Outcome], sweep_dir: Path) -> None:
-    """A table of every job's outcome and the totals per status."""
+def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
+    from hydra.core.utils import JobStatus
+
+    training = outcome.training
+    record = {"model": training.model, "category": training.category, "option": training.option,
+              "rows": [row.as_dict() for row in training.rows], "replicate": replicate_dict(training.replicate),
+              "setting": list(training.setting), "fingerprint": outcome.fingerprint, "duration_s": None,
+              "metrics": None, "error": None}
+    job_return = outcome.job_return
+    if job_return is not None and job_return.status == JobStatus.COMPLETED:
+        value = job_return._return_value  # the property re-raises a failure; this one completed
+        if isinstance(value, dict):
+            metrics = {key: item for key, item in value.items() if isinstance(item, (int, float))}
+        else:
+            metrics = {metric: value} if isinstance(value, (int, float)) else {}
+        return {**record, "status": "completed", "metrics": metrics}
+    if job_return is not None and job_return.status == JobStatus.FAILED:
+        error = job_return._return_value
+        return {**record, "status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
+    message = "the job ended without writing a result"
+    if (outcome.directory / CHECKPOINT_FILE).is_file():
+        message += " (its last checkpoint is kept: re-running the sweep resumes it)"
+    message += ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
+    return {**record, "status": "failed", "error": {"type": "JobLost", "message": message}}
+
+
+def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> None:
+    """A table of every training's outcome and the totals per status."""
     from rich.table import Table
 
     from hpsweep.display import console, format_duration
 
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
-    for column in ("model", "category", "option", "status", "val_f1", "time", "reason"):
-        table.add_column(column, justify="right" if column in ("val_f1", "time") else "left")
-    style = {"completed": "green", "skipped": "cyan", "failed": "red"}
+    for column in ("model", "category", "option", "replicate", "status", metric, "time", "reason"):
+        table.add_column(column, justify="right" if column in (metric, "time") else "left")
     for outcome in outcomes:
-        result = outcome.result or {}
+        training, result = outcome.training, outcome.result or {}
         metrics = result.get("metrics") or {}
         error = result.get("error") or {}
+        pruned = result.get("pruned") or {}
+        shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
+        option = training.option + (f" = {', '.join(shared)}" if training.is_base and shared else "")
+        value = metrics.get(metric)
         table.add_row(
-            result.get("model") or outcome.job.model or "",
-            outcome.job.category or "-",
-            outcome.job.option_label,
-            f"[{style.get(outcome.status, 'red')}]{outcome.status}[/]",
-            f"{metrics['val_f1']:.4f}" if "val_f1" in metrics else "",
+            training.model or "",
+            training.category or "-",
+            option + "".join(f" {item}" for item in training.setting),
+            training.replicate_label,
+            f"[{STYLES.get(outcome.status, 'red')}]{outcome.status}[/]",
+            f"{value:.4f}" if isinstance(value, (int, float)) else "",
             format_duration(result["duration_s"]) if result.get("duration_s") is not None else "",
-            f"{error.get('type', '')}: {error.get('message', '')}"[:120] if error else "",
+            f"{error.get('type', '')}: {error.get('message', '')}"[:120] if error else pruned.get("reason", "")[:120],
         )
-    totals = {status: sum(outcome.status == status for outcome in outcomes) for status in style}
     out = console()
     out.print(table)
-    out.print(", ".join(f"{count} {status}" for status, count in totals.items()))
+    counts = {status: sum(outcome.status == status for outcome in outcomes) for status in STYLES}
+    out.print(", ".join(f"{count} {status}" for status, count in counts.items()))

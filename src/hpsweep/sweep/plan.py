@@ -1,18 +1,22 @@
-"""The category sweep as pure functions: which jobs a command line means, and which of them are done.
+"""The category sweep as pure functions: which rows a command line asks about, which trainings answer them.
 
-A category sweep is a union over categories, not a product: for each model, for each category, for
-each option of that category, the base config with that one group set to that option. Any other sweep
-override (``seed=1,2,3``) multiplies the jobs as Hydra's BasicSweeper would. The sweeper plugin, the
-matrix view and the interactive mode all call ``plan_jobs``, so they cannot disagree.
+A category sweep is a union over categories, not a product: for each model, for each category, for each
+option of that category, the base config with that one group set to that option. That is a *row* of the
+answer. Rows hold *replicates*: the values of the keys in ``hydra.sweeper.replicates`` (the seed, the
+fold), repeats of the same config rather than options to choose from. Each (row, replicate) is trained by
+one *training*; rows whose configs are the same share it (the base combination is the option of every
+category whose default it is, and is trained once). Any other swept key (``trainer.max_epochs=5,10``) is a
+*setting*: each value is a comparison of its own.
 
+The sweeper, ``hpsweep matrix`` and the interactive mode all call ``plan_jobs``, so they cannot disagree.
 Only hydra and omegaconf here: ``hpsweep matrix`` must print without importing torch or timm.
 """
 
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -22,31 +26,104 @@ from omegaconf import DictConfig, OmegaConf
 from hpsweep.errors import ConfigError
 
 JOB_FILE = "job.json"
+BASE = "base"  # the option name of the base combination's row
+DEFAULT_REPLICATES = ("seed", "data.fold", "fold")
 _UNSAFE_IN_PATHS = re.compile(r"[^A-Za-z0-9._+-]")
-# Config keys that do not change what a job computes: a re-run with another W&B mode is the same job.
-NOT_FINGERPRINTED = ("hydra", "logger")
+# Config keys that do not change what a job computes: the W&B mode, the varied category's name, run names.
+NOT_FINGERPRINTED = ("hydra", "logger", "category", "run_name_parts")
 
 
 @dataclass(frozen=True)
-class Job:
-    """One run of a sweep: its Hydra overrides, and where it sits in the model x category x option matrix."""
+class Row:
+    """One line of the answer: an option of a category (or the base combination) for one model and setting."""
 
-    overrides: tuple[str, ...]
-    model: str | None = None  # None: the base config's model
-    category: str | None = None
-    option: str | None = None
-    swept: tuple[str, ...] = ()  # the overrides of other swept keys (seed=2), which name its directory too
-
-    @property
-    def option_label(self) -> str:
-        """The option and any other swept values (``SGD seed=2``), as tables show them."""
-        return " ".join(filter(None, (self.option, *self.swept))) or "base"
+    model: str | None  # the model's option name; None where the app has no model group
+    category: str | None  # None: the base combination
+    option: str  # BASE for the base combination
+    setting: tuple[str, ...] = ()  # swept values that are not replicates (trainer.max_epochs=10)
+    stage: int = 0  # greedy sweeps: the stage that varies this row's category (0: a union sweep)
 
     @property
     def label(self) -> str:
-        if self.category is None:
-            return " ".join(self.overrides) or "base"
-        return f"{self.model or 'base model'} / {self.category} / {self.option}"
+        return " / ".join(part for part in (self.model, self.category, self.option) if part) + \
+            "".join(f" {item}" for item in self.setting)
+
+    def as_dict(self) -> dict:
+        return {"category": self.category, "option": self.option, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class Training:
+    """One config to train: the rows it answers (several where options equal the base) for one replicate."""
+
+    overrides: tuple[str, ...]
+    rows: tuple[Row, ...]
+    replicate: tuple[str, ...] = ()  # the replicate overrides (seed=2, fold=fold3)
+    is_base: bool = False  # the base combination of its model and setting
+    swept: bool = False  # a category sweep's training (False: a plain multirun's, named by job number)
+
+    @property
+    def model(self) -> str | None:
+        return self.rows[0].model
+
+    @property
+    def category(self) -> str | None:
+        return None if self.is_base else self.rows[0].category
+
+    @property
+    def option(self) -> str:
+        return BASE if self.is_base else self.rows[0].option
+
+    @property
+    def setting(self) -> tuple[str, ...]:
+        return self.rows[0].setting
+
+    @property
+    def stage(self) -> int:
+        return self.rows[0].stage
+
+    @property
+    def replicate_label(self) -> str:
+        return " ".join(self.replicate)
+
+    @property
+    def label(self) -> str:
+        """What tables call it: ``test_resnet / optimizer / SGD seed=2``, or the base and the rows it answers."""
+        if not self.swept:
+            return " ".join(self.overrides) or BASE
+        head = " / ".join(part for part in (self.model, self.category, self.option) if part)
+        shared = [f"{row.category}/{row.option}" for row in self.rows if row.category]
+        tail = [*self.setting, *self.replicate]
+        return head + (f" ({', '.join(shared)})" if self.is_base and shared else "") + \
+            "".join(f" {item}" for item in tail)
+
+    @property
+    def subdir(self) -> str | None:
+        """``<model>/<category>/<option>[/<swept values>]``, ``<model>/base[/...]`` for the base; None for a
+        plain multirun's job, which goes where the app's ``hydra.sweep.subdir`` puts it (its job number)."""
+        if not self.swept:
+            return None
+        swept = "_".join(_UNSAFE_IN_PATHS.sub("_", item.lstrip("+").replace("=", "-"))
+                         for item in (*self.setting, *self.replicate))
+        parts = (self.model, BASE) if self.is_base else (self.model, self.category, self.option)
+        return "/".join(part for part in (*parts, swept) if part)
+
+
+@dataclass
+class PlanRequest:
+    """What a plan needs to know of the app: its config groups, the base's choices, the replicate keys."""
+
+    group_options: Callable[[str], list[str]]  # a config group's options (Hydra's config loader)
+    all_categories: Sequence[str]  # what category=all and category=glob(...) choose from
+    default_choices: Mapping[str, str | None] = field(default_factory=dict)  # the primary config's choices
+    replicate_keys: Sequence[str] = DEFAULT_REPLICATES
+    has_category_key: bool = True  # the primary config has a ``category`` key for the sweeper to set
+
+
+def bare_key(override: Override | str) -> str:
+    """The key of an override without its ``+``/``~``/``++`` prefix: ``+fold=fold0`` -> ``fold``."""
+    key = override.key_or_group if isinstance(override, Override) else override.split("=", 1)[0]
+    return key.lstrip("+~")
 
 
 def override_values(override: Override, universe: list[str]) -> list[str]:
@@ -59,88 +136,149 @@ def override_values(override: Override, universe: list[str]) -> list[str]:
     return list(universe) if values == ["all"] else values
 
 
-def plan_jobs(overrides: list[Override], group_options: Callable[[str], list[str]],
-              all_categories: list[str], default_groups: Collection[str] = ()) -> list[Job]:
-    """Every job of a sweep, in launch order.
+def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -> list[Training]:
+    """Every training of a sweep, in launch order (each model's base first, so that others compete with it).
 
-    ``group_options(group)`` lists a config group's options (Hydra's config loader, or a stub in
-    tests); ``all_categories`` is what ``category=all`` and ``category=glob(...)`` choose from;
-    ``default_groups`` are the groups the primary config's defaults list names (the others, such
-    as a new category folder, are added with ``+group=option``). Without a ``category`` override
-    the result is exactly the BasicSweeper's product.
+    Without a ``category`` override the result is exactly the BasicSweeper's product, one training per
+    combination, grouped into rows by the swept values that are not replicates.
     """
     by_key = {override.get_key_element(): override for override in overrides}
     category_override = by_key.pop("category", None)
+    replicate_keys = set(request.replicate_keys)
     if category_override is None:
-        swept_keys = {override.get_key_element() for override in overrides if override.is_sweep_override()}
-        return [Job(tuple(combination), swept=_swept(combination, swept_keys))
-                for combination in BasicSweeper.split_arguments(overrides, None)[0]]
+        swept_keys = {bare_key(override) for override in overrides if override.is_sweep_override()}
+        trainings = []
+        for combination in BasicSweeper.split_arguments(overrides, None)[0]:
+            setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
+            trainings.append(Training(tuple(combination), (Row(None, None, BASE, setting, stage),), replicate,
+                                      is_base=True))
+        return trainings
 
-    categories = override_values(category_override, all_categories)
+    categories = override_values(category_override, list(request.all_categories))
     model_override = by_key.pop("model", None)
-    model_files = group_options("model")
+    model_files = request.group_options("model")
     models = override_values(model_override, model_files) if model_override else [None]
     problems = [f"category={name!r}: no config group of that name has options; categories: "
-                f"{', '.join(all_categories)} (or any folder of option files in the config dir)"
-                for name in categories if not group_options(name)]
+                f"{', '.join(request.all_categories)} (or any folder of option files in the config dir)"
+                for name in categories if not request.group_options(name)]
     problems += [f"model={name!r}: no conf/model/{name}.yaml; models: {', '.join(model_files)}"
                  for name in models if name is not None and name not in model_files]
     if problems:
         raise ConfigError(problems)
-    others = BasicSweeper.split_arguments(list(by_key.values()), None)[0]
-    swept_keys = {key for key, override in by_key.items() if override.is_sweep_override()}
 
-    jobs = []
+    # a category listed as a replicate (the folds) repeats every row over its options
+    others = list(by_key.values())
+    for name in (name for name in categories if name in replicate_keys):
+        add = "" if name in request.default_choices else "+"
+        others += parse_overrides([f"{add}{name}={','.join(request.group_options(name))}"])
+    categories = [name for name in categories if name not in replicate_keys]
+    swept_keys = {bare_key(override) for override in others if override.is_sweep_override()}
+
+    trainings = []
     for model in models:
+        head = [f"model={model}"] if model else []
+        model_name = model or request.default_choices.get("model")
+        for combination in BasicSweeper.split_arguments(others, None)[0]:
+            setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
+            choices = _base_choices(request.default_choices, combination)
+            rows = [Row(model_name, None, BASE, setting, stage)]
+            rows += [Row(model_name, category, option, setting, stage) for category in categories
+                     for option in request.group_options(category) if choices.get(category) == option]
+            trainings.append(Training(tuple(head + combination), tuple(rows), replicate, is_base=True, swept=True))
         for category in categories:
-            for option in group_options(category):
-                for combination in others:
-                    # the job's own category option wins over a fixed override of the same group
-                    kept = [item for item in combination if item.split("=", 1)[0].lstrip("+~") != category]
-                    add = "" if category in default_groups else "+"
-                    head = [f"model={model}"] if model else []
-                    head += [f"category={category}", f"{add}{category}={option}"]
-                    jobs.append(Job(tuple(head + kept), model, category, option, _swept(kept, swept_keys)))
-    return jobs
+            for option in request.group_options(category):
+                for combination in BasicSweeper.split_arguments(others, None)[0]:
+                    if _base_choices(request.default_choices, combination).get(category) == option:
+                        continue  # the base training answers this row
+                    setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
+                    # the row's own option wins over a fixed override of the same group
+                    kept = [item for item in combination if bare_key(item) != category]
+                    add = "" if category in request.default_choices else "+"
+                    varied = ([f"category={category}"] if request.has_category_key else []) + [
+                        f"{add}{category}={option}"]
+                    trainings.append(Training(tuple(head + varied + kept),
+                                              (Row(model_name, category, option, setting, stage),), replicate,
+                                              swept=True))
+    return trainings
 
 
-def _swept(combination: list[str], swept_keys: set[str]) -> tuple[str, ...]:
-    return tuple(item for item in combination if item.split("=", 1)[0] in swept_keys)
+def rows_of(trainings: list[Training]) -> list[Row]:
+    """The distinct rows the trainings answer, in plan order."""
+    return list(dict.fromkeys(row for training in trainings for row in training.rows))
+
+
+def merge_identical(trainings: list[Training], fingerprints: list[str]) -> tuple[list[Training], list[str]]:
+    """One training per fingerprint: trainings whose composed configs are the same (beyond what the plan
+    foresaw by the base's choices) answer all their rows with one run."""
+    merged: dict[str, Training] = {}
+    for training, job_fingerprint in zip(trainings, fingerprints, strict=True):
+        first = merged.get(job_fingerprint)
+        if first is None:
+            merged[job_fingerprint] = training
+        else:
+            rows = tuple(dict.fromkeys(first.rows + training.rows))
+            merged[job_fingerprint] = replace(first, rows=rows, is_base=first.is_base or training.is_base)
+    return list(merged.values()), list(merged)
+
+
+def parse_overrides(arguments: list[str]) -> list[Override]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(arguments)
+
+
+def _split_swept(combination: list[str], swept_keys: set[str],
+                 replicate_keys: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The swept items of one combination: (setting, replicate)."""
+    swept = [item for item in combination if bare_key(item) in swept_keys]
+    return (tuple(item for item in swept if bare_key(item) not in replicate_keys),
+            tuple(item for item in swept if bare_key(item) in replicate_keys))
+
+
+def _base_choices(defaults: Mapping[str, str | None], combination: list[str]) -> dict[str, str | None]:
+    """The group choices of the base config under these overrides (``optimizer=SGD`` makes SGD the base)."""
+    choices = dict(defaults)
+    for item in combination:
+        key, _, value = item.partition("=")
+        if bare_key(key) in defaults or key.startswith("+"):
+            choices[bare_key(key)] = None if key.startswith("~") else value
+    return choices
+
+
+def replicate_dict(replicate: Sequence[str]) -> dict[str, str]:
+    """``("seed=2", "+fold=fold3")`` -> ``{"seed": "2", "fold": "fold3"}``."""
+    return {bare_key(item): item.split("=", 1)[1] for item in replicate}
 
 
 def fingerprint(task_cfg: DictConfig) -> str:
-    """A digest of everything that decides what a job computes: its fully resolved config."""
+    """A digest of everything that decides what a job computes: its fully resolved config, without the keys
+    that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training."""
     kept = OmegaConf.masked_copy(task_cfg, [key for key in task_cfg if key not in NOT_FINGERPRINTED])
     container = OmegaConf.to_container(kept, resolve=True)
-    container.get("trainer", {}).pop("progress_bar", None)
+    if isinstance(container.get("trainer"), dict):
+        container["trainer"].pop("progress_bar", None)
     return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def job_subdir(job: Job, model_name: str) -> str:
-    """A readable job directory: ``<model>/<category>/<option>``, then any other swept values
-    (``test_resnet/optimizer/SGD/seed-2``); a plain multirun job is named by its swept values alone."""
-    swept = "_".join(_UNSAFE_IN_PATHS.sub("_", item.replace("=", "-")) for item in job.swept)
-    if job.category is None:
-        return swept or "base"
-    return "/".join(part for part in (model_name, job.category, job.option, swept) if part)
-
-
-def existing_jobs(sweep_dir: Path) -> dict[str, Path]:
-    """Job directories already under ``sweep_dir``, by the fingerprint each job recorded when it started."""
-    found = {}
+def existing_jobs(sweep_dir: Path, recorded: Mapping[str, str] = {}) -> dict[str, Path]:
+    """Job directories already under ``sweep_dir``, by fingerprint: what each job recorded in ``job.json`` when
+    it started, and what the sweep's manifest recorded (``recorded``: fingerprint -> relative directory)."""
+    found = {job_fingerprint: Path(sweep_dir) / directory for job_fingerprint, directory in recorded.items()
+             if (Path(sweep_dir) / directory).is_dir()}
     for path in sorted(Path(sweep_dir).glob(f"**/{JOB_FILE}")):
         try:
             found[json.loads(path.read_text())["fingerprint"]] = path.parent
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             continue  # a job.json cut short by a kill: that job simply runs again
     return found
 
 
-def assign_directories(sweep_dir: Path, wanted: list[tuple[str, str]]) -> list[Path]:
+def assign_directories(sweep_dir: Path, wanted: list[tuple[str, str]],
+                       recorded: Mapping[str, str] = {}) -> list[Path]:
     """Pick each job's directory: the one that already holds its fingerprint (to skip or resume it),
     else its readable subdir, suffixed with the fingerprint where another config took that name."""
     sweep_dir = Path(sweep_dir)
-    existing = existing_jobs(sweep_dir)
+    existing = existing_jobs(sweep_dir, recorded)
     taken = {path.resolve() for path in existing.values()}
     chosen = []
     for job_fingerprint, subdir in wanted:

@@ -5,18 +5,27 @@ import json
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import ConfigError
-from hpsweep.sweep.plan import Job
-from hpsweep.train.data import data_problems
-from hpsweep.train.models import check_model_name, image_size_problem
+from hpsweep.sweep.plan import Training
 from hpsweep.validation import config_problems
 
+# The top-level keys of hpsweep's own config: where they all are, its checks and trainer apply
+HPSWEEP_KEYS = ("model", "data", "trainer", "logger", "optimizer", "scheduler", "loss_function", "early_stopping")
 
-def job_problems(jobs: list[Job], configs: list[DictConfig | None]) -> list[str]:
+
+def is_hpsweep_config(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` follows hpsweep's schema (and not another Hydra app's)."""
+    return all(key in cfg for key in HPSWEEP_KEYS) and OmegaConf.select(cfg, "model.name") is not None
+
+
+def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list[str]:
     """Every problem of every composed job, each naming the jobs, the key, the value and what is allowed.
 
     A problem shared by many jobs is reported once with their numbers; model names and image sizes
-    are checked once per distinct value.
+    are checked once per distinct value. Imports torch and timm (the model checks need them).
     """
+    from hpsweep.train.data import data_problems
+    from hpsweep.train.models import check_model_name, image_size_problem
+
     jobs_of: dict[str, list[int]] = {}  # problem -> the jobs that have it
     models: dict[str, list[int]] = {}
     data_sets: dict[str, tuple[DictConfig, list[int]]] = {}
@@ -50,7 +59,7 @@ def job_problems(jobs: list[Job], configs: list[DictConfig | None]) -> list[str]
     return [f"{_which(numbers, jobs)}: {problem}" for problem, numbers in jobs_of.items()]
 
 
-def _which(numbers: list[int], jobs: list[Job]) -> str:
+def _which(numbers: list[int], jobs: list[Training]) -> str:
     if len(numbers) == 1:
         return f"job {numbers[0]} ({jobs[numbers[0]].label})"
     listed = ", ".join(map(str, numbers)) if len(numbers) <= 6 else f"{numbers[0]}-{numbers[-1]}"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hpsweep.records import read_result
-from hpsweep.sweep.outcomes import MANIFEST_FILE
+from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import JOB_FILE
 
 
@@ -38,7 +38,7 @@ def wait_for_slurm_jobs(sweep_dir: Path, poll_s: float = 5.0) -> None:
 def job_states(sweep_dir: Path) -> list[dict]:
     """One row per job of the sweep: label, state (completed, failed, running, pending, interrupted,
     not started), SLURM id, log files and how often a stop signal (preemption, time-out) ended a start."""
-    manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())["jobs"]
+    manifest = read_manifest(sweep_dir)["trainings"]
     started = {}
     for job in manifest:
         path = sweep_dir / job["directory"] / JOB_FILE
@@ -62,8 +62,10 @@ def job_states(sweep_dir: Path) -> list[dict]:
         logs = sorted(str(path) for path in directory.glob("*.log"))
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
-        rows.append({**job, "model": job["model"] or known.get("model"), "state": state, "slurm_job_id": slurm_id,
-                     "logs": logs, "error": (result or {}).get("error"), "stops": len(known.get("interruptions", []))})
+        option = job["option"] + "".join(f" {key}={value}" for key, value in job.get("replicate", {}).items())
+        rows.append({**job, "option": option, "model": job["model"] or known.get("model"), "state": state,
+                     "slurm_job_id": slurm_id, "logs": logs, "error": (result or {}).get("error"),
+                     "stops": len(known.get("interruptions", []))})
     return rows
 
 

@@ -24,6 +24,7 @@ class ImageData:
     train_loader: DataLoader
     val_loader: DataLoader
     class_names: list[str]
+    val_ids: list[str]  # each validation image's id, in the validation loader's order
     class_counts: list[int] = field(default_factory=list)  # training images per class
     test_loader: DataLoader | None = None
     test_ids: list[str] = field(default_factory=list)
@@ -125,7 +126,8 @@ def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...],
         train_labels, batch_size, num_workers, seed, balance,
         collate=ResizeNormalize(image_size, mean, std))
     counts = Counter(train_labels)
-    return ImageData(train_loader, val_loader, class_names, [counts[label] for label in range(len(class_names))])
+    return ImageData(train_loader, val_loader, class_names, [str(index) for index in val_idx],
+                     [counts[label] for label in range(len(class_names))])
 
 
 class ImageFiles(Dataset):
@@ -198,7 +200,7 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
         test_loader = DataLoader(ImageFiles(index.test_paths, [-1] * len(index.test_paths), eval_transform),
                                  batch_size=batch_size, num_workers=num_workers)
     counts = Counter(train_labels)
-    return ImageData(train_loader, val_loader, index.class_names,
+    return ImageData(train_loader, val_loader, index.class_names, [index.ids[i] for i in val_idx],
                      [counts[label] for label in range(len(index.class_names))], test_loader, index.test_ids,
                      prediction_labels=index.targets, **extra)
 

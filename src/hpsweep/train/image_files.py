@@ -15,6 +15,7 @@ class FileIndex:
     """The labelled training images, the class names, and the unlabelled test images (if any)."""
 
     paths: list[Path]
+    ids: list[str]  # each training image's id: its CSV id, or <class>/<file name>
     labels: list[int]
     class_names: list[str]
     test_paths: list[Path]
@@ -30,7 +31,7 @@ def _images(folder: Path) -> list[Path]:
 def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
     """``root/<class>/<image>``: one folder per class, named after it."""
     root_path = Path(root).expanduser()
-    index = FileIndex([], [], [], [], [], [])
+    index = FileIndex([], [], [], [], [], [], [])
     if not root_path.is_dir():
         index.problems.append(f"data.root={root!r} is not a directory (expected root/<class>/<image files>)")
         return index
@@ -42,6 +43,7 @@ def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
         if not images:
             index.problems.append(f"class folder {root_path / name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         index.paths += images
+        index.ids += [f"{name}/{path.name}" for path in images]
         index.labels += [label] * len(images)
     _index_test_dir(index, test_dir, None)
     return index
@@ -53,7 +55,7 @@ def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target
     """The competition layout: ``train.csv`` (``ID,target``), an image folder, optional ``meta.csv``
     (``target,class_name``), an optional test folder listed by an optional sample submission."""
     root_path = Path(root).expanduser()
-    index = FileIndex([], [], [], [], [], [])
+    index = FileIndex([], [], [], [], [], [], [])
     rows = _read_csv(root_path / train_csv, (id_column, target_column), index.problems, "data.train_csv")
     class_names = None
     if meta_csv:
@@ -74,6 +76,7 @@ def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target
                                   f"is not in {meta_csv} (targets: {', '.join(known)})")
             continue
         index.paths.append(images / row[id_column])
+        index.ids.append(row[id_column])
         index.labels.append(position[row[target_column]])
     _index_test_dir(index, test_dir, root_path / sample_submission if sample_submission else None,
                     id_column, root_path)

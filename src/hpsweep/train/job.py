@@ -12,11 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep import naming
 from hpsweep.records import HISTORY_FILE, RESULT_FILE, count_rows, read_result, write_json_atomic
-from hpsweep.sweep.plan import JOB_FILE, fingerprint
+from hpsweep.sweep.manifest import entry_for
+from hpsweep.sweep.plan import BASE, JOB_FILE, fingerprint
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
 from hpsweep.train.preemption import JobNotRequeued, StopSignals
@@ -37,7 +39,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     choices = dict(hydra_cfg.runtime.choices)
-    category = cfg.get("category")
+    place = place_in_sweep(hydra_cfg, output_dir, cfg.get("category"), choices)
+    category = place["category"]
     job_fingerprint = fingerprint(cfg)
     done = read_result(output_dir)
     if done and done["status"] == "completed" and done.get("fingerprint") == job_fingerprint:
@@ -45,12 +48,13 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         log.info("run %s already completed in %s", done["run_name"], output_dir)
         return done["metrics"]
     earlier = read_job(output_dir, job_fingerprint)  # the same job, interrupted: keep its names and W&B run
+    task_overrides = list(hydra_cfg.overrides.task)
     record = {
         "model": cfg.model.name,
-        "category": category,
-        "option": choices.get(category) if category else None,
+        **place,
+        "overrides": task_overrides,  # what the command line set: it wins over the option files in `choices`
         "run_name": earlier["run_name"] if earlier else naming.run_name(
-            cfg, choices, naming.overridden_groups(list(hydra_cfg.overrides.task)), datetime.now()),
+            cfg, choices, naming.overridden_groups(task_overrides), datetime.now(), place["replicate"]),
         "wandb_project": naming.wandb_project(cfg),
         "wandb_run_id": earlier.get("wandb_run_id") if earlier else None,
         "fingerprint": job_fingerprint,
@@ -69,8 +73,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
                 project=record["wandb_project"],
                 entity=cfg.logger.entity,
                 name=record["run_name"],
-                group=category,
-                tags=[tag for tag in (cfg.model.name, category, record["option"]) if tag],
+                group=category or BASE,
+                tags=list(dict.fromkeys([cfg.model.name, *(value for row in place["rows"] for value in row.values()
+                                                           if isinstance(value, str)),
+                                         *(f"{key}={value}" for key, value in place["replicate"].items())])),
                 config=OmegaConf.to_container(cfg, resolve=True),
                 mode=cfg.logger.mode,
                 run_dir=output_dir,
@@ -101,6 +107,17 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     if stop.received:  # it came after the last training step: the job is complete, the process still ends
         raise SystemExit(128 + stop.received[0])
     return record["metrics"]
+
+
+def place_in_sweep(hydra_cfg, output_dir: Path, category: str | None, choices: dict) -> dict:
+    """The rows this job answers (several where it trains the base combination) and its replicate, from its
+    sweep's manifest; a run outside a sweep answers its own category option, or the base."""
+    entry = entry_for(Path(hydra_cfg.sweep.dir), output_dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    if entry is not None:
+        return {key: entry[key] for key in ("category", "option", "is_base", "rows", "replicate", "setting")}
+    option = choices.get(category) if category else BASE
+    return {"category": category, "option": option, "is_base": not category,
+            "rows": [{"category": category, "option": option, "stage": 0}], "replicate": {}, "setting": []}
 
 
 def record_failure(record: dict, output_dir: Path, error: Exception, started: float) -> None:

@@ -18,10 +18,16 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
 from hpsweep.errors import ConfigError, NonFiniteLossError
-from hpsweep.records import CHECKPOINT_FILE, HISTORY_FILE, History
+from hpsweep.records import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    TEST_PROBABILITIES_FILE,
+    VAL_PROBABILITIES_FILE,
+    History,
+)
 from hpsweep.train import models
 from hpsweep.train.early_stopping import EarlyStopping
-from hpsweep.train.predictions import PREDICTIONS_FILE, predict, write_predictions
+from hpsweep.train.predictions import PREDICTIONS_FILE, predict, write_predictions, write_probabilities
 from hpsweep.train.preemption import StopSignals
 from hpsweep.train.tracking import Tracker
 
@@ -212,12 +218,18 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     stopper.restore_best(model)
     if cfg.trainer.save_best_model:
         torch.save(model.state_dict(), output_dir / "best_model.pt")
+    labels = data.prediction_labels or data.class_names
+    # the best weights' view of every validation image: per-image comparisons between runs, ensembles
+    probabilities, targets = predict(forward, data.val_loader, device, autocast, memory_format, [])
+    write_probabilities(output_dir / VAL_PROBABILITIES_FILE, data.val_ids, probabilities, labels,
+                        targets=[labels[target] for target in targets.tolist()])
     predictions = None
     if data.test_loader is not None:
         predictions = output_dir / PREDICTIONS_FILE
-        classes = predict(forward, data.test_loader, device, autocast, memory_format, list(cfg.trainer.tta))
-        write_predictions(predictions, data.test_ids, classes, data.prediction_labels or data.class_names,
-                          data.submission_columns)
+        probabilities, _ = predict(forward, data.test_loader, device, autocast, memory_format, list(cfg.trainer.tta))
+        write_predictions(predictions, data.test_ids, probabilities, labels, data.submission_columns)
+        write_probabilities(output_dir / TEST_PROBABILITIES_FILE, data.test_ids, probabilities, labels,
+                            id_column=data.submission_columns[0])
         tracker.log_file(predictions, kind="predictions")
     best = history.rows[stopper.best_epoch - 1]
     metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],

@@ -1,7 +1,9 @@
-"""A Hydra Sweeper for category sweeps: validates every job first, isolates failures, resumes.
+"""A Hydra Sweeper for category sweeps: plans rows and replicates, trains each distinct config once, checks
+every job first, isolates failures, resumes; for any Hydra app.
 
-Selected in ``conf/config.yaml`` (``override hydra/sweeper: category``); jobs go to whatever Hydra
-launcher is configured (basic, submitit_local, submitit_slurm).
+hpsweep's own config selects it (``override hydra/sweeper: category``); another app selects it with
+``hydra/sweeper=category``. Jobs go to whatever Hydra launcher is configured (basic, submitit_local,
+submitit_slurm). Without ``category=`` it sweeps exactly as Hydra's BasicSweeper would.
 """
 
 import logging
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
@@ -18,19 +21,36 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes, write_manifest
-from hpsweep.sweep.plan import Job, assign_directories, fingerprint, job_subdir, plan_jobs
+from hpsweep.sweep import stages
+from hpsweep.sweep.manifest import read_manifest, recorded_fingerprints, training_entry, write_manifest
+from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
+from hpsweep.sweep.plan import (
+    DEFAULT_REPLICATES,
+    PlanRequest,
+    Training,
+    assign_directories,
+    bare_key,
+    fingerprint,
+    merge_identical,
+    plan_jobs,
+)
 from hpsweep.sweep.status import wait_for_slurm_jobs
 
 log = logging.getLogger(__name__)
 
 SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
+STRATEGIES = ("union", "greedy")
 
 
 @dataclass
 class CategorySweeperConf:
     _target_: str = "hydra_plugins.hpsweep_sweeper.category_sweeper.CategorySweeper"
     categories: list[str] = field(default_factory=lambda: list(SEED_CATEGORIES))  # what category=all sweeps
+    strategy: str = "union"  # union: every category around the base | greedy: each category's winner carried on
+    replicates: list[str] = field(default_factory=lambda: list(DEFAULT_REPLICATES))  # keys that repeat, not choose
+    metric: str | None = None  # what decides: null = early_stopping.monitor (hpsweep), else the task's return value
+    direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
+    alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
     max_batch_size: int | None = None  # jobs handed to the launcher at once; null: all
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
@@ -39,8 +59,14 @@ ConfigStore.instance().store(group="hydra/sweeper", name="category", node=Catego
 
 
 class CategorySweeper(Sweeper):
-    def __init__(self, categories: list[str], max_batch_size: int | None, resume: bool):
+    def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
+                 direction: str | None, alpha: float, max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
+        self.strategy = strategy
+        self.replicates = list(replicates)
+        self.metric = metric
+        self.direction = direction
+        self.alpha = alpha
         self.max_batch_size = max_batch_size
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -56,78 +82,204 @@ class CategorySweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: list[str]) -> list[JobReturn]:
-        """Plan, check, launch and report; exits non-zero when input is bad or any job failed."""
+    def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
+        """Plan, check, launch and report; exits non-zero when input is bad or any job failed. Returns the
+        launcher's returns per batch, as Hydra's BasicSweeper does."""
         try:
             return self.run_sweep(arguments)
         except (ConfigError, SweepFailedError) as error:  # said plainly, without a stack trace
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
 
-    def run_sweep(self, arguments: list[str]) -> list[JobReturn]:
-        config_loader = self.hydra_context.config_loader
-        overrides = OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
-        jobs = plan_jobs(overrides, config_loader.get_group_options, self.categories,
-                         default_groups=set(self.config.hydra.runtime.choices))
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+    # --- planning -------------------------------------------------------------------------------------
 
-        configs = self.preflight(jobs)
-        directories = assign_directories(sweep_dir, [
-            (fingerprint(cfg), job_subdir(job, cfg.model.name)) for job, cfg in zip(jobs, configs, strict=True)])
-        outcomes = [Outcome.of(job, directory) for job, directory in zip(jobs, directories, strict=True)]
-        pending = []
+    @property
+    def hpsweep_app(self) -> bool:
+        """Whether the app's config is hpsweep's (its checks and trainer apply), not another Hydra app's."""
+        from hpsweep.sweep.preflight import is_hpsweep_config
+
+        return is_hpsweep_config(self.config)
+
+    def plan_request(self) -> PlanRequest:
+        choices = {group: option for group, option in self.config.hydra.runtime.choices.items()
+                   if not group.startswith("hydra")}
+        return PlanRequest(self.hydra_context.config_loader.get_group_options, self.categories, choices,
+                           self.replicates, has_category_key="category" in self.config)
+
+    def decision_metric(self) -> tuple[str, str]:
+        """(metric, direction) that decide winners: the sweeper's settings, else the trainer's early stopping
+        for hpsweep's app, else the task's return value, higher is better."""
+        if self.hpsweep_app:
+            stopping = self.config.early_stopping
+            return self.metric or stopping.monitor, self.direction or stopping.mode
+        return self.metric or "return_value", self.direction or "max"
+
+    def header(self, arguments: list[str], overrides: list[Override]) -> dict:
+        metric, direction = self.decision_metric()
+        sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
+        return {
+            "app": {"script": str(Path(sys.argv[0]).resolve()), "config_name": self.config.hydra.job.config_name,
+                    "config_dir": sources[0].path.removeprefix("file://") if sources else None},
+            "arguments": list(arguments),
+            "fixed": [override.input_line for override in overrides if not override.is_sweep_override()
+                      and bare_key(override) not in ("category", "model")
+                      and not bare_key(override).startswith("hydra")],
+            "strategy": self.strategy,
+            "replicates": self.replicates,
+            "metric": metric,
+            "direction": direction,
+            "alpha": self.alpha,
+            "default_choices": dict(self.plan_request().default_choices),
+        }
+
+    def run_sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError([f"hydra.sweeper.strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"])
+        overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(arguments)
+        request = self.plan_request()
+        trainings = plan_jobs(overrides, request)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        if self.strategy == "greedy":
+            return self.run_greedy(arguments, overrides, request, trainings, sweep_dir)
+
+        outcomes = self.prepare(trainings, sweep_dir)
+        write_manifest(sweep_dir, self.header(arguments, overrides), [self.entry(outcome, sweep_dir)
+                                                                       for outcome in outcomes])
+        returns = self.launch(outcomes, sweep_dir)
+        self.report(outcomes, sweep_dir)
+        return returns
+
+    def run_greedy(self, arguments: list[str], overrides: list[Override], request: PlanRequest,
+                   union: list[Training], sweep_dir: Path) -> list[list[JobReturn]]:
+        """Stage by stage: each category around the base carrying the winners of the stages before it."""
+        categories = stages.stage_categories(overrides, request)
+        if not categories:
+            raise ConfigError(["hydra.sweeper.strategy=greedy needs category=<categories, in the order to decide>"])
+        self.preflight(union)  # every option of every stage, checked against the first base before anything runs
+        header = {**self.header(arguments, overrides), "stages": categories}
+        metric, direction = self.decision_metric()
+        decisions = stages.Decisions(sweep_dir)
+        winners: dict[tuple, list[str]] = {}
+        entries: dict[str, dict] = {}
+        everything: dict[Path, Outcome] = {}
+        returns: list[list[JobReturn]] = []
+        for stage, category in enumerate(categories, start=1):
+            trainings = stages.plan_stage(overrides, request, union, category, stage, winners)
+            outcomes = self.prepare(trainings, sweep_dir)
+            entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)})
+            write_manifest(sweep_dir, header, list(entries.values()))
+            fingerprints = sorted(outcome.fingerprint for outcome in outcomes)
+            recorded = decisions.recorded(stage, category, fingerprints)
+            if recorded is None:
+                returns += self.launch(outcomes, sweep_dir)
+                collect_outcomes(outcomes, metric)
+                recorded = decisions.decide(stage, category, fingerprints, winners, request)
+            else:
+                collect_outcomes(outcomes, metric)
+                log.info("stage %d (%s) was decided in an earlier run of this sweep", stage, category)
+            winners = {tuple((item["model"], tuple(item["setting"]))): item["overrides"] for item in recorded}
+            stages.print_stage(stage, category, recorded)
+            for outcome in outcomes:  # a stage's base is often the training that won the stage before
+                everything.setdefault(outcome.directory, outcome)
+        self.report(list(everything.values()), sweep_dir)
+        return returns
+
+    def report(self, outcomes: list[Outcome], sweep_dir: Path) -> None:
+        metric, _ = self.decision_metric()
+        collect_outcomes(outcomes, metric)
+        print_outcomes(outcomes, sweep_dir, metric)
+        failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+        if failed:
+            raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
+                                   f"with hydra.sweep.dir={sweep_dir} to retry only those")
+
+    # --- checking and placing -------------------------------------------------------------------------
+
+    def preflight(self, trainings: list[Training]) -> list[DictConfig]:
+        """Compose and check every job before the first starts; report all problems together. The configs
+        keep Hydra's node (the job's subdir comes from it)."""
+        configs, problems = [], []
+        for number, training in enumerate(trainings):
+            try:
+                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(training.overrides))
+            except HydraException as error:  # an unknown option: Hydra's message lists the valid ones
+                message = str(error).split("\nConfig search path")[0]
+                problems.append(f"job {number} ({training.label}): " + " ".join(message.split()))
+                configs.append(None)
+                continue
+            configs.append(cfg)
+        if self.hpsweep_app:
+            from hpsweep.sweep.preflight import job_problems
+
+            problems += job_problems(trainings, [_task(cfg) if cfg is not None else None for cfg in configs])
+        if problems:
+            raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} jobs; "
+                                                "nothing was started")
+        return configs
+
+    def prepare(self, trainings: list[Training], sweep_dir: Path) -> list[Outcome]:
+        """Check, merge trainings of the same config, give each its directory; skip what is done."""
+        configs = self.preflight(trainings)
+        fingerprints = [fingerprint(_task(cfg)) for cfg in configs]
+        subdirs = {fp: training.subdir or _app_subdir(cfg, number)
+                   for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True))}
+        trainings, fingerprints = merge_identical(trainings, fingerprints)
+        sweep_dir.mkdir(parents=True, exist_ok=True)  # only once every job passed the pre-flight
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        directories = assign_directories(sweep_dir, [(fp, subdirs[fp]) for fp in fingerprints],
+                                         recorded_fingerprints(read_manifest(sweep_dir)))
+        outcomes = [Outcome.of(training, directory, fp)
+                    for training, directory, fp in zip(trainings, directories, fingerprints, strict=True)]
         for outcome in outcomes:
-            if self.resume and outcome.previously_completed:
+            if self.resume and outcome.done_before(pruning=False):
                 outcome.status = "skipped"
             else:
                 outcome.prepare_to_run()
-                pending.append(outcome)
-        write_manifest(sweep_dir, outcomes)
-        log.info("%d jobs: %d to run, %d already completed in %s", len(jobs), len(pending),
-                 len(jobs) - len(pending), sweep_dir)
+        pending = sum(outcome.status == "pending" for outcome in outcomes)
+        rows = len({row for training in trainings for row in training.rows})
+        log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
+                 len(outcomes) - pending, sweep_dir)
+        return outcomes
 
-        returns: list[JobReturn] = []
+    @staticmethod
+    def entry(outcome: Outcome, sweep_dir: Path) -> dict:
+        return training_entry(outcome.training, outcome.directory, sweep_dir, outcome.fingerprint)
+
+    # --- launching ------------------------------------------------------------------------------------
+
+    def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
+        """Hand the pending trainings to the launcher in batches of ``max_batch_size``; a launcher that loses
+        jobs (a killed submitit job) loses no other result."""
+        pending = [outcome for outcome in outcomes if outcome.status == "pending"]
+        returns: list[list[JobReturn]] = []
         batch_size = self.max_batch_size or max(len(pending), 1)
         for start in range(0, len(pending), batch_size):
             batch = pending[start:start + batch_size]
             job_overrides = [
-                [*outcome.job.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
+                [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
                 for outcome in batch]
             try:
-                returns.extend(self.launcher.launch(job_overrides, initial_job_idx=start))
+                results = list(self.launcher.launch(job_overrides, initial_job_idx=start))
             except Exception as error:  # a launcher losing jobs (a killed process) must not end the sweep
                 log.error("the launcher lost jobs %d-%d: %s: %s", start, start + len(batch) - 1,
                           type(error).__name__, error)
                 for outcome in batch:
                     outcome.launch_error = f"{type(error).__name__}: {error}"
                 wait_for_slurm_jobs(sweep_dir)  # the launcher stopped waiting at the lost job: the others run on
-        collect_outcomes(outcomes)
-        print_outcomes(outcomes, sweep_dir)
-        failed = [outcome for outcome in outcomes if outcome.status == "failed"]
-        if failed:
-            raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
-                                   f"with hydra.sweep.dir={sweep_dir} to retry only those")
+                continue
+            for outcome, job_return in zip(batch, results, strict=True):
+                outcome.job_return = job_return
+            returns.append(results)
         return returns
 
-    def preflight(self, jobs: list[Job]) -> list[DictConfig]:
-        """Compose and check every job before the first starts; report all problems together."""
-        from hpsweep.sweep.preflight import job_problems
 
-        configs, problems = [], []
-        for number, job in enumerate(jobs):
-            try:
-                cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(job.overrides))
-            except HydraException as error:  # an unknown option: Hydra's message lists the valid ones
-                message = str(error).split("\nConfig search path")[0]
-                problems.append(f"job {number} ({job.label}): " + " ".join(message.split()))
-                configs.append(None)
-                continue
-            with open_dict(cfg):
-                del cfg["hydra"]
-            configs.append(cfg)
-        problems += job_problems(jobs, configs)
-        if problems:
-            raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(jobs)} jobs; nothing was started")
-        return configs
+def _task(cfg: DictConfig) -> DictConfig:
+    """A job's task config: its composed config without Hydra's node."""
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+
+
+def _app_subdir(cfg: DictConfig, number: int) -> str:
+    """Where the app's own ``hydra.sweep.subdir`` puts job ``number`` (``${hydra.job.num}``: its number)."""
+    with open_dict(cfg):
+        cfg.hydra.job.num = number
+    return str(cfg.hydra.sweep.subdir)

@@ -1,0 +1,119 @@
+"""The answer of a sweep: its rows, each with its replicates, compared category by category.
+
+A comparison (a ``Group``) is one sweep's rows for one model, setting and stage: only rows trained alike
+are compared. Each category is decided by ``hpsweep.report.statistics.decide`` against the base
+combination, which competes as an option where it is none of the category's options.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hpsweep.report.results import Sweep, TrainingResult
+from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide
+from hpsweep.sweep.plan import BASE
+
+
+@dataclass
+class RowResult:
+    """One row: an option of a category (or the base combination), with one training per replicate."""
+
+    model: str
+    category: str | None
+    option: str
+    trainings: list[TrainingResult] = field(default_factory=list)
+
+    @property
+    def is_base(self) -> bool:
+        return bool(self.trainings) and all(training.is_base for training in self.trainings)
+
+    def values(self, metric: str) -> dict[str, float]:
+        return {training.replicate: training.metric(metric) for training in self.trainings
+                if training.status == "completed" and training.metric(metric) is not None}
+
+    def aggregate(self, metric: str) -> Aggregate:
+        values = self.values(metric)
+        return Aggregate(tuple(values[key] for key in sorted(values)))
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for training in self.trainings:
+            counts[training.status] = counts.get(training.status, 0) + 1
+        return counts
+
+    @property
+    def status(self) -> str:
+        """completed when every replicate is; else the worst state among them."""
+        for status in ("failed", "pruned", "incomplete", "pending"):
+            if status in self.statuses:
+                return status
+        return "completed"
+
+    def candidate(self, metric: str) -> Candidate:
+        by_replicate = {training.replicate: training for training in self.trainings}
+        return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
+                         correct=lambda replicate: by_replicate[replicate].correct())
+
+
+@dataclass
+class CategoryAnswer:
+    category: str
+    rows: list[RowResult]  # the options, then the base where it is none of them
+    verdict: Verdict
+
+    def against_base(self, row: RowResult) -> Test | None:
+        return self.verdict.against_base.get(row.option)
+
+    def is_winner(self, row: RowResult) -> bool:
+        return row.option == self.verdict.winner
+
+
+@dataclass
+class Group:
+    """The rows of one sweep trained alike: one model, one setting, one stage."""
+
+    sweep: Sweep
+    model: str
+    setting: tuple[str, ...]
+    stage: int
+    base: RowResult | None
+    categories: list[CategoryAnswer]
+
+    @property
+    def title(self) -> str:
+        settings = [*self.sweep.fixed, *self.setting]
+        stage = f", stage {self.stage}" if self.stage else ""
+        return f"{self.model}{stage}  ({self.sweep.directory}{'; ' + ' '.join(settings) if settings else ''})"
+
+    @property
+    def rows(self) -> list[tuple[str | None, RowResult]]:
+        """(category, row) pairs in table order: the base alone first where no category holds it."""
+        pairs = [(answer.category, row) for answer in self.categories for row in answer.rows]
+        if self.base is not None and not self.categories:
+            pairs.insert(0, (None, self.base))
+        return pairs
+
+
+def answer(sweeps: Iterable[Sweep]) -> list[Group]:
+    """Every comparison in the sweeps, each category decided."""
+    groups = []
+    for sweep in sweeps:
+        rows: dict[tuple, dict[tuple, RowResult]] = {}
+        for training in sweep.trainings:
+            for row in training.rows:
+                key = (training.model, training.setting, row.get("stage", training.stage))
+                row_key = (row["category"], row["option"])
+                group_rows = rows.setdefault(key, {})
+                group_rows.setdefault(row_key, RowResult(training.model, row["category"], row["option"]))
+                group_rows[row_key].trainings.append(training)
+        for (model, setting, stage), by_key in rows.items():
+            base = by_key.get((None, BASE))
+            categories = []
+            for category in dict.fromkeys(category for category, _ in by_key if category):
+                options = [row for (owner, _), row in by_key.items() if owner == category]
+                if base is not None and not any(row.is_base for row in options):
+                    options.append(RowResult(model, category, BASE, base.trainings))
+                verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha)
+                categories.append(CategoryAnswer(category, options, verdict))
+            groups.append(Group(sweep, model, setting, stage, base, categories))
+    return groups

@@ -1,0 +1,72 @@
+"""``sweep.json``: what a sweep is (its app, fixed overrides, metric, strategy) and every training it holds.
+
+Written by the sweeper before it launches anything and after each stage; read by each job (the rows it
+answers, its replicate), by ``hpsweep status``, by the reports and by a re-run of the sweep (the plan it
+can reuse, the fingerprints of its directories). Only JSON here: no torch, no Hydra.
+"""
+
+import json
+from pathlib import Path
+
+from hpsweep.records import write_json_atomic
+from hpsweep.sweep.plan import Training, replicate_dict
+
+MANIFEST_FILE = "sweep.json"
+VERSION = 2
+
+
+def training_entry(training: Training, directory: Path, sweep_dir: Path, job_fingerprint: str) -> dict:
+    """One training as the manifest lists it."""
+    return {
+        "directory": str(directory.relative_to(sweep_dir)),
+        "fingerprint": job_fingerprint,
+        "label": training.label,
+        "model": training.model,
+        "category": training.category,
+        "option": training.option,
+        "is_base": training.is_base,
+        "stage": training.stage,
+        "setting": list(training.setting),
+        "replicate": replicate_dict(training.replicate),
+        "rows": [row.as_dict() for row in training.rows],
+        "overrides": list(training.overrides),
+    }
+
+
+def write_manifest(sweep_dir: Path, header: dict, entries: list[dict]) -> None:
+    """The whole manifest, replacing the previous one; entries of earlier stages are passed in again."""
+    write_json_atomic(sweep_dir / MANIFEST_FILE, {"version": VERSION, **header, "trainings": entries})
+
+
+def read_manifest(sweep_dir: Path) -> dict | None:
+    """The sweep's manifest, a turn-1 one (a ``jobs`` list) made to look like this version's; None if absent."""
+    path = Path(sweep_dir) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if "trainings" not in manifest:  # written before replicates and shared trainings existed
+        manifest["trainings"] = [{
+            "directory": job["directory"], "model": job.get("model"), "category": job.get("category"),
+            "option": job.get("option"), "label": job.get("label"), "is_base": False, "stage": 0, "setting": [],
+            "replicate": {}, "rows": [{"category": job.get("category"), "option": job.get("option"), "stage": 0}],
+        } for job in manifest.get("jobs", [])]
+    return manifest
+
+
+def entry_for(sweep_dir: Path, directory: Path) -> dict | None:
+    """The manifest's entry of the training in ``directory``, if a sweep planned it."""
+    manifest = read_manifest(sweep_dir)
+    if manifest is None:
+        return None
+    try:
+        relative = str(Path(directory).resolve().relative_to(Path(sweep_dir).resolve()))
+    except ValueError:  # a run outside the sweep dir
+        return None
+    return next((entry for entry in manifest["trainings"] if entry["directory"] == relative), None)
+
+
+def recorded_fingerprints(manifest: dict | None) -> dict[str, str]:
+    """Fingerprint -> directory of every training a previous run of the sweep planned."""
+    return {entry["fingerprint"]: entry["directory"] for entry in (manifest or {}).get("trainings", [])
+            if entry.get("fingerprint")}
