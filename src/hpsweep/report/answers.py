@@ -17,7 +17,7 @@ from hpsweep.sweep.plan import BASE
 class RowResult:
     """One row: an option of a category (or the base combination), with one training per replicate."""
 
-    model: str
+    model: str | None
     category: str | None
     option: str
     trainings: list[TrainingResult] = field(default_factory=list)
@@ -73,7 +73,7 @@ class Group:
     """The rows of one sweep trained alike: one model, one setting, one stage."""
 
     sweep: Sweep
-    model: str
+    model: str | None
     setting: tuple[str, ...]
     stage: int
     base: RowResult | None
@@ -83,7 +83,8 @@ class Group:
     def title(self) -> str:
         settings = [*self.sweep.fixed, *self.setting]
         stage = f", stage {self.stage}" if self.stage else ""
-        return f"{self.model}{stage}  ({self.sweep.directory}{'; ' + ' '.join(settings) if settings else ''})"
+        where = f"{self.sweep.directory}{'; ' + ' '.join(settings) if settings else ''}"
+        return f"{self.model or 'sweep'}{stage}  ({where})"
 
     @property
     def rows(self) -> list[tuple[str | None, RowResult]]:

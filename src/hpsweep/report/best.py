@@ -54,8 +54,10 @@ class Recommendation:
                 for entry, option, _ in self.defaults] + self.values
 
 
-def experiment_name(model: str, setting: tuple[str, ...] = ()) -> str:
-    return "_".join(["best", project_name(model), *(_UNSAFE.sub("_", item).strip("_") for item in setting)])
+def experiment_name(model: str | None, setting: tuple[str, ...] = ()) -> str:
+    """``best_<model>[_<setting>]``: ``best_test_resnet``, ``best_test_resnet_trainer_max_epochs_10``."""
+    parts = ["best", *([project_name(model)] if model else [])]
+    return "_".join([*parts, *(_UNSAFE.sub("_", item).strip("_") for item in setting)])
 
 
 def recommend(group: Group) -> Recommendation:

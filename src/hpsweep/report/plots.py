@@ -23,7 +23,7 @@ def _pyplot():
 
 def _names(groups: list[Group]) -> list[str]:
     """A file name stem per group: the model's project name, numbered where a model has several comparisons."""
-    stems = [project_name(group.model) for group in groups]
+    stems = [project_name(group.model or "sweep") for group in groups]
     return [stem if stems.count(stem) == 1 else f"{stem}_{stems[:number].count(stem) + 1}"
             for number, stem in enumerate(stems)]
 
@@ -73,7 +73,8 @@ def option_plots(groups: list[Group], directory: Path) -> list[Path]:
             axis.grid(axis="y", alpha=0.3)
         for axis in list(axes.flat)[len(group.categories):]:
             axis.set_visible(False)
-        figure.suptitle(f"{group.model}: {metric} per option, every replicate (green: chosen, red: not completed)")
+        figure.suptitle(f"{group.model or 'sweep'}: {metric} per option, every replicate "
+                        "(green: chosen, red: not completed)")
         written.append(_save(plt, figure, directory / f"{stem}_options.png"))
     return written
 
@@ -111,7 +112,8 @@ def best_curves(groups: list[Group], directory: Path) -> list[Path]:
             axis.set_ylabel(name)
             axis.grid(alpha=0.3)
         f1_axis.legend(fontsize=8)
-        figure.suptitle(f"{group.model}: validation curves of each category's choice (mean and range of replicates)")
+        figure.suptitle(f"{group.model or 'sweep'}: validation curves of each category's choice "
+                        "(mean and range of replicates)")
         written.append(_save(plt, figure, directory / f"{stem}_best_curves.png"))
     return written
 

@@ -54,8 +54,9 @@ class TrainingResult:
         return self.record.get("status") or "pending"
 
     @property
-    def model(self) -> str:
-        return self.record.get("model") or self.entry.get("model") or "?"
+    def model(self) -> str | None:
+        """The model's option name (``model=<this>``); None for an app without models."""
+        return self.entry.get("model") or self.record.get("model")
 
     @property
     def category(self) -> str | None:

@@ -5,11 +5,13 @@ answers, its replicate), by ``hpsweep status``, by the reports and by a re-run o
 can reuse, the fingerprints of its directories). Only JSON here: no torch, no Hydra.
 """
 
+import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from hpsweep.records import write_json_atomic
-from hpsweep.sweep.plan import Training, replicate_dict
+from hpsweep.sweep.plan import Row, Training, bare_key, replicate_dict
 
 MANIFEST_FILE = "sweep.json"
 VERSION = 2
@@ -54,11 +56,8 @@ def read_manifest(sweep_dir: Path) -> dict | None:
     return manifest
 
 
-def entry_for(sweep_dir: Path, directory: Path) -> dict | None:
-    """The manifest's entry of the training in ``directory``, if a sweep planned it."""
-    manifest = read_manifest(sweep_dir)
-    if manifest is None:
-        return None
+def entry_in(manifest: dict, sweep_dir: Path, directory: Path) -> dict | None:
+    """The manifest's entry of the training in ``directory``, if the sweep planned it."""
     try:
         relative = str(Path(directory).resolve().relative_to(Path(sweep_dir).resolve()))
     except ValueError:  # a run outside the sweep dir
@@ -70,3 +69,23 @@ def recorded_fingerprints(manifest: dict | None) -> dict[str, str]:
     """Fingerprint -> directory of every training a previous run of the sweep planned."""
     return {entry["fingerprint"]: entry["directory"] for entry in (manifest or {}).get("trainings", [])
             if entry.get("fingerprint")}
+
+
+def training_from_entry(entry: dict) -> Training:
+    """The training a manifest entry describes, as the planner made it."""
+    rows = tuple(Row(entry["model"], row["category"], row["option"], tuple(entry["setting"]), row["stage"])
+                 for row in entry["rows"])
+    replicate = tuple(item for item in entry["overrides"] if bare_key(item) in entry["replicate"])
+    return Training(tuple(entry["overrides"]), rows, replicate, entry["is_base"],
+                    swept=any(row.category for row in rows))
+
+
+def plan_key(arguments: list[str], settings: dict, config_dirs: Iterable[str]) -> str:
+    """A digest of what decides a sweep's plan: its command line, the sweeper's settings and every file of the
+    app's config dirs. The same key means the same plan, so a re-run may reuse the manifest's."""
+    digest = hashlib.sha256(json.dumps([arguments, settings], sort_keys=True, default=str).encode())
+    for config_dir in config_dirs:
+        for path in sorted(Path(config_dir).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(config_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -143,7 +143,10 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     combination, grouped into rows by the swept values that are not replicates.
     """
     by_key = {override.get_key_element(): override for override in overrides}
-    category_override = by_key.pop("category", None)
+    # another app has no `category` key: its users add one (+category=...), which jobs then do without
+    category_key = next((key for key in ("category", "+category", "++category") if key in by_key), None)
+    category_override = by_key.pop(category_key) if category_key else None
+    has_category_key = request.has_category_key and category_key == "category"
     replicate_keys = set(request.replicate_keys)
     if category_override is None:
         swept_keys = {bare_key(override) for override in overrides if override.is_sweep_override()}
@@ -194,7 +197,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
                     # the row's own option wins over a fixed override of the same group
                     kept = [item for item in combination if bare_key(item) != category]
                     add = "" if category in request.default_choices else "+"
-                    varied = ([f"category={category}"] if request.has_category_key else []) + [
+                    varied = ([f"category={category}"] if has_category_key else []) + [
                         f"{add}{category}={option}"]
                     trainings.append(Training(tuple(head + varied + kept),
                                               (Row(model_name, category, option, setting, stage),), replicate,

@@ -23,7 +23,7 @@ def stage_categories(overrides: list[Override], request: PlanRequest) -> list[st
 
 
 def _category_names(overrides: list[Override], request: PlanRequest) -> list[str]:
-    category = next((override for override in overrides if override.get_key_element() == "category"), None)
+    category = next((override for override in overrides if bare_key(override) == "category"), None)
     return override_values(category, list(request.all_categories)) if category is not None else []
 
 
@@ -34,12 +34,13 @@ def plan_stage(overrides: list[Override], request: PlanRequest, union: list[Trai
     repeated = [name for name in _category_names(overrides, request) if name in request.replicate_keys]
     swept = {bare_key(override) for override in overrides if override.is_sweep_override()}
     others = [override.input_line for override in overrides
-              if override.get_key_element() not in ("category", "model")
+              if bare_key(override) not in ("category", "model")
               and not (bare_key(override) in swept and bare_key(override) not in request.replicate_keys)]
     trainings = []
     for model, setting in dict.fromkeys((row.model, row.setting) for row in rows_of(union)):
         head = [f"model={model}"] if model and request.group_options("model") else []
-        arguments = [*head, f"category={','.join([category, *repeated])}", *others, *setting,
+        key = next(override.get_key_element() for override in overrides if bare_key(override) == "category")
+        arguments = [*head, f"{key}={','.join([category, *repeated])}", *others, *setting,
                      *winners.get((model, setting), [])]
         for training in plan_jobs(parse_overrides(arguments), request, stage):
             rows = tuple(replace(row, setting=setting) for row in training.rows)

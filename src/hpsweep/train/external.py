@@ -62,6 +62,7 @@ def fit_external(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
         "stopped_early": bool(metrics.get("stopped_early", False)),
         "resumed_from_epoch": None,
         "predictions": None,
+        "pruned": None,
         "setup": {"external_command": cfg.trainer.command},
     }
 

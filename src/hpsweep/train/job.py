@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpsweep import naming
 from hpsweep.records import HISTORY_FILE, RESULT_FILE, count_rows, read_result, write_json_atomic
-from hpsweep.sweep.manifest import entry_for
+from hpsweep.sweep.manifest import entry_in, read_manifest
 from hpsweep.sweep.plan import BASE, JOB_FILE, fingerprint
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
@@ -39,7 +39,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     choices = dict(hydra_cfg.runtime.choices)
-    place = place_in_sweep(hydra_cfg, output_dir, cfg.get("category"), choices)
+    manifest, entry = sweep_entry(hydra_cfg, output_dir)
+    place = place_in_sweep(entry, cfg.get("category"), choices)
     category = place["category"]
     job_fingerprint = fingerprint(cfg)
     done = read_result(output_dir)
@@ -65,7 +66,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     write_json_atomic(output_dir / JOB_FILE, record)
     stops = record["interruptions"]
     started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
-    tracker = None
+    tracker = competition = None
     with StopSignals() as stop:
         try:
             validate(cfg)
@@ -84,10 +85,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
             )
             record["wandb_run_id"] = tracker.run_id
             write_json_atomic(output_dir / JOB_FILE, record)
+            competition = join_competition(manifest, entry, hydra_cfg, job_fingerprint, cfg.trainer.max_epochs)
             if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
                 outcome = fit_external(cfg, output_dir, tracker)
             else:
-                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop)
+                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition)
         except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
             if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
                 try:
@@ -98,21 +100,36 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
             if tracker is not None:
                 tracker.finish(failed=True)
             if isinstance(error, Exception):
+                if competition is not None:
+                    competition.finish(None, "failed")
                 record_failure(record, output_dir, error, started)
             raise
+    status = "pruned" if outcome.get("pruned") else "completed"
+    if competition is not None:
+        competition.finish(outcome["metrics"].get(competition.metric), status)
+    if status == "pruned":
+        tracker.set_summary({"status": "pruned", "pruned_at_epoch": outcome["pruned"]["epoch"]})
+        log.warning("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])
     tracker.finish(failed=False)
-    record.update(status="completed", error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
+    record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
     write_json_atomic(output_dir / RESULT_FILE, record)
-    log.info("run %s completed: %s", record["run_name"], record["metrics"])
+    log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
     if stop.received:  # it came after the last training step: the job is complete, the process still ends
         raise SystemExit(128 + stop.received[0])
     return record["metrics"]
 
 
-def place_in_sweep(hydra_cfg, output_dir: Path, category: str | None, choices: dict) -> dict:
+def sweep_entry(hydra_cfg, output_dir: Path) -> tuple[dict | None, dict | None]:
+    """The job's sweep manifest and its entry in it; (None, None) for a run outside a category sweep."""
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None, None
+    manifest = read_manifest(Path(hydra_cfg.sweep.dir))
+    return manifest, entry_in(manifest, Path(hydra_cfg.sweep.dir), output_dir) if manifest else None
+
+
+def place_in_sweep(entry: dict | None, category: str | None, choices: dict) -> dict:
     """The rows this job answers (several where it trains the base combination) and its replicate, from its
     sweep's manifest; a run outside a sweep answers its own category option, or the base."""
-    entry = entry_for(Path(hydra_cfg.sweep.dir), output_dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     if entry is not None:
         return {key: entry[key] for key in ("category", "option", "is_base", "rows", "replicate", "setting")}
     option = choices.get(category) if category else BASE
@@ -120,11 +137,22 @@ def place_in_sweep(hydra_cfg, output_dir: Path, category: str | None, choices: d
             "rows": [{"category": category, "option": option, "stage": 0}], "replicate": {}, "setting": []}
 
 
+def join_competition(manifest: dict | None, entry: dict | None, hydra_cfg, job_fingerprint: str, max_epochs: int):
+    """The job's place in its categories' Optuna studies, where the sweep prunes (``hydra.sweeper.pruner``)."""
+    pruning = (manifest or {}).get("pruning") or {}
+    if entry is None or pruning.get("pruner", "none") == "none" or not any(row["category"] for row in entry["rows"]):
+        return None
+    from hpsweep.sweep.studies import Competition, Pruning
+
+    return Competition(Path(hydra_cfg.sweep.dir), entry, job_fingerprint, Pruning(**pruning), manifest["metric"],
+                       manifest["direction"], max_epochs)
+
+
 def record_failure(record: dict, output_dir: Path, error: Exception, started: float) -> None:
     """``result.json`` of a job that raised: failed, why, and how far it got."""
     record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
                   duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
-                  epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None,
+                  epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None, pruned=None,
                   predictions=None)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)

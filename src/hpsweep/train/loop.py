@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, f1_score
@@ -38,22 +36,17 @@ DIVERGED_HINT = "lower optimizer.lr, or try another loss_function or precision"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_device(requested: str, job_number: int | None = None) -> torch.device:
+def resolve_device(requested: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run.
 
-    Job ``k`` of a sweep takes GPU ``k mod N`` of the N it sees, so parallel jobs (submitit_local
-    with N GPUs and batches of N) each get their own.
+    A job trains on the first GPU it sees: the sweeper's work queue gives each parallel job its own
+    (``CUDA_VISIBLE_DEVICES``), as SLURM does.
     """
     if requested == "cuda" and not torch.cuda.is_available():
         raise ConfigError(["trainer.device='cuda': no CUDA device is visible; use trainer.device=auto or cpu"])
     if requested == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device("cuda", (job_number or 0) % torch.cuda.device_count())
-
-
-def job_number(hydra_cfg) -> int | None:
-    """This job's number within its sweep, or None for a single run."""
-    return hydra_cfg.job.get("num") if hydra_cfg.mode == RunMode.MULTIRUN else None
+    return torch.device("cuda", 0)
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
@@ -115,14 +108,16 @@ def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
         generator.set_state(states["loader"])
 
 
-def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str,
-        stop: StopSignals) -> dict:
+def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str, stop: StopSignals,
+        competition=None) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training.
 
     After every epoch it saves ``last_checkpoint.pt`` (everything needed to go on), so a killed or
-    preempted job started again with the same config resumes from its last finished epoch.
+    preempted job started again with the same config resumes from its last finished epoch; and reports its
+    metric to ``competition`` (``hpsweep.sweep.studies``), which may prune it: it then ends early and keeps
+    its checkpoint, so that a re-run without pruning can finish it.
     """
-    device = resolve_device(cfg.trainer.device, job_number(HydraConfig.get()))
+    device = resolve_device(cfg.trainer.device)
     precision = resolve_precision(cfg.trainer.precision, device)
     seed_everything(cfg.seed)
     data = build_data(cfg)
@@ -146,6 +141,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     checkpoint_path = output_dir / CHECKPOINT_FILE
     generator = data.train_loader.generator
     first_epoch = 1
+    pruned = None  # the competition's reason to stop, if it prunes this job
     # our own file, holding RNG states that are not tensors: hence weights_only=False
     checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False) \
         if checkpoint_path.is_file() else None
@@ -214,6 +210,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                 "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history.rows,
                 "rng": rng_states(generator),
             }, checkpoint_path)
+        if competition is not None and competition.metric in row:
+            pruned = competition.report(epoch, row[competition.metric])
+            if pruned:
+                break
 
     stopper.restore_best(model)
     if cfg.trainer.save_best_model:
@@ -235,9 +235,11 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],
                "best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
     tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in metrics.items()})
-    checkpoint_path.unlink(missing_ok=True)  # the job is complete: nothing left to resume
+    if not pruned:
+        checkpoint_path.unlink(missing_ok=True)  # the job is complete: nothing left to resume
     return {
         "metrics": metrics,
+        "pruned": pruned,
         "resumed_from_epoch": first_epoch - 1 if first_epoch > 1 else None,
         "predictions": str(predictions) if predictions else None,
         "epochs_run": len(history.rows),

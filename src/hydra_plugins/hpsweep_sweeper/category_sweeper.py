@@ -7,7 +7,10 @@ submitit_slurm). Without ``category=`` it sweeps exactly as Hydra's BasicSweeper
 """
 
 import logging
+import os
 import sys
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +25,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.errors import ConfigError, SweepFailedError
 from hpsweep.sweep import stages
-from hpsweep.sweep.manifest import read_manifest, recorded_fingerprints, training_entry, write_manifest
+from hpsweep.sweep.manifest import (
+    plan_key,
+    read_manifest,
+    recorded_fingerprints,
+    training_entry,
+    training_from_entry,
+    write_manifest,
+)
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
 from hpsweep.sweep.plan import (
     DEFAULT_REPLICATES,
@@ -51,7 +61,10 @@ class CategorySweeperConf:
     metric: str | None = None  # what decides: null = early_stopping.monitor (hpsweep), else the task's return value
     direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
     alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
-    max_batch_size: int | None = None  # jobs handed to the launcher at once; null: all
+    pruner: str = "median"  # none | median | hyperband: stop options clearly behind their category's others
+    prune_warmup: float = 0.4  # the fraction of trainer.max_epochs trained before any option may be pruned
+    prune_margin: float = 0.1  # median: how far behind the other options' median (in the metric's units)
+    max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
 
@@ -60,13 +73,15 @@ ConfigStore.instance().store(group="hydra/sweeper", name="category", node=Catego
 
 class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
-                 direction: str | None, alpha: float, max_batch_size: int | None, resume: bool):
+                 direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float,
+                 max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
         self.metric = metric
         self.direction = direction
         self.alpha = alpha
+        self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin}
         self.max_batch_size = max_batch_size
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -101,8 +116,9 @@ class CategorySweeper(Sweeper):
         return is_hpsweep_config(self.config)
 
     def plan_request(self) -> PlanRequest:
-        choices = {group: option for group, option in self.config.hydra.runtime.choices.items()
-                   if not group.startswith("hydra")}
+        given = self.config.hydra.runtime.choices
+        choices = {group: None if OmegaConf.is_missing(given, group) else given[group]  # a mandatory default: ???
+                   for group in given if not group.startswith("hydra")}
         return PlanRequest(self.hydra_context.config_loader.get_group_options, self.categories, choices,
                            self.replicates, has_category_key="category" in self.config)
 
@@ -114,9 +130,13 @@ class CategorySweeper(Sweeper):
             return self.metric or stopping.monitor, self.direction or stopping.mode
         return self.metric or "return_value", self.direction or "max"
 
-    def header(self, arguments: list[str], overrides: list[Override]) -> dict:
+    def header(self, arguments: list[str], overrides: list[Override], request: PlanRequest) -> dict:
         metric, direction = self.decision_metric()
         sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
+        settings = {"strategy": self.strategy, "replicates": self.replicates, "categories": self.categories,
+                    "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning}
+        config_dirs = [source.path.removeprefix("file://") for source in self.config.hydra.runtime.config_sources
+                       if source.path.startswith("file://")]
         return {
             "app": {"script": str(Path(sys.argv[0]).resolve()), "config_name": self.config.hydra.job.config_name,
                     "config_dir": sources[0].path.removeprefix("file://") if sources else None},
@@ -129,34 +149,67 @@ class CategorySweeper(Sweeper):
             "metric": metric,
             "direction": direction,
             "alpha": self.alpha,
-            "default_choices": dict(self.plan_request().default_choices),
+            "pruning": self.pruning,
+            "default_choices": dict(request.default_choices),
+            "stages": stages.stage_categories(overrides, request) if self.strategy == "greedy" else [],
+            "plan_key": plan_key(arguments, settings, config_dirs),
         }
 
     def run_sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
-        if self.strategy not in STRATEGIES:
-            raise ConfigError([f"hydra.sweeper.strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"])
+        problems = [] if self.strategy in STRATEGIES else [
+            f"hydra.sweeper.strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}"]
+        if self.pruning["pruner"] != "none" and not self.hpsweep_app:
+            log.info("no pruning: it needs jobs that report every epoch (hpsweep's trainer); this app's jobs "
+                     "report their return value")
+            self.pruning = {**self.pruning, "pruner": "none"}
+        if self.pruning["pruner"] != "none":
+            from hpsweep.sweep.studies import Pruning
+
+            problems += Pruning(**self.pruning).problems()
+        if problems:
+            raise ConfigError(problems)
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(arguments)
         request = self.plan_request()
-        trainings = plan_jobs(overrides, request)
         sweep_dir = Path(self.config.hydra.sweep.dir)
+        header = self.header(arguments, overrides, request)
+        if self.resume and self.all_done_before(sweep_dir, header):
+            return []
+        trainings = plan_jobs(overrides, request)
         if self.strategy == "greedy":
-            return self.run_greedy(arguments, overrides, request, trainings, sweep_dir)
+            return self.run_greedy(header, overrides, request, trainings, sweep_dir)
 
         outcomes = self.prepare(trainings, sweep_dir)
-        write_manifest(sweep_dir, self.header(arguments, overrides), [self.entry(outcome, sweep_dir)
-                                                                       for outcome in outcomes])
+        write_manifest(sweep_dir, header, [self.entry(outcome, sweep_dir) for outcome in outcomes])
         returns = self.launch(outcomes, sweep_dir)
         self.report(outcomes, sweep_dir)
         return returns
 
-    def run_greedy(self, arguments: list[str], overrides: list[Override], request: PlanRequest,
+    def all_done_before(self, sweep_dir: Path, header: dict) -> bool:
+        """A re-run of a finished sweep: the same plan (command line, settings, config files) as the manifest
+        records, every training done (and every stage decided). Reports it without composing anything."""
+        manifest = read_manifest(sweep_dir)
+        if not manifest or manifest.get("plan_key") != header["plan_key"]:
+            return False
+        pruning = self.pruning["pruner"] != "none"
+        outcomes = [Outcome.of(training_from_entry(entry), sweep_dir / entry["directory"], entry["fingerprint"])
+                    for entry in manifest["trainings"]]
+        decided = len(stages.Decisions(sweep_dir).stages) == len(header["stages"])
+        if not decided or not all(outcome.done_before(pruning) for outcome in outcomes):
+            return False
+        for outcome in outcomes:
+            outcome.status = "skipped"
+        log.info("every training of %s is done: nothing to run (hydra.sweeper.resume=false runs them again)",
+                 sweep_dir)
+        self.report(outcomes, sweep_dir)
+        return True
+
+    def run_greedy(self, header: dict, overrides: list[Override], request: PlanRequest,
                    union: list[Training], sweep_dir: Path) -> list[list[JobReturn]]:
         """Stage by stage: each category around the base carrying the winners of the stages before it."""
-        categories = stages.stage_categories(overrides, request)
+        categories = header["stages"]
         if not categories:
             raise ConfigError(["hydra.sweeper.strategy=greedy needs category=<categories, in the order to decide>"])
         self.preflight(union)  # every option of every stage, checked against the first base before anything runs
-        header = {**self.header(arguments, overrides), "stages": categories}
         metric, direction = self.decision_metric()
         decisions = stages.Decisions(sweep_dir)
         winners: dict[tuple, list[str]] = {}
@@ -221,8 +274,9 @@ class CategorySweeper(Sweeper):
         """Check, merge trainings of the same config, give each its directory; skip what is done."""
         configs = self.preflight(trainings)
         fingerprints = [fingerprint(_task(cfg)) for cfg in configs]
-        subdirs = {fp: training.subdir or _app_subdir(cfg, number)
-                   for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True))}
+        subdirs: dict[str, str] = {}  # merged trainings go where the first of them would
+        for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True)):
+            subdirs.setdefault(fp, training.subdir or _app_subdir(cfg, number))
         trainings, fingerprints = merge_identical(trainings, fingerprints)
         sweep_dir.mkdir(parents=True, exist_ok=True)  # only once every job passed the pre-flight
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -231,7 +285,7 @@ class CategorySweeper(Sweeper):
         outcomes = [Outcome.of(training, directory, fp)
                     for training, directory, fp in zip(trainings, directories, fingerprints, strict=True)]
         for outcome in outcomes:
-            if self.resume and outcome.done_before(pruning=False):
+            if self.resume and outcome.done_before(pruning=self.pruning["pruner"] != "none"):
                 outcome.status = "skipped"
             else:
                 outcome.prepare_to_run()
@@ -248,9 +302,12 @@ class CategorySweeper(Sweeper):
     # --- launching ------------------------------------------------------------------------------------
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
-        """Hand the pending trainings to the launcher in batches of ``max_batch_size``; a launcher that loses
-        jobs (a killed submitit job) loses no other result."""
+        """Hand the pending trainings to the launcher: to submitit_local as a work queue, to any other launcher
+        in batches of ``max_batch_size`` (SLURM: one job array per batch). A launcher that loses jobs (a killed
+        submitit job) loses no other result."""
         pending = [outcome for outcome in outcomes if outcome.status == "pending"]
+        if pending and type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
+            return [self.launch_queue(pending, sweep_dir)]
         returns: list[list[JobReturn]] = []
         batch_size = self.max_batch_size or max(len(pending), 1)
         for start in range(0, len(pending), batch_size):
@@ -271,6 +328,38 @@ class CategorySweeper(Sweeper):
                 outcome.job_return = job_return
             returns.append(results)
         return returns
+
+    def launch_queue(self, pending: list[Outcome], sweep_dir: Path) -> list[JobReturn]:
+        """A work queue of ``max_batch_size`` workers (default: every job at once): a job starts as soon as a
+        worker is free, with no batch barrier; with ``gpus_per_node`` set, worker ``w`` trains on GPU ``w``."""
+        gpus = int(self.launcher.params.get("gpus_per_node") or 0)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
+        queue = deque(enumerate(pending))
+        lock = threading.Lock()
+
+        def work(worker: int) -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    number, outcome = queue.popleft()
+                overrides = [*outcome.training.overrides,
+                             f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
+                if gpus:
+                    overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
+                try:
+                    outcome.job_return = self.launcher.launch([overrides], initial_job_idx=number)[0]
+                except Exception as error:  # a killed job: recorded failed, the queue goes on
+                    log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
+                    outcome.launch_error = f"{type(error).__name__}: {error}"
+
+        workers = [threading.Thread(target=work, args=(worker,), name=f"hpsweep-worker-{worker}")
+                   for worker in range(min(self.max_batch_size or len(pending), len(pending)))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return [outcome.job_return for outcome in pending if outcome.job_return is not None]
 
 
 def _task(cfg: DictConfig) -> DictConfig:

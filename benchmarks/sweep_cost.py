@@ -1,0 +1,108 @@
+"""What a sweep's answer costs: a seed-shaped sweep with and without one training per distinct config
+(dedup) and pruning, CPU-seconds spent and the winners chosen, side by side.
+
+    python benchmarks/sweep_cost.py            # about 8 minutes on 2 cores
+
+Two tiny models, five of the seed's categories plus one poorly chosen option (SGD at lr 1e-5, the kind of
+option a category sweep exists to rule out), on the embedded digits. Each arm is a real sweep in a fresh
+dir; its CPU-seconds are the sweep process's and its children's (``getrusage``). Without dedup every row
+trains its own copy of the base combination, as before it was shared: that arm is the dedup arm plus each
+shared training's own measured CPU time once more for every extra row it answers (the copies are the same
+config, so they would cost the same). Prints the ratios and the projection for the seed's 68-run matrix.
+"""
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from hpsweep.report.answers import answer  # noqa: E402
+from hpsweep.report.results import load  # noqa: E402
+
+SWEEP = ["model=test_resnet,test_efficientnet", "category=optimizer,scheduler,loss_function,early_stopping,batch_size",
+         "data.image_size=32", "trainer.max_epochs=10", "trainer.progress_bar=false", "logger.mode=offline"]
+POOR_OPTION = ("# @package _global_\noptimizer:\n  _target_: torch.optim.SGD\n  _partial_: true\n  lr: 1.0e-5\n"
+               "  momentum: 0.9\nrun_name_parts:\n  optimizer: opt_SGD_lr1e-5\n")
+SEED_RUNS, SEED_TRAININGS, SEED_RUN_MINUTES = 68, 52, 45  # the seed's matrix; its runs' typical length
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def verdict_text(verdict) -> str:
+    """The best mean and what the rule made of it: ``OneCycleLR (base kept)``."""
+    return f"{verdict.top} ({'base kept' if verdict.kept_base and verdict.top != verdict.winner else 'chosen'})"
+
+
+def category_rows(training) -> int:
+    return sum(1 for row in training.rows if row["category"])
+
+
+def run_arm(conf: Path, sweep_dir: Path, pruner: str) -> dict:
+    before = children_cpu_s()
+    subprocess.run([sys.executable, str(ROOT / "run_experiments.py"), "--config-path", str(conf), "--config-name",
+                    "config", "-m", *SWEEP, f"hydra.sweeper.pruner={pruner}", f"hydra.sweep.dir={sweep_dir}"],
+                   check=True, capture_output=True, env={"WANDB_SILENT": "true", "PATH": "/usr/bin:/bin",
+                                                         "HOME": str(Path.home()), "HF_HUB_OFFLINE": "1"})
+    cpu_s = children_cpu_s() - before
+    sweeps = load([sweep_dir])
+    trainings = sweeps[0].trainings
+    epochs = sum(training.record.get("epochs_run") or 0 for training in trainings)
+    # a shared training's copies: each extra category row it answers would have trained it once more
+    total_s = sum(training.duration_s or 0 for training in trainings)
+    shared_cpu_s = sum(cpu_s * (training.duration_s or 0) / total_s * (category_rows(training) - 1)
+                       for training in trainings if training.is_base)
+    winners = {(group.model, category.category): verdict_text(category.verdict)
+               for group in answer(sweeps) for category in group.categories}
+    return {"cpu_s": cpu_s, "trainings": len(trainings), "epochs": epochs, "shared_cpu_s": shared_cpu_s,
+            "pruned": sum(training.status == "pruned" for training in trainings), "winners": winners,
+            "rows": sum(category_rows(training) for training in trainings)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="keep the sweep dirs here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.keep or Path(scratch)
+        conf = root / "conf"
+        shutil.rmtree(conf, ignore_errors=True)
+        shutil.copytree(ROOT / "conf", conf)
+        (conf / "optimizer" / "SGD_lr1e-5.yaml").write_text(POOR_OPTION)
+        arms = {pruner: run_arm(conf, root / f"sweep-{pruner}", pruner) for pruner in ("none", "median", "hyperband")}
+
+    plain = arms["none"]
+    no_dedup_cpu_s = plain["cpu_s"] + plain["shared_cpu_s"]
+    print(f"{plain['rows']} rows: {plain['rows']} trainings without dedup (one per row), {plain['trainings']} with it")
+    print(f"{'arm':<34}{'trainings':>10}{'epochs':>8}{'pruned':>8}{'CPU-s':>9}{'x no dedup':>12}")
+    print(f"{'no dedup, no pruning (projected)':<34}{plain['rows']:>10}{'':>8}{'':>8}{no_dedup_cpu_s:>9.0f}"
+          f"{1.0:>12.2f}")
+    for name, arm in (("dedup, no pruning", plain), ("dedup + median pruning", arms["median"]),
+                      ("dedup + hyperband pruning", arms["hyperband"])):
+        print(f"{name:<34}{arm['trainings']:>10}{arm['epochs']:>8}{arm['pruned']:>8}{arm['cpu_s']:>9.0f}"
+              f"{arm['cpu_s'] / no_dedup_cpu_s:>12.2f}")
+    print("\nbest mean (verdict) per model and category: none | median | hyperband")
+    for key in plain["winners"]:
+        chosen = [arms[pruner]["winners"].get(key) for pruner in ("none", "median", "hyperband")]
+        marks = "" if len(set(chosen)) == 1 else "   <- differs"
+        print(f"  {key[0]:<18}{key[1]:<15}{' | '.join(map(str, chosen))}{marks}")
+    median_saved = 1 - arms["median"]["cpu_s"] / plain["cpu_s"]
+    dedup_hours = SEED_TRAININGS * SEED_RUN_MINUTES / 60
+    print(f"\nseed matrix projection ({SEED_RUN_MINUTES} min a run): {SEED_RUNS * SEED_RUN_MINUTES / 60:.0f} GPU-h "
+          f"one run per row; {dedup_hours:.0f} GPU-h with dedup ({SEED_TRAININGS} trainings); about "
+          f"{dedup_hours * (1 - median_saved):.0f} GPU-h with median pruning if it saves there what it saved here "
+          f"({median_saved:.0%}; it depends on how many options fall clearly behind)")
+    print(json.dumps({name: {key: value for key, value in arm.items() if key != "winners"}
+                      for name, arm in arms.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Optuna studies in the sweep dir: the options of one competition (a model's category, in one setting, stage
+and replicate) are trials of one study, kept in Optuna's file journal (``optuna.journal``), so that jobs in
+other processes, or SLURM jobs on other nodes sharing the filesystem, compete with each other; no server.
+
+Nothing else in hpsweep talks to Optuna.
+"""
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+JOURNAL_FILE = "optuna.journal"
+PRUNERS = ("none", "median", "hyperband")
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would bury the job's own log
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How options of a category are pruned: ``hydra.sweeper.pruner`` and its two knobs."""
+
+    pruner: str = "median"
+    warmup: float = 0.4  # the fraction of trainer.max_epochs trained before any option may be pruned
+    margin: float = 0.1  # how far behind the other options (in the metric's units) an option must be
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.pruner not in PRUNERS:
+            problems.append(f"hydra.sweeper.pruner={self.pruner!r}: expected one of {', '.join(PRUNERS)}")
+        if not 0 <= self.warmup <= 1:
+            problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
+        if self.margin < 0:
+            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0")
+        return problems
+
+
+class MedianOfOthersPruner(optuna.pruners.BasePruner):
+    """Prunes a trial whose best value so far trails the median of the other options' best values up to the
+    same epoch by more than ``margin``, once ``warmup`` epochs are done (and before the last).
+
+    Optuna's MedianPruner compares with completed trials only: options training side by side never prune
+    each other, and one finished option prunes anything slightly worse than it. A category has 2 to 4
+    options, so this one compares with every other option that reached the epoch, running or finished, and
+    leaves a margin: an option close to the others is never pruned.
+    """
+
+    def __init__(self, warmup: int, margin: float, max_epochs: int | None = None):
+        self.warmup = warmup
+        self.margin = margin
+        self.max_epochs = max_epochs  # pruning at the last epoch saves nothing
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        reference = self.reference(study, trial)
+        if reference is None:
+            return False
+        best = _best_up_to(trial, trial.last_step, study.direction)
+        sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        return sign * (reference[0] - best) > self.margin
+
+    def reference(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[float, dict[str, float]] | None:
+        """(median, each other option's best value up to the trial's epoch); None before the warm-up or alone.
+
+        An option training beside this one (another process) may be an epoch behind: its best so far counts,
+        once it is past the warm-up itself. Values usually rise with epochs, so that favours the trial."""
+        step = trial.last_step
+        if step is None or step < self.warmup or (self.max_epochs is not None and step >= self.max_epochs):
+            return None
+        others = {}
+        own = trial.user_attrs.get("fingerprint")  # an earlier, failed start of the same job is not another option
+        for other in study.get_trials(deepcopy=False):
+            if other.number == trial.number or other.state == TrialState.FAIL or \
+                    (own is not None and other.user_attrs.get("fingerprint") == own):
+                continue
+            if other.intermediate_values and max(other.intermediate_values) >= self.warmup:
+                best = _best_up_to(other, step, study.direction)
+                if not math.isnan(best):
+                    others[other.user_attrs.get("option", f"trial {other.number}")] = best
+        return (statistics.median(others.values()), others) if others else None
+
+
+def _best_up_to(trial: optuna.trial.FrozenTrial, step: int, direction) -> float:
+    values = [value for at, value in trial.intermediate_values.items() if at <= step and not math.isnan(value)]
+    if not values:
+        return math.nan
+    return max(values) if direction == optuna.study.StudyDirection.MAXIMIZE else min(values)
+
+
+def make_pruner(pruning: Pruning, max_epochs: int) -> optuna.pruners.BasePruner:
+    warmup = max(1, math.ceil(pruning.warmup * max_epochs))
+    if pruning.pruner == "median":
+        return MedianOfOthersPruner(warmup, pruning.margin, max_epochs)
+    if pruning.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=max_epochs, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
+    """The sweep's journal: a file every process appends to under a lock (a shared filesystem will do)."""
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(str(Path(sweep_dir) / JOURNAL_FILE)))
+
+
+def study_names(entry: dict) -> list[tuple[str, str]]:
+    """(study, the option's name in it) for each category row a training answers (the base answers several)."""
+    replicate = " ".join(f"{key}={value}" for key, value in sorted(entry.get("replicate", {}).items()))
+    setting = " ".join(entry.get("setting", []))
+    return [(f"{entry['model']}/{row['category']}/stage{row['stage']}/{setting}/{replicate}",
+             row["option"] + (" (base)" if entry.get("is_base") else ""))
+            for row in entry["rows"] if row["category"]]
+
+
+class Competition:
+    """One job's trials, one in each study of the rows it answers: it reports its metric every epoch and
+    asks whether the other options have left it behind. The base is never pruned."""
+
+    def __init__(self, sweep_dir: Path, entry: dict, fingerprint: str, pruning: Pruning, metric: str,
+                 direction: str, max_epochs: int):
+        self.metric = metric
+        self.pruning = pruning
+        self.prunable = not entry.get("is_base") and pruning.pruner != "none"
+        journal = storage(sweep_dir)
+        pruner = make_pruner(pruning, max_epochs)
+        self.trials = []
+        for name, option in study_names(entry):
+            study = optuna.create_study(study_name=name, storage=journal, pruner=pruner, load_if_exists=True,
+                                        direction="maximize" if direction == "max" else "minimize")
+            self.trials.append((study, self._trial(study, fingerprint, option)))
+
+    @staticmethod
+    def _trial(study: optuna.Study, fingerprint: str, option: str) -> optuna.Trial:
+        """This job's running trial (a resumed job goes on in it), or a new one."""
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.user_attrs.get("fingerprint") == fingerprint:
+                return optuna.Trial(study, frozen._trial_id)
+        trial = study.ask()
+        trial.set_user_attr("fingerprint", fingerprint)
+        trial.set_user_attr("option", option)
+        return trial
+
+    def report(self, epoch: int, value: float) -> dict | None:
+        """Report one epoch's value to every study; the reason to stop if the job is pruned, else None."""
+        decision = None
+        for study, trial in self.trials:
+            trial.report(value, epoch)
+            if self.prunable and decision is None and trial.should_prune():
+                decision = self._explain(study, trial, epoch, value)
+        return decision
+
+    def _explain(self, study: optuna.Study, trial: optuna.Trial, epoch: int, value: float) -> dict:
+        frozen = study._storage.get_trial(trial._trial_id)
+        reference = MedianOfOthersPruner(1, 0.0).reference(study, frozen) or (None, {})
+        others = ", ".join(f"{option} {best:.4f}" for option, best in reference[1].items())
+        if self.pruning.pruner == "median":
+            reason = (f"{self.metric} {value:.4f} at epoch {epoch}: more than {self.pruning.margin} behind the median "
+                      f"{reference[0]:.4f} of the other options ({others})")
+        else:
+            reason = f"{self.metric} {value:.4f} at epoch {epoch}: not among the best of its hyperband rung ({others})"
+        return {"epoch": epoch, "value": value, "pruner": self.pruning.pruner, "study": study.study_name,
+                "others": reference[1], "reference": reference[0], "reason": reason}
+
+    def finish(self, value: float | None, state: str) -> None:
+        """Close the trials: ``completed`` (with the job's best value), ``pruned`` or ``failed``."""
+        for study, trial in self.trials:
+            if state == "completed" and value is not None:
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
