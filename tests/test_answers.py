@@ -74,9 +74,12 @@ def test_greedy_stages_carry_each_winner_into_the_next_stage_and_resume_from_the
     assert len(results(sweep_dir)) == 3 + 2, "stage 2's base is the training that won stage 1"
 
     again = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base)
-    assert again.returncode == 0
-    assert "stage 1 (optimizer) was decided in an earlier run of this sweep" in again.stdout
-    assert "0 completed, 5 skipped" in again.stdout
+    assert again.returncode == 0 and "0 completed, 5 skipped" in again.stdout
+    (sweep_dir / "test_resnet/loss_function/Focal/result.json").unlink()  # as if killed in stage 2
+    resumed = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base)
+    assert resumed.returncode == 0
+    assert "stage 1 (optimizer) was decided in an earlier run of this sweep" in resumed.stdout
+    assert "1 completed, 4 skipped" in resumed.stdout
 
 
 def test_verify_trains_the_combined_winners_and_compares_them_with_the_base(tmp_path, hopeless_base, capsys):

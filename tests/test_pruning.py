@@ -22,19 +22,20 @@ def entry(option, is_base=False, replicate=None):
 
 
 def test_an_option_far_behind_the_others_is_pruned_after_the_warmup_and_a_close_one_never():
-    study = optuna.create_study(direction="maximize", pruner=MedianOfOthersPruner(warmup=2, margin=0.1))
-    curves = {"AdamW": [0.5, 0.8, 0.9, 0.95], "SGD": [0.3, 0.72, 0.85, 0.9], "Hopeless": [0.1, 0.1, 0.11, 0.1]}
+    study = optuna.create_study(direction="maximize", pruner=MedianOfOthersPruner(warmup=2, margin=0.1, max_epochs=5))
+    curves = {"AdamW": [0.5, 0.8, 0.9, 0.95, 0.96], "SGD": [0.3, 0.6, 0.85, 0.9, 0.9],  # a slow start, caught up
+              "Hopeless": [0.1, 0.1, 0.11, 0.1, 0.1]}
     trials = {}
     for option in curves:
         trials[option] = study.ask()
         trials[option].set_user_attr("option", option)
     pruned_at = {}
-    for epoch in range(1, 5):
+    for epoch in range(1, 6):
         for option, curve in curves.items():
             trials[option].report(curve[epoch - 1], epoch)
             if option not in pruned_at and trials[option].should_prune():
                 pruned_at[option] = epoch
-    assert pruned_at == {"Hopeless": 2}, "not before the warm-up; SGD trails by less than the margin"
+    assert pruned_at == {"Hopeless": 3}, "behind at epochs 2 and 3; SGD's gap at epoch 2 closed by epoch 3"
 
 
 def test_competitions_in_one_journal_see_each_other_and_the_base_is_never_pruned(tmp_path):
@@ -44,11 +45,13 @@ def test_competitions_in_one_journal_see_each_other_and_the_base_is_never_pruned
                               "val_f1", "max", max_epochs=8)
     hopeless = Competition(tmp_path, entry("Hopeless"), "f-hopeless", pruning, "val_f1", "max", max_epochs=8)
     assert base.report(1, 0.9) is None and hopeless.report(1, 0.1) is None, "the warm-up"
-    assert base.report(2, 0.95) is None
-    decision = hopeless.report(2, 0.1)  # its own process in a sweep: here, another object on the same journal
-    assert decision["epoch"] == 2 and decision["others"] == {"AdamW (base)": 0.95}
-    assert "more than 0.1 behind the median 0.9500 of the other options (AdamW (base) 0.9500)" in decision["reason"]
-    assert losing_base.report(2, 0.0) is None, "another replicate is another study; the base is never pruned"
+    assert base.report(2, 0.95) is None and hopeless.report(2, 0.1) is None, "behind once: patience"
+    assert base.report(3, 0.96) is None
+    decision = hopeless.report(3, 0.1)  # its own process in a sweep: here, another object on the same journal
+    assert decision["epoch"] == 3 and decision["others"] == {"AdamW (base)": 0.96}
+    assert "more than 0.1 behind the median 0.9600 of the other options (AdamW (base) 0.9600)" in decision["reason"]
+    for epoch in (1, 2, 3):
+        assert losing_base.report(epoch, 0.0) is None, "another replicate is another study; the base is never pruned"
     hopeless.finish(None, "pruned")
     resumed = Competition(tmp_path, entry("AdamW", is_base=True), "f-base", pruning, "val_f1", "max", max_epochs=8)
     assert resumed.trials[0][1].number == base.trials[0][1].number, "a resumed job goes on in its own trial"
@@ -110,6 +113,8 @@ def test_options_prune_each_other_across_processes_of_the_local_launcher(tmp_pat
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
     hopeless = found.pop("test_resnet/optimizer/Hopeless")
-    assert hopeless["status"] == "pruned" and hopeless["pruned"]["epoch"] <= 4, "the base trained beside it"
+    # pruned on the values of the base training beside it, in another process (which may lag it an epoch)
+    assert hopeless["status"] == "pruned" and hopeless["pruned"]["epoch"] < 8
+    assert "AdamW (base)" in hopeless["pruned"]["others"]
     assert all(result["status"] == "completed" for result in found.values())
     assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 3, "one process per job"

@@ -76,7 +76,7 @@ def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_con
     assert finished.returncode == 1 and "1 of 3 jobs failed" in finished.stderr
     found = results(sweep_dir)
     assert {name: result["status"] for name, result in found.items()} == {
-        "test_resnet/optimizer/AdamW": "completed", "test_resnet/optimizer/Diverge": "failed",
+        "test_resnet/base": "completed", "test_resnet/optimizer/Diverge": "failed",
         "test_resnet/optimizer/SGD": "completed"}
     array_ids = {result["slurm_job_id"].split("_")[0] for result in found.values()}
     assert len(array_ids) == 1, "one job array"
@@ -88,7 +88,7 @@ def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_con
 def test_a_cancelled_or_killed_job_is_recorded_failed_and_the_sweep_ends(tmp_path, end):
     sweep_dir = tmp_path / "sweep"
     process = start_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "trainer.max_epochs=15")
-    victim = sweep_dir / "test_resnet/optimizer/AdamW"
+    victim = sweep_dir / "test_resnet/base"
     wait_until(lambda: (victim / "last_checkpoint.pt").exists(), process, "a first checkpoint")
     slurm_job_id = read_job(victim)["slurm_job_id"]
     if end == "scancel":  # SIGTERM: the job stops without a result, as for a requeue, and is not requeued
@@ -98,7 +98,7 @@ def test_a_cancelled_or_killed_job_is_recorded_failed_and_the_sweep_ends(tmp_pat
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1, stderr[-2000:]
     found = results(sweep_dir)
-    killed = found["test_resnet/optimizer/AdamW"]
+    killed = found["test_resnet/base"]
     assert killed["status"] == "failed" and killed["error"]["type"] == "JobLost"
     assert ("CANCELLED" if end == "scancel" else "FAILED") in killed["error"]["message"], "SLURM's word for it"
     assert "its last checkpoint is kept: re-running the sweep resumes it" in killed["error"]["message"]
@@ -120,13 +120,13 @@ def test_submit_and_detach_runs_the_sweep_driver_as_a_slurm_job(tmp_path, capsys
     assert [result["status"] for result in results(sweep_dir).values()] == ["completed"] * 3
     assert main(["status", str(sweep_dir)]) == 0
     assert "3 completed" in capsys.readouterr().out
-    assert "3 completed, 0 skipped, 0 failed" in (tmp_path / "driver.log").read_text()
+    assert "3 completed, 0 skipped, 0 pruned, 0 failed" in (tmp_path / "driver.log").read_text()
 
 
 def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_path):
     sweep_dir = tmp_path / "sweep"
     process = start_sweep(sweep_dir, "model=test_resnet", "trainer.max_epochs=8")
-    job_dir = sweep_dir / "base"
+    job_dir = sweep_dir / "0"  # a plain multirun: the job's number, as with Hydra's BasicSweeper
     wait_until(lambda: (job_dir / "last_checkpoint.pt").exists() and wandb_epochs(job_dir), process,
                "a first checkpoint and W&B flush")
     flushed = wandb_epochs(job_dir)
@@ -156,7 +156,7 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     sweep_dir = tmp_path / "sweep"
     arguments = ["model=test_resnet", "trainer.max_epochs=20"]
     process = start_sweep(sweep_dir, *arguments, "hydra.launcher.max_num_timeout=1")
-    job_dir = sweep_dir / "base"
+    job_dir = sweep_dir / "0"  # a plain multirun: the job's number, as with Hydra's BasicSweeper
     wait_until(lambda: (job_dir / "last_checkpoint.pt").exists(), process, "a first checkpoint")
     slurm_job_id = read_job(job_dir)["slurm_job_id"]
     # what SLURM sends signal_delay_s before the time limit (submitit's own Job._interrupt(timeout=True))

@@ -99,5 +99,5 @@ def print_stage(stage: int, category: str, decisions: list[dict]) -> None:
     for item in decisions:
         setting = " ".join(item["setting"])
         winner = "base kept" if item["kept_base"] else item["winner"]
-        out.print(f"stage {stage} ({category}), {item['model']}{' ' + setting if setting else ''}: "
-                  f"[bold]{winner}[/] - {item['reason']}")
+        out.print(f"stage {stage} ({category}), {item['model']}{' ' + setting if setting else ''}: {winner} - "
+                  f"{item['reason']}", soft_wrap=True, markup=False)

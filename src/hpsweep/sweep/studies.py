@@ -24,8 +24,9 @@ class Pruning:
     """How options of a category are pruned: ``hydra.sweeper.pruner`` and its two knobs."""
 
     pruner: str = "median"
-    warmup: float = 0.4  # the fraction of trainer.max_epochs trained before any option may be pruned
+    warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
     margin: float = 0.1  # how far behind the other options (in the metric's units) an option must be
+    patience: int = 2  # median: at this many epochs in a row
 
     def problems(self) -> list[str]:
         problems = []
@@ -35,39 +36,50 @@ class Pruning:
             problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
         if self.margin < 0:
             problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            problems.append(f"hydra.sweeper.prune_patience={self.patience!r}: expected an integer >= 1")
         return problems
 
 
 class MedianOfOthersPruner(optuna.pruners.BasePruner):
-    """Prunes a trial whose best value so far trails the median of the other options' best values up to the
-    same epoch by more than ``margin``, once ``warmup`` epochs are done (and before the last).
+    """Prunes a trial whose best value so far has trailed the median of the other options' best values by
+    more than ``margin`` at each of its last ``patience`` epochs, all past the ``warmup`` (never at the last).
 
     Optuna's MedianPruner compares with completed trials only: options training side by side never prune
     each other, and one finished option prunes anything slightly worse than it. A category has 2 to 4
-    options, so this one compares with every other option that reached the epoch, running or finished, and
-    leaves a margin: an option close to the others is never pruned.
+    options, so this one compares with every other option that reached the epoch, running or finished; the
+    margin spares options close to the others, and the patience spares slow starters (an lr warm-up, SGD
+    catching up with AdamW) whose gap closes an epoch later.
     """
 
-    def __init__(self, warmup: int, margin: float, max_epochs: int | None = None):
+    def __init__(self, warmup: int, margin: float, max_epochs: int | None = None, patience: int = 2):
         self.warmup = warmup
         self.margin = margin
         self.max_epochs = max_epochs  # pruning at the last epoch saves nothing
+        self.patience = patience
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        reference = self.reference(study, trial)
-        if reference is None:
+        step = trial.last_step
+        if step is None or (self.max_epochs is not None and step >= self.max_epochs):
             return False
-        best = _best_up_to(trial, trial.last_step, study.direction)
+        steps = sorted(trial.intermediate_values)[-self.patience:]
+        if len(steps) < self.patience or steps[0] < self.warmup:
+            return False
         sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
-        return sign * (reference[0] - best) > self.margin
+        for at in steps:
+            reference = self.reference(study, trial, at)
+            if reference is None or sign * (reference[0] - _best_up_to(trial, at, study.direction)) <= self.margin:
+                return False
+        return True
 
-    def reference(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[float, dict[str, float]] | None:
-        """(median, each other option's best value up to the trial's epoch); None before the warm-up or alone.
+    def reference(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                  step: int | None = None) -> tuple[float, dict[str, float]] | None:
+        """(median, each other option's best value up to ``step``, the trial's last by default); None alone.
 
         An option training beside this one (another process) may be an epoch behind: its best so far counts,
         once it is past the warm-up itself. Values usually rise with epochs, so that favours the trial."""
-        step = trial.last_step
-        if step is None or step < self.warmup or (self.max_epochs is not None and step >= self.max_epochs):
+        step = trial.last_step if step is None else step
+        if step is None:
             return None
         others = {}
         own = trial.user_attrs.get("fingerprint")  # an earlier, failed start of the same job is not another option
@@ -75,7 +87,7 @@ class MedianOfOthersPruner(optuna.pruners.BasePruner):
             if other.number == trial.number or other.state == TrialState.FAIL or \
                     (own is not None and other.user_attrs.get("fingerprint") == own):
                 continue
-            if other.intermediate_values and max(other.intermediate_values) >= self.warmup:
+            if other.intermediate_values and max(other.intermediate_values) >= min(self.warmup, step):
                 best = _best_up_to(other, step, study.direction)
                 if not math.isnan(best):
                     others[other.user_attrs.get("option", f"trial {other.number}")] = best
@@ -92,7 +104,7 @@ def _best_up_to(trial: optuna.trial.FrozenTrial, step: int, direction) -> float:
 def make_pruner(pruning: Pruning, max_epochs: int) -> optuna.pruners.BasePruner:
     warmup = max(1, math.ceil(pruning.warmup * max_epochs))
     if pruning.pruner == "median":
-        return MedianOfOthersPruner(warmup, pruning.margin, max_epochs)
+        return MedianOfOthersPruner(warmup, pruning.margin, max_epochs, pruning.patience)
     if pruning.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=max_epochs, reduction_factor=3)
     return optuna.pruners.NopPruner()
@@ -153,11 +165,11 @@ class Competition:
 
     def _explain(self, study: optuna.Study, trial: optuna.Trial, epoch: int, value: float) -> dict:
         frozen = study._storage.get_trial(trial._trial_id)
-        reference = MedianOfOthersPruner(1, 0.0).reference(study, frozen) or (None, {})
+        reference = MedianOfOthersPruner(1, 0.0).reference(study, frozen) or (math.nan, {})
         others = ", ".join(f"{option} {best:.4f}" for option, best in reference[1].items())
         if self.pruning.pruner == "median":
             reason = (f"{self.metric} {value:.4f} at epoch {epoch}: more than {self.pruning.margin} behind the median "
-                      f"{reference[0]:.4f} of the other options ({others})")
+                      f"{reference[0]:.4f} of the other options ({others}) for {self.pruning.patience} epochs")
         else:
             reason = f"{self.metric} {value:.4f} at epoch {epoch}: not among the best of its hyperband rung ({others})"
         return {"epoch": epoch, "value": value, "pruner": self.pruning.pruner, "study": study.study_name,

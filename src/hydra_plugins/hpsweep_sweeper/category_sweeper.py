@@ -62,8 +62,9 @@ class CategorySweeperConf:
     direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
     alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
     pruner: str = "median"  # none | median | hyperband: stop options clearly behind their category's others
-    prune_warmup: float = 0.4  # the fraction of trainer.max_epochs trained before any option may be pruned
-    prune_margin: float = 0.1  # median: how far behind the other options' median (in the metric's units)
+    prune_warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
+    prune_margin: float = 0.1  # median: how far behind the other options' median (in the metric's units)...
+    prune_patience: int = 2  # ...at this many epochs in a row
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
@@ -74,14 +75,14 @@ ConfigStore.instance().store(group="hydra/sweeper", name="category", node=Catego
 class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float,
-                 max_batch_size: int | None, resume: bool):
+                 prune_patience: int, max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
         self.metric = metric
         self.direction = direction
         self.alpha = alpha
-        self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin}
+        self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin, "patience": prune_patience}
         self.max_batch_size = max_batch_size
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -222,7 +223,9 @@ class CategorySweeper(Sweeper):
             entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)})
             write_manifest(sweep_dir, header, list(entries.values()))
             fingerprints = sorted(outcome.fingerprint for outcome in outcomes)
-            recorded = decisions.recorded(stage, category, fingerprints)
+            # a decision stands while every training it was made from is still done
+            done = all(outcome.status == "skipped" for outcome in outcomes)
+            recorded = decisions.recorded(stage, category, fingerprints) if done else None
             if recorded is None:
                 returns += self.launch(outcomes, sweep_dir)
                 collect_outcomes(outcomes, metric)
