@@ -33,21 +33,30 @@ def test_matrix_of_the_seed_lists_68_jobs_with_run_names_and_imports_no_torch(tm
                  "loss_FocalLoss_alpha2.0_gamma1.0_<ts>", "img512_batch16_<ts>", "batch32_MP_<ts>",
                  "es_patience20_<ts>"):
         assert out.count(name) == 4, name
-    assert "no past results to estimate time from" in out
+    assert "no past results of efficientnet_b3.ra2_in1k, efficientnet_b4.ra2_in1k" in out
 
 
-def test_matrix_estimates_time_from_past_results(tmp_path, capsys):
-    for option, seconds in (("AdamW", 60), ("SGD", 120)):
+def test_matrix_estimates_time_from_past_results_scaled_to_epochs_and_image_size(tmp_path, capsys):
+    # past runs at 32 px: 10 s outside their epochs, then 5 epochs of 10 s (AdamW) or 20 s (SGD)
+    for option, epoch_s in (("AdamW", 10.0), ("SGD", 20.0)):
         job_dir = tmp_path / option
         job_dir.mkdir()
         (job_dir / "result.json").write_text(json.dumps({
             "status": "completed", "model": "test_resnet", "category": "optimizer", "option": option,
-            "duration_s": seconds}))
-    assert main(["matrix", "model=test_resnet", "category=optimizer,early_stopping", "--results", str(tmp_path)]) == 0
+            "duration_s": 10 + 5 * epoch_s, "setup": {"image_size": 32}}))
+        (job_dir / "history.csv").write_text("epoch,epoch_s\n" + "".join(f"{n},{epoch_s}\n" for n in range(1, 6)))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/result.json").write_text(json.dumps({"status": "completed", "model": "resnet18"}))
+    assert main(["matrix", "model=test_resnet", "category=optimizer,early_stopping", "data.image_size=64",
+                 "trainer.max_epochs=10", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "5 rows: 1 model(s) x 2 categories" in out and "4 trainings" in out
-    # the base: the model's mean (1.5 min), SGD 2 min, the model's mean for the 2 other patience options
-    assert "estimated time: 6.5 min for 4 of 4 trainings" in out
+    # at 64 px an epoch costs 4 times as much, and there are twice as many: the base and the patience options at
+    # the model's mean (10 + 10 x 15 x 4 = 610 s), SGD at its own (10 + 10 x 20 x 4 = 810 s)
+    assert "estimated time: 44.0 min for 4 of 4 trainings" in out
+    assert "from 2 past results of test_resnet" in out and "scaled to each job's epochs and image size" in out
+    assert main(["matrix", "model=test_efficientnet", "category=optimizer", "--results", str(tmp_path)]) == 0
+    assert "no past results of test_efficientnet to estimate time from" in capsys.readouterr().out
 
 
 def test_matrix_rejects_unknown_categories(capsys):

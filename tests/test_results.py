@@ -203,5 +203,5 @@ def test_external_script_failures_are_explained(tmp_path, script, reason):
 
 def test_external_without_a_command_is_a_config_error(tmp_path):
     finished = run_experiments(tmp_path, "trainer=external")
-    assert finished.returncode != 0 and "trainer.command is missing" in finished.stderr
+    assert finished.returncode != 0 and "trainer.command is missing" in finished.stdout + finished.stderr
 

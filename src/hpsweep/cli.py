@@ -71,7 +71,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
                                    if not group.startswith("hydra")}, list(sweeper.get("replicates", [])))
             trainings = plan_jobs(overrides, request)
             stages = stage_categories(overrides, request) if strategy == "greedy" else []
-            names = job_names(trainings, lambda job: loader.load_sweep_config(master, list(job.overrides)))
+            described = describe_jobs(trainings, lambda job: loader.load_sweep_config(master, list(job.overrides)))
+            n_trials = sweeper.get("n_trials", 0)
     except (HydraException, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -81,21 +82,27 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     tables: dict[str, Table] = {}
     estimates = []
     first_stage = stages[:1]
-    for training, (model, project, label) in zip(trainings, names, strict=True):
+    for training, about in zip(trainings, described, strict=True):
+        model = about["model"]
         if model not in tables:
-            tables[model] = Table(title=f"{model}  (W&B project {project})", title_justify="left")
+            tables[model] = Table(title=f"{model}  (W&B project {about['project']})", title_justify="left")
             for column in ("category", "option", "replicate", "training", "run name", "estimate"):
                 tables[model].add_column(column)
         later = stages.index(training.category) if stages and training.category not in first_stage else 0
-        seconds = None if later else estimator.seconds(model, training.category, training.option)
+        searched = about["search"] is not None and training.category is not None
+        seconds = None if later else estimator.seconds(training.model, training.category, training.option,
+                                                       about["epochs"], about["image_size"])
+        if seconds is not None and searched:
+            seconds *= n_trials
         estimates.append(seconds)
         shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
-        what = f"decided after stage {later}" if later else (
+        what = f"decided after stage {later}" if later else f"{n_trials} trials" if searched else (
             f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
             else "own")
         option = training.option + "".join(f" {item}" for item in training.setting)
         tables[model].add_row(training.category or "-", option, training.replicate_label, what,
-                              "" if later else f"{label}_<ts>", format_duration(seconds) if seconds is not None else "")
+                              "" if later else f"{about['label']}_<ts>",
+                              format_duration(seconds) if seconds is not None else "")
     for table in tables.values():
         out.print(table)
     rows = [row for row in rows_of(trainings) if row.category]
@@ -111,21 +118,20 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")
-    known = [seconds for seconds in estimates if seconds is not None]
-    if known:
-        out.print(f"estimated time: {format_duration(sum(known))} for {len(known)} of {len(trainings)} trainings, "
-                  f"run one after another (from {estimator.count} past results)")
-    else:
-        out.print("no past results to estimate time from (looked in: " + ", ".join(map(str, results)) + ")")
+    out.print(estimator.describe([seconds for seconds in estimates if seconds is not None], len(trainings),
+                                 {training.model for training in trainings}, results), soft_wrap=True,
+              markup=False)
     return 0
 
 
-def job_names(jobs: list, compose_job) -> list[tuple[str, str, str]]:
-    """(timm model name, W&B project, run label) of each job, composing as few configs as possible.
+def describe_jobs(jobs: list, compose_job) -> list[dict]:
+    """What the matrix shows of each job: its timm model name, W&B project, run label, epochs, image size and
+    search space, composing as few configs as possible.
 
     Hydra takes about 75 ms to compose one config, too slow to do 68 times, and jobs that differ only
-    in their model share their run label: the first job of each model and of each option are composed
-    (on every core at once), and then only jobs whose option's name template reads the model's config.
+    in their model share everything but the model's names: the first job of each model and of each option
+    are composed (on every core at once), and then only jobs whose option's name template reads the model's
+    config.
     """
     first_of_model, first_of_option = {}, {}
     for number, job in enumerate(jobs):
@@ -133,14 +139,11 @@ def job_names(jobs: list, compose_job) -> list[tuple[str, str, str]]:
         first_of_option.setdefault(_option_key(job), number)
     described = _describe(sorted(set(first_of_model.values()) | set(first_of_option.values())), jobs, compose_job)
     exact = [number for number, job in enumerate(jobs)
-             if number not in described and described[first_of_option[_option_key(job)]][2]]
+             if number not in described and described[first_of_option[_option_key(job)]]["reads_model"]]
     described |= _describe(exact, jobs, compose_job)
-    names = []
-    for number, job in enumerate(jobs):
-        model_name, project = described[first_of_model[job.model]][:2]
-        label = described[number if number in described else first_of_option[_option_key(job)]][3]
-        names.append((model_name, project, label))
-    return names
+    return [{**described[number if number in described else first_of_option[_option_key(job)]],
+             **{key: described[first_of_model[job.model]][key] for key in ("model", "project")}}
+            for number, job in enumerate(jobs)]
 
 
 def _option_key(job) -> tuple:
@@ -150,7 +153,7 @@ def _option_key(job) -> tuple:
 _FORK_STATE: tuple | None = None  # (jobs, compose_job), inherited by forked workers
 
 
-def _describe(numbers: list[int], jobs: list, compose_job) -> dict[int, tuple[str, str, bool, str]]:
+def _describe(numbers: list[int], jobs: list, compose_job) -> dict[int, dict]:
     """Compose the given jobs, in parallel processes forked from this one (which already holds Hydra's
     state) when there are enough of them to pay for it."""
     global _FORK_STATE
@@ -162,14 +165,18 @@ def _describe(numbers: list[int], jobs: list, compose_job) -> dict[int, tuple[st
         return dict(zip(numbers, pool.map(_describe_one, numbers), strict=True))
 
 
-def _describe_one(number: int) -> tuple[str, str, bool, str]:
-    """(model name, W&B project, whether the option's run name reads the model config, run label)."""
+def _describe_one(number: int) -> dict:
     jobs, compose_job = _FORK_STATE
     job = jobs[number]
     cfg = compose_job(job)
     template = OmegaConf.to_container(cfg.get("run_name_parts") or {}, resolve=False).get(job.category)
-    label = naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides)))
-    return cfg.model.name, naming.wandb_project(cfg), "${model" in str(template), label
+    return {
+        "model": cfg.model.name, "project": naming.wandb_project(cfg),
+        "reads_model": "${model" in str(template),  # the option's run name differs per model
+        "label": naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides))),
+        "epochs": cfg.trainer.max_epochs, "image_size": cfg.data.image_size,
+        "search": OmegaConf.to_container(cfg.search) if cfg.get("search") else None,
+    }
 
 
 def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None, json_path: Path | None,

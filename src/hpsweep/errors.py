@@ -1,7 +1,11 @@
 """Typed errors whose messages say how to fix the input."""
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """A problem of the input or the setup whose message says how to fix it: shown without a traceback."""
+
+
+class ConfigError(UserError, ValueError):
     """The composed config holds values that cannot run; the message lists every problem found."""
 
     def __init__(self, problems: list[str], summary: str = "invalid configuration"):
@@ -13,11 +17,11 @@ class UnknownModelError(ConfigError):
     """timm has no model of that name."""
 
 
-class PretrainedWeightsUnavailable(RuntimeError):
+class PretrainedWeightsUnavailable(UserError, RuntimeError):
     """Pretrained weights were asked for but no local file, cache or reachable hub has them."""
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
     """The training loss became NaN or infinite: the run diverged."""
 
 

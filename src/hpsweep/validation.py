@@ -48,6 +48,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
     integer_at_least("data.batch_size", cfg.data.batch_size, 1)
     integer_at_least("data.image_size", cfg.data.image_size, 8)
     one_of("logger.mode", cfg.logger.mode, LOGGER_MODES)
+    verbose = cfg.logger.get("verbose", False)
+    expect(isinstance(verbose, bool), "logger.verbose", verbose, "expected true or false")
     one_of("early_stopping.monitor", cfg.early_stopping.monitor, MONITORS)
     one_of("early_stopping.mode", cfg.early_stopping.mode, MODES)
     integer_at_least("early_stopping.patience", cfg.early_stopping.patience, 1)

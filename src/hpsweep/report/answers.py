@@ -21,6 +21,8 @@ class RowResult:
     category: str | None
     option: str
     trainings: list[TrainingResult] = field(default_factory=list)
+    trial: int | None = None  # a trial of a searched option
+    trials: list["RowResult"] = field(default_factory=list)  # a searched option's every trial (this: the best)
 
     @property
     def is_base(self) -> bool:
@@ -103,18 +105,40 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
         for training in sweep.trainings:
             for row in training.rows:
                 key = (training.model, training.setting, row.get("stage", training.stage))
-                row_key = (row["category"], row["option"])
+                row_key = (row["category"], row["option"], row.get("trial"))
                 group_rows = rows.setdefault(key, {})
-                group_rows.setdefault(row_key, RowResult(training.model, row["category"], row["option"]))
+                group_rows.setdefault(row_key, RowResult(training.model, row["category"], row["option"],
+                                                         trial=row.get("trial")))
                 group_rows[row_key].trainings.append(training)
         for (model, setting, stage), by_key in rows.items():
-            base = by_key.get((None, BASE))
+            base = by_key.get((None, BASE, None))
             categories = []
-            for category in dict.fromkeys(category for category, _ in by_key if category):
-                options = [row for (owner, _), row in by_key.items() if owner == category]
+            for category in dict.fromkeys(category for category, _, _ in by_key if category):
+                options = best_trials([row for (owner, _, _), row in by_key.items() if owner == category],
+                                      sweep.metric, sweep.higher_is_better)
                 if base is not None and not any(row.is_base for row in options):
                     options.append(RowResult(model, category, BASE, base.trainings))
                 verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha)
                 categories.append(CategoryAnswer(category, options, verdict))
             groups.append(Group(sweep, model, setting, stage, base, categories))
     return groups
+
+
+def best_trials(rows: list[RowResult], metric: str, higher_is_better: bool) -> list[RowResult]:
+    """A searched option (a row per trial) stands in its category as its best trial by mean over replicates,
+    among the trials that completed; its ``trials`` keep every trial, for the spread."""
+    chosen: dict[str, RowResult] = {}
+    result = []
+    for row in rows:
+        if row.trial is None:
+            result.append(row)
+            continue
+        trials = [other for other in rows if other.option == row.option and other.trial is not None]
+        if row.option not in chosen:
+            complete = [trial for trial in trials if trial.status == "completed" and trial.aggregate(metric).n]
+            sign = 1.0 if higher_is_better else -1.0
+            best = max(complete, key=lambda trial: sign * trial.aggregate(metric).mean) if complete else trials[0]
+            best.trials = trials
+            chosen[row.option] = best
+            result.append(best)
+    return result

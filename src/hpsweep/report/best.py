@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from hpsweep.naming import project_name
 from hpsweep.report.answers import Group
 from hpsweep.sweep.plan import BASE, bare_key
+from hpsweep.sweep.search import value_text
 from hpsweep.sweep.stages import DECISIONS_FILE
 
 NOT_CARRIED = ("hydra", "logger")  # overrides that do not change what is trained
@@ -79,15 +80,19 @@ def recommend(group: Group) -> Recommendation:
         kept = decision["kept_base"] or decision["winner"] in (None, BASE)
         chosen[stage["category"]] = (None if kept else decision["winner"],
                                      f"stage {stage['stage']}: {decision['reason']}")
+    searched: list[str] = []  # the winning trial's sampled values, where the winner is a searched option
     if not chosen:
         for answer in group.categories:
             verdict = answer.verdict
             kept = verdict.kept_base or verdict.winner in (None, BASE)
             row = next((row for row in answer.rows if row.option == verdict.winner), None)
             value = "" if row is None else f"{row.aggregate(group.sweep.metric).mean:.4f}"
+            trial = f" (trial {row.trial} of {len(row.trials)})" if row is not None and row.trial is not None else ""
             chosen[answer.category] = (None if kept else verdict.winner,
-                                       f"{group.sweep.metric} {value} (n={row.aggregate(group.sweep.metric).n}): "
-                                       f"{verdict.reason}" if row else verdict.reason)
+                                       f"{group.sweep.metric} {value} (n={row.aggregate(group.sweep.metric).n})"
+                                       f"{trial}: {verdict.reason}" if row else verdict.reason)
+            if not kept and trial:
+                searched += [f"{key}={value_text(item)}" for key, item in row.trainings[0].entry["params"].items()]
     for item in [*manifest.get("fixed", []), *group.setting]:
         key = bare_key(item)
         if key in chosen or key == "model" or key.split(".")[0].split("/")[0] in NOT_CARRIED:
@@ -106,6 +111,7 @@ def recommend(group: Group) -> Recommendation:
             recommendation.defaults.append((entry(category), defaults[category], f"base kept: {why}"))
         else:
             recommendation.notes.append(f"{category}: base kept (no option set): {why}")
+    recommendation.values += searched
     return recommendation
 
 
@@ -127,10 +133,13 @@ def experiment_yaml(recommendation: Recommendation, command: str, sources: list[
         lines.append(f"# With the replicates compared: {command.replace(' +experiment', ' -m +experiment')} "
                      f"{' '.join(recommendation.replicates)}")
     lines.append("defaults:")
-    lines += [f"  - {entry}: {option}  # {why}" for entry, option, why in recommendation.defaults]
+    # Hydra wants a defaults list's overrides at its end: groups the base lacks (/<group>) come first
+    ordered = sorted(recommendation.defaults, key=lambda item: item[0].startswith("override"))
+    lines += [f"  - {entry}: {option}  # {why}" for entry, option, why in ordered]
     lines += [f"  # {note}" for note in recommendation.notes]
     if recommendation.values:
-        lines += ["", "# the sweep's fixed overrides", OmegaConf.to_yaml(OmegaConf.from_dotlist(recommendation.values))]
+        lines += ["", "# the sweep's fixed overrides (and a searched option's chosen values)",
+                  OmegaConf.to_yaml(OmegaConf.from_dotlist(recommendation.values))]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -43,6 +43,9 @@ def rows(groups: list[Group]) -> list[dict]:
                 "verdict": answer.verdict.reason if best else None,
                 "notes": answer.verdict.notes if best else [],
                 "minutes": round(sum(t.duration_s or 0 for t in row.trainings) / 60, 2),
+                "trial": row.trial,
+                "trials": [{"trial": trial.trial, "n": trial.aggregate(metric).n, "mean": trial.aggregate(metric).mean,
+                            "status": trial.status} for trial in row.trials],
                 "directories": [str(t.directory) for t in row.trainings],
             })
     return table
@@ -63,7 +66,17 @@ def _signed(value) -> str:
 
 
 def _mark(row: dict) -> str:
-    return ("★ " if row["best"] else "") + ("(base)" if row["is_base"] and row["option"] != "base" else "")
+    return "".join([_searched(row), " ★" if row["best"] else "",
+                    " (base)" if row["is_base"] and row["option"] != "base" else ""])
+
+
+def _searched(row: dict) -> str:
+    """A searched option's best trial, and the spread of its trials' means."""
+    if row["trial"] is None:
+        return ""
+    means = [trial["mean"] for trial in row["trials"] if trial["mean"] is not None]
+    spread = f", trials {min(means):.4f}-{max(means):.4f}" if means else ""
+    return f" (trial {row['trial']}, best of {len(row['trials'])}{spread})"
 
 
 def verdict_lines(group: Group) -> list[str]:
@@ -92,7 +105,7 @@ def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
         for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
             status = ", ".join(f"{count} {state}" for state, count in row["statuses"].items()) \
                 if len(row["statuses"]) > 1 else row["status"]
-            view.add_row(row["category"] or "-", f"{row['option']} {_mark(row)}".strip(),
+            view.add_row(row["category"] or "-", f"{row['option']}{_mark(row)}",
                          f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
                          _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),
                          _number(row["p_base"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
@@ -158,8 +171,7 @@ def write_markdown(groups: list[Group], path: Path, images: list[Path]) -> None:
                   f"| category | option | status | n | {metric} mean ± std | min | max | Δ base | p |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
-            option = f"**{row['option']}** ★" if row["best"] else row["option"]
-            option += " (base)" if row["is_base"] and row["option"] != "base" else ""
+            option = (f"**{row['option']}**" if row["best"] else row["option"]) + _mark(row)
             lines.append(f"| {row['category'] or '-'} | {option} | {row['status']} | {row['n']} | {_mean_std(row)} | "
                          f"{_number(row['min'])} | {_number(row['max'])} | {_signed(row['delta_base'])} | "
                          f"{_number(row['p_base'], 3)} |")

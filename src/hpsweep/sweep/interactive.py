@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-NOT_SWEEPABLE = {"model", "data", "trainer", "logger", "experiment"}
+NOT_SWEEPABLE = {"model", "data", "trainer", "logger", "experiment"}  # groups, not categories
 
 
 def sweep_command(config_dir: Path, models: list[str], categories: list[str], launcher: str = "basic",
@@ -38,10 +38,14 @@ def interactive(config_dir: Path, overrides: list[str]) -> int:
     from hpsweep.cli import matrix
     from hpsweep.compose import compose_config
 
-    categories = list(compose_config(config_dir, []).hydra.sweeper.categories)
+    sweeper = compose_config(config_dir, []).hydra.sweeper
     with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         models = loader.get_group_options("model")
+        # the seed's categories first, then every other folder of options (augmentation, fold, your own)
+        groups = [group for group in loader.list_groups("") if group not in NOT_SWEEPABLE and
+                  not group.startswith("hydra") and loader.get_group_options(group)]
+        categories = list(dict.fromkeys([*sweeper.categories, *sorted(groups)]))
         option_counts = {category: len(loader.get_group_options(category)) for category in categories}
         launchers = ["basic", *loader.get_group_options("hydra/launcher")]
     launchers = list(dict.fromkeys(name for name in launchers if name in ("basic", "local", "slurm")))
@@ -52,8 +56,10 @@ def interactive(config_dir: Path, overrides: list[str]) -> int:
     if not chosen_models:
         return 1
     chosen_categories = questionary.checkbox(
-        "Categories:", choices=[questionary.Choice(f"{name} ({option_counts[name]} options)", value=name)
-                                for name in categories],
+        "Categories:", choices=[questionary.Choice(
+            f"{name} ({option_counts[name]} options"
+            + (", repeats each row: a replicate, not a choice" if name in sweeper.replicates else "") + ")",
+            value=name) for name in categories],
         validate=lambda picked: bool(picked) or "pick at least one category").ask()
     if not chosen_categories:
         return 1

@@ -32,6 +32,7 @@ def training_entry(training: Training, directory: Path, sweep_dir: Path, job_fin
         "replicate": replicate_dict(training.replicate),
         "rows": [row.as_dict() for row in training.rows],
         "overrides": list(training.overrides),
+        "params": dict(training.params),
     }
 
 
@@ -73,11 +74,11 @@ def recorded_fingerprints(manifest: dict | None) -> dict[str, str]:
 
 def training_from_entry(entry: dict) -> Training:
     """The training a manifest entry describes, as the planner made it."""
-    rows = tuple(Row(entry["model"], row["category"], row["option"], tuple(entry["setting"]), row["stage"])
-                 for row in entry["rows"])
+    rows = tuple(Row(entry["model"], row["category"], row["option"], tuple(entry["setting"]), row["stage"],
+                     row.get("trial")) for row in entry["rows"])
     replicate = tuple(item for item in entry["overrides"] if bare_key(item) in entry["replicate"])
     return Training(tuple(entry["overrides"]), rows, replicate, entry["is_base"],
-                    swept=any(row.category for row in rows))
+                    swept=any(row.category for row in rows), params=tuple(entry.get("params", {}).items()))
 
 
 def plan_key(arguments: list[str], settings: dict, config_dirs: Iterable[str]) -> str:

@@ -101,7 +101,8 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> Non
         error = result.get("error") or {}
         pruned = result.get("pruned") or {}
         shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
-        option = training.option + (f" = {', '.join(shared)}" if training.is_base and shared else "")
+        option = training.option + (f" = {', '.join(shared)}" if training.is_base and shared else "") + (
+            f" trial {training.trial}" if training.trial is not None else "")
         value = metrics.get(metric)
         table.add_row(
             training.model or "",

@@ -42,14 +42,15 @@ class Row:
     option: str  # BASE for the base combination
     setting: tuple[str, ...] = ()  # swept values that are not replicates (trainer.max_epochs=10)
     stage: int = 0  # greedy sweeps: the stage that varies this row's category (0: a union sweep)
+    trial: int | None = None  # a trial of a searched option (hpsweep.sweep.search)
 
     @property
     def label(self) -> str:
         return " / ".join(part for part in (self.model, self.category, self.option) if part) + \
-            "".join(f" {item}" for item in self.setting)
+            (f" trial {self.trial}" if self.trial is not None else "") + "".join(f" {item}" for item in self.setting)
 
     def as_dict(self) -> dict:
-        return {"category": self.category, "option": self.option, "stage": self.stage}
+        return {"category": self.category, "option": self.option, "stage": self.stage, "trial": self.trial}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Training:
     replicate: tuple[str, ...] = ()  # the replicate overrides (seed=2, fold=fold3)
     is_base: bool = False  # the base combination of its model and setting
     swept: bool = False  # a category sweep's training (False: a plain multirun's, named by job number)
+    params: tuple[tuple[str, object], ...] = ()  # a search trial's sampled values (key, value)
+
+    @property
+    def trial(self) -> int | None:
+        return self.rows[0].trial
 
     @property
     def model(self) -> str | None:
@@ -91,7 +97,8 @@ class Training:
         """What tables call it: ``test_resnet / optimizer / SGD seed=2``, or the base and the rows it answers."""
         if not self.swept:
             return " ".join(self.overrides) or BASE
-        head = " / ".join(part for part in (self.model, self.category, self.option) if part)
+        head = " / ".join(part for part in (self.model, self.category, self.option) if part) + \
+            (f" trial {self.trial}" if self.trial is not None else "")
         shared = [f"{row.category}/{row.option}" for row in self.rows if row.category]
         tail = [*self.setting, *self.replicate]
         return head + (f" ({', '.join(shared)})" if self.is_base and shared else "") + \
@@ -106,7 +113,8 @@ class Training:
         swept = "_".join(_UNSAFE_IN_PATHS.sub("_", item.lstrip("+").replace("=", "-"))
                          for item in (*self.setting, *self.replicate))
         parts = (self.model, BASE) if self.is_base else (self.model, self.category, self.option)
-        return "/".join(part for part in (*parts, swept) if part)
+        trial = f"trial-{self.trial}" if self.trial is not None else ""
+        return "/".join(part for part in (*parts, trial, swept) if part)
 
 
 @dataclass

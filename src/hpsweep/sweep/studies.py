@@ -5,6 +5,7 @@ other processes, or SLURM jobs on other nodes sharing the filesystem, compete wi
 Nothing else in hpsweep talks to Optuna.
 """
 
+import hashlib
 import math
 import statistics
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ def study_names(entry: dict) -> list[tuple[str, str]]:
     replicate = " ".join(f"{key}={value}" for key, value in sorted(entry.get("replicate", {}).items()))
     setting = " ".join(entry.get("setting", []))
     return [(f"{entry['model']}/{row['category']}/stage{row['stage']}/{setting}/{replicate}",
-             row["option"] + (" (base)" if entry.get("is_base") else ""))
+             row["option"] + (" (base)" if entry.get("is_base") else "")
+             + (f" trial {row['trial']}" if row.get("trial") is not None else ""))
             for row in entry["rows"] if row["category"]]
 
 
@@ -182,3 +184,50 @@ class Competition:
                 study.tell(trial, value)
             else:
                 study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
+
+
+
+class Search:
+    """The study of one searched option (per model, setting and stage): asks Optuna for trials, each a set of
+    values from the option's spaces, and is told each trial's value (the mean over its replicates)."""
+
+    def __init__(self, sweep_dir: Path, name: str, spaces: list, sampler: str, direction: str, n_trials: int):
+        self.name = name
+        self.sampler = sampler
+        self.n_trials = n_trials
+        self.distributions = {space.key: _distribution(space) for space in spaces}
+        self.study = optuna.create_study(study_name=name, storage=storage(sweep_dir), load_if_exists=True,
+                                         direction="maximize" if direction == "max" else "minimize")
+
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        return sorted(self.study.get_trials(deepcopy=False), key=lambda trial: trial.number)
+
+    def ask(self) -> tuple[int, dict]:
+        """A new trial: (its number, its values). The sampler is seeded from the study's name and size, so a
+        search re-run in the same sweep dir continues it instead of drawing the same values again."""
+        seed = int(hashlib.sha256(self.name.encode()).hexdigest()[:8], 16) + len(self.study.trials)
+        if self.sampler == "tpe":
+            chooser = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, self.n_trials // 2))
+        else:
+            chooser = optuna.samplers.RandomSampler(seed=seed)
+        study = optuna.load_study(study_name=self.name, storage=self.study._storage, sampler=chooser)
+        trial = study.ask(self.distributions)
+        return trial.number, dict(trial.params)
+
+    def tell(self, number: int, value: float | None, state: str) -> None:
+        """``completed`` with the trial's value, else ``pruned`` or ``failed``."""
+        trial = next(trial for trial in self.trials() if trial.number == number)
+        if trial.state != TrialState.RUNNING:
+            return  # told in an earlier run of the sweep
+        if state == "completed" and value is not None:
+            self.study.tell(number, value)
+        else:
+            self.study.tell(number, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
+
+
+def _distribution(space) -> optuna.distributions.BaseDistribution:
+    if space.kind == "categorical":
+        return optuna.distributions.CategoricalDistribution(list(space.choices))
+    if space.kind == "int":
+        return optuna.distributions.IntDistribution(space.low, space.high, log=space.log, step=space.step or 1)
+    return optuna.distributions.FloatDistribution(space.low, space.high, log=space.log, step=space.step)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from hpsweep.errors import UserError
 from hpsweep.records import HISTORY_FILE, History
 from hpsweep.train.tracking import Tracker
 
@@ -20,7 +21,7 @@ METRICS_FILE = "metrics.json"
 LOG_FILE = "external.log"
 
 
-class ExternalTrainerError(RuntimeError):
+class ExternalTrainerError(UserError, RuntimeError):
     """The external training script did not produce a usable result."""
 
 

@@ -82,6 +82,7 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
                 mode=cfg.logger.mode,
                 run_dir=output_dir,
                 run_id=record["wandb_run_id"],
+                verbose=cfg.logger.get("verbose", False),
             )
             record["wandb_run_id"] = tracker.run_id
             write_json_atomic(output_dir / JOB_FILE, record)

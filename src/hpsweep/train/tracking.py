@@ -50,7 +50,7 @@ class Tracker:
     """
 
     def __init__(self, *, project: str, entity: str | None, name: str, group: str | None, tags: list[str],
-                 config: dict, mode: str, run_dir: Path, run_id: str | None = None):
+                 config: dict, mode: str, run_dir: Path, run_id: str | None = None, verbose: bool = False):
         import wandb
 
         self.mode = resolve_mode(mode)
@@ -68,8 +68,17 @@ class Tracker:
             resume="allow" if run_id else None,
             # SIGTERM (preemption, requeue) stops W&B's service at once, losing what it has not flushed to
             # the run's file: flush every second, not every 15
-            settings=wandb.Settings(x_transaction_log_flush_interval=TRANSACTION_LOG_FLUSH_S),
+            settings=wandb.Settings(x_transaction_log_flush_interval=TRANSACTION_LOG_FLUSH_S, silent=not verbose),
         )
+        log.info("W&B run %s %s", name, self.where(run_dir))
+
+    def where(self, run_dir: Path) -> str:
+        """One line in place of W&B's own banner: where the run goes, and how to upload it if offline."""
+        if self.mode == "online":
+            return f"logs to {self.run.url}"
+        if self.mode == "offline":
+            return f"is offline in {Path(self.run.dir).parent}; upload with hpsweep sync <sweep dir> or wandb sync <it>"
+        return "is disabled (logger.mode=disabled)"
 
     @property
     def run_id(self) -> str:

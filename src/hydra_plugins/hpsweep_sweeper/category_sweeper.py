@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -65,6 +65,8 @@ class CategorySweeperConf:
     prune_warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
     prune_margin: float = 0.1  # median: how far behind the other options' median (in the metric's units)...
     prune_patience: int = 2  # ...at this many epochs in a row
+    n_trials: int = 8  # trials of each searched option (an option file with a `search:` mapping of spaces)
+    sampler: str = "tpe"  # tpe | random: how Optuna samples a searched option's values
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
@@ -75,7 +77,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="category", node=Catego
 class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float,
-                 prune_patience: int, max_batch_size: int | None, resume: bool):
+                 prune_patience: int, n_trials: int, sampler: str, max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
@@ -83,6 +85,8 @@ class CategorySweeper(Sweeper):
         self.direction = direction
         self.alpha = alpha
         self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin, "patience": prune_patience}
+        self.n_trials = n_trials
+        self.sampler = sampler
         self.max_batch_size = max_batch_size
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -135,7 +139,8 @@ class CategorySweeper(Sweeper):
         metric, direction = self.decision_metric()
         sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
         settings = {"strategy": self.strategy, "replicates": self.replicates, "categories": self.categories,
-                    "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning}
+                    "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning,
+                    "n_trials": self.n_trials, "sampler": self.sampler}
         config_dirs = [source.path.removeprefix("file://") for source in self.config.hydra.runtime.config_sources
                        if source.path.startswith("file://")]
         return {
@@ -153,6 +158,8 @@ class CategorySweeper(Sweeper):
             "pruning": self.pruning,
             "default_choices": dict(request.default_choices),
             "stages": stages.stage_categories(overrides, request) if self.strategy == "greedy" else [],
+            "n_trials": self.n_trials,
+            "search_trials": 0,  # how many trial trainings the sweep's searched options make in all
             "plan_key": plan_key(arguments, settings, config_dirs),
         }
 
@@ -176,12 +183,23 @@ class CategorySweeper(Sweeper):
         if self.resume and self.all_done_before(sweep_dir, header):
             return []
         trainings = plan_jobs(overrides, request)
+        configs = self.preflight(trainings)  # greedy: every stage's options, checked against the first base
+        spaces = self.find_searches(trainings, configs)
         if self.strategy == "greedy":
+            if spaces:
+                raise ConfigError([f"{category}/{option}: a searched option runs in hydra.sweeper.strategy=union "
+                                   "sweeps" for category, option in spaces])
             return self.run_greedy(header, overrides, request, trainings, sweep_dir)
 
-        outcomes = self.prepare(trainings, sweep_dir)
-        write_manifest(sweep_dir, header, [self.entry(outcome, sweep_dir) for outcome in outcomes])
+        searched = [training for training in trainings if (training.category, training.option) in spaces]
+        kept = [number for number, training in enumerate(trainings) if training not in searched]
+        outcomes = self.prepare([trainings[n] for n in kept], [configs[n] for n in kept], sweep_dir)
+        header["search_trials"] = len(searched) * self.n_trials
+        entries = {entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)}
+        write_manifest(sweep_dir, header, list(entries.values()))
         returns = self.launch(outcomes, sweep_dir)
+        if searched:
+            outcomes += self.run_searches(searched, spaces, sweep_dir, header, entries, returns)
         self.report(outcomes, sweep_dir)
         return returns
 
@@ -195,7 +213,8 @@ class CategorySweeper(Sweeper):
         outcomes = [Outcome.of(training_from_entry(entry), sweep_dir / entry["directory"], entry["fingerprint"])
                     for entry in manifest["trainings"]]
         decided = len(stages.Decisions(sweep_dir).stages) == len(header["stages"])
-        if not decided or not all(outcome.done_before(pruning) for outcome in outcomes):
+        searched = sum(outcome.training.trial is not None for outcome in outcomes) >= manifest.get("search_trials", 0)
+        if not decided or not searched or not all(outcome.done_before(pruning) for outcome in outcomes):
             return False
         for outcome in outcomes:
             outcome.status = "skipped"
@@ -210,7 +229,6 @@ class CategorySweeper(Sweeper):
         categories = header["stages"]
         if not categories:
             raise ConfigError(["hydra.sweeper.strategy=greedy needs category=<categories, in the order to decide>"])
-        self.preflight(union)  # every option of every stage, checked against the first base before anything runs
         metric, direction = self.decision_metric()
         decisions = stages.Decisions(sweep_dir)
         winners: dict[tuple, list[str]] = {}
@@ -219,7 +237,7 @@ class CategorySweeper(Sweeper):
         returns: list[list[JobReturn]] = []
         for stage, category in enumerate(categories, start=1):
             trainings = stages.plan_stage(overrides, request, union, category, stage, winners)
-            outcomes = self.prepare(trainings, sweep_dir)
+            outcomes = self.prepare(trainings, None, sweep_dir)
             entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)})
             write_manifest(sweep_dir, header, list(entries.values()))
             fingerprints = sorted(outcome.fingerprint for outcome in outcomes)
@@ -249,6 +267,99 @@ class CategorySweeper(Sweeper):
             raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
                                    f"with hydra.sweep.dir={sweep_dir} to retry only those")
 
+    # --- searching inside a category -----------------------------------------------------------------
+
+    def find_searches(self, trainings: list[Training], configs: list[DictConfig]) -> dict[tuple[str, str], list]:
+        """The searched options ((category, option) -> their spaces), every space checked before anything runs:
+        its fields, its keys (in the composed config and set by the option itself) and the values at its edges."""
+        from hpsweep.sweep.search import SAMPLERS, SEARCH_KEY, bound_overrides, parse_spaces, space_problems
+
+        loader = self.hydra_context.config_loader
+        spaces, problems, seen = {}, [], set()
+        for training, cfg in zip(trainings, configs, strict=True):
+            key = (training.category, training.option)
+            if training.category is None or key in seen:
+                continue
+            seen.add(key)
+            if not cfg.get(SEARCH_KEY):
+                continue
+            where = f"{training.category}/{training.option}"
+            found, option_problems = parse_spaces(OmegaConf.to_container(cfg[SEARCH_KEY]), where)
+            option_problems += space_problems(found, _raw_option(loader, *key), _task(cfg), where)
+            if self.hpsweep_app and not option_problems:
+                from hpsweep.validation import config_problems
+
+                for edge in bound_overrides(found):
+                    edge_cfg = _task(loader.load_sweep_config(self.config, [*training.overrides, *edge]))
+                    option_problems += [f"{where}: at the edge of its search space ({' '.join(edge)}): {problem}"
+                                        for problem in config_problems(edge_cfg)
+                                        if any(space.key in problem for space in found)]
+            problems += option_problems
+            spaces[key] = found
+        if spaces and self.sampler not in SAMPLERS:
+            problems.append(f"hydra.sweeper.sampler={self.sampler!r}: expected one of {', '.join(SAMPLERS)}")
+        if spaces and (not isinstance(self.n_trials, int) or self.n_trials < 1):
+            problems.append(f"hydra.sweeper.n_trials={self.n_trials!r}: expected an integer >= 1")
+        if problems:
+            raise ConfigError(problems, summary=f"{len(problems)} problem(s) in search spaces; nothing was started")
+        return spaces
+
+    def run_searches(self, searched: list[Training], spaces: dict, sweep_dir: Path, header: dict,
+                     entries: dict[str, dict], returns: list) -> list[Outcome]:
+        """Each searched option's trials, asked from its Optuna study in rounds as wide as the launcher runs jobs at
+        once; a trial trains every replicate of its row, and its value is their mean. A re-run continues the
+        study: finished trials are kept, trials asked but never told (a killed sweep) train again."""
+        from optuna.trial import TrialState
+
+        from hpsweep.sweep.search import value_text
+        from hpsweep.sweep.studies import Search
+
+        metric, direction = self.decision_metric()
+        groups: dict[tuple, list[Training]] = {}  # (model, category, option, setting, stage) -> one per replicate
+        for training in searched:
+            groups.setdefault((training.model, training.category, training.option, training.setting,
+                               training.stage), []).append(training)
+        studies = {key: Search(sweep_dir, "search/" + "/".join(str(part) for part in (*key[:3], " ".join(key[3]),
+                                                                                       f"stage{key[4]}")),
+                               spaces[key[1:3]], self.sampler, direction, self.n_trials) for key in groups}
+        basic = type(self.launcher).__name__ == "BasicLauncher"
+        width = 1 if basic else self.max_batch_size or self.n_trials
+        handled: set[tuple] = set()
+        outcomes: list[Outcome] = []
+        while True:
+            asked = []  # (group, trial number, values)
+            for key, study in studies.items():
+                known = study.trials()
+                # finished in an earlier run: listed again; asked and never told: trained again
+                asked += [(key, trial.number, trial.params) for trial in known if (key, trial.number) not in handled
+                          and (trial.state != TrialState.RUNNING or len(asked) < width)]
+                while len(asked) < width and len(known) < self.n_trials:
+                    asked.append((key, *study.ask()))
+                    known = study.trials()
+            if not asked:
+                return outcomes
+            trials = [replace(training, overrides=(*training.overrides, *(f"{name}={value_text(value)}"
+                                                                          for name, value in values.items())),
+                              rows=tuple(replace(row, trial=number) for row in training.rows),
+                              params=tuple(values.items()))
+                      for key, number, values in asked for training in groups[key]]
+            batch = self.prepare(trials, None, sweep_dir)
+            entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in batch)})
+            write_manifest(sweep_dir, header, list(entries.values()))
+            returns += self.launch(batch, sweep_dir)
+            collect_outcomes(batch, metric)
+            for key, number, _ in asked:
+                of_trial = [outcome for outcome in batch if outcome.training.trial == number
+                            and outcome.training.rows[0].option == key[2] and outcome.training.model == key[0]]
+                values = [(outcome.result.get("metrics") or {}).get(metric) for outcome in of_trial]
+                states = {(outcome.result or {}).get("status") for outcome in of_trial}
+                if states == {"completed"} and all(isinstance(value, (int, float)) for value in values):
+                    studies[key].tell(number, sum(values) / len(values), "completed")
+                else:
+                    studies[key].tell(number, None, "pruned" if "pruned" in states else "failed")
+                handled.add((key, number))
+            outcomes += batch
+
     # --- checking and placing -------------------------------------------------------------------------
 
     def preflight(self, trainings: list[Training]) -> list[DictConfig]:
@@ -273,9 +384,10 @@ class CategorySweeper(Sweeper):
                                                 "nothing was started")
         return configs
 
-    def prepare(self, trainings: list[Training], sweep_dir: Path) -> list[Outcome]:
-        """Check, merge trainings of the same config, give each its directory; skip what is done."""
-        configs = self.preflight(trainings)
+    def prepare(self, trainings: list[Training], configs: list[DictConfig] | None, sweep_dir: Path) -> list[Outcome]:
+        """Check (unless ``configs`` were checked already), merge trainings of the same config, give each its
+        directory; skip what is done."""
+        trainings, configs = list(trainings), list(configs) if configs else self.preflight(trainings)
         fingerprints = [fingerprint(_task(cfg)) for cfg in configs]
         subdirs: dict[str, str] = {}  # merged trainings go where the first of them would
         for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True)):
@@ -363,6 +475,19 @@ class CategorySweeper(Sweeper):
         for worker in workers:
             worker.join()
         return [outcome.job_return for outcome in pending if outcome.job_return is not None]
+
+
+def _raw_option(loader, category: str, option: str) -> DictConfig:
+    """An option file's own content, placed at its package (``@package _global_``: the root)."""
+    found = loader.repository.load_config(f"{category}/{option}")
+    if found is None:
+        return OmegaConf.create()
+    package = found.header.get("package") or category
+    if package == "_global_":
+        return found.config
+    root = OmegaConf.create()
+    OmegaConf.update(root, package.replace("/", "."), found.config, force_add=True)
+    return root
 
 
 def _task(cfg: DictConfig) -> DictConfig:

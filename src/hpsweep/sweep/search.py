@@ -1,0 +1,111 @@
+"""Search inside a category: an option file's ``search:`` mapping of dotted config keys to spaces.
+
+    search:
+      optimizer.lr: {low: 1.0e-5, high: 1.0e-2, log: true}     # a float, sampled on a log scale
+      data.batch_size: {low: 16, high: 128, step: 16}          # an int
+      loss_function._target_: {choices: [a, b]}                # one of these
+
+Each of ``hydra.sweeper.n_trials`` trials of a searched option is an ordinary training of the sweep, with
+the sampled values as overrides; Optuna chooses them (``hpsweep.sweep.studies.Search``).
+"""
+
+import math
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+SEARCH_KEY = "search"
+SAMPLERS = ("tpe", "random")  # Optuna's TPESampler, RandomSampler
+
+
+@dataclass(frozen=True)
+class Space:
+    """The values one config key may take."""
+
+    key: str
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: int | float | None = None
+    choices: tuple | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.choices is not None:
+            return "categorical"
+        return "int" if all(isinstance(value, int) and not isinstance(value, bool)
+                            for value in (self.low, self.high, self.step or 1)) else "float"
+
+    def contains(self, value) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        return self.low <= value <= self.high
+
+
+def parse_spaces(search: dict, where: str) -> tuple[list[Space], list[str]]:
+    """The spaces of a ``search:`` mapping, and every problem of it, each naming ``where`` (the option)."""
+    spaces, problems = [], []
+    if not isinstance(search, dict) or not search:
+        return [], [f"{where}: search must map config keys to spaces, e.g. optimizer.lr: {{low: 1.0e-5, high: 0.01, "
+                    "log: true}"]
+    for key, space in search.items():
+        prefix = f"{where}: search.{key}"
+        if not isinstance(space, dict):
+            problems.append(f"{prefix}={space!r}: expected {{low, high[, log | step]}} or {{choices: [...]}}")
+            continue
+        unknown = set(space) - {"low", "high", "log", "step", "choices"}
+        if unknown:
+            problems.append(f"{prefix}: unknown field(s) {', '.join(sorted(unknown))}; a space has low, high, log, "
+                            "step, or choices")
+            continue
+        if "choices" in space:
+            if not isinstance(space["choices"], list) or not space["choices"]:
+                problems.append(f"{prefix}.choices={space['choices']!r}: expected a non-empty list")
+                continue
+            spaces.append(Space(key, choices=tuple(space["choices"])))
+            continue
+        low, high = space.get("low"), space.get("high")
+        if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in (low, high)):
+            problems.append(f"{prefix}: low={low!r} and high={high!r} must both be numbers")
+            continue
+        if low >= high:
+            problems.append(f"{prefix}: low={low!r} must be below high={high!r}")
+            continue
+        log, step = bool(space.get("log", False)), space.get("step")
+        if log and low <= 0:
+            problems.append(f"{prefix}: log=true needs low > 0 (got low={low!r})")
+            continue
+        if log and step is not None:
+            problems.append(f"{prefix}: log and step cannot go together")
+            continue
+        spaces.append(Space(key, low, high, log, step))
+    return spaces, problems
+
+
+def space_problems(spaces: list[Space], raw_option: DictConfig, composed: DictConfig, where: str) -> list[str]:
+    """Keys a space names that the composed config lacks, or that the option file itself does not set."""
+    problems = []
+    for space in spaces:
+        if OmegaConf.select(composed, space.key, default="<missing>") == "<missing>":
+            problems.append(f"{where}: search.{space.key}: the composed config has no key {space.key}")
+        elif OmegaConf.select(raw_option, space.key, default="<missing>") == "<missing>":
+            problems.append(f"{where}: search.{space.key}: the option does not set {space.key}; a searched key "
+                            "must be one of the option's own values")
+    return problems
+
+
+def bound_overrides(spaces: list[Space]) -> list[list[str]]:
+    """Two sets of overrides at the spaces' edges (every low, every high), to check before sampling."""
+    def edge(space: Space, pick: int):
+        return space.choices[pick] if space.choices else (space.low, space.high)[pick]
+
+    return [[f"{space.key}={value_text(edge(space, pick))}" for space in spaces] for pick in (0, -1)]
+
+
+def value_text(value) -> str:
+    """A sampled value as a Hydra override's value: floats keep their digits, strings are quoted."""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "\\'") + "'"
+    return str(value).lower() if isinstance(value, bool) else str(value)
