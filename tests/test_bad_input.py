@@ -12,7 +12,7 @@ from hpsweep.errors import ConfigError, PretrainedWeightsUnavailable, UnknownMod
 from hpsweep.records import read_result
 from hpsweep.train.loop import resolve_device, resolve_precision
 from hpsweep.train.models import check_model_name, create_model
-from hpsweep.validation import validate
+from hpsweep.validation import config_problems, validate
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -93,3 +93,23 @@ def test_bad_input_fails_the_run_before_training_and_is_recorded(tmp_path):
     result = read_result(tmp_path)
     assert result["status"] == "failed" and result["error"]["type"] == "ConfigError"
     assert not (tmp_path / "history.csv").exists(), "no epoch may run on invalid input"
+
+
+def test_a_cosine_period_that_is_not_the_runs_length_is_flagged_not_refused():
+    from hpsweep.validation import config_warnings
+
+    [short] = config_warnings(compose("trainer.max_epochs=30"))  # the seed's option: T_max 25, 30 epochs
+    assert short.startswith("scheduler.lr_scheduler.T_max=25 < trainer.max_epochs=30: the learning rate falls")
+    [long] = config_warnings(compose("trainer.max_epochs=8"))
+    assert "decays only 23% of the way to eta_min" in long
+    assert config_warnings(compose("scheduler.lr_scheduler.T_max=null")) == []
+    assert config_problems(compose("trainer.max_epochs=30")) == [], "a warning, not a problem"
+
+
+def test_distorted_validation_names_its_views_and_is_needed_to_monitor_it():
+    problems = config_problems(compose("data.val_distortions=[rot90,smudge]", "early_stopping.monitor=val_f1"))
+    assert problems == ["data.val_distortions='smudge': expected one of hflip, vflip, rot90, rot180, rot270, blur, "
+                        "noise"]
+    assert config_problems(compose("early_stopping.monitor=val_f1_distorted")) == [
+        "early_stopping.monitor='val_f1_distorted' needs data.val_distortions, e.g. "
+        "data.val_distortions=[rot90,rot180,vflip]"]

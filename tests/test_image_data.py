@@ -135,3 +135,87 @@ def test_a_sweep_scans_the_data_before_any_job(competition, tmp_path):
     finished = run_sweep(sweep_dir, "category=optimizer", *csv_overrides(root))
     assert finished.returncode == 1 and "does not exist" in finished.stderr
     assert results(sweep_dir) == {}
+
+
+def test_without_augmentation_training_sees_exactly_what_evaluation_sees():
+    from PIL import Image
+
+    from hpsweep.train.data import build_transforms
+
+    page = Image.new("RGB", (30, 60), "white")  # a portrait page with a dark heading along its top
+    page.paste((0, 0, 0), (0, 0, 30, 10))
+    none = compose("data=csv", "data.root=x", "augmentation=none").data.augmentation
+    for resize in ("squash", "pad", "crop"):
+        train, evaluation = build_transforms(32, (0.5,) * 3, (0.5,) * 3, none, resize, 255)
+        assert torch.equal(train(page), evaluation(page)), resize
+    squashed = build_transforms(32, (0.5,) * 3, (0.5,) * 3, none, "squash")[1](page)
+    assert squashed[0, :4].mean() < -0.9 and squashed[0, 8:].mean() > 0.9, "the whole page, heading included"
+    padded = build_transforms(32, (0.5,) * 3, (0.5,) * 3, none, "pad", 255)[1](page)
+    assert padded[0, :, :6].mean() > 0.9 and padded[0, :3, 10:22].mean() < -0.9, "aspect kept, white margins"
+    cropped = build_transforms(32, (0.5,) * 3, (0.5,) * 3, none, "crop")[1](page)
+    assert cropped[0].min() > 0.9, "timm's centre crop cuts the heading off a portrait page"
+    light = compose("data=csv", "data.root=x", "augmentation=light").data.augmentation
+    train, evaluation = build_transforms(32, (0.5,) * 3, (0.5,) * 3, light, "squash")
+    assert len(train.transforms) > len(evaluation.transforms), "an augmentation adds random operations"
+
+
+def test_the_layouts_conventional_files_are_found_and_null_turns_one_off(competition, caplog):
+    from hpsweep.train.image_files import index_csv
+
+    with caplog.at_level("INFO"):
+        index = index_csv(str(competition), "train.csv", "train", "ID", "target", "auto", "auto", "auto")
+    assert index.class_names[0] == "shape_0" and len(index.test_paths) == 12 and not index.problems
+    assert "data.sample_submission=auto: using" in caplog.text
+    assert index_csv(str(competition), "train.csv", "train", "ID", "target", "auto", None, "auto").test_paths == []
+    assert index_csv(str(competition), "train.csv", "train", "ID", "target", None, "auto", "auto") \
+        .class_names[0] == "0", "meta.csv off: the targets name the classes"
+
+
+@pytest.mark.slow
+def test_fold_sweep_scores_distorted_validation_keeps_probabilities_predicts_and_ensembles(competition, tmp_path):
+    from hpsweep.cli import main
+
+    sweep_dir = tmp_path / "sweep"
+    finished = run_sweep(sweep_dir, "category=fold", "data=csv", f"data.root={competition}", "data.image_size=32",
+                         "data.batch_size=16", "data.num_workers=0", "optimizer.lr=0.005", "trainer.max_epochs=6",
+                         "data.val_distortions=[noise,blur]", "trainer.tta=[rot90,rot180]", "augmentation=none")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "data.test_dir=auto: using" in finished.stdout, "the layout's test folder, found and said"
+    runs = sorted(path.parent for path in sweep_dir.glob("**/result.json"))
+    assert len(runs) == 5
+    for run in runs:
+        metrics = json.loads((run / "result.json").read_text())["metrics"]
+        assert metrics["val_f1_distorted"] != metrics["val_f1"], "noise and blur it never saw in training"
+        assert {"val_f1_tta", "val_f1_distorted_tta"} <= set(metrics)
+        history = (run / "history.csv").read_text().splitlines()[0]
+        assert "val_f1_distorted" in history
+        for name in ("val_probabilities.csv", "test_probabilities.csv"):
+            with open(run / name) as handle:
+                rows = list(csv.reader(handle))
+            first = 2 if name.startswith("val") else 1
+            assert all(abs(sum(map(float, row[first:])) - 1) < 1e-4 for row in rows[1:]), "each row sums to 1"
+        with open(run / "test_probabilities.csv") as handle:
+            reader = csv.reader(handle)
+            classes = next(reader)[1:]
+            argmax = {row[0]: classes[max(range(len(classes)), key=lambda k: float(row[1 + k]))] for row in reader}
+        with open(run / "predictions.csv") as handle:
+            assert {row["ID"]: row["target"] for row in csv.DictReader(handle)} == argmax
+    val_ids = [set(row.split(",")[0] for row in (run / "val_probabilities.csv").read_text().splitlines()[1:])
+               for run in runs]
+    assert sum(map(len, val_ids)) == len(set().union(*val_ids)) == CLASSES * 10, "folds: every image once"
+
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", str(runs[0]), str(competition / "test"), "--out", str(out)]) == 0
+    with open(out) as handle:
+        predicted = {row["id"]: row for row in csv.DictReader(handle)}
+    with open(runs[0] / "test_probabilities.csv") as handle:
+        for row in csv.DictReader(handle):
+            assert all(abs(float(predicted[row["ID"]][label]) - float(value)) < 1e-4
+                       for label, value in row.items() if label != "ID"), "the run's own test probabilities"
+
+    submission = tmp_path / "submission.csv"
+    assert main(["ensemble", str(sweep_dir), "--out", str(submission)]) == 0
+    with open(submission) as handle, open(competition / "sample_submission.csv") as sample:
+        rows, expected = list(csv.DictReader(handle)), list(csv.DictReader(sample))
+    assert list(rows[0]) == ["ID", "target"] and [row["ID"] for row in rows] == [row["ID"] for row in expected]
+    assert all(0 <= int(row["target"]) < CLASSES for row in rows)

@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 from conftest import compose
 
-from hpsweep.naming import overridden_groups, project_name, run_name
+from hpsweep.naming import name_part, overridden_groups, project_name, run_name
 
 NOW = datetime(2026, 11, 27, 17, 5)
 
@@ -65,3 +65,9 @@ def test_an_experiment_run_is_named_after_its_experiment():
 def test_a_category_without_a_name_part_falls_back_to_category_and_option():
     cfg = compose("category=warmup")
     assert run_name(cfg, {"warmup": "linear5"}, [], NOW) == "warmup_linear5_2611271705"
+
+
+def test_run_names_do_not_state_a_learning_rate_the_scheduler_overrides():
+    cfg = compose("optimizer=SGD", "scheduler=OneCycleLR")
+    assert name_part(cfg, "optimizer", "SGD") == "opt_SGD_lr0.01peak_m0.9_wd0.0001", "OneCycleLR's max_lr rules"
+    assert name_part(compose("optimizer=SGD"), "optimizer", "SGD") == "opt_SGD_lr0.01_m0.9_wd0.0001"

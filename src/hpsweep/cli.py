@@ -5,6 +5,8 @@ examples:
   hpsweep matrix model=test_resnet,test_efficientnet category=optimizer,loss_function
   hpsweep summary outputs/ --csv summary.csv --json summary.json --markdown summary.md
   hpsweep best outputs/sweeps/2026-11-27_17-30-00 --verify
+  hpsweep predict outputs/sweeps/.../fold/fold0 /data/test --out probabilities.csv
+  hpsweep ensemble outputs/sweeps/2026-11-27_17-30-00 --out submission.csv
   hpsweep status outputs/sweeps/2026-11-27_17-30-00
   hpsweep sync outputs/sweeps/2026-11-27_17-30-00
 """
@@ -243,6 +245,39 @@ def best(directories: list[Path], out_dir: Path | None, metric: str | None, veri
     return 0
 
 
+def predict(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | None) -> int:
+    """A finished run's best weights predict a folder of images."""
+    from hpsweep.train.predictions import predict_folder
+
+    try:
+        written = predict_folder(run_dir, images_dir, out, tta)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {written}")
+    return 0
+
+
+def ensemble(directories: list[Path], out: Path) -> int:
+    """Average the test probabilities of the runs found into one submission; report its out-of-fold F1."""
+    from hpsweep.report.ensemble import ensemble as average
+
+    try:
+        report = average(directories, out)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"ensemble of {len(report['runs'])} runs, each weighing {report['weight']:.4g}:")
+    for run in report["runs"]:
+        print(f"  {run}")
+    if report["oof_f1"] is not None:
+        print(f"macro F1 {report['oof_f1']:.4f}: {report['oof']}")
+    else:
+        print(report["oof"])
+    print(f"wrote {report['out']} ({report['images']} test images)")
+    return 0
+
+
 def sync(sweep_dir: Path, dry_run: bool) -> int:
     """Upload every offline W&B run of a sweep with ``wandb sync`` (from a machine with internet).
 
@@ -298,14 +333,28 @@ def main(argv: list[str] | None = None) -> int:
     best_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
     best_parser.add_argument("--out", type=Path, help="a config dir to write experiment/best_<model>.yaml into "
                              "(default: <sweep dir>/best, outside your checkout)")
-    best_parser.add_argument("--metric", choices=["val_f1", "val_acc", "val_loss"],
-                             help="decide by this metric instead of the sweep's")
+    best_parser.add_argument("--metric", help="decide by this metric of result.json instead of the sweep's: val_f1, "
+                             "val_acc, val_loss, val_f1_distorted, val_f1_tta, val_f1_distorted_tta, ...")
     best_parser.add_argument("--verify", action="store_true", help="train the combination and compare it with the base")
     best_parser.add_argument("verify_overrides", nargs="*", metavar="override",
                              help="extra overrides for the --verify runs (e.g. hydra/launcher=local)")
     status_parser = command("status", "where each training of a sweep stands, and its logs",
                             "Asks SLURM (squeue) about trainings that started under it and left no result.")
     status_parser.add_argument("sweep_dir", type=Path)
+    predict_parser = command("predict", "a finished run predicts a folder of images",
+                             "Its best_model.pt and config build the model and evaluation transform (on a GPU when "
+                             "there is one); writes id, label and one probability per class.")
+    predict_parser.add_argument("run_dir", type=Path)
+    predict_parser.add_argument("images_dir", type=Path)
+    predict_parser.add_argument("--out", type=Path, required=True, help="the CSV to write")
+    predict_parser.add_argument("--tta", nargs="*", choices=["hflip", "vflip", "rot90", "rot180", "rot270"],
+                                help="test-time augmentation views (default: the run's trainer.tta; --tta alone: none)")
+    ensemble_parser = command("ensemble", "one submission from many runs' test probabilities",
+                              "Averages every completed run under the dirs that predicted a test folder (a fold "
+                              "sweep, seeds, models), in the sample submission's columns and order, and reports the "
+                              "same ensemble's out-of-fold macro F1 where the runs validated on different folds.")
+    ensemble_parser.add_argument("directories", type=Path, nargs="+")
+    ensemble_parser.add_argument("--out", type=Path, required=True, help="the submission CSV to write")
     sync_parser = command("sync", "upload a sweep's offline W&B runs (wandb sync)",
                           "Run it where there is internet, e.g. a login node; runs already synced are skipped.")
     sync_parser.add_argument("sweep_dir", type=Path)
@@ -333,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
         return print_status(args.sweep_dir)
     if args.command == "sync":
         return sync(args.sweep_dir, args.dry_run)
+    if args.command == "predict":
+        return predict(args.run_dir, args.images_dir, args.out, args.tta)
+    if args.command == "ensemble":
+        return ensemble(args.directories, args.out)
     if not args.config_dir.is_dir():  # the commands below compose configs
         parser.error(f"--config-dir {args.config_dir}: no such directory; run from the project root or point "
                      "--config-dir at the app's Hydra config dir")

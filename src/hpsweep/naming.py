@@ -8,7 +8,7 @@ values that took effect, and a new category gets names without code.
 import re
 from datetime import datetime
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 _NOT_IN_PROJECT_NAMES = re.compile(r"[^A-Za-z0-9_]")
 
@@ -30,7 +30,16 @@ def wandb_project(cfg: DictConfig) -> str:
 def name_part(cfg: DictConfig, category: str, option: str) -> str:
     """The option's own name part, or ``<category>_<option>`` for a category that defines none."""
     parts = cfg.get("run_name_parts") or {}
-    return str(parts[category]) if category in parts else f"{category}_{option}"
+    return honest_lr(cfg, str(parts[category]) if category in parts else f"{category}_{option}")
+
+
+def honest_lr(cfg: DictConfig, part: str) -> str:
+    """A scheduler that sets the learning rate itself (OneCycleLR's ``max_lr``) overrides the optimizer's: a
+    name part saying ``lr<the optimizer's>`` says the peak that took effect instead (``lr0.01peak``)."""
+    max_lr, lr = OmegaConf.select(cfg, "scheduler.lr_scheduler.max_lr"), OmegaConf.select(cfg, "optimizer.lr")
+    if max_lr is None or lr is None:
+        return part
+    return re.sub(rf"(?<!max)lr{re.escape(str(lr))}(?![0-9.e-])", f"lr{max_lr}peak", part)
 
 
 def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], now: datetime,
@@ -38,7 +47,8 @@ def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], no
     """The run's name: its label, its replicate (``seed2``, ``fold3``) and a ``%y%m%d%H%M`` stamp
     (``opt_AdamW_lr0.001_wd0.001_seed2_2611271705``)."""
     parts = [run_label(cfg, choices, overridden)]
-    parts += [replicate_part(key, value) for key, value in (replicate or {}).items()]
+    named = set(cfg.get("run_name_parts") or {}) & set(overridden)  # a replicate category names itself (fold0of5)
+    parts += [replicate_part(key, value) for key, value in (replicate or {}).items() if key not in named]
     return f"{'_'.join(parts)}_{now:%y%m%d%H%M}"
 
 

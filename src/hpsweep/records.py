@@ -10,7 +10,8 @@ RESULT_FILE = "result.json"
 HISTORY_FILE = "history.csv"
 CHECKPOINT_FILE = "last_checkpoint.pt"  # written after every epoch until the job completes
 VAL_PROBABILITIES_FILE = "val_probabilities.csv"  # id, target, one probability per class: the best weights'
-TEST_PROBABILITIES_FILE = "test_probabilities.csv"
+TEST_PROBABILITIES_FILE = "test_probabilities.csv"  # the submission's id column, one probability per class
+PREDICTIONS_FILE = "predictions.csv"  # the sample submission's columns: id, predicted target
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -3,6 +3,8 @@
 Only omegaconf here: the checks must stay cheap enough to run for every job of a sweep up front.
 """
 
+import logging
+import math
 from collections.abc import Iterator
 
 from omegaconf import DictConfig, OmegaConf
@@ -12,11 +14,13 @@ from hpsweep.errors import ConfigError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 LOGGER_MODES = ("auto", "online", "offline", "disabled")
-MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss")
+MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss", "val_f1_distorted", "val_acc_distorted",
+            "val_loss_distorted")
 MODES = ("max", "min")
 SCHEDULER_INTERVALS = ("epoch", "step")
 POSITIVE_RATES = ("lr", "max_lr")
 TTA_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270")  # hpsweep.train.predictions.TTA_VIEWS, without torch
+DISTORTIONS = (*TTA_VIEWS, "blur", "noise")  # hpsweep.train.predictions.DISTORTIONS
 TRAINER_SWITCHES = ("channels_last", "compile", "checkpoint", "save_best_model", "progress_bar")
 
 
@@ -51,6 +55,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
     verbose = cfg.logger.get("verbose", False)
     expect(isinstance(verbose, bool), "logger.verbose", verbose, "expected true or false")
     one_of("early_stopping.monitor", cfg.early_stopping.monitor, MONITORS)
+    distortions = cfg.data.get("val_distortions") or []
+    for view in distortions:
+        one_of("data.val_distortions", view, DISTORTIONS)
+    if str(cfg.early_stopping.monitor).endswith("_distorted") and not distortions:
+        problems.append(f"early_stopping.monitor={cfg.early_stopping.monitor!r} needs data.val_distortions, e.g. "
+                        "data.val_distortions=[rot90,rot180,vflip]")
     one_of("early_stopping.mode", cfg.early_stopping.mode, MODES)
     integer_at_least("early_stopping.patience", cfg.early_stopping.patience, 1)
     min_delta = cfg.early_stopping.min_delta
@@ -65,6 +75,20 @@ def config_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def config_warnings(cfg: DictConfig) -> list[str]:
+    """What will run, but likely not as meant: a cosine period that is not the run's length."""
+    scheduler = cfg.scheduler.lr_scheduler
+    t_max, epochs = scheduler.get("T_max"), cfg.trainer.max_epochs
+    if not str(scheduler.get("_target_", "")).endswith("CosineAnnealingLR") or cfg.scheduler.interval != "epoch" \
+            or not isinstance(t_max, int) or not isinstance(epochs, int) or t_max == epochs:
+        return []
+    if t_max < epochs:
+        return [f"scheduler.lr_scheduler.T_max={t_max} < trainer.max_epochs={epochs}: the learning rate falls to "
+                f"eta_min at epoch {t_max} and rises again after it (T_max=null: the run's length)"]
+    return [f"scheduler.lr_scheduler.T_max={t_max} > trainer.max_epochs={epochs}: the learning rate decays only "
+            f"{(1 - math.cos(math.pi * epochs / t_max)) / 2:.0%} of the way to eta_min (T_max=null: the run's length)"]
+
+
 def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
     for prefix, node in (("optimizer", cfg.optimizer), ("scheduler.lr_scheduler", cfg.scheduler.lr_scheduler)):
         for key in POSITIVE_RATES:
@@ -77,6 +101,8 @@ def validate(cfg: DictConfig) -> None:
     from hpsweep.train.data import data_problems  # imports torch and timm: kept off the cheap path
     from hpsweep.train.models import check_model_name
 
+    for warning in config_warnings(cfg):
+        logging.getLogger(__name__).warning(warning)
     problems = config_problems(cfg) + data_problems(cfg.data)
     try:
         check_model_name(cfg.model.name)

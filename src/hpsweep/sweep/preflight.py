@@ -1,12 +1,13 @@
 """Pre-flight checks of a whole sweep: every job's values, each data set, model name and image size."""
 
 import json
+import logging
 
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import ConfigError
 from hpsweep.sweep.plan import Training
-from hpsweep.validation import config_problems
+from hpsweep.validation import config_problems, config_warnings
 
 # The top-level keys of hpsweep's own config: where they all are, its checks and trainer apply
 HPSWEEP_KEYS = ("model", "data", "trainer", "logger", "optimizer", "scheduler", "loss_function", "early_stopping")
@@ -27,6 +28,7 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
     from hpsweep.train.models import check_model_name, image_size_problem
 
     jobs_of: dict[str, list[int]] = {}  # problem -> the jobs that have it
+    warned: dict[str, list[int]] = {}
     models: dict[str, list[int]] = {}
     data_sets: dict[str, tuple[DictConfig, list[int]]] = {}
     sizes: dict[tuple[str, int], tuple[DictConfig, list[int]]] = {}
@@ -35,6 +37,8 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
             continue  # its composition error is already reported
         for problem in config_problems(cfg):
             jobs_of.setdefault(problem, []).append(number)
+        for warning in config_warnings(cfg):
+            warned.setdefault(warning, []).append(number)
         models.setdefault(cfg.model.name, []).append(number)
         data_key = json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True, default=str)
         data_sets.setdefault(data_key, (cfg.data, []))[1].append(number)
@@ -56,6 +60,8 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
             problem = image_size_problem(model_cfg, image_size)
             if problem:
                 jobs_of.setdefault(problem, []).extend(numbers)
+    for warning, numbers in warned.items():  # they run, but the user should know before they do
+        logging.getLogger(__name__).warning("%s: %s", _which(numbers, jobs), warning)
     return [f"{_which(numbers, jobs)}: {problem}" for problem, numbers in jobs_of.items()]
 
 

@@ -30,6 +30,7 @@ class ImageData:
     test_ids: list[str] = field(default_factory=list)
     prediction_labels: list[str] | None = None  # what predictions.csv writes per class (default: class names)
     submission_columns: tuple[str, str] = ("id", "target")
+    val_distortions: list[str] = field(default_factory=list)  # validation is also scored on these views
 
     @property
     def num_classes(self) -> int:
@@ -111,7 +112,7 @@ class ResizeNormalize:
 
 def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...], std: tuple[float, ...],
            val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None, num_workers: int = 0,
-           balance: str = "none") -> ImageData:
+           balance: str = "none", val_distortions=()) -> ImageData:
     """scikit-learn's bundled digits as 3-channel images (no augmentation: they are resized per batch)."""
     from sklearn.datasets import load_digits
 
@@ -127,7 +128,7 @@ def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...],
         collate=ResizeNormalize(image_size, mean, std))
     counts = Counter(train_labels)
     return ImageData(train_loader, val_loader, class_names, [str(index) for index in val_idx],
-                     [counts[label] for label in range(len(class_names))])
+                     [counts[label] for label in range(len(class_names))], val_distortions=list(val_distortions))
 
 
 class ImageFiles(Dataset):
@@ -152,41 +153,98 @@ class ImageFiles(Dataset):
         return self.transform(image), self.labels[index]
 
 
-def build_transforms(image_size: int, mean, std, augmentation) -> tuple:
-    """timm's training and evaluation transforms, with the chosen augmentation option (none: plain resizing):
-    flips, colour jitter, random erasing, AutoAugment (timm), and rotations and blur (torchvision)."""
-    from timm.data import create_transform
+RESIZES = ("squash", "pad", "crop")
+
+
+class PadToSquare:
+    """Pad the shorter side with ``fill`` so the whole image keeps its aspect inside a square."""
+
+    def __init__(self, fill: int):
+        self.fill = fill
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        from torchvision.transforms import functional
+
+        width, height = image.size
+        side = max(width, height)
+        left, top = (side - width) // 2, (side - height) // 2
+        return functional.pad(image, [left, top, side - width - left, side - height - top], fill=self.fill)
+
+
+def geometry(image_size: int, resize: str, fill: int) -> list:
+    """How every image becomes ``image_size`` square, in training and evaluation alike: ``squash`` the whole
+    image to the square, ``pad`` it to a square first (aspect kept), or ``crop`` (timm's evaluation: the
+    shorter side to ``image_size``, then the centre)."""
     from torchvision import transforms
 
-    evaluation = create_transform(input_size=image_size, is_training=False, crop_pct=1.0, interpolation="bicubic",
-                                  mean=mean, std=std)
+    bicubic = transforms.InterpolationMode.BICUBIC
+    if resize == "squash":
+        return [transforms.Resize((image_size, image_size), interpolation=bicubic)]
+    if resize == "pad":
+        return [PadToSquare(fill), transforms.Resize((image_size, image_size), interpolation=bicubic)]
+    if resize == "crop":
+        return [transforms.Resize(image_size, interpolation=bicubic), transforms.CenterCrop(image_size)]
+    raise ValueError(f"data.resize={resize!r}: expected one of {', '.join(RESIZES)}")
+
+
+def build_transforms(image_size: int, mean, std, augmentation, resize: str = "squash", fill: int = 255) -> tuple:
+    """Training and evaluation transforms sharing one geometry (``resize``); the augmentation option adds its
+    random operations to training only: a random resized crop of the square, flips, rotation, blur and colour
+    jitter (torchvision), AutoAugment and random erasing (timm). ``augmentation=none`` adds nothing: training
+    then sees exactly what evaluation sees."""
+    from timm.data.auto_augment import rand_augment_transform
+    from timm.data.random_erasing import RandomErasing
+    from torchvision import transforms
+
+    shape = geometry(image_size, resize, fill)
+    to_tensor = [transforms.ToTensor(), transforms.Normalize(mean, std)]
+    evaluation = transforms.Compose([*shape, *to_tensor])
     if augmentation is None:  # no augmentation option chosen: train on the plain resized images
         return evaluation, evaluation
-    train = create_transform(
-        input_size=image_size, is_training=True, interpolation="bicubic", mean=mean, std=std,
-        scale=tuple(augmentation.scale), hflip=augmentation.hflip, vflip=augmentation.vflip,
-        color_jitter=augmentation.color_jitter, auto_augment=augmentation.auto_augment,
-        re_prob=augmentation.random_erasing)
-    extra = []
+    random_ops = []
+    if augmentation.scale[0] < 1:
+        random_ops.append(transforms.RandomResizedCrop(image_size, scale=tuple(augmentation.scale),
+                                                       interpolation=transforms.InterpolationMode.BICUBIC))
+    if augmentation.hflip:
+        random_ops.append(transforms.RandomHorizontalFlip(augmentation.hflip))
+    if augmentation.vflip:
+        random_ops.append(transforms.RandomVerticalFlip(augmentation.vflip))
     if augmentation.rotation:
-        extra.append(transforms.RandomRotation(augmentation.rotation, fill=augmentation.fill))
+        random_ops.append(transforms.RandomRotation(augmentation.rotation, fill=augmentation.fill))
     if augmentation.blur:
-        extra.append(transforms.RandomApply([transforms.GaussianBlur(5, sigma=(0.1, 2.0))], p=augmentation.blur))
-    train.transforms[1:1] = extra  # after the random crop, on the PIL image
-    return train, evaluation
+        random_ops.append(transforms.RandomApply([transforms.GaussianBlur(5, sigma=(0.1, 2.0))], p=augmentation.blur))
+    if augmentation.color_jitter:
+        strength = augmentation.color_jitter
+        random_ops.append(transforms.ColorJitter(brightness=strength, contrast=strength, saturation=strength))
+    if augmentation.auto_augment:
+        random_ops.append(rand_augment_transform(augmentation.auto_augment, {
+            "translate_const": int(image_size * 0.45), "img_mean": tuple(round(255 * value) for value in mean)}))
+    erasing = [RandomErasing(augmentation.random_erasing, mode="pixel", device="cpu")] \
+        if augmentation.random_erasing else []
+    return transforms.Compose([*shape, *random_ops, *to_tensor, *erasing]), evaluation
+
+
+def resolve_workers(num_workers: int | str) -> int:
+    """``auto``: up to 4 worker processes, no more than this machine gives the job (torch warns beyond)."""
+    if num_workers != "auto":
+        return num_workers
+    import os
+
+    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, seed: int, mean, std,
-               val_fraction: float, n_folds, fold, num_workers: int, balance: str, augmentation,
-               cache_images: bool, **extra) -> ImageData:
+               val_fraction: float, n_folds, fold, num_workers: int | str, balance: str, augmentation,
+               cache_images: bool, resize: str, pad_fill: int, val_distortions, **extra) -> ImageData:
     problems = index.problems + split_problems(index.labels, index.class_names, n_folds, fold)
     if problems:
         from hpsweep.errors import ConfigError
 
         raise ConfigError(problems, summary="the data set cannot be used")
-    train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation)
+    train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation, resize, pad_fill)
     train_idx, val_idx = split_indices(index.labels, val_fraction, n_folds, fold, seed)
     cache_size = 2 * image_size if cache_images else None
+    num_workers = resolve_workers(num_workers)
 
     def subset(indices, transform):
         return ImageFiles([index.paths[i] for i in indices], [index.labels[i] for i in indices], transform,
@@ -202,31 +260,34 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
     counts = Counter(train_labels)
     return ImageData(train_loader, val_loader, index.class_names, [index.ids[i] for i in val_idx],
                      [counts[label] for label in range(len(index.class_names))], test_loader, index.test_ids,
-                     prediction_labels=index.targets, **extra)
+                     prediction_labels=index.targets, val_distortions=list(val_distortions or []), **extra)
 
 
 def image_folder(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
                  val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None,
-                 num_workers: int = 0, balance: str = "none", cache_images: bool = False,
-                 test_dir: str | None = None) -> ImageData:
+                 num_workers: int | str = "auto", balance: str = "none", cache_images: bool = False,
+                 test_dir: str | None = "auto", resize: str = "squash", pad_fill: int = 255,
+                 val_distortions=()) -> ImageData:
     """``root/<class>/<image>``; predictions for the images of ``test_dir``, by file name."""
     index = image_files.index_image_folder(root, test_dir)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, submission_columns=("id", "target"))
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions,
+                      submission_columns=("id", "target"))
 
 
 def csv(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
         train_csv: str = "train.csv", images_dir: str = "train", id_column: str = "ID",
-        target_column: str = "target", meta_csv: str | None = None, test_dir: str | None = None,
-        sample_submission: str | None = None, val_fraction: float = 0.15, n_folds: int | None = None,
-        fold: int | None = None, num_workers: int = 0, balance: str = "none",
-        cache_images: bool = False) -> ImageData:
+        target_column: str = "target", meta_csv: str | None = "auto", test_dir: str | None = "auto",
+        sample_submission: str | None = "auto", val_fraction: float = 0.15, n_folds: int | None = None,
+        fold: int | None = None, num_workers: int | str = "auto", balance: str = "none",
+        cache_images: bool = False, resize: str = "squash", pad_fill: int = 255, val_distortions=()) -> ImageData:
     """The competition layout: a CSV of image id and target, images, optional class names and test set;
     predictions are written with the train CSV's target values, in the sample submission's order."""
     index = image_files.index_csv(root, train_csv, images_dir, id_column, target_column, meta_csv, test_dir,
                                   sample_submission)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, submission_columns=(id_column, target_column))
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions,
+                      submission_columns=(id_column, target_column))
 
 
 def data_problems(data_cfg) -> list[str]:
@@ -235,6 +296,8 @@ def data_problems(data_cfg) -> list[str]:
     target = str(data_cfg.get("_target_", ""))
     n_folds, fold = data_cfg.get("n_folds"), data_cfg.get("fold")
     problems = []
+    if data_cfg.get("resize", "squash") not in RESIZES:
+        problems.append(f"data.resize={data_cfg.resize!r}: expected one of {', '.join(RESIZES)}")
     if data_cfg.get("balance", "none") not in BALANCE_MODES:
         problems.append(f"data.balance={data_cfg.balance!r}: expected one of {', '.join(BALANCE_MODES)}")
     if target.endswith(".digits"):

@@ -4,8 +4,11 @@ Indexing and checking need no torch: the pre-flight scans every file before any 
 """
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -24,13 +27,27 @@ class FileIndex:
     targets: list[str] | None = None  # each class's label as the source writes it (csv); None: its name
 
 
-def _images(folder: Path) -> list[Path]:
+def conventional(folder: Path, key: str, value: str | None, name: str) -> str | None:
+    """``auto``: the layout's conventional file or folder ``folder/name`` when it is there (and say so in the
+    log), else none; any other value (a name, or null for none) as it is."""
+    if value != "auto":
+        return value
+    found = (folder / name).resolve()  # absolute: joined to the data root, it stays itself
+    if found.exists():
+        log.info("data.%s=auto: using %s", key, found)
+        return str(found)
+    return None
+
+
+def images_in(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
-    """``root/<class>/<image>``: one folder per class, named after it."""
+    """``root/<class>/<image>``: one folder per class, named after it; ``test_dir=auto`` takes a ``test``
+    folder beside ``root`` (``data/train/<class>/...`` and ``data/test/``) when there is one."""
     root_path = Path(root).expanduser()
+    test_dir = conventional(root_path.parent, "test_dir", test_dir, "test") if root_path.name != "test" else None
     index = FileIndex([], [], [], [], [], [], [])
     if not root_path.is_dir():
         index.problems.append(f"data.root={root!r} is not a directory (expected root/<class>/<image files>)")
@@ -39,7 +56,7 @@ def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
     if not index.class_names:
         index.problems.append(f"data.root={root!r} has no class folders (expected root/<class>/<image files>)")
     for label, name in enumerate(index.class_names):
-        images = _images(root_path / name)
+        images = images_in(root_path / name)
         if not images:
             index.problems.append(f"class folder {root_path / name} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         index.paths += images
@@ -53,8 +70,12 @@ def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target
               meta_csv: str | None = None, test_dir: str | None = None,
               sample_submission: str | None = None) -> FileIndex:
     """The competition layout: ``train.csv`` (``ID,target``), an image folder, optional ``meta.csv``
-    (``target,class_name``), an optional test folder listed by an optional sample submission."""
+    (``target,class_name``), an optional test folder listed by an optional sample submission; each of those
+    three set to ``auto`` is the layout's conventional name under ``root`` when it is there."""
     root_path = Path(root).expanduser()
+    meta_csv = conventional(root_path, "meta_csv", meta_csv, "meta.csv")
+    test_dir = conventional(root_path, "test_dir", test_dir, "test")
+    sample_submission = conventional(root_path, "sample_submission", sample_submission, "sample_submission.csv")
     index = FileIndex([], [], [], [], [], [], [])
     rows = _read_csv(root_path / train_csv, (id_column, target_column), index.problems, "data.train_csv")
     class_names = None
@@ -110,7 +131,7 @@ def _index_test_dir(index: FileIndex, test_dir: str | None, submission: Path | N
         index.test_ids = [row[id_column] for row in rows or []]
         index.test_paths = [folder / image_id for image_id in index.test_ids]
     else:
-        index.test_paths = _images(folder)
+        index.test_paths = images_in(folder)
         index.test_ids = [path.name for path in index.test_paths]
 
 

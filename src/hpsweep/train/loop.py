@@ -19,13 +19,19 @@ from hpsweep.errors import ConfigError, NonFiniteLossError
 from hpsweep.records import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
+    PREDICTIONS_FILE,
     TEST_PROBABILITIES_FILE,
     VAL_PROBABILITIES_FILE,
     History,
 )
 from hpsweep.train import models
 from hpsweep.train.early_stopping import EarlyStopping
-from hpsweep.train.predictions import PREDICTIONS_FILE, predict, write_predictions, write_probabilities
+from hpsweep.train.predictions import (
+    distort,
+    predict,
+    write_predictions,
+    write_probabilities,
+)
 from hpsweep.train.preemption import StopSignals
 from hpsweep.train.tracking import Tracker
 
@@ -74,12 +80,35 @@ def build_optimizer(optimizer_cfg: DictConfig, model: torch.nn.Module) -> torch.
     return factory(model if first_parameter == "model_or_params" else model.parameters())
 
 
-def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    """Instantiate the LR scheduler; a ``total_steps: null`` (OneCycleLR) becomes the run's step count."""
+def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer, total_steps: int,
+                    max_epochs: int | None = None):
+    """Instantiate the LR scheduler; ``total_steps: null`` (OneCycleLR) becomes the run's step count and
+    ``T_max: null`` (cosine) the run's length, in the scheduler's interval (epochs or steps)."""
     overrides = {}
     if "total_steps" in scheduler_cfg.lr_scheduler and scheduler_cfg.lr_scheduler.total_steps is None:
         overrides["total_steps"] = total_steps
+    if "T_max" in scheduler_cfg.lr_scheduler and scheduler_cfg.lr_scheduler.T_max is None:
+        overrides["T_max"] = total_steps if scheduler_cfg.interval == "step" or max_epochs is None else max_epochs
     return instantiate(scheduler_cfg.lr_scheduler, **overrides)(optimizer)
+
+
+def resolved_schedule(scheduler) -> dict:
+    """The schedule's length as it took effect (``total_steps``, ``T_max``), for the record."""
+    return {key: getattr(scheduler, key) for key in ("total_steps", "T_max") if hasattr(scheduler, key)}
+
+
+def tta_scores(model, data, device, autocast: dict, memory_format, tta: list[str]) -> dict:
+    """Validation accuracy and macro F1 with each prediction averaged over the image and its TTA views
+    (``val_*_tta``), and over the distorted validation views as well (``val_*_distorted_tta``)."""
+    probabilities, targets = predict(model, data.val_loader, device, autocast, memory_format, tta)
+    scores = classification_scores(targets.numpy(), probabilities.argmax(dim=1).numpy(), data.num_classes, "_tta")
+    if data.val_distortions:
+        seen = [predict(model, data.val_loader, device, autocast, memory_format, tta, name)
+                for name in data.val_distortions]
+        scores |= classification_scores(torch.cat([labels for _, labels in seen]).numpy(),
+                                        torch.cat([probs for probs, _ in seen]).argmax(dim=1).numpy(),
+                                        data.num_classes, "_distorted_tta")
+    return scores
 
 
 def build_data(cfg: DictConfig):
@@ -129,7 +158,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     max_epochs = cfg.trainer.max_epochs
     steps_per_epoch = len(data.train_loader)
     optimizer = build_optimizer(cfg.optimizer, model)
-    scheduler = build_scheduler(cfg.scheduler, optimizer, total_steps=max_epochs * steps_per_epoch)
+    scheduler = build_scheduler(cfg.scheduler, optimizer, max_epochs * steps_per_epoch, max_epochs)
     step_scheduler_per_batch = cfg.scheduler.interval == "step"
     # data.balance=loss: inverse-frequency class weights, for any loss taking `weight` (torch's, FocalLoss)
     balance = {"weight": data.class_weights()} if cfg.data.get("balance") == "loss" else {}
@@ -158,6 +187,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     log.info("training %s on %s (%s), %d train / %d val images, %d classes", cfg.model.name, device, precision,
              len(data.train_loader.dataset), len(data.val_loader.dataset), data.num_classes)
 
+    start_lr = peak_lr = max([optimizer.param_groups[0]["lr"], *(row["lr"] for row in history.rows)])
+    if first_epoch == 1:
+        start_lr = optimizer.param_groups[0]["lr"]
     for epoch in range(first_epoch, max_epochs + 1):
         stop.check()  # a stop signal during the last validation: that epoch's checkpoint is saved
         if stopper.should_stop:  # checked first, so a job resumed from its stopping epoch stops too
@@ -180,6 +212,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             scaler.update()
             if step_scheduler_per_batch:
                 scheduler.step()
+            peak_lr = max(peak_lr, optimizer.param_groups[0]["lr"])  # a Python float: no device sync
             loss_sum += loss.detach() * labels.size(0)
             seen += labels.size(0)
             if step % NON_FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss_sum):  # one host sync per N steps
@@ -195,14 +228,17 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             raise NonFiniteLossError(f"train loss became {train_loss} in epoch {epoch}: the run diverged "
                                      f"({DIVERGED_HINT})")
 
-        val = evaluate(forward, data.val_loader, criterion, device, autocast, memory_format, data.num_classes)
+        val = evaluate(forward, data.val_loader, criterion, device, autocast, memory_format, data.num_classes,
+                       data.val_distortions)
         row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,
                "train_images_per_s": round(seen / train_s, 1), "epoch_s": round(time.monotonic() - epoch_started, 3)}
         improved = stopper.update(row[stopper.monitor], model)
         history.append(row)
         tracker.log_epoch(row, epoch)
-        log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_f1 %.4f lr %.3g%s", epoch, max_epochs,
-                 train_loss, val["val_loss"], val["val_acc"], val["val_f1"], lr, " (best)" if improved else "")
+        distorted = f" val_f1_distorted {val['val_f1_distorted']:.4f}" if "val_f1_distorted" in val else ""
+        log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_f1 %.4f%s lr %.3g%s", epoch, max_epochs,
+                 train_loss, val["val_loss"], val["val_acc"], val["val_f1"], distorted, lr,
+                 " (best)" if improved else "")
         if cfg.trainer.checkpoint:
             save_atomic({
                 "fingerprint": job_fingerprint, "epoch": epoch, "model": model.state_dict(),
@@ -232,8 +268,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                             id_column=data.submission_columns[0])
         tracker.log_file(predictions, kind="predictions")
     best = history.rows[stopper.best_epoch - 1]
-    metrics = {"val_f1": best["val_f1"], "val_acc": best["val_acc"], "val_loss": best["val_loss"],
-               "best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
+    metrics = {key: value for key, value in best.items() if key.startswith("val_")}
+    metrics |= {"best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
+    if cfg.trainer.tta:  # what test-time augmentation gains, measured on the validation images too
+        metrics |= tta_scores(forward, data, device, autocast, memory_format, list(cfg.trainer.tta))
     tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in metrics.items()})
     if not pruned:
         checkpoint_path.unlink(missing_ok=True)  # the job is complete: nothing left to resume
@@ -253,6 +291,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             "scheduler": type(scheduler).__name__,
             "loss_function": type(criterion).__name__,
             "class_weights": [round(weight, 4) for weight in balance["weight"].tolist()] if balance else None,
+            "balance": cfg.data.get("balance", "none"),
+            "schedule": {"interval": cfg.scheduler.interval, "steps_per_epoch": steps_per_epoch,
+                         **resolved_schedule(scheduler), "start_lr": start_lr, "peak_lr": peak_lr,
+                         "final_lr": optimizer.param_groups[0]["lr"]},
             "train_images": len(data.train_loader.dataset),
             "val_images": len(data.val_loader.dataset),
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -268,24 +310,37 @@ def save_atomic(state: dict, path: Path) -> None:
 
 
 @torch.inference_mode()
-def evaluate(model, loader, criterion, device, autocast: dict, memory_format, num_classes: int) -> dict:
-    """Validation loss, accuracy and macro F1 over ``loader``."""
+def evaluate(model, loader, criterion, device, autocast: dict, memory_format, num_classes: int,
+             distortions: list[str] = ()) -> dict:
+    """Validation loss, accuracy and macro F1 over ``loader``; with ``distortions``, the same over every image
+    seen through each of them as well (``val_*_distorted``), the way damaged test images may look."""
     model.eval()
-    loss_sum = torch.zeros((), device=device)
-    predictions, targets = [], []
+    views = {"": [None], "_distorted": list(distortions)} if distortions else {"": [None]}
+    loss_sums = {suffix: torch.zeros((), device=device) for suffix in views}
+    predictions = {suffix: [] for suffix in views}
+    targets = {suffix: [] for suffix in views}
+    generator = torch.Generator(device=device).manual_seed(0)  # the same noise every epoch
     for images, labels in loader:
         images = images.to(device, non_blocking=True, memory_format=memory_format)
         labels = labels.to(device, non_blocking=True)
-        with torch.autocast(**autocast):
-            logits = model(images)
-        loss_sum += criterion(logits.float(), labels) * labels.size(0)
-        predictions.append(logits.argmax(dim=1))
-        targets.append(labels)
-    predicted = torch.cat(predictions).cpu().numpy()
-    target = torch.cat(targets).cpu().numpy()
-    return {
-        "val_loss": (loss_sum / len(target)).item(),
-        "val_acc": float(accuracy_score(target, predicted)),
-        "val_f1": float(f1_score(target, predicted, average="macro", labels=list(range(num_classes)),
-                                 zero_division=0)),
-    }
+        for suffix, names in views.items():
+            for name in names:
+                view = images if name is None else distort(name, images, generator)
+                with torch.autocast(**autocast):
+                    logits = model(view)
+                loss_sums[suffix] += criterion(logits.float(), labels) * labels.size(0)
+                predictions[suffix].append(logits.argmax(dim=1))
+                targets[suffix].append(labels)
+    scores = {}
+    for suffix in views:
+        predicted, target = torch.cat(predictions[suffix]).cpu().numpy(), torch.cat(targets[suffix]).cpu().numpy()
+        scores |= {f"val_loss{suffix}": (loss_sums[suffix] / len(target)).item()} | classification_scores(
+            target, predicted, num_classes, suffix)
+    return scores
+
+
+def classification_scores(target, predicted, num_classes: int, suffix: str = "") -> dict:
+    """Accuracy and macro F1 (scikit-learn), named ``val_acc<suffix>`` and ``val_f1<suffix>``."""
+    return {f"val_acc{suffix}": float(accuracy_score(target, predicted)),
+            f"val_f1{suffix}": float(f1_score(target, predicted, average="macro", labels=list(range(num_classes)),
+                                              zero_division=0))}
