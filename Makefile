@@ -3,9 +3,12 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
 .PHONY: demo test lint bench
+# The demo sweep answers in a fixed dir: run it again and it reports at once (nothing left to train).
+DEMO_DIR := outputs/sweeps/demo
 demo: $(VENV)/installed
 	$(PYTHON) run_experiments.py -m model=test_resnet,test_efficientnet category=optimizer,loss_function \
-		data.image_size=32 trainer.max_epochs=5
+		seed=1,2,3 data.image_size=32 trainer.max_epochs=5 hydra.sweep.dir=$(DEMO_DIR)
+	$(VENV)/bin/hpsweep summary $(DEMO_DIR) --markdown $(DEMO_DIR)/summary/summary.md --json $(DEMO_DIR)/summary/summary.json
 
 test: $(VENV)/installed lint
 	$(PYTHON) -m pytest

@@ -205,3 +205,16 @@ def test_external_without_a_command_is_a_config_error(tmp_path):
     finished = run_experiments(tmp_path, "trainer=external")
     assert finished.returncode != 0 and "trainer.command is missing" in finished.stdout + finished.stderr
 
+
+
+def test_runs_outside_a_sweep_are_compared_where_their_settings_match(tmp_path):
+    runs = tmp_path / "outputs" / "runs"
+    for name, overrides, value in (("a", ["data.image_size=32"], 0.8), ("b", ["data.image_size=32", "seed=2"], 0.9),
+                                   ("c", ["data.image_size=64"], 0.7)):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "result.json").write_text(json.dumps({
+            "status": "completed", "model": "test_resnet", "category": None, "option": "base", "overrides": overrides,
+            "metrics": {"val_f1": value}}))
+    rows = summary_json(tmp_path, tmp_path / "outputs")
+    assert sorted((tuple(row["setting"]), row["n"], row["mean"]) for row in rows) == [
+        (("data.image_size=32",), 2, pytest.approx(0.85)), (("data.image_size=64",), 1, 0.7)], "seeds: replicates"

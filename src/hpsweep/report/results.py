@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hpsweep.records import HISTORY_FILE, RESULT_FILE, VAL_PROBABILITIES_FILE
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.plan import BASE, JOB_FILE
+from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, JOB_FILE, bare_key, replicate_dict
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 
@@ -40,12 +40,19 @@ class TrainingResult:
             if name == JOB_FILE:
                 record = {key: value for key, value in record.items() if key != "status"} | {"status": "incomplete"}
             break
-        if entry is None:
-            entry = {"model": record.get("model"), "category": record.get("category"), "option": record.get("option"),
-                     "is_base": not record.get("category"), "stage": 0, "setting": record.get("setting") or [],
-                     "replicate": record.get("replicate") or {},
-                     "rows": record.get("rows") or [{"category": record.get("category"),
-                                                     "option": record.get("option") or BASE, "stage": 0}]}
+        if entry is None:  # a run outside any sweep: its overrides tell its setting and replicate
+            category = record.get("category")
+            overrides = [item for item in record.get("overrides", [])
+                         if bare_key(item).split(".")[0].split("/")[0] not in ("model", "category", category,
+                                                                                "hydra", "logger")]
+            entry = {"model": record.get("model"), "category": category, "option": record.get("option"),
+                     "is_base": not category, "stage": 0,
+                     "setting": record.get("setting") or [item for item in overrides
+                                                          if bare_key(item) not in DEFAULT_REPLICATES],
+                     "replicate": record.get("replicate") or replicate_dict(
+                         [item for item in overrides if bare_key(item) in DEFAULT_REPLICATES]),
+                     "rows": record.get("rows") or [{"category": category, "option": record.get("option") or BASE,
+                                                     "stage": 0}]}
         return cls(directory, record, entry)
 
     @property
@@ -119,7 +126,7 @@ class TrainingResult:
 
 @dataclass
 class Sweep:
-    """A sweep dir and the trainings of its current plan; or a single run outside any sweep."""
+    """A sweep dir and the trainings of its current plan; or the runs outside any sweep under a directory."""
 
     directory: Path
     manifest: dict
@@ -164,9 +171,9 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
             trainings = [TrainingResult.read(sweep_dir / entry["directory"], entry) for entry in manifest["trainings"]]
             left_out = [directory for directory in records if owner[directory] == sweep_dir and directory not in listed]
             sweeps.append(Sweep(sweep_dir, manifest, trainings, left_out))
-        for directory in records:
-            if owner[directory] is None:
-                sweeps.append(Sweep(directory, {}, [TrainingResult.read(directory)]))
+        lone = [TrainingResult.read(directory) for directory in records if owner[directory] is None]
+        if lone:  # runs outside any sweep: compared where their model and setting match
+            sweeps.append(Sweep(Path(top), {}, lone))
     return sweeps
 
 

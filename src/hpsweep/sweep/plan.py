@@ -12,6 +12,7 @@ The sweeper, ``hpsweep matrix`` and the interactive mode all call ``plan_jobs``,
 Only hydra and omegaconf here: ``hpsweep matrix`` must print without importing torch or timm.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -126,6 +127,10 @@ class PlanRequest:
     default_choices: Mapping[str, str | None] = field(default_factory=dict)  # the primary config's choices
     replicate_keys: Sequence[str] = DEFAULT_REPLICATES
     has_category_key: bool = True  # the primary config has a ``category`` key for the sweeper to set
+
+    def __post_init__(self):
+        # Hydra's loader builds a fresh config repository for each call (13 ms): ask it once per group
+        self.group_options = functools.cache(self.group_options)
 
 
 def bare_key(override: Override | str) -> str:

@@ -200,7 +200,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
         seen = 0
         progress = tqdm(data.train_loader, desc=f"epoch {epoch}/{max_epochs}", leave=False,
-                        disable=not cfg.trainer.progress_bar)
+                        disable=None if cfg.trainer.progress_bar else True)  # None: only on a terminal
         for step, (images, labels) in enumerate(progress, start=1):
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             labels = labels.to(device, non_blocking=True)
