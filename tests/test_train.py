@@ -36,10 +36,15 @@ def test_cli_run_writes_result_history_and_an_offline_wandb_run(tmp_path):
     assert result["epochs_run"] == 2 and result["stopped_early"] is False
     assert set(result["metrics"]) == {"val_f1", "val_acc", "val_loss", "best_epoch"}
     assert result["metrics"]["val_acc"] > 0.5, "two epochs on digits learn well beyond chance (0.1)"
+    schedule = result["setup"].pop("schedule")
     assert result["setup"] | {"parameters": 0} == {
         "device": "cpu", "precision": "fp32", "image_size": 32, "batch_size": 64, "optimizer": "SGD",
         "scheduler": "CosineAnnealingLR", "loss_function": "CrossEntropyLoss", "parameters": 0,
-        "class_weights": None, "train_images": 1527, "val_images": 270}
+        "class_weights": None, "balance": "none", "train_images": 1527, "val_images": 270}
+    # the schedule that took effect: the seed's cosine period (25 epochs) over a 2-epoch run barely decays
+    assert {key: schedule[key] for key in ("interval", "steps_per_epoch", "T_max", "start_lr", "peak_lr")} == {
+        "interval": "epoch", "steps_per_epoch": 24, "T_max": 25, "start_lr": 0.01, "peak_lr": 0.01}
+    assert 0.0098 < schedule["final_lr"] < 0.01
 
     with open(tmp_path / "history.csv") as handle:
         history = list(csv.DictReader(handle))

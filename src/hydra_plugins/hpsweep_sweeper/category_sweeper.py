@@ -251,7 +251,7 @@ class CategorySweeper(Sweeper):
             else:
                 collect_outcomes(outcomes, metric)
                 log.info("stage %d (%s) was decided in an earlier run of this sweep", stage, category)
-            winners = {tuple((item["model"], tuple(item["setting"]))): item["overrides"] for item in recorded}
+            winners = {(item["model"], tuple(item["setting"])): item["overrides"] for item in recorded}
             stages.print_stage(stage, category, recorded)
             for outcome in outcomes:  # a stage's base is often the training that won the stage before
                 everything.setdefault(outcome.directory, outcome)
