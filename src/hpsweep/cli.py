@@ -57,7 +57,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 
     from hpsweep.display import console, format_duration
     from hpsweep.sweep.estimates import Estimator
-    from hpsweep.sweep.plan import PlanRequest, plan_jobs, rows_of
+    from hpsweep.sweep.plan import PlanRequest, group_choices, plan_jobs, rows_of
     from hpsweep.sweep.stages import stage_categories
 
     try:
@@ -68,9 +68,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             sweeper = master.hydra.sweeper
             strategy = next((item.split("=", 1)[1] for item in arguments
                              if item.startswith("hydra.sweeper.strategy=")), sweeper.get("strategy", "union"))
-            request = PlanRequest(loader.get_group_options, list(sweeper.categories),
-                                  {group: option for group, option in master.hydra.runtime.choices.items()
-                                   if not group.startswith("hydra")}, list(sweeper.get("replicates", [])))
+            request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
+                                  list(sweeper.get("replicates", [])))
             trainings = plan_jobs(overrides, request)
             stages = stage_categories(overrides, request) if strategy == "greedy" else []
             described = describe_jobs(trainings, lambda job: loader.load_sweep_config(master, list(job.overrides)))

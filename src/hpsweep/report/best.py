@@ -38,14 +38,13 @@ class Recommendation:
     @property
     def replicates(self) -> list[str]:
         """The replicate sweep of the comparison, as its jobs were given it: ``seed=1,2,3``."""
-        values: dict[str, list[str]] = {}
+        values: dict[str, dict[str, None]] = {}  # key as given (+fold) -> its values, in order, once each
         for training in self.group.base.trainings if self.group.base else []:
             replicate = training.entry.get("replicate", {})
             for item in training.entry.get("overrides", []):
                 if bare_key(item) in replicate:
-                    values.setdefault(item.split("=", 1)[0], [])
-                    if item.split("=", 1)[1] not in values[item.split("=", 1)[0]]:
-                        values[item.split("=", 1)[0]].append(item.split("=", 1)[1])
+                    key, value = item.split("=", 1)
+                    values.setdefault(key, {})[value] = None
         return [f"{key}={','.join(items)}" for key, items in values.items()]
 
     @property

@@ -133,6 +133,14 @@ class PlanRequest:
         self.group_options = functools.cache(self.group_options)
 
 
+def group_choices(config: DictConfig) -> dict[str, str | None]:
+    """The groups a composed config chose (``hydra.runtime.choices``) without Hydra's own; a mandatory
+    default left unset (``???``) is no choice."""
+    given = config.hydra.runtime.choices
+    return {group: None if OmegaConf.is_missing(given, group) else given[group]
+            for group in given if not group.startswith("hydra")}
+
+
 def bare_key(override: Override | str) -> str:
     """The key of an override without its ``+``/``~``/``++`` prefix: ``+fold=fold0`` -> ``fold``."""
     key = override.key_or_group if isinstance(override, Override) else override.split("=", 1)[0]
@@ -189,29 +197,29 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
         others += parse_overrides([f"{add}{name}={','.join(request.group_options(name))}"])
     categories = [name for name in categories if name not in replicate_keys]
     swept_keys = {bare_key(override) for override in others if override.is_sweep_override()}
+    # each combination of the other overrides: (its items, setting, replicate, the base's group choices)
+    combinations = [(combination, *_split_swept(combination, swept_keys, replicate_keys),
+                     _base_choices(request.default_choices, combination))
+                    for combination in BasicSweeper.split_arguments(others, None)[0]]
 
     trainings = []
     for model in models:
         head = [f"model={model}"] if model else []
         model_name = model or request.default_choices.get("model")
-        for combination in BasicSweeper.split_arguments(others, None)[0]:
-            setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
-            choices = _base_choices(request.default_choices, combination)
+        for combination, setting, replicate, choices in combinations:
             rows = [Row(model_name, None, BASE, setting, stage)]
             rows += [Row(model_name, category, option, setting, stage) for category in categories
                      for option in request.group_options(category) if choices.get(category) == option]
             trainings.append(Training(tuple(head + combination), tuple(rows), replicate, is_base=True, swept=True))
         for category in categories:
+            add = "" if category in request.default_choices else "+"
             for option in request.group_options(category):
-                for combination in BasicSweeper.split_arguments(others, None)[0]:
-                    if _base_choices(request.default_choices, combination).get(category) == option:
+                varied = ([f"category={category}"] if has_category_key else []) + [f"{add}{category}={option}"]
+                for combination, setting, replicate, choices in combinations:
+                    if choices.get(category) == option:
                         continue  # the base training answers this row
-                    setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
                     # the row's own option wins over a fixed override of the same group
                     kept = [item for item in combination if bare_key(item) != category]
-                    add = "" if category in request.default_choices else "+"
-                    varied = ([f"category={category}"] if has_category_key else []) + [
-                        f"{add}{category}={option}"]
                     trainings.append(Training(tuple(head + varied + kept),
                                               (Row(model_name, category, option, setting, stage),), replicate,
                                               swept=True))

@@ -41,6 +41,7 @@ from hpsweep.sweep.plan import (
     assign_directories,
     bare_key,
     fingerprint,
+    group_choices,
     merge_identical,
     plan_jobs,
 )
@@ -121,11 +122,8 @@ class CategorySweeper(Sweeper):
         return is_hpsweep_config(self.config)
 
     def plan_request(self) -> PlanRequest:
-        given = self.config.hydra.runtime.choices
-        choices = {group: None if OmegaConf.is_missing(given, group) else given[group]  # a mandatory default: ???
-                   for group in given if not group.startswith("hydra")}
-        return PlanRequest(self.hydra_context.config_loader.get_group_options, self.categories, choices,
-                           self.replicates, has_category_key="category" in self.config)
+        return PlanRequest(self.hydra_context.config_loader.get_group_options, self.categories,
+                           group_choices(self.config), self.replicates, has_category_key="category" in self.config)
 
     def decision_metric(self) -> tuple[str, str]:
         """(metric, direction) that decide winners: the sweeper's settings, else the trainer's early stopping
@@ -388,7 +386,7 @@ class CategorySweeper(Sweeper):
         """Check (unless ``configs`` were checked already), merge trainings of the same config, give each its
         directory; skip what is done."""
         trainings, configs = list(trainings), list(configs) if configs else self.preflight(trainings)
-        fingerprints = [fingerprint(_task(cfg)) for cfg in configs]
+        fingerprints = list(map(fingerprint, configs))  # it leaves Hydra's node out itself
         subdirs: dict[str, str] = {}  # merged trainings go where the first of them would
         for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True)):
             subdirs.setdefault(fp, training.subdir or _app_subdir(cfg, number))
@@ -427,9 +425,7 @@ class CategorySweeper(Sweeper):
         batch_size = self.max_batch_size or max(len(pending), 1)
         for start in range(0, len(pending), batch_size):
             batch = pending[start:start + batch_size]
-            job_overrides = [
-                [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
-                for outcome in batch]
+            job_overrides = [_job_overrides(outcome, sweep_dir) for outcome in batch]
             try:
                 results = list(self.launcher.launch(job_overrides, initial_job_idx=start))
             except Exception as error:  # a launcher losing jobs (a killed process) must not end the sweep
@@ -458,8 +454,7 @@ class CategorySweeper(Sweeper):
                     if not queue:
                         return
                     number, outcome = queue.popleft()
-                overrides = [*outcome.training.overrides,
-                             f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
+                overrides = _job_overrides(outcome, sweep_dir)
                 if gpus:
                     overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
                 try:
@@ -488,6 +483,11 @@ def _raw_option(loader, category: str, option: str) -> DictConfig:
     root = OmegaConf.create()
     OmegaConf.update(root, package.replace("/", "."), found.config, force_add=True)
     return root
+
+
+def _job_overrides(outcome: Outcome, sweep_dir: Path) -> list[str]:
+    """What the launcher gets for a training: its overrides, and the directory the sweep gave it."""
+    return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
 
 
 def _task(cfg: DictConfig) -> DictConfig:
