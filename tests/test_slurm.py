@@ -18,7 +18,8 @@ from test_sweeps import ENV, extended_conf, results, run_sweep, sweep_command  #
 from wandb_records import read_run_file, run_files
 
 from hpsweep.cli import main
-from hpsweep.records import count_rows
+from hpsweep.records import read_history
+from hpsweep.sweep.manifest import read_manifest
 from hpsweep.sweep.status import job_states
 
 
@@ -163,7 +164,7 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     subprocess.run(["scancel", "--signal=USR2", slurm_job_id], check=True)
     wait_until(lambda: read_job(job_dir)["interruptions"], process, "the stop")
     stopped_at = read_job(job_dir)["interruptions"][0]["epochs_done"]
-    wait_until(lambda: count_rows(job_dir / "history.csv") > stopped_at, process, "an epoch after the requeue")
+    wait_until(lambda: len(read_history(job_dir / "history.csv")) > stopped_at, process, "an epoch after the requeue")
     subprocess.run(["scancel", "--signal=USR2", slurm_job_id], check=True)  # max_num_timeout=1: no more requeues
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 1 and "1 of 1 jobs failed" in stderr
@@ -172,7 +173,7 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     assert "timed-out too many times" in failed["error"]["message"]
     assert [entry["signal"] for entry in failed["interruptions"]] == ["SIGUSR2", "SIGUSR2"]
     assert failed["resumed_from_epoch"] is None and (job_dir / "last_checkpoint.pt").exists()
-    [row] = job_states(sweep_dir)
+    [row] = job_states(sweep_dir, read_manifest(sweep_dir)["trainings"])
     assert (row["model"], row["state"], row["stops"]) == ("test_resnet", "failed", 2)
 
     finished = run_sweep(sweep_dir, *SLURM, *arguments)  # as the message says: re-running the sweep resumes it

@@ -27,3 +27,21 @@ class NonFiniteLossError(UserError, FloatingPointError):
 
 class SweepFailedError(RuntimeError):
     """Some jobs of a sweep failed; every other job ran, and each outcome is in its result.json."""
+
+
+class WriteFailed(OSError):
+    """A write into a run's directory failed (a full disk, a lost mount): the files written before are intact."""
+
+    def __init__(self, path, error: OSError):
+        import errno
+
+        self.path = path
+        what = "disk full" if error.errno == errno.ENOSPC else (error.strerror or type(error).__name__)
+        super().__init__(error.errno, f"{what} writing {path}")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class CheckpointUnusable(RuntimeError):
+    """A checkpoint loaded but its states do not fit the training; it was set aside, so a re-run starts clean."""

@@ -6,7 +6,6 @@ model, and every fixed override the sweep applied to all its jobs (data, trainer
 Replicates (seeds, folds) are repeats, not choices: they are not written, and the printed command sweeps them.
 """
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from hpsweep.naming import project_name
 from hpsweep.report.answers import Group
 from hpsweep.sweep.plan import BASE, bare_key
 from hpsweep.sweep.search import value_text
-from hpsweep.sweep.stages import DECISIONS_FILE
+from hpsweep.sweep.stages import read_decisions
 
 NOT_CARRIED = ("hydra", "logger")  # overrides that do not change what is trained
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
@@ -73,9 +72,11 @@ def recommend(group: Group) -> Recommendation:
     if group.model and "model" in defaults:
         recommendation.defaults.append((entry("model"), group.model, "the model compared"))
     chosen: dict[str, tuple[str | None, str]] = {}  # category -> (option or None for the base, why)
-    for stage in _greedy_stages(group):
-        decision = next(item for item in stage["decisions"] if item["model"] == group.model
-                        and tuple(item["setting"]) == group.setting)
+    for stage in read_decisions(group.sweep.directory):
+        decision = next((item for item in stage["decisions"] if item["model"] == group.model
+                         and tuple(item["setting"]) == group.setting), None)
+        if decision is None:
+            continue
         kept = decision["kept_base"] or decision["winner"] in (None, BASE)
         chosen[stage["category"]] = (None if kept else decision["winner"],
                                      f"stage {stage['stage']}: {decision['reason']}")
@@ -112,11 +113,6 @@ def recommend(group: Group) -> Recommendation:
             recommendation.notes.append(f"{category}: base kept (no option set): {why}")
     recommendation.values += searched
     return recommendation
-
-
-def _greedy_stages(group: Group) -> list[dict]:
-    path = group.sweep.directory / DECISIONS_FILE
-    return json.loads(path.read_text())["stages"] if path.is_file() else []
 
 
 def experiment_yaml(recommendation: Recommendation, command: str, sources: list[str]) -> str:

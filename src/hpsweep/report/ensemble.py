@@ -7,14 +7,23 @@ validated on it, which never trained on it.
 """
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hpsweep.errors import ConfigError
-from hpsweep.records import PREDICTIONS_FILE, TEST_PROBABILITIES_FILE, VAL_PROBABILITIES_FILE
+from hpsweep.records import (
+    PREDICTIONS_FILE,
+    TEST_PROBABILITIES_FILE,
+    VAL_PROBABILITIES_FILE,
+    read_probabilities,
+    write_csv_atomic,
+)
 from hpsweep.report.results import TrainingResult, load
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,29 +37,31 @@ class Probabilities:
     id_column: str = "id"
 
     @classmethod
-    def read(cls, path: Path, with_target: bool) -> "Probabilities":
-        with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader)
-            rows = list(reader)
+    def read(cls, path: Path, with_target: bool) -> "Probabilities | None":
+        """The file's probabilities; None where it is absent or unreadable (set aside)."""
+        found = read_probabilities(path, with_target)
+        if found is None:
+            return None
+        header, leading, values = found
         first = 2 if with_target else 1
-        return cls([row[0] for row in rows], header[first:],
-                   np.array([[float(value) for value in row[first:]] for row in rows]).reshape(len(rows), -1),
-                   [row[1] for row in rows] if with_target else None, header[0])
+        return cls([row[0] for row in leading], header[first:], np.array(values).reshape(len(values), -1),
+                   [row[1] for row in leading] if with_target else None, header[0])
 
 
-def runs_with_test_predictions(directories: list[Path]) -> list[TrainingResult]:
-    return [training for sweep in load(directories) for training in sweep.trainings
-            if training.status == "completed" and (training.directory / TEST_PROBABILITIES_FILE).is_file()]
+def runs_with_test_predictions(directories: list[Path]) -> list[tuple[TrainingResult, Probabilities]]:
+    """Every completed run whose test probabilities read, with them."""
+    found = [(training, Probabilities.read(training.directory / TEST_PROBABILITIES_FILE, with_target=False))
+             for sweep in load(directories) for training in sweep.trainings if training.status == "completed"]
+    return [(training, test) for training, test in found if test is not None]
 
 
 def ensemble(directories: list[Path], out: Path) -> dict:
     """Write the averaged submission to ``out``; return what was used and the out-of-fold estimate."""
-    runs = runs_with_test_predictions(directories)
-    if not runs:
+    found = runs_with_test_predictions(directories)
+    if not found:
         raise ConfigError([f"no completed run under {', '.join(map(str, directories))} predicted a test folder "
                            f"({TEST_PROBABILITIES_FILE}); train with data.test_dir set"])
-    tests = [Probabilities.read(run.directory / TEST_PROBABILITIES_FILE, with_target=False) for run in runs]
+    runs, tests = [run for run, _ in found], [test for _, test in found]
     first = tests[0]
     problems = [f"{run.directory}: its test ids or classes differ from {runs[0].directory}'s"
                 for run, test in zip(runs, tests, strict=True) if (test.ids, test.labels) != (first.ids, first.labels)]
@@ -58,24 +69,33 @@ def ensemble(directories: list[Path], out: Path) -> dict:
         raise ConfigError(problems, summary="these runs cannot be ensembled")
     weight = 1 / len(runs)
     average = sum(test.values for test in tests) * weight
-    with open(runs[0].directory / PREDICTIONS_FILE, newline="") as handle:
-        columns = next(csv.reader(handle))  # the sample submission's id and target columns
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows((image_id, first.labels[int(row.argmax())]) for image_id, row in zip(first.ids, average,
-                                                                                             strict=True))
+    write_csv_atomic(out, submission_columns(runs[0].directory / PREDICTIONS_FILE, first.id_column),
+                     ((image_id, first.labels[int(row.argmax())]) for image_id, row in zip(first.ids, average,
+                                                                                          strict=True)))
     return {"runs": [str(run.directory) for run in runs], "weight": weight, "images": len(first.ids),
             "out": str(out), **out_of_fold(runs)}
+
+
+def submission_columns(path: Path, id_column: str) -> list[str]:
+    """The sample submission's id and target columns, as a run's ``predictions.csv`` has them."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            columns = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        columns = []
+    if len(columns) != 2:
+        log.warning("%s: no id and target columns in its first line; writing %s,target", path, id_column)
+        columns = [id_column, "target"]
+    return columns
 
 
 def out_of_fold(runs: list[TrainingResult]) -> dict:
     """The ensemble's macro F1 on validation images: out-of-fold where the runs validated on different images."""
     from sklearn.metrics import f1_score
 
-    found = [Probabilities.read(run.directory / VAL_PROBABILITIES_FILE, with_target=True) for run in runs
-             if (run.directory / VAL_PROBABILITIES_FILE).is_file()]
+    found = [probabilities for run in runs
+             if (probabilities := Probabilities.read(run.directory / VAL_PROBABILITIES_FILE, with_target=True))]
     if not found:
         return {"oof_f1": None, "oof": "no val_probabilities.csv in these runs"}
     sums: dict[str, np.ndarray] = {}

@@ -1,12 +1,12 @@
 """Plots of a sweep's answer, as PNG files: every replicate of every option with its mean and spread, and the
 validation curves of each category's choice."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from hpsweep.naming import project_name
+from hpsweep.records import read_history
 from hpsweep.report.answers import Group
 
 CHOSEN, OTHER, NOT_COMPLETED, BASE_LINE = "#2a9d8f", "#4f7cac", "#e76f51", "#888888"
@@ -93,9 +93,9 @@ def best_curves(groups: list[Group], directory: Path) -> list[Path]:
             continue
         figure, (f1_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4))
         for category, row in chosen:
-            histories = [_history(training.history_path) for training in row.trainings]
+            histories = [read_history(training.history_path) for training in row.trainings]
             for axis, key in ((f1_axis, "val_f1"), (loss_axis, "val_loss")):
-                curves = [[float(line[key]) for line in history] for history in histories
+                curves = [[line[key] for line in history] for history in histories
                           if history and key in history[0]]  # an external script may log only some of them
                 if not curves:
                     continue
@@ -116,13 +116,6 @@ def best_curves(groups: list[Group], directory: Path) -> list[Path]:
                         "(mean and range of replicates)")
         written.append(_save(plt, figure, directory / f"{stem}_best_curves.png"))
     return written
-
-
-def _history(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path) as handle:
-        return list(csv.DictReader(handle))
 
 
 def _save(plt, figure, path: Path) -> Path:

@@ -6,16 +6,22 @@ a result.json outside any sweep dir is a run of its own. Reads only JSON and CSV
 in well under a second, with no torch import.
 """
 
-import csv
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import HISTORY_FILE, RESULT_FILE, VAL_PROBABILITIES_FILE
+from hpsweep.records import (
+    HISTORY_FILE,
+    JOB_FILE,
+    RESULT_FILE,
+    VAL_PROBABILITIES_FILE,
+    read_job_record,
+    read_probabilities,
+    read_result,
+)
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, JOB_FILE, bare_key, replicate_dict
+from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 
@@ -31,15 +37,11 @@ class TrainingResult:
 
     @classmethod
     def read(cls, directory: Path, entry: dict | None = None) -> "TrainingResult":
-        record = {}
-        for name in (RESULT_FILE, JOB_FILE):
-            try:
-                record = json.loads((directory / name).read_text())
-            except (OSError, ValueError):
-                continue
-            if name == JOB_FILE:
-                record = {key: value for key, value in record.items() if key != "status"} | {"status": "incomplete"}
-            break
+        record = read_result(directory)
+        if record is None:
+            started = read_job_record(directory)
+            record = {key: value for key, value in started.items() if key != "status"} | {"status": "incomplete"} \
+                if started is not None else {}
         if entry is None:  # a run outside any sweep: its overrides tell its setting and replicate
             category = record.get("category")
             overrides = [item for item in record.get("overrides", [])
@@ -109,18 +111,13 @@ class TrainingResult:
     def correct(self) -> dict[str, bool] | None:
         """Which validation images the best weights got right (from ``val_probabilities.csv``), by image id."""
         if self._correct is None:
-            path = self.directory / VAL_PROBABILITIES_FILE
-            if not path.is_file():
+            found = read_probabilities(self.directory / VAL_PROBABILITIES_FILE, with_target=True)
+            if found is None:
                 return None
-            with open(path, newline="") as handle:
-                reader = csv.reader(handle)
-                header = next(reader)
-                classes = header[2:]
-                self._correct = {}
-                for row in reader:
-                    probabilities = [float(value) for value in row[2:]]
-                    predicted = classes[probabilities.index(max(probabilities))]
-                    self._correct[row[0]] = predicted == row[1]
+            header, leading, values = found
+            classes = header[2:]
+            self._correct = {image: classes[row.index(max(row))] == target
+                             for (image, target), row in zip(leading, values, strict=True)}
         return self._correct
 
 

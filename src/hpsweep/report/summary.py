@@ -11,7 +11,7 @@ from pathlib import Path
 from hpsweep.display import console, format_duration
 from hpsweep.report.answers import Group
 from hpsweep.report.results import Sweep
-from hpsweep.sweep.stages import DECISIONS_FILE
+from hpsweep.sweep.stages import read_decisions
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "best", "metric", "values", "replicates", "verdict")
@@ -133,11 +133,11 @@ def _owners(groups: list[Group]) -> list[int]:
 
 def greedy_lines(sweep: Sweep) -> list[str]:
     """A greedy sweep's decisions, stage by stage, as recorded when they were made."""
-    path = sweep.directory / DECISIONS_FILE
-    if not path.is_file():
+    stages = read_decisions(sweep.directory)
+    if not stages:
         return []
     lines = [f"greedy stages of {sweep.directory}:"]
-    for stage in json.loads(path.read_text())["stages"]:
+    for stage in stages:
         for item in stage["decisions"]:
             chosen = "base kept" if item["kept_base"] else item["winner"]
             lines.append(f"  stage {stage['stage']} {stage['category']}, {item['model']}: {chosen} - {item['reason']}"

@@ -7,12 +7,12 @@ is not estimated at the speed of a 32-pixel job of 5 epochs. It is an upper boun
 pruning ends a job sooner.
 """
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
 from hpsweep.display import format_duration
+from hpsweep.records import read_history
 from hpsweep.report.results import gather
 
 
@@ -32,8 +32,7 @@ class Estimator:
             if result.status != "completed" or not result.duration_s or not isinstance(size, int) or \
                     not result.history_path.is_file():
                 continue
-            with open(result.history_path, newline="") as handle:
-                epochs = [float(row["epoch_s"]) for row in csv.DictReader(handle) if row.get("epoch_s")]
+            epochs = [row["epoch_s"] for row in read_history(result.history_path) if "epoch_s" in row]
             if epochs:
                 estimator.add(result.model, result.category, result.option,
                               max(result.duration_s - sum(epochs), 0.0), mean(epochs) / size ** 2)

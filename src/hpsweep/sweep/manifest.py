@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpsweep.records import write_json_atomic
+from hpsweep.records import read_json, write_json_atomic
 from hpsweep.sweep.plan import Row, Training, bare_key, replicate_dict
 
 MANIFEST_FILE = "sweep.json"
@@ -43,10 +43,8 @@ def write_manifest(sweep_dir: Path, header: dict, entries: list[dict]) -> None:
 
 def read_manifest(sweep_dir: Path) -> dict | None:
     """The sweep's manifest, a turn-1 one (a ``jobs`` list) made to look like this version's; None if absent."""
-    path = Path(sweep_dir) / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
+    manifest = read_json(Path(sweep_dir) / MANIFEST_FILE, _manifest_shape)
+    if manifest is None:
         return None
     if "trainings" not in manifest:  # written before replicates and shared trainings existed
         manifest["trainings"] = [{
@@ -55,6 +53,20 @@ def read_manifest(sweep_dir: Path) -> dict | None:
             "replicate": {}, "rows": [{"category": job.get("category"), "option": job.get("option"), "stage": 0}],
         } for job in manifest.get("jobs", [])]
     return manifest
+
+
+def _manifest_shape(data: object) -> str | None:
+    """What makes a manifest unusable: no list of trainings (or turn-1 jobs), each with its directory."""
+    if not isinstance(data, dict):
+        return "valid JSON, but not an object"
+    listed = data.get("trainings", data.get("jobs"))
+    if not isinstance(listed, list):
+        return "valid JSON without a list of trainings"
+    fields = ("directory", "model", "category", "option", "is_base", "stage", "setting", "replicate", "rows",
+              "overrides") if "trainings" in data else ("directory",)
+    if not all(isinstance(entry, dict) and all(key in entry for key in fields) for entry in listed):
+        return "a training without its directory, rows or overrides"
+    return None
 
 
 def entry_in(manifest: dict, sweep_dir: Path, directory: Path) -> dict | None:

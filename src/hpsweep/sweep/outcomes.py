@@ -5,6 +5,7 @@ what Hydra's launcher returned (the task's return value, or the exception it rai
 same format so that resume and the reports work for every app.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from hpsweep.sweep.plan import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
 STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "failed": "red"}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,10 +31,16 @@ class Outcome:
 
     @classmethod
     def of(cls, training: Training, directory: Path, job_fingerprint: str) -> "Outcome":
-        previous = read_result(directory)
-        if previous and previous.get("fingerprint") not in (None, job_fingerprint):
+        outcome = cls(training, directory, job_fingerprint, None)
+        outcome.read_previous()
+        return outcome
+
+    def read_previous(self) -> None:
+        """The result found in the training's directory now (another driver may have written it meanwhile)."""
+        previous = read_result(self.directory)
+        if previous and previous.get("fingerprint") not in (None, self.fingerprint):
             previous = None  # another config's result: this training has not run
-        return cls(training, directory, job_fingerprint, previous)
+        self.previous = previous
 
     def done_before(self, pruning: bool) -> bool:
         """Completed in an earlier run; a pruned job stays pruned while pruning is on (off, it may finish)."""
@@ -55,8 +64,11 @@ def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
             continue
         if outcome.result is None:
             outcome.result = _record_from_launcher(outcome, metric)
-            outcome.directory.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(outcome.directory / RESULT_FILE, outcome.result)
+            try:
+                outcome.directory.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(outcome.directory / RESULT_FILE, outcome.result)
+            except OSError as error:  # a full disk: reported all the same, and a re-run trains it again
+                log.error("the outcome of %s is not recorded: %s", outcome.directory, error)
         outcome.status = outcome.result.get("status", "failed")
 
 

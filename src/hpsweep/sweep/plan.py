@@ -25,8 +25,8 @@ from hydra.core.override_parser.types import Glob, Override
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import ConfigError
+from hpsweep.records import JOB_FILE, read_job_record
 
-JOB_FILE = "job.json"
 BASE = "base"  # the option name of the base combination's row
 DEFAULT_REPLICATES = ("seed", "data.fold", "fold")
 _UNSAFE_IN_PATHS = re.compile(r"[^A-Za-z0-9._+-]")
@@ -290,10 +290,9 @@ def existing_jobs(sweep_dir: Path, recorded: Mapping[str, str] = {}) -> dict[str
     found = {job_fingerprint: Path(sweep_dir) / directory for job_fingerprint, directory in recorded.items()
              if (Path(sweep_dir) / directory).is_dir()}
     for path in sorted(Path(sweep_dir).glob(f"**/{JOB_FILE}")):
-        try:
-            found[json.loads(path.read_text())["fingerprint"]] = path.parent
-        except (ValueError, KeyError, TypeError):
-            continue  # a job.json cut short by a kill: that job simply runs again
+        record = read_job_record(path.parent)  # one cut short by a kill is set aside: that job runs again
+        if record is not None:
+            found[record["fingerprint"]] = path.parent
     return found
 
 

@@ -5,16 +5,16 @@ dir with the fingerprints they were made from: a re-run reads a decision instead
 long as the stage's trainings are the same.
 """
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from hydra.core.override_parser.types import Override
 
-from hpsweep.records import write_json_atomic
+from hpsweep.records import read_json, write_json_atomic
 from hpsweep.sweep.plan import PlanRequest, Training, bare_key, override_values, parse_overrides, plan_jobs, rows_of
 
 DECISIONS_FILE = "decisions.json"
+DECISION_FIELDS = {"model", "setting", "winner", "kept_base", "reason", "notes", "overrides"}
 
 
 def stage_categories(overrides: list[Override], request: PlanRequest) -> list[str]:
@@ -48,16 +48,31 @@ def plan_stage(overrides: list[Override], request: PlanRequest, union: list[Trai
     return trainings
 
 
+def read_decisions(sweep_dir: Path) -> list[dict]:
+    """The stages ``decisions.json`` records; none where it is absent or unreadable (set aside: the stages are
+    decided again from their results)."""
+    return (read_json(Path(sweep_dir) / DECISIONS_FILE, _decisions_shape) or {}).get("stages", [])
+
+
+def _decisions_shape(data: object) -> str | None:
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, list):
+        return "valid JSON without a list of stages"
+    wanted = {"stage": int, "category": str, "fingerprints": list, "decisions": list}
+    if not all(isinstance(item, dict) and all(isinstance(item.get(key), kind) for key, kind in wanted.items())
+               and all(isinstance(made, dict) and DECISION_FIELDS <= made.keys() for made in item["decisions"])
+               for item in stages):
+        return "a stage without its number, category, fingerprints or decisions"
+    return None
+
+
 class Decisions:
     """``decisions.json``: per stage, per model and setting, the winner and why, and the overrides that carry
     every winner so far into the next stage."""
 
     def __init__(self, sweep_dir: Path):
         self.path = Path(sweep_dir) / DECISIONS_FILE
-        try:
-            self.stages = json.loads(self.path.read_text())["stages"]
-        except (OSError, ValueError, KeyError):
-            self.stages = []
+        self.stages = read_decisions(sweep_dir)
 
     def recorded(self, stage: int, category: str, fingerprints: list[str]) -> list[dict] | None:
         """The decisions an earlier run made for this stage from these very trainings, if any."""

@@ -4,16 +4,14 @@ Reads the sweep's ``sweep.json`` and each job's ``job.json`` / ``result.json``; 
 about jobs that started under it but left no result yet.
 """
 
-import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from hpsweep.records import read_result
+from hpsweep.records import read_job_record, read_result
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.plan import JOB_FILE
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
@@ -35,14 +33,11 @@ def wait_for_slurm_jobs(sweep_dir: Path, poll_s: float = 5.0) -> None:
         time.sleep(poll_s)
 
 
-def job_states(sweep_dir: Path) -> list[dict]:
-    """One row per job of the sweep: label, state (completed, failed, running, pending, interrupted,
-    not started), SLURM id, log files and how often a stop signal (preemption, time-out) ended a start."""
-    manifest = read_manifest(sweep_dir)["trainings"]
-    started = {}
-    for job in manifest:
-        path = sweep_dir / job["directory"] / JOB_FILE
-        started[job["directory"]] = json.loads(path.read_text()) if path.is_file() else None
+def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
+    """One row per job of the sweep (``manifest``: its trainings): label, state (completed, failed, running,
+    pending, interrupted, not started), SLURM id, log files and how often a stop signal (preemption, time-out)
+    ended a start."""
+    started = {job["directory"]: read_job_record(sweep_dir / job["directory"]) for job in manifest}
     slurm = slurm_states([record["slurm_job_id"] for record in started.values()
                           if record and record.get("slurm_job_id")])
     rows = []
@@ -77,7 +72,12 @@ def print_status(sweep_dir: Path) -> int:
     if not (sweep_dir / MANIFEST_FILE).is_file():
         print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}", file=sys.stderr)
         return 1
-    rows = job_states(sweep_dir)
+    manifest = read_manifest(sweep_dir)
+    if manifest is None:
+        print(f"error: the {MANIFEST_FILE} of {sweep_dir} is unreadable (set aside): re-run the sweep's command "
+              "to write it again; finished trainings are kept", file=sys.stderr)
+        return 1
+    rows = job_states(sweep_dir, manifest["trainings"])
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
     for column in ("model", "category", "option", "state", "stops", "slurm job", "logs"):
         table.add_column(column)

@@ -4,7 +4,6 @@
 W&B run is finished. The loop itself is ``hpsweep.train.loop.fit``.
 """
 
-import json
 import logging
 import os
 import time
@@ -16,9 +15,17 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep import naming
-from hpsweep.records import HISTORY_FILE, RESULT_FILE, count_rows, read_result, write_json_atomic
+from hpsweep.records import (
+    HISTORY_FILE,
+    JOB_FILE,
+    RESULT_FILE,
+    read_history,
+    read_job_record,
+    read_result,
+    write_json_atomic,
+)
 from hpsweep.sweep.manifest import entry_in, read_manifest
-from hpsweep.sweep.plan import BASE, JOB_FILE, fingerprint
+from hpsweep.sweep.plan import BASE, fingerprint
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
 from hpsweep.train.preemption import JobNotRequeued, StopSignals
@@ -46,8 +53,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     done = read_result(output_dir)
     if done and done["status"] == "completed" and done.get("fingerprint") == job_fingerprint:
         # a start after the end: SLURM requeued the job (a signal) as it finished; nothing to train again
-        log.info("run %s already completed in %s", done["run_name"], output_dir)
-        return done["metrics"]
+        log.info("run %s already completed in %s", done.get("run_name"), output_dir)
+        return done.get("metrics") or {}
     earlier = read_job(output_dir, job_fingerprint)  # the same job, interrupted: keep its names and W&B run
     task_overrides = list(hydra_cfg.overrides.task)
     record = {
@@ -103,7 +110,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
             if isinstance(error, Exception):
                 if competition is not None:
                     competition.finish(None, "failed")
-                record_failure(record, output_dir, error, started)
+                try:
+                    record_failure(record, output_dir, error, started)
+                except OSError as unrecorded:  # a full disk: the sweep records it from the launcher's return
+                    log.error("run %s failed (%s: %s) and could not record it: %s", record["run_name"],
+                              type(error).__name__, error, unrecorded)
             raise
     status = "pruned" if outcome.get("pruned") else "completed"
     if competition is not None:
@@ -145,16 +156,21 @@ def join_competition(manifest: dict | None, entry: dict | None, hydra_cfg, job_f
         return None
     from hpsweep.sweep.studies import Competition, Pruning
 
-    return Competition(Path(hydra_cfg.sweep.dir), entry, job_fingerprint, Pruning(**pruning), manifest["metric"],
-                       manifest["direction"], max_epochs)
+    try:
+        return Competition(Path(hydra_cfg.sweep.dir), entry, job_fingerprint, Pruning(**pruning), manifest["metric"],
+                           manifest["direction"], max_epochs)
+    except Exception as error:  # pruning saves time; it never fails a training
+        log.warning("pruning is off for this training: its studies could not be opened (%s: %s)",
+                    type(error).__name__, error)
+        return None
 
 
 def record_failure(record: dict, output_dir: Path, error: Exception, started: float) -> None:
     """``result.json`` of a job that raised: failed, why, and how far it got."""
     record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
                   duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
-                  epochs_run=count_rows(output_dir / HISTORY_FILE), resumed_from_epoch=None, setup=None, pruned=None,
-                  predictions=None)
+                  epochs_run=len(read_history(output_dir / HISTORY_FILE)), resumed_from_epoch=None, setup=None,
+                  pruned=None, predictions=None)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
 
@@ -163,7 +179,7 @@ def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, sto
                     started: float) -> None:
     """Note the stop signal in ``job.json``, finish the W&B run as preempting and hand over: the job exits
     to be requeued (or resumed by a re-run of the sweep), or raises ``JobNotRequeued``."""
-    epochs_done = count_rows(output_dir / HISTORY_FILE)
+    epochs_done = len(read_history(output_dir / HISTORY_FILE))
     record["interruptions"].append({
         "signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
         "epochs_done": epochs_done, "duration_s": round(time.monotonic() - started, 3)})
@@ -184,9 +200,5 @@ def slurm_job_id() -> str | None:
 
 def read_job(output_dir: Path, job_fingerprint: str) -> dict | None:
     """The ``job.json`` an earlier start of this same job left in ``output_dir``, if any."""
-    path = output_dir / JOB_FILE
-    try:
-        earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return earlier if earlier.get("fingerprint") == job_fingerprint else None
+    earlier = read_job_record(output_dir)
+    return earlier if earlier is not None and earlier["fingerprint"] == job_fingerprint else None

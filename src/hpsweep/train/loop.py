@@ -3,7 +3,6 @@ checkpoint every epoch. ``fit`` returns the fields of ``result.json`` that descr
 
 import inspect
 import logging
-import os
 import random
 import time
 from pathlib import Path
@@ -15,14 +14,17 @@ from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
-from hpsweep.errors import ConfigError, NonFiniteLossError
+from hpsweep.errors import CheckpointUnusable, ConfigError, NonFiniteLossError
 from hpsweep.records import (
+    BEST_WEIGHTS_FILE,
     CHECKPOINT_FILE,
     HISTORY_FILE,
     PREDICTIONS_FILE,
     TEST_PROBABILITIES_FILE,
     VAL_PROBABILITIES_FILE,
     History,
+    set_aside,
+    write_atomic,
 )
 from hpsweep.train import models
 from hpsweep.train.early_stopping import EarlyStopping
@@ -171,17 +173,20 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     generator = data.train_loader.generator
     first_epoch = 1
     pruned = None  # the competition's reason to stop, if it prunes this job
-    # our own file, holding RNG states that are not tensors: hence weights_only=False
-    checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False) \
-        if checkpoint_path.is_file() else None
+    checkpoint = load_checkpoint(checkpoint_path, device)
     if checkpoint is not None and checkpoint["fingerprint"] == job_fingerprint:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        stopper.load_state_dict(checkpoint["early_stopping"])
+        try:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            scaler.load_state_dict(checkpoint["scaler"])
+            stopper.load_state_dict(checkpoint["early_stopping"])
+            restore_rng_states(checkpoint["rng"], generator)
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:  # states half loaded: start again clean
+            set_aside(checkpoint_path, f"its states do not fit this training: {error}")
+            raise CheckpointUnusable(f"{checkpoint_path} could not be restored ({type(error).__name__}); it was "
+                                     "set aside: run the job again to train it from its first epoch") from error
         history.restore(checkpoint["history"])
-        restore_rng_states(checkpoint["rng"], generator)
         first_epoch = checkpoint["epoch"] + 1
         log.info("resuming from the checkpoint of epoch %d", checkpoint["epoch"])
     log.info("training %s on %s (%s), %d train / %d val images, %d classes", cfg.model.name, device, precision,
@@ -253,7 +258,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
 
     stopper.restore_best(model)
     if cfg.trainer.save_best_model:
-        torch.save(model.state_dict(), output_dir / "best_model.pt")
+        save_atomic(model.state_dict(), output_dir / BEST_WEIGHTS_FILE)
     labels = data.prediction_labels or data.class_names
     # the best weights' view of every validation image: per-image comparisons between runs, ensembles
     probabilities, targets = predict(forward, data.val_loader, device, autocast, memory_format, [])
@@ -303,10 +308,29 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
 
 
 def save_atomic(state: dict, path: Path) -> None:
-    """``torch.save`` through a temporary file, so a kill mid-write leaves the previous checkpoint intact."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    """``torch.save`` through a temporary file, so a kill or a full disk mid-write leaves the previous
+    checkpoint intact (a failed write raises ``WriteFailed``, naming ``path``)."""
+    write_atomic(path, lambda temporary: torch.save(state, temporary))
+
+
+CHECKPOINT_KEYS = ("fingerprint", "epoch", "model", "optimizer", "scheduler", "scaler", "early_stopping", "history",
+                   "rng")
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """The job's last checkpoint, or None where there is none or it does not load (then set aside: the job
+    trains from its first epoch)."""
+    if not path.is_file():
+        return None
+    try:  # our own file, holding RNG states that are not tensors: hence weights_only=False
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # cut short, empty or garbage: torch raises one of several kinds
+        set_aside(path, f"not a checkpoint that loads: {type(error).__name__}")
+        return None
+    if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
+        set_aside(path, "a checkpoint without the states a training resumes from")
+        return None
+    return checkpoint
 
 
 @torch.inference_mode()

@@ -1,11 +1,12 @@
 """Predictions for a data set's test images with the best weights, optionally averaged over flips and
 rotations (test-time augmentation), written in the sample submission's format."""
 
-import csv
 from pathlib import Path
 
 import torch
 from torchvision.transforms.functional import gaussian_blur
+
+from hpsweep.records import write_csv_atomic
 
 TTA_VIEWS = {
     "hflip": lambda images: images.flip(3),
@@ -53,22 +54,18 @@ def write_predictions(path: Path, ids: list[str], probabilities: torch.Tensor, l
                       columns: tuple[str, str]) -> None:
     """``<id column>,<target column>`` rows in the test ids' order (the sample submission's, if given)."""
     classes = probabilities.argmax(dim=1).tolist()
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows((image_id, labels[index]) for image_id, index in zip(ids, classes, strict=True))
+    write_csv_atomic(path, list(columns), ((image_id, labels[index]) for image_id, index in zip(ids, classes,
+                                                                                                strict=True)))
 
 
 def write_probabilities(path: Path, ids: list[str], probabilities: torch.Tensor, labels: list[str],
                         id_column: str = "id", targets: list[str] | None = None) -> None:
     """One row per image: its id, its target where known, and one probability per class (column named by the
     class's label)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([id_column, *(["target"] if targets is not None else []), *labels])
-        for number, (image_id, row) in enumerate(zip(ids, probabilities.tolist(), strict=True)):
-            writer.writerow([image_id, *([targets[number]] if targets is not None else []),
-                             *(f"{value:.6g}" for value in row)])
+    target = ["target"] if targets is not None else []
+    rows = ([image_id, *([targets[number]] if target else []), *(f"{value:.6g}" for value in row)]
+            for number, (image_id, row) in enumerate(zip(ids, probabilities.tolist(), strict=True)))
+    write_csv_atomic(path, [id_column, *target, *labels], rows)
 
 
 def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | None = None) -> Path:
@@ -79,11 +76,11 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     from torch.utils.data import DataLoader
 
     from hpsweep.errors import ConfigError
-    from hpsweep.records import VAL_PROBABILITIES_FILE
+    from hpsweep.records import BEST_WEIGHTS_FILE, VAL_PROBABILITIES_FILE, read_probabilities, set_aside
     from hpsweep.train import image_files, models
     from hpsweep.train.data import ImageFiles, build_transforms
 
-    config, weights, classes = (run_dir / ".hydra/config.yaml", run_dir / "best_model.pt",
+    config, weights, classes = (run_dir / ".hydra/config.yaml", run_dir / BEST_WEIGHTS_FILE,
                                 run_dir / VAL_PROBABILITIES_FILE)
     missing = [str(path) for path in (config, weights, classes) if not path.is_file()]
     if missing:
@@ -95,12 +92,25 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     if not paths:
         raise ConfigError([f"{images_dir} holds no images ({', '.join(image_files.IMAGE_SUFFIXES)})"])
     cfg = OmegaConf.load(config)
-    with open(classes, newline="") as handle:
-        labels = next(csv.reader(handle))[2:]
+    found = read_probabilities(classes, with_target=True)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as error:  # cut short, empty or garbage: torch raises one of several kinds
+        set_aside(weights, f"not weights that load: {type(error).__name__}")
+        state = None
+    if found is None or state is None:
+        raise ConfigError([f"{path} could not be read (set aside): train {run_dir} again to predict with it"
+                           for path, ok in ((classes, found), (weights, state)) if ok is None])
+    labels = found[0][2:]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = models.create_model(OmegaConf.merge(cfg.model, {"pretrained": False, "checkpoint_path": None}),
                                 num_classes=len(labels), image_size=cfg.data.image_size)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:  # weights of another model, or not weights
+        set_aside(weights, f"not this run's model weights: {str(error).splitlines()[0]}")
+        raise ConfigError([f"{weights} could not be read (set aside): train {run_dir} again to predict with it"]) \
+            from error
     model.to(device)
     mean, std = models.input_normalization(cfg.model.name)
     _, transform = build_transforms(cfg.data.image_size, mean, std, None, cfg.data.get("resize", "squash"),
@@ -111,9 +121,7 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     probabilities, _ = predict(model, loader, device, autocast, torch.preserve_format, views)
     ids = [path.name for path in paths]
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "label", *labels])
-        for image_id, row in zip(ids, probabilities.tolist(), strict=True):
-            writer.writerow([image_id, labels[row.index(max(row))], *(f"{value:.6g}" for value in row)])
+    rows = ([image_id, labels[row.index(max(row))], *(f"{value:.6g}" for value in row)]
+            for image_id, row in zip(ids, probabilities.tolist(), strict=True))
+    write_csv_atomic(out, ["id", "label", *labels], rows)
     return out
