@@ -6,6 +6,8 @@ Nothing else in hpsweep talks to Optuna.
 """
 
 import hashlib
+import json
+import logging
 import math
 import statistics
 from dataclasses import dataclass
@@ -13,6 +15,10 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+
+from hpsweep.records import set_aside, write_atomic
+
+log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "optuna.journal"
 PRUNERS = ("none", "median", "hyperband")
@@ -112,10 +118,50 @@ def make_pruner(pruning: Pruning, max_epochs: int) -> optuna.pruners.BasePruner:
 
 
 def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
-    """The sweep's journal: a file every process appends to under a lock (a shared filesystem will do)."""
-    from optuna.storages.journal import JournalFileBackend
+    """The sweep's journal: a file every process appends to under a lock (a shared filesystem will do).
 
-    return optuna.storages.JournalStorage(JournalFileBackend(str(Path(sweep_dir) / JOURNAL_FILE)))
+    A damaged journal (a record cut short by a full disk or a kill, garbage) would fail every later read of
+    it: it is repaired first, under the journal's own lock, keeping the records before the first damaged one
+    (an operation log's prefix is a state it went through); one whose records do not replay is set aside whole.
+    Either way its studies go on from what is kept, and the warning says so."""
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+    path = Path(sweep_dir) / JOURNAL_FILE
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        _repair_journal(path)
+        try:
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+        except Exception as error:  # records that parse but do not replay (edited by hand, mixed files)
+            set_aside(path, f"its records do not replay: {type(error).__name__}: {error}",
+                      then="its studies start again: pruning and search go on from new trials")
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+    finally:
+        lock.release()
+
+
+def _repair_journal(path: Path) -> None:
+    """Keep the journal's records up to the first one that is cut short or not a JSON operation."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    good, kept = 0, 0
+    for line in data.splitlines(keepends=True):
+        try:
+            record = json.loads(line) if line.endswith(b"\n") else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or "op_code" not in record:
+            break
+        good, kept = good + len(line), kept + 1
+    if good == len(data):
+        return
+    records = len(data.splitlines())
+    set_aside(path, f"record {kept + 1} of {records} is cut short or not an operation",
+              then=f"rebuilt from the {kept} record(s) before it: pruning and search go on from those")
+    write_atomic(path, lambda temporary: temporary.write_bytes(data[:good]))
 
 
 def study_names(entry: dict) -> list[tuple[str, str]]:
@@ -157,12 +203,18 @@ class Competition:
         return trial
 
     def report(self, epoch: int, value: float) -> dict | None:
-        """Report one epoch's value to every study; the reason to stop if the job is pruned, else None."""
+        """Report one epoch's value to every study; the reason to stop if the job is pruned, else None. Pruning
+        saves time; it never fails a training: a journal that breaks mid-way turns it off, with a warning."""
         decision = None
-        for study, trial in self.trials:
-            trial.report(value, epoch)
-            if self.prunable and decision is None and trial.should_prune():
-                decision = self._explain(study, trial, epoch, value)
+        try:
+            for study, trial in self.trials:
+                trial.report(value, epoch)
+                if self.prunable and decision is None and trial.should_prune():
+                    decision = self._explain(study, trial, epoch, value)
+        except Exception as error:
+            log.warning("pruning is off for the rest of this training: its study failed (%s: %s)",
+                        type(error).__name__, error)
+            self.trials, self.prunable = [], False
         return decision
 
     def _explain(self, study: optuna.Study, trial: optuna.Trial, epoch: int, value: float) -> dict:
@@ -180,11 +232,15 @@ class Competition:
     def finish(self, value: float | None, state: str) -> None:
         """Close the trials: ``completed`` (with the job's best value), ``pruned`` or ``failed``."""
         for study, trial in self.trials:
-            if state == "completed" and value is not None:
-                study.tell(trial, value)
-            else:
-                study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
-
+            try:
+                if state == "completed" and value is not None:
+                    study.tell(trial, value, skip_if_finished=True)
+                else:
+                    study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+                               skip_if_finished=True)
+            except Exception as error:  # the other options go on without this one's value
+                log.warning("%s: the training's outcome could not be told (%s: %s)", study.study_name,
+                            type(error).__name__, error)
 
 
 class Search:
@@ -219,10 +275,12 @@ class Search:
         trial = next(trial for trial in self.trials() if trial.number == number)
         if trial.state != TrialState.RUNNING:
             return  # told in an earlier run of the sweep
+        # another driver of the sweep may tell it first
         if state == "completed" and value is not None:
-            self.study.tell(number, value)
+            self.study.tell(number, value, skip_if_finished=True)
         else:
-            self.study.tell(number, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
+            self.study.tell(number, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+                            skip_if_finished=True)
 
 
 def _distribution(space) -> optuna.distributions.BaseDistribution:
