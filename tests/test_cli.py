@@ -1,6 +1,8 @@
 """The ``hpsweep`` command as a user types it."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -8,6 +10,7 @@ from conftest import ROOT
 from test_sweep_plan import SEED_MODELS
 
 from hpsweep.cli import main
+from hpsweep.sweep import claims
 
 NO_TORCH = """
 import sys
@@ -84,7 +87,11 @@ def test_status_tells_each_job_where_it_stands(tmp_path, capsys):
     (tmp_path / "m/optimizer/AdamW/run_experiments.log").write_text("")
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "1 completed, 1 running or interrupted, 1 not started" in out
+    assert "1 completed, 1 interrupted, 1 not started" in out, "SGD started, and nobody holds it now"
     assert "m/optimizer/AdamW/run_experiments.log" in out
+    claims.take(tmp_path / "m/optimizer/Lion", "a-driver")  # a live claim: a driver launched it
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 running ({socket.gethostname()}, pid {os.getpid()}, since " in out
     assert main(["status", str(tmp_path / "m")]) == 1
     assert "is not a sweep dir: it has no sweep.json" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from hpsweep.records import read_job_record, read_result
+from hpsweep.sweep.claims import describe, read_claim, stale_reason
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 
 
@@ -46,14 +47,17 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         record, result = started[job["directory"]], read_result(directory)
         known = record or {}
         slurm_id = known.get("slurm_job_id")
+        claim = read_claim(directory) if result is None else None
         if result is not None:
             state = result.get("status", "failed")
+        elif claim is not None and stale_reason(claim) is None:
+            state = f"running ({describe(claim)})"  # its holder beats for it
         elif record is None:
             state = "not started"
         elif slurm_id:
             state = slurm.get(slurm_id, "interrupted").lower()  # started, no result, no longer queued
         else:
-            state = "running or interrupted"  # a local job: no scheduler to ask
+            state = "interrupted"  # started, no result, and nobody holds it
         logs = sorted(str(path) for path in directory.glob("*.log"))
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))

@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep import naming
+from hpsweep.errors import UserError
 from hpsweep.records import (
     HISTORY_FILE,
     JOB_FILE,
@@ -24,6 +25,7 @@ from hpsweep.records import (
     read_result,
     write_json_atomic,
 )
+from hpsweep.sweep.claims import JobClaim, describe
 from hpsweep.sweep.manifest import entry_in, read_manifest
 from hpsweep.sweep.plan import BASE, fingerprint
 from hpsweep.train.external import fit_external
@@ -45,6 +47,17 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    claim = JobClaim(output_dir)  # its driver's, adopted; or its own, outside a category sweep
+    if not claim.won:  # another process trains it (its own driver's claim was taken over as stale): not twice
+        raise UserError(f"{output_dir} is being trained by {describe(claim.holder)}: not training it here too")
+    try:
+        return train(cfg, hydra_cfg, output_dir)
+    finally:  # let go once the result is written; through a stop signal it stays, for the requeued job
+        claim.release() if (output_dir / RESULT_FILE).is_file() else claim.keep()
+
+
+def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
+    """``run``'s work, under the job's claim on ``output_dir``."""
     choices = dict(hydra_cfg.runtime.choices)
     manifest, entry = sweep_entry(hydra_cfg, output_dir)
     place = place_in_sweep(entry, cfg.get("category"), choices)

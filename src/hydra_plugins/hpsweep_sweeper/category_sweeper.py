@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.errors import ConfigError, SweepFailedError
 from hpsweep.sweep import stages
+from hpsweep.sweep.claims import Board
 from hpsweep.sweep.manifest import (
     plan_key,
     read_manifest,
@@ -93,6 +94,7 @@ class CategorySweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher = None
+        self.claims: Board | None = None  # this driver's claims on the trainings it launches
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -111,6 +113,9 @@ class CategorySweeper(Sweeper):
         except (ConfigError, SweepFailedError) as error:  # said plainly, without a stack trace
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
+        finally:
+            if self.claims is not None:
+                self.claims.close()
 
     # --- planning -------------------------------------------------------------------------------------
 
@@ -174,6 +179,7 @@ class CategorySweeper(Sweeper):
             problems += Pruning(**self.pruning).problems()
         if problems:
             raise ConfigError(problems)
+        self.claims = Board(self.resume, pruning=self.pruning["pruner"] != "none")
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(arguments)
         request = self.plan_request()
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -400,8 +406,6 @@ class CategorySweeper(Sweeper):
         for outcome in outcomes:
             if self.resume and outcome.done_before(pruning=self.pruning["pruner"] != "none"):
                 outcome.status = "skipped"
-            else:
-                outcome.prepare_to_run()
         pending = sum(outcome.status == "pending" for outcome in outcomes)
         rows = len({row for training in trainings for row in training.rows})
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
@@ -415,30 +419,54 @@ class CategorySweeper(Sweeper):
     # --- launching ------------------------------------------------------------------------------------
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
-        """Hand the pending trainings to the launcher: to submitit_local as a work queue, to any other launcher
-        in batches of ``max_batch_size`` (SLURM: one job array per batch). A launcher that loses jobs (a killed
-        submitit job) loses no other result."""
+        """Hand the pending trainings to the launcher, each claimed just before (``hpsweep.sweep.claims``): to
+        submitit_local as a work queue, to any other launcher in batches of ``max_batch_size`` (SLURM: one job
+        array per batch). Then wait for those another driver runs, and launch any it gave up. A launcher that
+        loses jobs (a killed submitit job) loses no other result."""
+        returns: list[list[JobReturn]] = []
         pending = [outcome for outcome in outcomes if outcome.status == "pending"]
-        if pending and type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
-            return [self.launch_queue(pending, sweep_dir)]
+        while pending:
+            if type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
+                returns.append(self.launch_queue(pending, sweep_dir))
+            else:
+                returns += self.launch_batches(pending, sweep_dir)
+            pending = self.claims.wait(outcomes)
+        return returns
+
+    def launch_batches(self, pending: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
+        """Batches of ``max_batch_size``, each claimed as a whole; the basic launcher's one job at a time (it runs
+        them one after another anyway), so that two drivers of the sweep share them out."""
         returns: list[list[JobReturn]] = []
         batch_size = self.max_batch_size or max(len(pending), 1)
+        one_by_one = type(self.launcher).__name__ == "BasicLauncher"
         for start in range(0, len(pending), batch_size):
-            batch = pending[start:start + batch_size]
-            job_overrides = [_job_overrides(outcome, sweep_dir) for outcome in batch]
-            try:
-                results = list(self.launcher.launch(job_overrides, initial_job_idx=start))
-            except Exception as error:  # a launcher losing jobs (a killed process) must not end the sweep
-                log.error("the launcher lost jobs %d-%d: %s: %s", start, start + len(batch) - 1,
-                          type(error).__name__, error)
-                for outcome in batch:
-                    outcome.launch_error = f"{type(error).__name__}: {error}"
-                wait_for_slurm_jobs(sweep_dir)  # the launcher stopped waiting at the lost job: the others run on
-                continue
-            for outcome, job_return in zip(batch, results, strict=True):
-                outcome.job_return = job_return
-            returns.append(results)
+            batch = list(enumerate(pending[start:start + batch_size], start=start))
+            results = []
+            for part in ([[item] for item in batch] if one_by_one else [batch]):
+                claimed = [(number, outcome) for number, outcome in part if self.claims.take(outcome)]
+                if claimed:
+                    results += self.launch_claimed(claimed, sweep_dir)
+            if results:
+                returns.append(results)
         return returns
+
+    def launch_claimed(self, claimed: list[tuple[int, Outcome]], sweep_dir: Path) -> list[JobReturn]:
+        """Launch claimed trainings (numbered as the sweep numbers its jobs) and record each outcome."""
+        first, last = claimed[0][0], claimed[-1][0]
+        try:
+            results = list(self.launcher.launch([_job_overrides(outcome, sweep_dir, self.claims.job_override)
+                                                 for _, outcome in claimed], initial_job_idx=first))
+        except Exception as error:  # a launcher losing jobs (a killed process) must not end the sweep
+            log.error("the launcher lost jobs %d-%d: %s: %s", first, last, type(error).__name__, error)
+            for _, outcome in claimed:
+                outcome.launch_error = f"{type(error).__name__}: {error}"
+            wait_for_slurm_jobs(sweep_dir)  # the launcher stopped waiting at the lost job: the others run on
+            results = []
+        for (_, outcome), job_return in zip(claimed, results or [None] * len(claimed), strict=True):
+            outcome.job_return = job_return
+        for _, outcome in claimed:
+            self.claims.finish(outcome, self.decision_metric()[0])
+        return results
 
     def launch_queue(self, pending: list[Outcome], sweep_dir: Path) -> list[JobReturn]:
         """A work queue of ``max_batch_size`` workers (default: every job at once): a job starts as soon as a
@@ -447,6 +475,7 @@ class CategorySweeper(Sweeper):
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
         queue = deque(enumerate(pending))
         lock = threading.Lock()
+        metric = self.decision_metric()[0]
 
         def work(worker: int) -> None:
             while True:
@@ -454,7 +483,9 @@ class CategorySweeper(Sweeper):
                     if not queue:
                         return
                     number, outcome = queue.popleft()
-                overrides = _job_overrides(outcome, sweep_dir)
+                if not self.claims.take(outcome):
+                    continue
+                overrides = _job_overrides(outcome, sweep_dir, self.claims.job_override)
                 if gpus:
                     overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
                 try:
@@ -462,6 +493,7 @@ class CategorySweeper(Sweeper):
                 except Exception as error:  # a killed job: recorded failed, the queue goes on
                     log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
                     outcome.launch_error = f"{type(error).__name__}: {error}"
+                self.claims.finish(outcome, metric)
 
         workers = [threading.Thread(target=work, args=(worker,), name=f"hpsweep-worker-{worker}")
                    for worker in range(min(self.max_batch_size or len(pending), len(pending)))]
@@ -485,9 +517,9 @@ def _raw_option(loader, category: str, option: str) -> DictConfig:
     return root
 
 
-def _job_overrides(outcome: Outcome, sweep_dir: Path) -> list[str]:
-    """What the launcher gets for a training: its overrides, and the directory the sweep gave it."""
-    return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
+def _job_overrides(outcome: Outcome, sweep_dir: Path, claim: str) -> list[str]:
+    """What the launcher gets for a training: its overrides, the directory the sweep gave it, and its claim."""
+    return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'", claim]
 
 
 def _task(cfg: DictConfig) -> DictConfig:

@@ -1,0 +1,268 @@
+"""Claims: each training of a sweep is run by one process at a time, however many drivers work on its dir.
+
+A driver claims a training just before it launches it: ``claim.json`` in the training's directory names the
+holder (host, pid, a token, since when) and a heartbeat that the holder refreshes every ``HEARTBEAT_S``.
+A claim is read and written only under a lock file made with link(2) (Optuna's journal lock, safe on NFS),
+so two processes on two machines sharing the sweep dir cannot both win one. The job that trains adopts its
+driver's claim (the token travels in its environment, ``HPSWEEP_CLAIM``) and beats for it too: a detached
+driver's SLURM jobs keep their claims, and a requeued job finds its own.
+
+A claim is stale when its heartbeat is older than ``STALE_AFTER_S`` or its process is gone from this host;
+another driver then takes it over, and says so. A driver skips what is claimed elsewhere, trains what is
+not, then waits for the rest: the same command started twice (two terminals, two machines, a resubmitted
+driver) splits the work instead of doing it twice.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from hpsweep.records import fields, read_json, write_json_atomic
+from hpsweep.sweep.outcomes import Outcome, collect_outcomes
+
+log = logging.getLogger(__name__)
+
+CLAIM_FILE = "claim.json"
+TOKEN_ENV = "HPSWEEP_CLAIM"
+HEARTBEAT_S = 10.0
+STALE_AFTER_S = 60.0  # six missed heartbeats: a process that stopped (or a machine that vanished)
+POLL_S = 2.0  # how often a driver looks at the trainings running elsewhere
+CLAIM_SHAPE = fields(token=str, host=str, pid=int, since=str, heartbeat=(int, float))
+
+
+@contextmanager
+def _locked(directory: Path):
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = JournalFileSymlinkLock(str(directory / CLAIM_FILE), grace_period=30)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def read_claim(directory: Path) -> dict | None:
+    """The claim on the training in ``directory``, or None (none, or one that is unreadable: set aside)."""
+    return read_json(Path(directory) / CLAIM_FILE, CLAIM_SHAPE)
+
+
+def describe(claim: dict) -> str:
+    """Who holds a claim, in words: ``host, pid 4242, since 2026-12-02T10:15:02``."""
+    return f"{claim['host']}, pid {claim['pid']}, since {claim['since']}"
+
+
+def stale_reason(claim: dict, now: float | None = None) -> str | None:
+    """Why nobody works on a claimed training any more, or None while its holder is alive."""
+    silent = (time.time() if now is None else now) - claim["heartbeat"]
+    if silent > STALE_AFTER_S:
+        return f"no heartbeat for {silent:.0f} s (more than {STALE_AFTER_S:.0f} s)"
+    if claim["host"] == socket.gethostname():
+        try:
+            os.kill(claim["pid"], 0)
+        except ProcessLookupError:
+            return f"its process {claim['pid']} is gone"
+        except PermissionError:
+            pass  # another user's live process
+    return None
+
+
+def take(directory: Path, token: str, adopt: bool = False) -> dict | None:
+    """Claim the training in ``directory`` for ``token``. None when it is ours now; else the live claim that
+    holds it. A stale claim is taken over. ``adopt``: this process is the one training (the job), so the
+    claim names it, keeping the driver's token and start time."""
+    directory = Path(directory)
+    with _locked(directory):
+        current = read_claim(directory)
+        if current is not None and current["token"] != token:
+            reason = stale_reason(current)
+            if reason is None:
+                return current
+            log.warning("%s: taking over the claim of %s (%s)", directory, describe(current), reason)
+        mine = current is not None and current["token"] == token
+        if mine and not adopt:
+            return None  # held already (a training launched again by its driver)
+        now = time.time()
+        write_json_atomic(directory / CLAIM_FILE, {
+            "token": token, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": now,
+            "since": current["since"] if mine else datetime.fromtimestamp(now).isoformat(timespec="seconds")})
+    return None
+
+
+def holds(directory: Path, token: str) -> bool:
+    claim = read_claim(directory)
+    return claim is not None and claim["token"] == token
+
+
+def release(directory: Path, token: str) -> None:
+    """Let the claim go, where ``token`` still holds it (another may have taken it over)."""
+    with _locked(Path(directory)):
+        if holds(directory, token):
+            (Path(directory) / CLAIM_FILE).unlink(missing_ok=True)
+
+
+class Heartbeat:
+    """A thread that refreshes the heartbeat of every claim this process holds with ``token``."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.directories: set[Path] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, directory: Path) -> None:
+        with self.lock:
+            self.directories.add(Path(directory))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._beat, name="hpsweep-heartbeat", daemon=True)
+                self.thread.start()
+
+    def discard(self, directory: Path) -> None:
+        with self.lock:
+            self.directories.discard(Path(directory))
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_S):
+            with self.lock:
+                directories = list(self.directories)
+            for directory in directories:
+                try:
+                    self.refresh(directory)
+                except OSError as error:  # a full disk or a lost mount: the claim goes stale, said once
+                    log.warning("%s: the claim's heartbeat could not be written: %s", directory, error)
+                    self.discard(directory)
+
+    def refresh(self, directory: Path) -> None:
+        with _locked(directory):
+            claim = read_claim(directory)
+            if claim is None or claim["token"] != self.token:
+                log.warning("%s: this process's claim was taken over by another", directory)
+                self.discard(directory)
+                return
+            write_json_atomic(directory / CLAIM_FILE, {**claim, "heartbeat": time.time()})
+
+
+class Board:
+    """A driver's claims: taken just before a training is launched, beaten for while it runs, let go once its
+    outcome is recorded; and the trainings found running elsewhere, waited for."""
+
+    def __init__(self, resume: bool, pruning: bool):
+        self.token = uuid.uuid4().hex
+        self.heartbeat = Heartbeat(self.token)
+        self.resume = resume
+        self.pruning = pruning
+
+    @property
+    def job_override(self) -> str:
+        """What hands a job its driver's claim: the token, in its environment."""
+        return f"++hydra.job.env_set.{TOKEN_ENV}={self.token}"
+
+    def take(self, outcome: Outcome) -> bool:
+        """Claim a pending training to launch it here. False where another process holds it (its status is then
+        ``elsewhere``) or it was finished meanwhile (``skipped``)."""
+        try:
+            holder = take(outcome.directory, self.token)
+        except OSError as error:  # a full disk: recorded as the training's failure
+            outcome.launch_error = f"its claim could not be written: {error}"
+            log.error("%s: %s", outcome.directory, outcome.launch_error)
+            outcome.status = "unclaimed"
+            return False
+        if holder is not None:
+            outcome.status = "elsewhere"
+            log.info("%s: running elsewhere (%s)", outcome.training.label, describe(holder))
+            return False
+        self.heartbeat.add(outcome.directory)
+        outcome.read_previous()  # another driver may have finished it since the plan was made
+        if self.resume and outcome.done_before(self.pruning):
+            outcome.status = "skipped"
+            self.let_go(outcome)
+            return False
+        outcome.status = "pending"
+        outcome.prepare_to_run()
+        return True
+
+    def finish(self, outcome: Outcome, metric: str) -> None:
+        """After the launcher returned a training: record its outcome and let it go, where this driver still holds
+        it. Where another took it over meanwhile (its job was lost), that one's outcome is waited for."""
+        claim = read_claim(outcome.directory)
+        if claim is not None and claim["token"] != self.token:
+            self.heartbeat.discard(outcome.directory)
+            outcome.status = "elsewhere"
+            return
+        collect_outcomes([outcome], metric)
+        self.let_go(outcome)
+
+    def let_go(self, outcome: Outcome) -> None:
+        self.heartbeat.discard(outcome.directory)
+        try:
+            release(outcome.directory, self.token)
+        except OSError as error:
+            log.warning("%s: the claim could not be let go (%s); it goes stale by itself", outcome.directory, error)
+
+    def wait(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Wait for the trainings running elsewhere; return those to launch here (their holder stopped, or let
+        them go without a result), or nothing once every one has its result."""
+        waiting = [outcome for outcome in outcomes if outcome.status == "elsewhere"]
+        if waiting:
+            log.info("waiting for %d training(s) running elsewhere", len(waiting))
+        said = time.monotonic()
+        while waiting:
+            ready = []
+            for outcome in waiting:
+                claim = read_claim(outcome.directory)
+                if claim is not None and stale_reason(claim) is None:
+                    continue  # still running there
+                outcome.read_previous()
+                if claim is None and outcome.previous is not None:
+                    outcome.status = outcome.previous.get("status", "failed")  # its holder's outcome
+                elif self.take(outcome):
+                    ready.append(outcome)
+            waiting = [outcome for outcome in waiting if outcome.status == "elsewhere"]
+            if ready:
+                return ready
+            if waiting:
+                if time.monotonic() - said > 60:
+                    log.info("still waiting for %s", ", ".join(outcome.training.label for outcome in waiting))
+                    said = time.monotonic()
+                time.sleep(POLL_S)
+        return []
+
+    def close(self) -> None:
+        self.heartbeat.stop()
+
+
+class JobClaim:
+    """The claim of the process that trains: the driver's, adopted (its token in ``HPSWEEP_CLAIM``), or one of
+    its own for a run outside a category sweep. Beaten for while it trains; let go once its result is written,
+    kept through a stop signal so that the requeued job finds it."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.token = os.environ.get(TOKEN_ENV) or uuid.uuid4().hex
+        self.holder = take(self.directory, self.token, adopt=True)
+        self.heartbeat = Heartbeat(self.token)
+        if self.holder is None:
+            self.heartbeat.add(self.directory)
+
+    @property
+    def won(self) -> bool:
+        return self.holder is None
+
+    def release(self) -> None:
+        self.heartbeat.stop()
+        release(self.directory, self.token)
+
+    def keep(self) -> None:
+        """Stop beating and leave the claim in place (a stop signal: the job is requeued or run again)."""
+        self.heartbeat.stop()
