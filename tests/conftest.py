@@ -57,3 +57,16 @@ def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = No
         [sys.executable, str(ROOT / "run_experiments.py"), *config, *CPU_SIZE, *overrides, f"hydra.run.dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault suite (tests/test_faults.py) says how many cases it tried."""
+    tried = {}  # a case's worst outcome: a teardown error counts against a passed call
+    for status in ("passed", "skipped", "failed", "error"):
+        for report in terminalreporter.stats.get(status, []):
+            if getattr(report, "nodeid", "").startswith("tests/test_faults.py"):
+                tried[report.nodeid] = status
+    if tried:
+        counts = {status: list(tried.values()).count(status) for status in ("passed", "skipped", "failed", "error")}
+        terminalreporter.write_line(f"fault suite: {len(tried)} cases tried, " + ", ".join(
+            f"{count} {status}" for status, count in counts.items() if count))

@@ -386,11 +386,13 @@ def test_a_driver_killed_at_a_random_moment_resumes_and_trains_each_once(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("drivers", [2, 3])
-def test_several_drivers_on_one_sweep_dir_share_the_work_and_train_each_once(tmp_path, drivers):
+@pytest.mark.parametrize(("launcher", "drivers"), [("basic", 3), ("local", 2)])
+def test_several_drivers_on_one_sweep_dir_share_the_work_and_train_each_once(tmp_path, launcher, drivers):
     sweep_dir = tmp_path / "sweep"
     arguments = ["model=test_resnet", "category=loss_function,optimizer", "data.image_size=16",
                  "trainer.max_epochs=2"]
+    if launcher == "local":  # one worker each: the drivers' queues take turns
+        arguments += ["hydra/launcher=local", "hydra.launcher.timeout_min=10", "hydra.sweeper.max_batch_size=1"]
     env = {**ENV, "OMP_NUM_THREADS": "1"}  # several trainings at once on 2 cores
     started = [subprocess.Popen(sweep_command(sweep_dir, *arguments), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for _ in range(drivers)]

@@ -3,12 +3,14 @@ predictions, and every kind of bad input caught before training."""
 
 import csv
 import json
+import logging
 from collections import Counter
 
 import pytest
 import torch
 from competition_data import CLASSES, write_competition, write_image_folder
 from conftest import compose, run_experiments
+from test_faults import damage
 from test_sweeps import results, run_sweep
 from wandb_records import read_records
 
@@ -172,7 +174,8 @@ def test_the_layouts_conventional_files_are_found_and_null_turns_one_off(competi
 
 
 @pytest.mark.slow
-def test_fold_sweep_scores_distorted_validation_keeps_probabilities_predicts_and_ensembles(competition, tmp_path):
+def test_fold_sweep_scores_distorted_validation_keeps_probabilities_predicts_and_ensembles(competition, tmp_path,
+                                                                                           capsys, caplog):
     from hpsweep.cli import main
 
     sweep_dir = tmp_path / "sweep"
@@ -219,3 +222,12 @@ def test_fold_sweep_scores_distorted_validation_keeps_probabilities_predicts_and
         rows, expected = list(csv.DictReader(handle)), list(csv.DictReader(sample))
     assert list(rows[0]) == ["ID", "target"] and [row["ID"] for row in rows] == [row["ID"] for row in expected]
     assert all(0 <= int(row["target"]) < CLASSES for row in rows)
+
+    # A probability file cut short (a full disk, a copy interrupted) leaves that run out, and says so.
+    capsys.readouterr()
+    damage(runs[1] / "test_probabilities.csv", "truncated")
+    with caplog.at_level(logging.WARNING):
+        assert main(["ensemble", str(sweep_dir), "--out", str(submission)]) == 0
+    assert "ensemble of 4 runs" in capsys.readouterr().out and str(runs[1]) not in submission.read_text()
+    assert f"{runs[1] / 'test_probabilities.csv'} could not be read (cut short)" in caplog.text
+    assert list(runs[1].glob("test_probabilities.csv.corrupt-*"))

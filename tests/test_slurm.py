@@ -132,8 +132,13 @@ def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_pa
                "a first checkpoint and W&B flush")
     flushed = wandb_epochs(job_dir)
     job = read_job(job_dir)
+    claim = json.loads((job_dir / "claim.json").read_text())
+    assert claim["pid"] != process.pid, "the job adopted its driver's claim"
     # what SLURM does to a job it preempts with PreemptMode=REQUEUE: SIGTERM to every process, then requeue
     subprocess.run(["scontrol", "requeue", job["slurm_job_id"]], check=True)
+    wait_until(lambda: read_job(job_dir)["interruptions"], process, "the stop noted")
+    kept = json.loads((job_dir / "claim.json").read_text())
+    assert (kept["token"], kept["since"]) == (claim["token"], claim["since"]), "kept through the requeue"
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
     result = json.loads((job_dir / "result.json").read_text())
@@ -151,6 +156,25 @@ def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_pa
     assert before[:len(flushed)] == flushed and before == list(range(1, len(before) + 1))
     assert after == list(range(resumed_from + 1, 9))
     assert resumed_from - 1 <= len(before) <= resumed_from
+    assert not (job_dir / "claim.json").exists(), "let go once the result is written"
+
+
+def test_three_drivers_of_one_sweep_share_its_jobs_and_submit_each_once(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    arguments = [*SLURM, "model=test_resnet", "category=loss_function,optimizer", "trainer.max_epochs=1",
+                 "data.image_size=16", "hydra.sweeper.max_batch_size=1"]  # arrays of one: the drivers take turns
+    drivers = [subprocess.Popen(sweep_command(sweep_dir, *arguments), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [driver.communicate(timeout=600)[0] for driver in drivers]
+    assert [driver.returncode for driver in drivers] == [0, 0, 0], outputs[0][-3000:]
+    trainings = [entry["directory"] for entry in read_manifest(sweep_dir)["trainings"]]
+    assert len(trainings) == 4
+    for directory in trainings:
+        assert json.loads((sweep_dir / directory / "result.json").read_text())["status"] == "completed"
+        assert len(run_files(sweep_dir / directory)) == 1, f"{directory} trained once"
+    arrays = {path.name.split("_")[0] for path in (sweep_dir / ".submitit").iterdir() if path.name[0].isdigit()}
+    assert len(arrays) == 4, "each training submitted once, whichever driver submitted it"
+    assert sum("running elsewhere" in output for output in outputs) >= 1
 
 
 def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resumable(tmp_path, capfd, monkeypatch):

@@ -191,13 +191,17 @@ def read_probabilities(path: Path, with_target: bool) -> tuple[list[str], list[l
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             stat = os.fstat(handle.fileno())
-            table = list(csv.reader(handle))
+            text = handle.read()
+        table = list(csv.reader(io.StringIO(text)))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         set_aside(path, f"not a CSV file: {error}")
         return None
     inode = (stat.st_dev, stat.st_ino)
+    if text and not text.endswith("\n"):  # written whole (atomically), so this one was cut, maybe mid-number
+        set_aside(path, "cut short", inode)
+        return None
     if not table or len(table[0]) <= first:
         set_aside(path, "empty or without class columns", inode)
         return None

@@ -462,10 +462,10 @@ class CategorySweeper(Sweeper):
                 outcome.launch_error = f"{type(error).__name__}: {error}"
             wait_for_slurm_jobs(sweep_dir)  # the launcher stopped waiting at the lost job: the others run on
             results = []
+        metric = self.decision_metric()[0]
         for (_, outcome), job_return in zip(claimed, results or [None] * len(claimed), strict=True):
             outcome.job_return = job_return
-        for _, outcome in claimed:
-            self.claims.finish(outcome, self.decision_metric()[0])
+            self.claims.finish(outcome, metric)
         return results
 
     def launch_queue(self, pending: list[Outcome], sweep_dir: Path) -> list[JobReturn]:
