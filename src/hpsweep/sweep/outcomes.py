@@ -24,7 +24,9 @@ class Outcome:
     directory: Path
     fingerprint: str
     previous: dict | None  # the result found before the launch, if any
-    status: str = "pending"  # then completed | failed | pruned | skipped (done in an earlier run of the sweep)
+    # then completed | failed | pruned | skipped (done in an earlier run of the sweep); on the way, elsewhere
+    # (another process holds its claim) or unclaimed (its claim could not be written: recorded failed)
+    status: str = "pending"
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
     job_return: object | None = None  # Hydra's JobReturn, for apps that write no result.json

@@ -52,8 +52,11 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         raise UserError(f"{output_dir} is being trained by {describe(claim.holder)}: not training it here too")
     try:
         return train(cfg, hydra_cfg, output_dir)
-    finally:  # let go once the result is written; through a stop signal it stays, for the requeued job
-        claim.release() if (output_dir / RESULT_FILE).is_file() else claim.keep()
+    finally:
+        if (output_dir / RESULT_FILE).is_file():
+            claim.release()
+        else:  # a stop signal (or a kill): the claim stays, for the requeued job or to go stale
+            claim.keep()
 
 
 def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
