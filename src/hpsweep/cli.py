@@ -58,6 +58,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     from hpsweep.display import console, format_duration
     from hpsweep.sweep.estimates import Estimator
     from hpsweep.sweep.plan import PlanRequest, group_choices, plan_jobs, rows_of
+    from hpsweep.sweep.racing import training_bounds
     from hpsweep.sweep.stages import stage_categories
 
     try:
@@ -66,8 +67,13 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             loader = GlobalHydra.instance().config_loader()
             overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
             sweeper = master.hydra.sweeper
-            strategy = next((item.split("=", 1)[1] for item in arguments
-                             if item.startswith("hydra.sweeper.strategy=")), sweeper.get("strategy", "union"))
+            def setting(key: str, default):
+                return next((item.split("=", 1)[1] for item in arguments if item.startswith(f"hydra.sweeper.{key}=")),
+                            sweeper.get(key, default))
+
+            strategy = setting("strategy", "union")
+            racing = str(setting("racing", True)).lower() == "true"
+            race_from = int(setting("race_from", 1))
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
                                   list(sweeper.get("replicates", [])))
             trainings = plan_jobs(overrides, request)
@@ -116,6 +122,10 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
               + (f", {replicates} replicates each" if replicates > 1 else ""))
     out.print(f"{len(trainings)} trainings" + (f": each model's base also answers {', '.join(shared)}"
                                                  if shared else ""))
+    fewest, most = training_bounds(trainings, race_from)
+    if racing and fewest < most:
+        out.print(f"racing: {fewest} to {most} trainings (at fewest, every option but the base is eliminated after "
+                  f"{race_from} replicate(s); hydra.sweeper.racing=false trains all {most})")
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")

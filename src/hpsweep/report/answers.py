@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from hpsweep.report.results import Sweep, TrainingResult
 from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide
 from hpsweep.sweep.plan import BASE
+from hpsweep.sweep.racing import comparison_key, read_race
 
 
 @dataclass
@@ -23,6 +24,7 @@ class RowResult:
     trainings: list[TrainingResult] = field(default_factory=list)
     trial: int | None = None  # a trial of a searched option
     trials: list["RowResult"] = field(default_factory=list)  # a searched option's every trial (this: the best)
+    eliminated: dict | None = None  # racing stopped it (``race.json``): after how many replicates, and why
 
     @property
     def is_base(self) -> bool:
@@ -45,7 +47,9 @@ class RowResult:
 
     @property
     def status(self) -> str:
-        """completed when every replicate is; else the worst state among them."""
+        """completed when every replicate is; eliminated when racing stopped it; else the worst state among them."""
+        if self.eliminated is not None:
+            return "eliminated"
         for status in ("failed", "pruned", "incomplete", "pending"):
             if status in self.statuses:
                 return status
@@ -54,6 +58,7 @@ class RowResult:
     def candidate(self, metric: str) -> Candidate:
         by_replicate = {training.replicate: training for training in self.trainings}
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
+                         eliminated=self.eliminated["reason"] if self.eliminated else None,
                          correct=lambda replicate: by_replicate[replicate].correct())
 
 
@@ -101,6 +106,7 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
     """Every comparison in the sweeps, each category decided."""
     groups = []
     for sweep in sweeps:
+        race = read_race(sweep.directory)
         rows: dict[tuple, dict[tuple, RowResult]] = {}
         for training in sweep.trainings:
             for row in training.rows:
@@ -118,6 +124,11 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
                                       sweep.metric, sweep.higher_is_better)
                 if base is not None and not any(row.is_base for row in options):
                     options.append(RowResult(model, category, BASE, base.trainings))
+                for row in options:
+                    row.eliminated = race.get(comparison_key(model, setting, stage, category), {}).get(row.option)
+                    if row.eliminated is not None:  # its replicates never trained are not part of it
+                        row.trainings = [training for training in row.trainings
+                                         if training.status not in ("pending", "eliminated")]
                 verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha)
                 categories.append(CategoryAnswer(category, options, verdict))
             groups.append(Group(sweep, model, setting, stage, base, categories))

@@ -22,6 +22,7 @@ from hpsweep.records import (
 )
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
+from hpsweep.sweep.racing import elimination, read_race
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 
@@ -33,6 +34,7 @@ class TrainingResult:
     directory: Path
     record: dict
     entry: dict  # the manifest's entry, or one made from the record for a run outside a sweep
+    eliminated: dict | None = None  # why racing never trained it (``race.json``)
     _correct: dict | None = field(default=None, repr=False)
 
     @classmethod
@@ -59,8 +61,9 @@ class TrainingResult:
 
     @property
     def status(self) -> str:
-        """completed | failed | pruned | incomplete (started, no result yet) | pending (not started)."""
-        return self.record.get("status") or "pending"
+        """completed | failed | pruned | incomplete (started, no result yet) | pending (not started) | eliminated
+        (never to be trained: racing stopped every row it answers)."""
+        return self.record.get("status") or ("eliminated" if self.eliminated else "pending")
 
     @property
     def model(self) -> str | None:
@@ -166,6 +169,10 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
             manifest = read_manifest(sweep_dir) or {"trainings": []}
             listed = {sweep_dir / entry["directory"] for entry in manifest["trainings"]}
             trainings = [TrainingResult.read(sweep_dir / entry["directory"], entry) for entry in manifest["trainings"]]
+            race = read_race(sweep_dir)
+            for training in trainings:
+                if training.status == "pending":
+                    training.eliminated = elimination(race, training.entry)
             left_out = [directory for directory in records if owner[directory] == sweep_dir and directory not in listed]
             sweeps.append(Sweep(sweep_dir, manifest, trainings, left_out))
         lone = [TrainingResult.read(directory) for directory in records if owner[directory] is None]

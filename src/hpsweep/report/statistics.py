@@ -14,6 +14,12 @@ The rule, in order:
    and the base option is kept. Where no test is possible the best mean wins, and the verdict says it is
    untested.
 4. The winner is also compared with the runner-up, and the verdict says when they are within noise.
+
+Racing (``hpsweep.sweep.racing``) stops an option early when ``race_test`` finds it significantly worse than
+its comparison's leader after some replicates: such an option is *eliminated*, a loser of the verdict, not an
+incomplete one. ``race_test`` pools the per-image correctness of every replicate both options completed into
+one McNemar test (the replicates' validation images are distinct draws, so the pooled pairs are as many
+paired observations); without per-image predictions it falls back to ``paired_test``.
 """
 
 import math
@@ -62,6 +68,7 @@ class Candidate:
     values: dict[str, float]  # replicate label -> metric, completed replicates only
     complete: bool  # every replicate it was asked for completed
     is_base: bool = False
+    eliminated: str | None = None  # why racing stopped it before its last replicate (a loser, not incomplete)
     correct: Callable[[str], dict[str, bool] | None] = lambda replicate: None  # image id -> right, per replicate
 
     @property
@@ -120,6 +127,24 @@ def paired_test(a: Candidate, b: Candidate) -> Test:
                                            f"{a.option}, {only_b} only by {b.option}")
 
 
+def race_test(a: Candidate, b: Candidate) -> Test:
+    """``a`` against ``b`` for racing: McNemar's exact test on the validation images of every replicate both
+    completed, pooled (``paired_test`` where a replicate lacks per-image predictions)."""
+    shared = sorted(set(a.values) & set(b.values))
+    pairs = [(a.correct(key), b.correct(key)) for key in shared]
+    if not shared or any(not right_a or not right_b or set(right_a) != set(right_b) for right_a, right_b in pairs):
+        return paired_test(a, b)
+    from scipy.stats import binomtest
+
+    only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
+    only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
+    images = sum(len(right_a) for right_a, _ in pairs)
+    difference = float(np.mean([a.values[key] - b.values[key] for key in shared]))
+    p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return Test(difference, float(p_value), f"McNemar on {images} images of {len(shared)} replicate(s) pooled: "
+                                           f"{only_a} right only by {a.option}, {only_b} only by {b.option}")
+
+
 def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float) -> Verdict:
     """The winner of one category (see the module's docstring for the rule)."""
     sign = 1.0 if higher_is_better else -1.0
@@ -127,9 +152,12 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
     against_base = {candidate.option: paired_test(candidate, base) for candidate in candidates
                     if base is not None and candidate is not base}
     order = {candidate.option: number for number, candidate in enumerate(candidates)}
-    eligible = [candidate for candidate in candidates if candidate.complete and candidate.values]
-    out = [candidate.option for candidate in candidates if candidate not in eligible]
-    notes = [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
+    eligible = [candidate for candidate in candidates if candidate.complete and candidate.values
+                and not candidate.eliminated]
+    out = [candidate.option for candidate in candidates if candidate not in eligible and not candidate.eliminated]
+    notes = [f"{candidate.option}: eliminated after {candidate.aggregate.n} replicate(s), {candidate.eliminated}"
+             for candidate in candidates if candidate.eliminated]
+    notes += [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
     if not eligible:
         return Verdict(None, None, False, False, "no option completed all its replicates", notes, against_base)
 

@@ -15,7 +15,8 @@ from hpsweep.sweep.stages import read_decisions
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "best", "metric", "values", "replicates", "verdict")
-STYLES = {"completed": "green", "failed": "red", "pruned": "yellow", "incomplete": "yellow", "pending": "dim"}
+STYLES = {"completed": "green", "failed": "red", "pruned": "yellow", "eliminated": "magenta", "incomplete": "yellow",
+          "pending": "dim"}
 
 
 def rows(groups: list[Group]) -> list[dict]:
@@ -40,6 +41,9 @@ def rows(groups: list[Group]) -> list[dict]:
                 "replicates": sorted(values), "delta_base": test.difference if test else (0.0 if row.is_base and
                                                                                          aggregate.n else None),
                 "p_base": test.p_value if test else None, "test": test.method if test else None, "best": best,
+                "eliminated": row.eliminated is not None,
+                "eliminated_after": row.eliminated["after"] if row.eliminated else None,
+                "eliminated_by": row.eliminated["reason"] if row.eliminated else None,
                 "verdict": answer.verdict.reason if best else None,
                 "notes": answer.verdict.notes if best else [],
                 "minutes": round(sum(t.duration_s or 0 for t in row.trainings) / 60, 2),

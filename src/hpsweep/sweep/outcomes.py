@@ -13,7 +13,7 @@ from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, read_result, write_jso
 from hpsweep.sweep.plan import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
-STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "failed": "red"}
+STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "eliminated": "magenta", "failed": "red"}
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,13 @@ class Outcome:
     fingerprint: str
     previous: dict | None  # the result found before the launch, if any
     # then completed | failed | pruned | skipped (done in an earlier run of the sweep); on the way, elsewhere
-    # (another process holds its claim) or unclaimed (its claim could not be written: recorded failed)
+    # (another process holds its claim) or unclaimed (its claim could not be written: recorded failed); or
+    # eliminated: never trained, racing stopped its row (hpsweep.sweep.racing)
     status: str = "pending"
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
     job_return: object | None = None  # Hydra's JobReturn, for apps that write no result.json
+    note: str | None = None  # why it was not trained (eliminated)
 
     @classmethod
     def of(cls, training: Training, directory: Path, job_fingerprint: str) -> "Outcome":
@@ -62,7 +64,7 @@ def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
     (an app that writes no result.json), or as failed (its process was killed)."""
     for outcome in outcomes:
         outcome.result = read_result(outcome.directory)
-        if outcome.status == "skipped":
+        if outcome.status in ("skipped", "eliminated"):
             continue
         if outcome.result is None:
             outcome.result = _record_from_launcher(outcome, metric)
@@ -126,7 +128,8 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> Non
             f"[{STYLES.get(outcome.status, 'red')}]{outcome.status}[/]",
             f"{value:.4f}" if isinstance(value, (int, float)) else "",
             format_duration(result["duration_s"]) if result.get("duration_s") is not None else "",
-            f"{error.get('type', '')}: {error.get('message', '')}"[:120] if error else pruned.get("reason", "")[:120],
+            f"{error.get('type', '')}: {error.get('message', '')}"[:120] if error else
+            (pruned.get("reason") or outcome.note or "")[:120],
         )
     out = console()
     out.print(table)

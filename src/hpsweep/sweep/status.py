@@ -13,6 +13,7 @@ from pathlib import Path
 from hpsweep.records import read_job_record, read_result
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
+from hpsweep.sweep.racing import elimination, read_race
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
@@ -38,6 +39,7 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
     """One row per job of the sweep (``manifest``: its trainings): label, state (completed, failed, running,
     pending, interrupted, not started), SLURM id, log files and how often a stop signal (preemption, time-out)
     ended a start."""
+    race = read_race(sweep_dir)
     started = {job["directory"]: read_job_record(sweep_dir / job["directory"]) for job in manifest}
     slurm = slurm_states([record["slurm_job_id"] for record in started.values()
                           if record and record.get("slurm_job_id")])
@@ -50,6 +52,8 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         claim = read_claim(directory) if result is None else None
         if result is not None:
             state = result.get("status", "failed")
+        elif record is None and elimination(race, job):
+            state = "eliminated"
         elif claim is not None and stale_reason(claim) is None:
             state = f"running ({describe(claim)})"  # its holder beats for it
         elif record is None:

@@ -6,6 +6,7 @@ hpsweep's own config selects it (``override hydra/sweeper: category``); another 
 submitit_slurm). Without ``category=`` it sweeps exactly as Hydra's BasicSweeper would.
 """
 
+import itertools
 import logging
 import os
 import sys
@@ -46,6 +47,7 @@ from hpsweep.sweep.plan import (
     merge_identical,
     plan_jobs,
 )
+from hpsweep.sweep.racing import Race
 from hpsweep.sweep.status import wait_for_slurm_jobs
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ class CategorySweeperConf:
     prune_patience: int = 2  # ...at this many epochs in a row
     n_trials: int = 8  # trials of each searched option (an option file with a `search:` mapping of spaces)
     sampler: str = "tpe"  # tpe | random: how Optuna samples a searched option's values
+    racing: bool = True  # replicates in rounds; an option clearly worse than its comparison's leader stops
+    race_from: int = 1  # replicates every option trains before racing may eliminate it
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
@@ -79,7 +83,8 @@ ConfigStore.instance().store(group="hydra/sweeper", name="category", node=Catego
 class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float,
-                 prune_patience: int, n_trials: int, sampler: str, max_batch_size: int | None, resume: bool):
+                 prune_patience: int, n_trials: int, sampler: str, racing: bool, race_from: int,
+                 max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
@@ -89,6 +94,7 @@ class CategorySweeper(Sweeper):
         self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin, "patience": prune_patience}
         self.n_trials = n_trials
         self.sampler = sampler
+        self.racing = {"enabled": racing, "race_from": race_from}
         self.max_batch_size = max_batch_size
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -143,7 +149,7 @@ class CategorySweeper(Sweeper):
         sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
         settings = {"strategy": self.strategy, "replicates": self.replicates, "categories": self.categories,
                     "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning,
-                    "n_trials": self.n_trials, "sampler": self.sampler}
+                    "n_trials": self.n_trials, "sampler": self.sampler, "racing": self.racing}
         config_dirs = [source.path.removeprefix("file://") for source in self.config.hydra.runtime.config_sources
                        if source.path.startswith("file://")]
         return {
@@ -159,6 +165,7 @@ class CategorySweeper(Sweeper):
             "direction": direction,
             "alpha": self.alpha,
             "pruning": self.pruning,
+            "racing": self.racing,
             "default_choices": dict(request.default_choices),
             "stages": stages.stage_categories(overrides, request) if self.strategy == "greedy" else [],
             "n_trials": self.n_trials,
@@ -177,6 +184,10 @@ class CategorySweeper(Sweeper):
             from hpsweep.sweep.studies import Pruning
 
             problems += Pruning(**self.pruning).problems()
+        race_from = self.racing["race_from"]
+        if not isinstance(race_from, int) or isinstance(race_from, bool) or race_from < 1:
+            problems.append(f"hydra.sweeper.race_from={race_from!r}: expected an integer >= 1 (replicates every "
+                            "option trains before racing may eliminate it)")
         if problems:
             raise ConfigError(problems)
         self.claims = Board(self.resume, pruning=self.pruning["pruner"] != "none")
@@ -218,10 +229,13 @@ class CategorySweeper(Sweeper):
                     for entry in manifest["trainings"]]
         decided = len(stages.Decisions(sweep_dir).stages) == len(header["stages"])
         searched = sum(outcome.training.trial is not None for outcome in outcomes) >= manifest.get("search_trials", 0)
-        if not decided or not searched or not all(outcome.done_before(pruning) for outcome in outcomes):
+        if not decided or not searched:
             return False
         for outcome in outcomes:
-            outcome.status = "skipped"
+            if outcome.done_before(pruning):
+                outcome.status = "skipped"
+        if not self.race(outcomes, sweep_dir).settled():  # a raced training is done once it is eliminated
+            return False
         log.info("every training of %s is done: nothing to run (hydra.sweeper.resume=false runs them again)",
                  sweep_dir)
         self.report(outcomes, sweep_dir)
@@ -424,14 +438,23 @@ class CategorySweeper(Sweeper):
         array per batch). Then wait for those another driver runs, and launch any it gave up. A launcher that
         loses jobs (a killed submitit job) loses no other result."""
         returns: list[list[JobReturn]] = []
-        pending = [outcome for outcome in outcomes if outcome.status == "pending"]
-        while pending:
+        race = self.race(outcomes, sweep_dir)
+        while True:
+            # what may run now; else what ran elsewhere, waited for (its results may let the race go on)
+            pending = race.ready() or self.claims.wait(outcomes) or race.ready()
+            if not pending:
+                return returns
             if type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
-                returns.append(self.launch_queue(pending, sweep_dir))
+                returns.append(self.launch_queue(pending, sweep_dir, race))
             else:
                 returns += self.launch_batches(pending, sweep_dir)
-            pending = self.claims.wait(outcomes)
-        return returns
+
+    def race(self, outcomes: list[Outcome], sweep_dir: Path) -> Race:
+        """The race over these outcomes' replicates (``hpsweep.sweep.racing``); with racing off, every training
+        is ready at once."""
+        metric, direction = self.decision_metric()
+        return Race(sweep_dir, outcomes, metric, direction == "max", self.alpha, self.racing["race_from"],
+                    enabled=self.racing["enabled"])
 
     def launch_batches(self, pending: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
         """Batches of ``max_batch_size``, each claimed as a whole; the basic launcher's one job at a time (it runs
@@ -468,40 +491,65 @@ class CategorySweeper(Sweeper):
             self.claims.finish(outcome, metric)
         return results
 
-    def launch_queue(self, pending: list[Outcome], sweep_dir: Path) -> list[JobReturn]:
+    def launch_queue(self, pending: list[Outcome], sweep_dir: Path, race: Race) -> list[JobReturn]:
         """A work queue of ``max_batch_size`` workers (default: every job at once): a job starts as soon as a
-        worker is free, with no batch barrier; with ``gpus_per_node`` set, worker ``w`` trains on GPU ``w``."""
+        worker is free, with no batch barrier, and a raced replicate as soon as its comparison lets it; with
+        ``gpus_per_node`` set, worker ``w`` trains on GPU ``w``."""
         gpus = int(self.launcher.params.get("gpus_per_node") or 0)
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
         queue = deque(enumerate(pending))
-        lock = threading.Lock()
+        queued = {id(outcome) for outcome in pending}
+        numbers = itertools.count(len(pending))  # job numbers for the replicates the race lets start later
+        launched: list[Outcome] = []
+        running = 0
+        changed = threading.Condition()
         metric = self.decision_metric()[0]
 
         def work(worker: int) -> None:
+            nonlocal running
             while True:
-                with lock:
+                with changed:
+                    while not queue and running:  # a running training may let the next round start
+                        changed.wait()
                     if not queue:
+                        changed.notify_all()
                         return
                     number, outcome = queue.popleft()
-                if not self.claims.take(outcome):
-                    continue
-                overrides = _job_overrides(outcome, sweep_dir, self.claims.job_override)
-                if gpus:
-                    overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
+                    running += 1
                 try:
-                    outcome.job_return = self.launcher.launch([overrides], initial_job_idx=number)[0]
-                except Exception as error:  # a killed job: recorded failed, the queue goes on
-                    log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
-                    outcome.launch_error = f"{type(error).__name__}: {error}"
-                self.claims.finish(outcome, metric)
+                    self.train_in_queue(worker, number, outcome, sweep_dir, gpus, visible, metric)
+                    launched.append(outcome)
+                finally:
+                    with changed:
+                        running -= 1
+                        fresh = [item for item in race.ready() if id(item) not in queued]
+                        queued.update(id(item) for item in fresh)
+                        queue.extend((next(numbers), item) for item in fresh)
+                        changed.notify_all()
 
+        width = self.max_batch_size or len([outcome for outcome in race.outcomes if outcome.status == "pending"])
         workers = [threading.Thread(target=work, args=(worker,), name=f"hpsweep-worker-{worker}")
-                   for worker in range(min(self.max_batch_size or len(pending), len(pending)))]
+                   for worker in range(max(1, min(width, len(race.outcomes))))]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        return [outcome.job_return for outcome in pending if outcome.job_return is not None]
+        return [outcome.job_return for outcome in launched if outcome.job_return is not None]
+
+    def train_in_queue(self, worker: int, number: int, outcome: Outcome, sweep_dir: Path, gpus: int,
+                       visible: list[str], metric: str) -> None:
+        """One training of the work queue, on its worker's GPU; a lost job is recorded failed, the queue goes on."""
+        if not self.claims.take(outcome):
+            return
+        overrides = _job_overrides(outcome, sweep_dir, self.claims.job_override)
+        if gpus:
+            overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
+        try:
+            outcome.job_return = self.launcher.launch([overrides], initial_job_idx=number)[0]
+        except Exception as error:  # a killed job: recorded failed, the queue goes on
+            log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
+            outcome.launch_error = f"{type(error).__name__}: {error}"
+        self.claims.finish(outcome, metric)
 
 
 def _raw_option(loader, category: str, option: str) -> DictConfig:

@@ -1,0 +1,243 @@
+"""Racing replicates: the options of a comparison are trained replicate by replicate, and an option that a test
+finds clearly worse than the comparison's leader stops there (F-race, irace; SMAC's intensification over
+seeds). Its remaining replicates are never trained; the verdict counts it as a loser.
+
+A *comparison* is one model's category in one setting and stage; its *rows* are the category's options and the
+base. Round ``r`` is every row's ``r``-th replicate (seeds, folds, in the order the plan lists them). Once every
+row still in the race has done ``race_from`` rounds or more, each row other than the base and the current leader
+(the best mean so far) is tested against the leader by ``hpsweep.report.statistics.race_test``; where it is worse
+with p < alpha, it is eliminated. A row's next replicate may start as soon as its comparison has done the round
+before it and tested it, whatever other comparisons do (no barrier across comparisons). The base's trainings,
+which answer every comparison of its model, are never held back.
+
+Eliminations are recorded in ``race.json`` in the sweep dir, so that a re-run goes on from them (a recorded
+elimination stands while the results it was made from are still there), and the reports read them.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpsweep.records import read_json, write_json_atomic
+from hpsweep.sweep.outcomes import Outcome
+from hpsweep.sweep.plan import BASE
+
+log = logging.getLogger(__name__)
+
+RACE_FILE = "race.json"
+DONE = ("completed", "failed", "pruned", "skipped", "unclaimed")  # a training that will not run again here
+
+
+def comparison_key(model: str | None, setting, stage: int, category: str) -> tuple:
+    return (model, tuple(setting), stage, category)
+
+
+def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
+    """The recorded eliminations: comparison key -> option -> why and after how many replicates."""
+    data = read_json(Path(sweep_dir) / RACE_FILE, _race_shape) or {}
+    return {comparison_key(item["model"], item["setting"], item["stage"], item["category"]): item["eliminated"]
+            for item in data.get("comparisons", [])}
+
+
+def elimination(race: dict[tuple, dict[str, dict]], entry: dict) -> dict | None:
+    """Why a manifest entry's training is never trained, where racing eliminated every row it answers."""
+    found = [race.get(comparison_key(entry["model"], entry["setting"], row["stage"], row["category"]), {})
+             .get(row["option"]) for row in entry["rows"] if row["category"]]
+    return found[0] if found and all(found) and not entry.get("is_base") else None
+
+
+def _race_shape(data: object) -> str | None:
+    comparisons = data.get("comparisons") if isinstance(data, dict) else None
+    if not isinstance(comparisons, list):
+        return "valid JSON without a list of comparisons"
+    wanted = {"setting": list, "stage": int, "category": str, "eliminated": dict}
+    if not all(isinstance(item, dict) and all(isinstance(item.get(key), kind) for key, kind in wanted.items())
+               and all(isinstance(why, dict) and isinstance(why.get("after"), int)
+                       for why in item["eliminated"].values()) for item in comparisons):
+        return "a comparison without its category, setting, stage or eliminations"
+    return None
+
+
+@dataclass
+class Comparison:
+    key: tuple
+    rows: dict[str, dict[int, Outcome]] = field(default_factory=dict)  # option -> round -> its training
+    base: str | None = None  # the option the base training answers in this comparison
+    eliminated: dict[str, dict] = field(default_factory=dict)
+
+    def rounds_done(self, option: str) -> int:
+        """How many of the row's first rounds are done, in a row."""
+        done = 0
+        while done in self.rows[option] and self.rows[option][done].status in DONE:
+            done += 1
+        return done
+
+    def rounds_complete(self) -> int:
+        """The rounds every row still in the race has done."""
+        return min((self.rounds_done(option) for option in self.rows if option not in self.eliminated), default=0)
+
+
+class Race:
+    """The state of the race over a list of outcomes (one stage's, or a union sweep's): which pending trainings
+    may run now, and which rows are out."""
+
+    def __init__(self, sweep_dir: Path, outcomes: list[Outcome], metric: str, higher_is_better: bool, alpha: float,
+                 race_from: int, enabled: bool = True):
+        self.path = Path(sweep_dir) / RACE_FILE
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        self.alpha = alpha
+        self.race_from = race_from
+        self.outcomes = outcomes
+        replicates = list(dict.fromkeys(outcome.training.replicate for outcome in outcomes))
+        self.round = {replicate: number for number, replicate in enumerate(replicates)}
+        self.enabled = enabled and len(replicates) > 1
+        self.comparisons: dict[tuple, Comparison] = {}
+        if self.enabled:
+            self._build()
+            recorded = read_race(sweep_dir)
+            for key, comparison in self.comparisons.items():
+                for option, why in recorded.get(key, {}).items():
+                    # it stands while the results it was made from are there (one set aside is trained again)
+                    if option in comparison.rows and comparison.rounds_done(option) >= why["after"]:
+                        comparison.eliminated[option] = why
+
+    def _build(self) -> None:
+        bases = []
+        for outcome in self.outcomes:
+            training = outcome.training
+            if training.trial is not None:
+                continue  # a searched option's trials are asked and told by its study, not raced
+            if training.is_base:
+                bases.append(outcome)
+            for row in training.rows:
+                if row.category:
+                    key = comparison_key(training.model, training.setting, row.stage, row.category)
+                    comparison = self.comparisons.setdefault(key, Comparison(key))
+                    comparison.rows.setdefault(row.option, {})[self.round[training.replicate]] = outcome
+                    if training.is_base:
+                        comparison.base = row.option
+        for outcome in bases:  # the base competes in every comparison of its model, as ``base`` where no row holds it
+            training = outcome.training
+            for key, comparison in self.comparisons.items():
+                if key[:3] == (training.model, training.setting, training.stage) and \
+                        (comparison.base in (None, BASE)):
+                    comparison.base = BASE
+                    comparison.rows.setdefault(BASE, {})[self.round[training.replicate]] = outcome
+
+    def _comparisons_of(self, outcome: Outcome) -> list[tuple[Comparison, str]]:
+        training = outcome.training
+        return [(self.comparisons[key], row.option) for row in training.rows if row.category
+                and (key := comparison_key(training.model, training.setting, row.stage, row.category))
+                in self.comparisons]
+
+    def ready(self) -> list[Outcome]:
+        """The pending trainings that may run now, earliest round first; those of rows the race eliminated are
+        marked ``eliminated`` and left out."""
+        self.update()
+        ready = []
+        for outcome in self.outcomes:
+            if outcome.status != "pending":
+                continue
+            places = [] if outcome.training.is_base or not self.enabled else self._comparisons_of(outcome)
+            if places and all(option in comparison.eliminated for comparison, option in places):
+                outcome.status = "eliminated"
+                outcome.note = next(comparison.eliminated[option]["reason"] for comparison, option in places)
+                continue
+            number = self.round.get(outcome.training.replicate, 0)
+            if all(comparison.rounds_complete() >= number for comparison, option in places
+                   if option not in comparison.eliminated):
+                ready.append(outcome)
+        order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
+        return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
+
+    def update(self) -> None:
+        """Test every comparison whose rows have done ``race_from`` rounds or more; record what is eliminated."""
+        if not self.enabled:
+            return
+        changed = False
+        for comparison in self.comparisons.values():
+            changed |= self._eliminate(comparison)
+        if changed:
+            self._record()
+
+    def _eliminate(self, comparison: Comparison) -> bool:
+        from hpsweep.report.statistics import race_test
+
+        done = comparison.rounds_complete()
+        if done < self.race_from:
+            return False
+        candidates = {option: self._candidate(comparison, option, done) for option in comparison.rows
+                      if option not in comparison.eliminated}
+        changed = False
+        for option, candidate in candidates.items():  # a pruned replicate puts a row out of the verdict: no more
+            if candidate is None and option != comparison.base and self._pruned(comparison, option, done):
+                comparison.eliminated[option] = {"after": done, "test": "pruned", "p_value": None, "leader": None,
+                                                 "difference": None, "reason": "a replicate was pruned"}
+                changed = True
+        running = {option: candidate for option, candidate in candidates.items() if candidate is not None}
+        if len(running) < 2:
+            return changed
+        sign = 1.0 if self.higher_is_better else -1.0
+        leader = max(running.values(), key=lambda candidate: (sign * candidate.aggregate.mean, candidate.is_base))
+        for option, candidate in running.items():
+            if option == comparison.base or candidate is leader:
+                continue
+            test = race_test(candidate, leader)
+            if test.significant(self.alpha) and sign * test.difference < 0:
+                comparison.eliminated[option] = {
+                    "after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
+                    "difference": test.difference,
+                    "reason": f"worse than the leader {leader.option} by {test.difference:+.4f} after {done} "
+                              f"replicate(s) ({test.method}, p={test.p_value:.3g} < {self.alpha})"}
+                log.info("%s / %s / %s: eliminated after %d replicate(s): %s", comparison.key[0], comparison.key[3],
+                         option, done, comparison.eliminated[option]["reason"])
+                changed = True
+        return changed
+
+    def _candidate(self, comparison: Comparison, option: str, rounds: int):
+        """The row's first ``rounds`` replicates as a statistics candidate; None unless all completed."""
+        from hpsweep.report.results import TrainingResult
+        from hpsweep.report.statistics import Candidate
+
+        results = {}
+        for number in range(rounds):
+            outcome = comparison.rows[option][number]
+            record = outcome.result or outcome.previous or {}
+            value = (record.get("metrics") or {}).get(self.metric)
+            if record.get("status") != "completed" or not isinstance(value, (int, float)):
+                return None
+            results[" ".join(outcome.training.replicate)] = (value, TrainingResult(outcome.directory, record, {}))
+        return Candidate(option, {key: value for key, (value, _) in results.items()}, complete=True,
+                         is_base=option == comparison.base,
+                         correct=lambda replicate: results[replicate][1].correct())
+
+    @staticmethod
+    def _pruned(comparison: Comparison, option: str, rounds: int) -> bool:
+        return any(((outcome.result or outcome.previous or {}).get("status")) == "pruned"
+                   for number, outcome in comparison.rows[option].items() if number < rounds)
+
+    def _record(self) -> None:
+        recorded = read_race(self.path.parent)  # another driver's eliminations are kept
+        for key, comparison in self.comparisons.items():
+            recorded[key] = {**recorded.get(key, {}), **comparison.eliminated}
+        write_json_atomic(self.path, {"comparisons": [
+            {"model": key[0], "setting": list(key[1]), "stage": key[2], "category": key[3], "eliminated": eliminated}
+            for key, eliminated in recorded.items() if eliminated]})
+
+    def settled(self) -> bool:
+        """Whether nothing is left to train: every training done or eliminated."""
+        self.ready()
+        return all(outcome.status in (*DONE, "eliminated") for outcome in self.outcomes)
+
+
+def training_bounds(trainings, race_from: int) -> tuple[int, int]:
+    """(fewest, most) trainings the race can take: at fewest, every option but the base is eliminated after
+    ``race_from`` replicates (the base leading), which the base's own replicates never are."""
+    replicates = list(dict.fromkeys(training.replicate for training in trainings))
+    if len(replicates) < 2:
+        return len(trainings), len(trainings)
+    first = set(replicates[:race_from])
+    fewest = sum(1 for training in trainings
+                 if training.is_base or training.trial is not None or training.replicate in first)
+    return fewest, len(trainings)
