@@ -33,7 +33,8 @@ def hopeless_base(tmp_path):
 
 def test_seeds_are_replicates_and_the_base_is_trained_once_for_every_row_it_answers(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    finished = run_sweep(sweep_dir, *TINY, "category=optimizer,loss_function", "seed=1,2,3", "trainer.max_epochs=1")
+    finished = run_sweep(sweep_dir, *TINY, "category=optimizer,loss_function", "seed=1,2,3", "trainer.max_epochs=1",
+                         "hydra.sweeper.racing=false")
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
     assert len(found) == 3 * (1 + 1 + 2), "per seed: the base, SGD, Focal, LabelSmoothing"

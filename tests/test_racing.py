@@ -1,0 +1,166 @@
+"""Racing replicates: an option clearly behind its comparison's leader stops training its remaining replicates,
+says why, and the answer stays the one every replicate gives; a killed race resumes from what it recorded."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import ROOT
+from test_sweep_plan import plan
+from test_sweeps import ENV, results, run_sweep, sweep_command
+
+from hpsweep.cli import main
+from hpsweep.records import write_csv_atomic
+from hpsweep.sweep.outcomes import Outcome
+from hpsweep.sweep.racing import RACE_FILE, Race, read_race, training_bounds
+
+IMAGES = 100
+
+
+def outcomes_of(sweep_dir, right: dict[str, float], done_rounds: int) -> list[Outcome]:
+    """A seeded loss_function sweep's outcomes; each option's first ``done_rounds`` replicates done, with the
+    fraction ``right[option]`` of 100 validation images right (written as val_probabilities.csv)."""
+    outcomes = []
+    for training in plan("model=test_resnet", "category=loss_function", "seed=1,2,3"):
+        directory = sweep_dir / training.subdir
+        outcome = Outcome(training, directory, training.subdir, None)
+        seed = int(training.replicate[0].split("=")[1])
+        if seed <= done_rounds:
+            fraction = right[training.option]
+            correct = [image < fraction * IMAGES for image in range(IMAGES)]
+            directory.mkdir(parents=True)
+            write_csv_atomic(directory / "val_probabilities.csv", ["id", "target", "a", "b"],
+                             [[f"img{image}", "a", 1.0 if ok else 0.0, 0.0 if ok else 1.0]
+                              for image, ok in enumerate(correct)])
+            outcome.result = {"status": "completed", "metrics": {"val_f1": fraction}}
+            outcome.status = "completed"
+        outcomes.append(outcome)
+    return outcomes
+
+
+def race(sweep_dir, outcomes, race_from=1) -> Race:
+    return Race(sweep_dir, outcomes, "val_f1", higher_is_better=True, alpha=0.05, race_from=race_from)
+
+
+def label(outcome: Outcome) -> str:
+    return f"{outcome.training.option} {outcome.training.replicate_label}"
+
+
+def test_an_option_clearly_behind_the_leader_is_eliminated_and_its_later_replicates_never_run(tmp_path):
+    outcomes = outcomes_of(tmp_path, {"base": 0.9, "Focal": 0.88, "LabelSmoothing": 0.5}, done_rounds=1)
+    ready = race(tmp_path, outcomes).ready()
+    assert sorted(map(label, ready)) == ["Focal seed=2", "base seed=2", "base seed=3"], \
+        "the base never waits; Focal's third replicate waits for its comparison's second round"
+    eliminated = [label(outcome) for outcome in outcomes if outcome.status == "eliminated"]
+    assert eliminated == ["LabelSmoothing seed=2", "LabelSmoothing seed=3"]
+    why = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]["LabelSmoothing"]
+    assert why["after"] == 1 and why["leader"] == "CrossEntropy" and why["p_value"] < 1e-6
+    assert "McNemar on 100 images" in why["reason"]
+
+    again = outcomes_of(tmp_path / "again", {}, done_rounds=0)  # a re-run: the recorded elimination needs its result
+    ready = race(tmp_path, again).ready()
+    assert "LabelSmoothing seed=1" in map(label, ready) and len(ready) == 3 + 2, \
+        "without the result it was made from, the recorded elimination does not stand"
+
+
+def test_the_base_and_the_leader_are_never_eliminated_and_nothing_before_race_from(tmp_path):
+    behind = {"base": 0.5, "Focal": 0.95, "LabelSmoothing": 0.9}
+    outcomes = outcomes_of(tmp_path, behind, done_rounds=1)
+    assert not [outcome for outcome in outcomes if race(tmp_path, outcomes, race_from=2).ready() and
+                outcome.status == "eliminated"], "race_from=2: one replicate decides nothing"
+    race(tmp_path, outcomes).ready()
+    assert not [outcome for outcome in outcomes if outcome.status == "eliminated"], \
+        "the base (far behind) and the leader Focal run on; LabelSmoothing is within noise of Focal"
+
+
+def test_the_race_takes_between_the_base_and_first_replicates_and_every_training():
+    trainings = plan("model=test_resnet", "category=optimizer,loss_function", "seed=1,2,3")
+    assert training_bounds(trainings, race_from=1) == (3 + 3, 12), "every base, and each option's first replicate"
+    assert training_bounds(trainings, race_from=3) == (12, 12)
+    assert training_bounds(plan("model=test_resnet", "category=optimizer"), 1) == (2, 2), "no replicates: no race"
+
+
+BROKEN = ("# @package _global_\noptimizer:\n  _target_: torch.optim.SGD\n  _partial_: true\n  lr: 1.0e-6\n"
+          "run_name_parts:\n  optimizer: opt_Broken\n")
+SWEEP = ["category=optimizer", "seed=1,2,3", "trainer.max_epochs=3", "hydra.sweeper.pruner=none"]
+
+
+@pytest.fixture(scope="module")
+def broken_conf(tmp_path_factory):
+    import shutil
+
+    from conftest import CONF_DIR
+
+    conf = tmp_path_factory.mktemp("racing") / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "optimizer" / "Broken.yaml").write_text(BROKEN)
+    return conf
+
+
+@pytest.fixture(scope="module")
+def full_race(broken_conf):
+    """The 3-seed sweep with every replicate trained (racing off), for the answer to compare with."""
+    sweep_dir = broken_conf.parent / "full"
+    finished = run_sweep(sweep_dir, *SWEEP, "hydra.sweeper.racing=false", config_dir=broken_conf)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return sweep_dir
+
+
+def answer_of(sweep_dir) -> dict:
+    report = sweep_dir / "answer.json"
+    assert main(["summary", str(sweep_dir), "--json", str(report), "--no-plots"]) == 0
+    return {row["option"]: row for row in json.loads(report.read_text())}
+
+
+@pytest.mark.slow
+def test_a_broken_option_trains_fewer_than_three_times_says_why_and_the_winner_is_unchanged(broken_conf, full_race,
+                                                                                             tmp_path, capsys):
+    sweep_dir = tmp_path / "raced"
+    finished = run_sweep(sweep_dir, *SWEEP, config_dir=broken_conf)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    trained = results(sweep_dir)
+    broken = [directory for directory in trained if "/Broken/" in directory]
+    assert broken == ["test_resnet/optimizer/Broken/seed-1"], "eliminated after its first replicate"
+    assert len(results(full_race)) == 9
+    raced, full = answer_of(sweep_dir), answer_of(full_race)
+    assert raced["Broken"]["status"] == "eliminated" and raced["Broken"]["eliminated"] is True
+    assert raced["Broken"]["eliminated_after"] == 1 and raced["Broken"]["n"] == 1
+    assert "worse than the leader" in raced["Broken"]["eliminated_by"]
+    assert full["Broken"]["eliminated"] is False and full["Broken"]["n"] == 3
+    assert [option for option, row in raced.items() if row["best"]] == \
+        [option for option, row in full.items() if row["best"]], "the same winner"
+    assert "eliminated" in finished.stdout and "worse than the leader" in finished.stdout
+
+    capsys.readouterr()
+    assert main(["status", str(sweep_dir)]) == 0
+    untrained = 9 - len(trained)
+    assert capsys.readouterr().out.rstrip().endswith(f"{9 - untrained} completed, {untrained} eliminated"), \
+        "every training the race did not run is shown as eliminated"
+
+
+@pytest.mark.slow
+def test_a_race_killed_after_its_first_round_resumes_without_retraining_and_ends_the_same(broken_conf, full_race,
+                                                                                         tmp_path):
+    sweep_dir = tmp_path / "killed"
+    process = subprocess.Popen(sweep_command(sweep_dir, *SWEEP, config_dir=broken_conf), cwd=ROOT, env=ENV,
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (sweep_dir / RACE_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the first round is done and tested: the driver dies mid-race
+    process.wait()
+    before = {directory: result["run_name"] for directory, result in results(sweep_dir).items()}
+    assert "test_resnet/optimizer/Broken/seed-1" in before and len(before) < 9
+
+    finished = run_sweep(sweep_dir, *SWEEP, config_dir=broken_conf)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    after = results(sweep_dir)
+    assert all(after[directory]["run_name"] == name for directory, name in before.items()), "nothing retrained"
+    assert [directory for directory in after if "/Broken/" in directory] == ["test_resnet/optimizer/Broken/seed-1"]
+    resumed, full = answer_of(sweep_dir), answer_of(full_race)
+    assert [option for option, row in resumed.items() if row["best"]] == \
+        [option for option, row in full.items() if row["best"]]
+    assert resumed["Broken"]["status"] == "eliminated"
