@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from hpsweep import naming
 from hpsweep.compose import compose_config
 from hpsweep.errors import ConfigError
+from hpsweep.sweep.trajectories import trajectory_key
 
 HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; nothing here imports torch
 
@@ -73,6 +74,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 
             strategy = setting("strategy", "union")
             racing = str(setting("racing", True)).lower() == "true"
+            share_trajectories = str(setting("share_trajectories", True)).lower() == "true"
             race_from = int(setting("race_from", 1))
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
                                   list(sweeper.get("replicates", [])))
@@ -89,6 +91,9 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     tables: dict[str, Table] = {}
     estimates = []
     first_stage = stages[:1]
+    base_trajectory = {(training.model, training.setting): about["trajectory"]
+                       for training, about in zip(trainings, described, strict=True) if training.is_base}
+    answered = 0
     for training, about in zip(trainings, described, strict=True):
         model = about["model"]
         if model not in tables:
@@ -103,9 +108,13 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             seconds *= n_trials
         estimates.append(seconds)
         shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
+        # an option that differs from the base only in when it stops is answered from the base's trajectory
+        trajectory = not training.is_base and about["trajectory"] is not None and \
+            about["trajectory"] == base_trajectory.get((training.model, training.setting))
+        answered += trajectory and share_trajectories
         what = f"decided after stage {later}" if later else f"{n_trials} trials" if searched else (
             f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
-            else "own")
+            else "base's trajectory" if trajectory and share_trajectories else "own")
         option = training.option + "".join(f" {item}" for item in training.setting)
         tables[model].add_row(training.category or "-", option, training.replicate_label, what,
                               "" if later else f"{about['label']}_<ts>",
@@ -122,6 +131,9 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
               + (f", {replicates} replicates each" if replicates > 1 else ""))
     out.print(f"{len(trainings)} trainings" + (f": each model's base also answers {', '.join(shared)}"
                                                  if shared else ""))
+    if answered:
+        out.print(f"{answered} of them share the base's trajectory (they differ from it only in when they stop): "
+                  "answered by the base's training, continued until the longest patience stops")
     fewest, most = training_bounds(trainings, race_from)
     if racing and fewest < most:
         out.print(f"racing: {fewest} to {most} trainings (at fewest, every option but the base is eliminated after "
@@ -187,6 +199,7 @@ def _describe_one(number: int) -> dict:
         "label": naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides))),
         "epochs": cfg.trainer.max_epochs, "image_size": cfg.data.image_size,
         "search": OmegaConf.to_container(cfg.search) if cfg.get("search") else None,
+        "trajectory": trajectory_key(cfg, option_only=True),
     }
 
 

@@ -6,7 +6,7 @@ same format so that resume and the reports work for every app.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, read_result, write_json_atomic
@@ -26,12 +26,16 @@ class Outcome:
     previous: dict | None  # the result found before the launch, if any
     # then completed | failed | pruned | skipped (done in an earlier run of the sweep); on the way, elsewhere
     # (another process holds its claim) or unclaimed (its claim could not be written: recorded failed); or
-    # eliminated: never trained, racing stopped its row (hpsweep.sweep.racing)
+    # eliminated: never trained, racing stopped its row (hpsweep.sweep.racing); answered: its carrier trains
+    # its trajectory (hpsweep.sweep.trajectories)
     status: str = "pending"
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
     job_return: object | None = None  # Hydra's JobReturn, for apps that write no result.json
     note: str | None = None  # why it was not trained (eliminated)
+    answered_by: "Outcome | None" = field(default=None, repr=False)  # the carrier of its trajectory
+    answers: list["Outcome"] = field(default_factory=list, repr=False)  # what this carrier answers
+    shared: dict | None = None  # an answered training's own stopping rule and names, for its carrier
 
     @classmethod
     def of(cls, training: Training, directory: Path, job_fingerprint: str) -> "Outcome":
@@ -96,6 +100,8 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
         error = job_return._return_value
         return {**record, "status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
     message = "the job ended without writing a result"
+    if outcome.answered_by is not None:
+        message = "no result was written for it"
     if (outcome.directory / CHECKPOINT_FILE).is_file():
         message += " (its last checkpoint is kept: re-running the sweep resumes it)"
     message += ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.records import read_json, write_json_atomic
-from hpsweep.sweep.outcomes import Outcome
+from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,8 @@ class Race:
 
     def ready(self) -> list[Outcome]:
         """The pending trainings that may run now, earliest round first; those of rows the race eliminated are
-        marked ``eliminated`` and left out."""
+        marked ``eliminated`` and left out. Trainings answered by a carrier that is done take its answer first."""
+        self.collect_answered()
         self.update()
         ready = []
         for outcome in self.outcomes:
@@ -150,6 +151,16 @@ class Race:
                 ready.append(outcome)
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
         return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
+
+    def collect_answered(self) -> None:
+        """Read the results a finished carrier wrote for the trainings it answers (``hpsweep.sweep.trajectories``);
+        one it could not answer is recorded failed, naming it, and trains on its own when the sweep runs again."""
+        for outcome in self.outcomes:
+            carrier = outcome.answered_by
+            if outcome.status == "answered" and carrier.status in DONE:
+                outcome.launch_error = (f"the training it shares its trajectory with ({carrier.training.label}) "
+                                        f"ended {carrier.status} without answering it")
+                collect_outcomes([outcome], self.metric)
 
     def update(self) -> None:
         """Test every comparison whose rows have done ``race_from`` rounds or more; record what is eliminated."""

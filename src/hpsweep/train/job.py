@@ -28,6 +28,7 @@ from hpsweep.records import (
 from hpsweep.sweep.claims import JobClaim, describe
 from hpsweep.sweep.manifest import entry_in, read_manifest
 from hpsweep.sweep.plan import BASE, fingerprint
+from hpsweep.train.answered import answers_of, write_answered
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
 from hpsweep.train.preemption import JobNotRequeued, StopSignals
@@ -98,9 +99,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
                 entity=cfg.logger.entity,
                 name=record["run_name"],
                 group=category or BASE,
-                tags=list(dict.fromkeys([cfg.model.name, *(value for row in place["rows"] for value in row.values()
-                                                           if isinstance(value, str)),
-                                         *(f"{key}={value}" for key, value in place["replicate"].items())])),
+                tags=run_tags(cfg.model.name, place),
                 config=OmegaConf.to_container(cfg, resolve=True),
                 mode=cfg.logger.mode,
                 run_dir=output_dir,
@@ -113,7 +112,9 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
             if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
                 outcome = fit_external(cfg, output_dir, tracker)
             else:
-                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition)
+                sweep_dir = Path(hydra_cfg.sweep.dir)
+                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition,
+                              answers_of(manifest, entry, sweep_dir))
         except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
             if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
                 try:
@@ -132,6 +133,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
                     log.error("run %s failed (%s: %s) and could not record it: %s", record["run_name"],
                               type(error).__name__, error, unrecorded)
             raise
+    answered = outcome.pop("answered", None)  # the trainings of the same trajectory it answers
     status = "pruned" if outcome.get("pruned") else "completed"
     if competition is not None:
         competition.finish(outcome["metrics"].get(competition.metric), status)
@@ -142,9 +144,18 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
     record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
+    if answered:
+        write_answered(answered, record, output_dir, cfg, manifest, Path(hydra_cfg.sweep.dir), run_tags)
     if stop.received:  # it came after the last training step: the job is complete, the process still ends
         raise SystemExit(128 + stop.received[0])
     return record["metrics"]
+
+
+def run_tags(model_name: str, place: dict) -> list[str]:
+    """A run's W&B tags: its model, every category and option it answers, and its replicate."""
+    return list(dict.fromkeys([model_name, *(value for row in place["rows"] for value in row.values()
+                                             if isinstance(value, str)),
+                               *(f"{key}={value}" for key, value in place["replicate"].items())]))
 
 
 def sweep_entry(hydra_cfg, output_dir: Path) -> tuple[dict | None, dict | None]:

@@ -140,13 +140,17 @@ def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
 
 
 def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str, stop: StopSignals,
-        competition=None) -> dict:
+        competition=None, answers: dict[Path, dict] | None = None) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training.
 
     After every epoch it saves ``last_checkpoint.pt`` (everything needed to go on), so a killed or
     preempted job started again with the same config resumes from its last finished epoch; and reports its
     metric to ``competition`` (``hpsweep.sweep.studies``), which may prune it: it then ends early and keeps
     its checkpoint, so that a re-run without pruning can finish it.
+
+    ``answers`` (directory -> early-stopping keys) are trainings that differ from this one only in when they
+    stop (``hpsweep.sweep.trajectories``): the loop goes on until each of their rules has stopped too, and
+    returns each one's fields under ``answered``, its outputs written into its directory.
     """
     device = resolve_device(cfg.trainer.device)
     precision = resolve_precision(cfg.trainer.precision, device)
@@ -168,6 +172,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
     stopper = EarlyStopping(**cfg.early_stopping)
+    rules = {directory: EarlyStopping(**{**cfg.early_stopping, **stopping})
+             for directory, stopping in (answers or {}).items()}
+    for directory in rules:
+        directory.mkdir(parents=True, exist_ok=True)
     history = History(output_dir / HISTORY_FILE)
     checkpoint_path = output_dir / CHECKPOINT_FILE
     generator = data.train_loader.generator
@@ -181,6 +189,8 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             scheduler.load_state_dict(checkpoint["scheduler"])
             scaler.load_state_dict(checkpoint["scaler"])
             stopper.load_state_dict(checkpoint["early_stopping"])
+            for directory, state in checkpoint.get("answered_stopping", {}).items():
+                rules[Path(directory)].load_state_dict(state)
             restore_rng_states(checkpoint["rng"], generator)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:  # states half loaded: start again clean
             set_aside(checkpoint_path, f"its states do not fit this training: {error}")
@@ -197,9 +207,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         start_lr = optimizer.param_groups[0]["lr"]
     for epoch in range(first_epoch, max_epochs + 1):
         stop.check()  # a stop signal during the last validation: that epoch's checkpoint is saved
-        if stopper.should_stop:  # checked first, so a job resumed from its stopping epoch stops too
+        if stopper.should_stop and all(rule.should_stop for rule in rules.values()):  # checked first, so a job
             log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
-            break
+            break  # resumed from its stopping epoch stops too
         epoch_started = time.monotonic()
         model.train()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
@@ -237,9 +247,14 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                        data.val_distortions)
         row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,
                "train_images_per_s": round(seen / train_s, 1), "epoch_s": round(time.monotonic() - epoch_started, 3)}
-        improved = stopper.update(row[stopper.monitor], model)
+        own = not stopper.should_stop  # past its own stop, the epoch only serves the rules it answers
+        improved = own and stopper.update(row[stopper.monitor], model)
+        for rule in rules.values():
+            if not rule.should_stop:
+                rule.update(row[rule.monitor], model)
         history.append(row)
-        tracker.log_epoch(row, epoch)
+        if own:
+            tracker.log_epoch(row, epoch)
         distorted = f" val_f1_distorted {val['val_f1_distorted']:.4f}" if "val_f1_distorted" in val else ""
         log.info("epoch %d/%d train_loss %.4f val_loss %.4f val_acc %.4f val_f1 %.4f%s lr %.3g%s", epoch, max_epochs,
                  train_loss, val["val_loss"], val["val_acc"], val["val_f1"], distorted, lr,
@@ -250,33 +265,49 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history.rows,
                 "rng": rng_states(generator),
+                "answered_stopping": {str(directory): rule.state_dict() for directory, rule in rules.items()},
             }, checkpoint_path)
-        if competition is not None and competition.metric in row:
+        if own and competition is not None and competition.metric in row:
             pruned = competition.report(epoch, row[competition.metric])
             if pruned:
                 break
 
-    stopper.restore_best(model)
-    if cfg.trainer.save_best_model:
-        save_atomic(model.state_dict(), output_dir / BEST_WEIGHTS_FILE)
-    labels = data.prediction_labels or data.class_names
-    # the best weights' view of every validation image: per-image comparisons between runs, ensembles
-    probabilities, targets = predict(forward, data.val_loader, device, autocast, memory_format, [])
-    write_probabilities(output_dir / VAL_PROBABILITIES_FILE, data.val_ids, probabilities, labels,
-                        targets=[labels[target] for target in targets.tolist()])
-    predictions = None
-    if data.test_loader is not None:
-        predictions = output_dir / PREDICTIONS_FILE
-        probabilities, _ = predict(forward, data.test_loader, device, autocast, memory_format, list(cfg.trainer.tta))
-        write_predictions(predictions, data.test_ids, probabilities, labels, data.submission_columns)
-        write_probabilities(output_dir / TEST_PROBABILITIES_FILE, data.test_ids, probabilities, labels,
-                            id_column=data.submission_columns[0])
+    def outputs(rule: EarlyStopping, directory: Path) -> tuple[dict, Path | None]:
+        """A rule's best weights restored and written out with their view of the validation and test images;
+        its metrics at its best epoch."""
+        rule.restore_best(model)
+        if cfg.trainer.save_best_model:
+            save_atomic(model.state_dict(), directory / BEST_WEIGHTS_FILE)
+        labels = data.prediction_labels or data.class_names
+        # the best weights' view of every validation image: per-image comparisons between runs, ensembles
+        probabilities, targets = predict(forward, data.val_loader, device, autocast, memory_format, [])
+        write_probabilities(directory / VAL_PROBABILITIES_FILE, data.val_ids, probabilities, labels,
+                            targets=[labels[target] for target in targets.tolist()])
+        predictions = None
+        if data.test_loader is not None:
+            predictions = directory / PREDICTIONS_FILE
+            probabilities, _ = predict(forward, data.test_loader, device, autocast, memory_format,
+                                       list(cfg.trainer.tta))
+            write_predictions(predictions, data.test_ids, probabilities, labels, data.submission_columns)
+            write_probabilities(directory / TEST_PROBABILITIES_FILE, data.test_ids, probabilities, labels,
+                                id_column=data.submission_columns[0])
+        best = history.rows[rule.best_epoch - 1]
+        metrics = {key: value for key, value in best.items() if key.startswith("val_")}
+        metrics |= {"best_epoch": rule.best_epoch, rule.monitor: rule.best_value}
+        if cfg.trainer.tta:  # what test-time augmentation gains, measured on the validation images too
+            metrics |= tta_scores(forward, data, device, autocast, memory_format, list(cfg.trainer.tta))
+        return metrics, predictions
+
+    answered = {}
+    for directory, rule in rules.items():
+        metrics, predictions = outputs(rule, directory)
+        answered[directory] = {"metrics": metrics, "predictions": str(predictions) if predictions else None,
+                               "epochs_run": rule.epochs_seen, "stopped_early": rule.epochs_seen < max_epochs,
+                               "history": history.rows[:rule.epochs_seen],
+                               "pruned": None if rule.should_stop else pruned}  # pruned before its own stop
+    metrics, predictions = outputs(stopper, output_dir)
+    if predictions:
         tracker.log_file(predictions, kind="predictions")
-    best = history.rows[stopper.best_epoch - 1]
-    metrics = {key: value for key, value in best.items() if key.startswith("val_")}
-    metrics |= {"best_epoch": stopper.best_epoch, stopper.monitor: stopper.best_value}
-    if cfg.trainer.tta:  # what test-time augmentation gains, measured on the validation images too
-        metrics |= tta_scores(forward, data, device, autocast, memory_format, list(cfg.trainer.tta))
     tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in metrics.items()})
     if not pruned:
         checkpoint_path.unlink(missing_ok=True)  # the job is complete: nothing left to resume
@@ -285,8 +316,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         "pruned": pruned,
         "resumed_from_epoch": first_epoch - 1 if first_epoch > 1 else None,
         "predictions": str(predictions) if predictions else None,
-        "epochs_run": len(history.rows),
-        "stopped_early": len(history.rows) < max_epochs,
+        "epochs_run": stopper.epochs_seen,
+        "stopped_early": stopper.epochs_seen < max_epochs,
+        "answered": answered,
         "setup": {
             "device": str(device),
             "precision": precision,

@@ -25,7 +25,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.sweep import stages
+from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.manifest import (
     plan_key,
@@ -73,6 +73,7 @@ class CategorySweeperConf:
     sampler: str = "tpe"  # tpe | random: how Optuna samples a searched option's values
     racing: bool = True  # replicates in rounds; an option clearly worse than its comparison's leader stops
     race_from: int = 1  # replicates every option trains before racing may eliminate it
+    share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
@@ -84,7 +85,7 @@ class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float,
                  prune_patience: int, n_trials: int, sampler: str, racing: bool, race_from: int,
-                 max_batch_size: int | None, resume: bool):
+                 share_trajectories: bool, max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
@@ -95,6 +96,7 @@ class CategorySweeper(Sweeper):
         self.n_trials = n_trials
         self.sampler = sampler
         self.racing = {"enabled": racing, "race_from": race_from}
+        self.share_trajectories = share_trajectories
         self.max_batch_size = max_batch_size
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -149,7 +151,8 @@ class CategorySweeper(Sweeper):
         sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
         settings = {"strategy": self.strategy, "replicates": self.replicates, "categories": self.categories,
                     "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning,
-                    "n_trials": self.n_trials, "sampler": self.sampler, "racing": self.racing}
+                    "n_trials": self.n_trials, "sampler": self.sampler, "racing": self.racing,
+                    "share_trajectories": self.share_trajectories}
         config_dirs = [source.path.removeprefix("file://") for source in self.config.hydra.runtime.config_sources
                        if source.path.startswith("file://")]
         return {
@@ -166,6 +169,7 @@ class CategorySweeper(Sweeper):
             "alpha": self.alpha,
             "pruning": self.pruning,
             "racing": self.racing,
+            "share_trajectories": self.share_trajectories,
             "default_choices": dict(request.default_choices),
             "stages": stages.stage_categories(overrides, request) if self.strategy == "greedy" else [],
             "n_trials": self.n_trials,
@@ -407,6 +411,7 @@ class CategorySweeper(Sweeper):
         directory; skip what is done."""
         trainings, configs = list(trainings), list(configs) if configs else self.preflight(trainings)
         fingerprints = list(map(fingerprint, configs))  # it leaves Hydra's node out itself
+        config_of = dict(zip(fingerprints, configs, strict=True))
         subdirs: dict[str, str] = {}  # merged trainings go where the first of them would
         for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True)):
             subdirs.setdefault(fp, training.subdir or _app_subdir(cfg, number))
@@ -420,7 +425,9 @@ class CategorySweeper(Sweeper):
         for outcome in outcomes:
             if self.resume and outcome.done_before(pruning=self.pruning["pruner"] != "none"):
                 outcome.status = "skipped"
-        pending = sum(outcome.status == "pending" for outcome in outcomes)
+        if self.share_trajectories and self.hpsweep_app:
+            trajectories.share(outcomes, config_of)
+        pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
         rows = len({row for training in trainings for row in training.rows})
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
                  len(outcomes) - pending, sweep_dir)
@@ -428,7 +435,13 @@ class CategorySweeper(Sweeper):
 
     @staticmethod
     def entry(outcome: Outcome, sweep_dir: Path) -> dict:
-        return training_entry(outcome.training, outcome.directory, sweep_dir, outcome.fingerprint)
+        entry = training_entry(outcome.training, outcome.directory, sweep_dir, outcome.fingerprint)
+        if outcome.answers:  # the carrier of a shared trajectory, and what it answers
+            entry["answers"] = [str(member.directory.relative_to(sweep_dir)) for member in outcome.answers]
+        if outcome.answered_by is not None:
+            entry["answered_by"] = str(outcome.answered_by.directory.relative_to(sweep_dir))
+            entry["shared"] = outcome.shared
+        return entry
 
     # --- launching ------------------------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""Shared trajectories: trainings that differ only in when they stop (``early_stopping.patience``,
+``early_stopping.min_delta``) follow the same weights epoch by epoch, so one training answers them all.
+
+Early stopping reads the trajectory and never changes it: with the same seed, a patience-5 run is a prefix of the
+patience-10 run, and a patience-20 run is that run continued past its stop. Of such a group, one training, the
+*carrier* (the base where it is one, else the longest patience), trains until every member's rule has stopped;
+each other member is *answered* from it: its stop epoch, its best epoch's metrics, its best weights and its
+probability files, written into its own directory with its own ``result.json`` (``answered_by``) and W&B run
+(``hpsweep.train.answered``). The carrier's extra epochs are the only cost of the longer patience.
+
+Only trainings still to run are grouped: a member whose carrier is already done trains on its own.
+"""
+
+import copy
+from datetime import datetime
+
+from omegaconf import DictConfig, open_dict
+
+from hpsweep import naming
+from hpsweep.sweep.outcomes import Outcome
+from hpsweep.sweep.plan import DEFAULT_REPLICATES, fingerprint, replicate_dict
+
+STOP_KEYS = ("patience", "min_delta")
+
+
+def trajectory_key(task_cfg: DictConfig, option_only: bool = False) -> str | None:
+    """A digest of everything but when the training stops (Hydra's node is left out as ``fingerprint`` leaves it):
+    equal keys, equal trajectories. ``option_only`` also
+    leaves out the model and the replicate (what ``hpsweep matrix`` compares across them). None where the config
+    has no early stopping of hpsweep's trainer (another app, ``trainer=external``)."""
+    if "early_stopping" not in task_cfg or (task_cfg.get("trainer") or {}).get("command"):
+        return None
+    free = copy.deepcopy(task_cfg)
+    with open_dict(free):
+        for key in STOP_KEYS:
+            free.early_stopping[key] = None
+        if option_only:
+            for key in ("model", *DEFAULT_REPLICATES):
+                if "." not in key and key in free:
+                    free[key] = None
+            if "data" in free and "fold" in free.data:
+                free.data.fold = None
+    return fingerprint(free)
+
+
+def share(outcomes: list[Outcome], configs: dict[str, DictConfig]) -> None:
+    """Group the pending outcomes whose configs (``configs``: by fingerprint, with Hydra's node) differ only in
+    when they stop; in each group, mark every member but the carrier ``answered`` by it."""
+    groups: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        if outcome.status != "pending" or outcome.training.trial is not None:
+            continue
+        key = trajectory_key(configs[outcome.fingerprint])
+        if key is not None:
+            groups.setdefault(key, []).append(outcome)
+    for members in (members for members in groups.values() if len(members) > 1):
+        def reach(outcome: Outcome) -> tuple:
+            stopping = configs[outcome.fingerprint].early_stopping
+            return outcome.training.is_base, stopping.patience, -stopping.min_delta
+
+        carrier = max(members, key=reach)
+        for member in members:
+            if member is carrier:
+                continue
+            cfg = configs[member.fingerprint]
+            member.status = "answered"
+            member.answered_by = carrier
+            member.shared = {
+                "early_stopping": {key: cfg.early_stopping[key] for key in STOP_KEYS},
+                "run_name": naming.run_name(cfg, dict(cfg.hydra.runtime.choices),
+                                            naming.overridden_groups(list(member.training.overrides)), datetime.now(),
+                                            replicate_dict(member.training.replicate)),
+                "choices": {group: option for group, option in cfg.hydra.runtime.choices.items()
+                            if not group.startswith("hydra")},
+            }
+            carrier.answers.append(member)
