@@ -68,7 +68,7 @@ def test_category_sweep_of_another_app_with_replicates_failures_and_resume(tmp_p
     assert spicy["status"] == "completed" and spicy["metrics"] == {"return_value": pytest.approx(4.902)}
 
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert "0 completed, 9 skipped, 0 pruned, 3 failed" in again.stdout, "only the failed jobs ran again"
+    assert "0 completed, 9 skipped, 0 pruned, 0 eliminated, 3 failed" in again.stdout, "only the failed jobs ran again"
 
     elsewhere = tmp_path / "elsewhere"  # no conf/ here: summary and best need only the sweep dir
     elsewhere.mkdir()

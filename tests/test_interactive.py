@@ -45,7 +45,7 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     output = plain(child.before)
     assert ("equivalent command: python run_experiments.py -m model=test_resnet category=early_stopping "
             "data.image_size=16") in output
-    assert "3 completed, 0 skipped, 0 pruned, 0 failed" in output
+    assert "3 completed, 0 skipped, 0 pruned, 0 eliminated, 0 failed" in output
     assert child.exitstatus == 0
     options = sorted(row["option"] for path in sweep_dir.glob("**/result.json")
                      for row in json.loads(path.read_text())["rows"] if row["category"])

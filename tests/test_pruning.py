@@ -10,7 +10,11 @@ from conftest import CONF_DIR
 from test_sweeps import results, run_sweep
 
 from hpsweep.cli import main
-from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, Pruning, study_names
+from hpsweep.records import read_history
+from hpsweep.report.answers import answer
+from hpsweep.report.results import load
+from hpsweep.report.statistics import paired_test
+from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, Pruning, replay, study_names
 
 TINY = ["model=test_resnet", "data.image_size=16"]
 
@@ -38,6 +42,24 @@ def test_an_option_far_behind_the_others_is_pruned_after_the_warmup_and_a_close_
     assert pruned_at == {"Hopeless": 3}, "behind at epochs 2 and 3; SGD's gap at epoch 2 closed by epoch 3"
 
 
+@pytest.mark.parametrize("deficit, observations, pruned", [
+    (0.2, 270, True),     # far beyond the noise of 270 images (about 0.03 at F1 0.95)
+    (0.02, 270, False),   # within it
+    (0.1, 41, False),     # 41 images cannot tell 0.1 at F1 0.9 apart (about 0.1)
+    (0.1, 2000, True),    # 2,000 can
+], ids=["far-270", "close-270", "41-images", "2000-images"])
+def test_the_margin_is_the_noise_of_the_validation_set(deficit, observations, pruned):
+    curves = {"base": [0.95] * 6, "option": [0.95 - deficit] * 6}
+    found = replay(curves, Pruning("median", warmup=0.3), max_epochs=6, observations=observations, base="base")
+    assert ("option" in found) is pruned
+
+
+def test_a_metric_that_is_no_rate_is_pruned_only_with_a_fixed_margin():
+    curves = {"base": [0.1] * 6, "option": [5.0] * 6}  # val_loss, lower is better
+    assert replay(curves, Pruning("median"), 6, 270, base="base", direction="min") == {}
+    assert replay(curves, Pruning("median", margin=1.0), 6, 270, base="base", direction="min") == {"option": 3}
+
+
 def test_competitions_in_one_journal_see_each_other_and_the_base_is_never_pruned(tmp_path):
     pruning = Pruning("median", warmup=0.25, margin=0.1)
     base = Competition(tmp_path, entry("AdamW", is_base=True), "f-base", pruning, "val_f1", "max", max_epochs=8)
@@ -49,7 +71,7 @@ def test_competitions_in_one_journal_see_each_other_and_the_base_is_never_pruned
     assert base.report(3, 0.96) is None
     decision = hopeless.report(3, 0.1)  # its own process in a sweep: here, another object on the same journal
     assert decision["epoch"] == 3 and decision["others"] == {"AdamW (base)": 0.96}
-    assert "more than 0.1 behind the median 0.9600 of the other options (AdamW (base) 0.9600)" in decision["reason"]
+    assert "more than 0.1000 behind the median 0.9600 of the other options (AdamW (base) 0.9600)" in decision["reason"]
     for epoch in (1, 2, 3):
         assert losing_base.report(epoch, 0.0) is None, "another replicate is another study; the base is never pruned"
     hopeless.finish(None, "pruned")
@@ -83,7 +105,7 @@ def test_a_hopeless_option_is_pruned_before_half_its_budget_and_stays_pruned_unt
     arguments = [*TINY, "category=optimizer", "trainer.max_epochs=8", "hydra.sweeper.pruner=median"]
     finished = run_sweep(sweep_dir, *arguments, config_dir=hopeless_option)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "2 completed, 0 skipped, 1 pruned, 0 failed" in finished.stdout
+    assert "2 completed, 0 skipped, 1 pruned, 0 eliminated, 0 failed" in finished.stdout
     hopeless = results(sweep_dir)["test_resnet/optimizer/Hopeless"]
     assert hopeless["status"] == "pruned" and hopeless["pruned"]["epoch"] <= 4 and hopeless["epochs_run"] <= 4
     assert "behind the median" in hopeless["pruned"]["reason"] and hopeless["pruned"]["others"]
@@ -94,14 +116,41 @@ def test_a_hopeless_option_is_pruned_before_half_its_budget_and_stays_pruned_unt
     pruned_winner = next(row["option"] for row in json.loads(report.read_text()) if row["best"])
 
     again = run_sweep(sweep_dir, *arguments, config_dir=hopeless_option)
-    assert "0 completed, 3 skipped, 0 pruned, 0 failed" in again.stdout, "a pruned job stays pruned"
+    assert "0 completed, 3 skipped, 0 pruned, 0 eliminated, 0 failed" in again.stdout, "a pruned job stays pruned"
     finish = run_sweep(sweep_dir, *arguments[:-1], "hydra.sweeper.pruner=none", config_dir=hopeless_option)
-    assert "1 completed, 2 skipped, 0 pruned, 0 failed" in finish.stdout
+    assert "1 completed, 2 skipped, 0 pruned, 0 eliminated, 0 failed" in finish.stdout
     finished_hopeless = results(sweep_dir)["test_resnet/optimizer/Hopeless"]
     assert finished_hopeless["status"] == "completed" and finished_hopeless["epochs_run"] == 8
     assert finished_hopeless["resumed_from_epoch"] == hopeless["epochs_run"], "it went on from its checkpoint"
     assert main(["summary", str(sweep_dir), "--json", str(report), "--no-plots"]) == 0
     assert next(row["option"] for row in json.loads(report.read_text()) if row["best"]) == pruned_winner
+
+
+@pytest.mark.slow
+def test_on_real_histories_the_broken_option_is_pruned_early_and_no_option_within_noise_of_the_winner_ever(
+        tmp_path, hopeless_option):
+    sweep_dir = tmp_path / "sweep"
+    finished = run_sweep(sweep_dir, *TINY, "category=optimizer,scheduler,loss_function", "trainer.max_epochs=8",
+                         "hydra.sweeper.pruner=none", config_dir=hopeless_option)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    checked = 0
+    for group in answer(load([sweep_dir])):
+        for category in group.categories:
+            rows = {row.option: row for row in category.rows}
+            curves = {option: [epoch["val_f1"] for epoch in read_history(row.trainings[0].history_path)]
+                      for option, row in rows.items()}
+            observations = rows[category.verdict.top].trainings[0].record["setup"]["val_images"]
+            base = next(option for option, row in rows.items() if row.is_base)
+            pruned = replay(curves, Pruning("median"), 8, observations, base=base)
+            winner = rows[category.verdict.top].candidate("val_f1")
+            for option, row in rows.items():
+                test = paired_test(row.candidate("val_f1"), winner)
+                if option != category.verdict.top and not test.significant(0.05):
+                    assert option not in pruned, f"{option} ends within noise of {category.verdict.top}: {test}"
+                    checked += 1
+            if category.category == "optimizer":
+                assert pruned.get("Hopeless", 99) <= 4, "the broken option, before half its budget"
+    assert checked >= 1, "some option ended within noise of its winner"
 
 
 @pytest.mark.slow

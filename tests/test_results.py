@@ -182,7 +182,8 @@ def test_external_script_runs_in_a_category_sweep(tmp_path):
 
     again = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "trainer=external",
                       f"trainer.command='{sys.executable} {script}'")
-    assert "0 completed, 1 skipped, 0 pruned, 1 failed" in again.stdout, "resume works for external jobs too"
+    assert "0 completed, 1 skipped, 0 pruned, 0 eliminated, 1 failed" in again.stdout, \
+        "resume works for external jobs too"
 
 
 @pytest.mark.parametrize(("script", "reason"), [

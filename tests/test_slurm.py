@@ -121,7 +121,7 @@ def test_submit_and_detach_runs_the_sweep_driver_as_a_slurm_job(tmp_path, capsys
     assert [result["status"] for result in results(sweep_dir).values()] == ["completed"] * 3
     assert main(["status", str(sweep_dir)]) == 0
     assert "3 completed" in capsys.readouterr().out
-    assert "3 completed, 0 skipped, 0 pruned, 0 failed" in (tmp_path / "driver.log").read_text()
+    assert "3 completed, 0 skipped, 0 pruned, 0 eliminated, 0 failed" in (tmp_path / "driver.log").read_text()
 
 
 def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_path):

@@ -60,7 +60,7 @@ def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_iso
                          config_dir=extended_conf)
     assert finished.returncode == 1, "a failed job makes the sweep exit non-zero"
     assert "1 of 5 jobs failed" in finished.stderr
-    assert "4 completed, 0 skipped, 0 pruned, 1 failed" in finished.stdout
+    assert "4 completed, 0 skipped, 0 pruned, 0 eliminated, 1 failed" in finished.stdout
 
     found = results(sweep_dir)
     assert sorted(found) == ["test_convnext/base", "test_convnext/dropout/drop0", "test_convnext/dropout/drop5",
@@ -78,7 +78,7 @@ def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_iso
     again = run_sweep(sweep_dir, "model=test_convnext", "category=dropout,optimizer", "trainer.max_epochs=1",
                       config_dir=extended_conf)
     assert again.returncode == 1
-    assert "0 completed, 4 skipped, 0 pruned, 1 failed" in again.stdout
+    assert "0 completed, 4 skipped, 0 pruned, 0 eliminated, 1 failed" in again.stdout
     assert (sweep_dir / "test_convnext/optimizer/Diverge/result.previous.json").is_file(), "the first attempt kept"
     assert {name: (sweep_dir / name / "result.json").stat().st_mtime_ns for name in found} == completed
 
@@ -101,7 +101,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
 
     finished = run_sweep(sweep_dir, *arguments)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "1 completed, 1 skipped, 0 pruned, 0 failed" in finished.stdout
+    assert "1 completed, 1 skipped, 0 pruned, 0 eliminated, 0 failed" in finished.stdout
     assert (first / "result.json").read_bytes() == first_result, "a finished job is neither retrained nor rewritten"
     resumed = json.loads((second / "result.json").read_text())
     assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] >= 1

@@ -32,8 +32,9 @@ class Pruning:
 
     pruner: str = "median"
     warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
-    margin: float = 0.1  # how far behind the other options (in the metric's units) an option must be
+    margin: float | None = None  # how far behind the others (metric's units); None: the validation set's noise
     patience: int = 2  # median: at this many epochs in a row
+    alpha: float = 0.05  # the noise margin: a deficit this unlikely (one-sided) between options that are equal
 
     def problems(self) -> list[str]:
         problems = []
@@ -41,8 +42,9 @@ class Pruning:
             problems.append(f"hydra.sweeper.pruner={self.pruner!r}: expected one of {', '.join(PRUNERS)}")
         if not 0 <= self.warmup <= 1:
             problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
-        if self.margin < 0:
-            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0")
+        if self.margin is not None and (not isinstance(self.margin, (int, float)) or self.margin < 0):
+            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0, or null for the "
+                            "noise of the validation set")
         if not isinstance(self.patience, int) or self.patience < 1:
             problems.append(f"hydra.sweeper.prune_patience={self.patience!r}: expected an integer >= 1")
         return problems
@@ -50,7 +52,13 @@ class Pruning:
 
 class MedianOfOthersPruner(optuna.pruners.BasePruner):
     """Prunes a trial whose best value so far has trailed the median of the other options' best values by
-    more than ``margin`` at each of its last ``patience`` epochs, all past the ``warmup`` (never at the last).
+    more than a margin at each of its last ``patience`` epochs, all past the ``warmup`` (never at the last).
+
+    The margin is the noise of the validation set (``margin=None``): a deficit that two equally good options
+    would show with probability below ``alpha`` on the trial's ``observations`` validation images (a user attr:
+    images x views), by the normal bound of two proportions, sqrt(2 p (1 - p) / n) times z(1 - alpha), with p
+    between the two values. It is conservative for paired predictions on the same images. A metric that is not
+    a rate in [0, 1] (a loss) has no such bound: then only a fixed ``margin`` prunes.
 
     Optuna's MedianPruner compares with completed trials only: options training side by side never prune
     each other, and one finished option prunes anything slightly worse than it. A category has 2 to 4
@@ -59,11 +67,22 @@ class MedianOfOthersPruner(optuna.pruners.BasePruner):
     catching up with AdamW) whose gap closes an epoch later.
     """
 
-    def __init__(self, warmup: int, margin: float, max_epochs: int | None = None, patience: int = 2):
+    def __init__(self, warmup: int, margin: float | None, max_epochs: int | None = None, patience: int = 2,
+                 alpha: float = 0.05):
         self.warmup = warmup
         self.margin = margin
         self.max_epochs = max_epochs  # pruning at the last epoch saves nothing
         self.patience = patience
+        self.z = statistics.NormalDist().inv_cdf(1 - alpha)
+
+    def threshold(self, reference: float, value: float, observations: int | None) -> float:
+        """How far behind ``reference`` a ``value`` must be to be more than noise (inf: nothing can tell)."""
+        if self.margin is not None:
+            return self.margin
+        if not observations or not (0 <= reference <= 1 and 0 <= value <= 1):
+            return math.inf
+        rate = min(max((reference + value) / 2, 1 / observations), 1 - 1 / observations)  # 0 and 1 still vary
+        return self.z * math.sqrt(2 * rate * (1 - rate) / observations)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
@@ -73,9 +92,13 @@ class MedianOfOthersPruner(optuna.pruners.BasePruner):
         if len(steps) < self.patience or steps[0] < self.warmup:
             return False
         sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        observations = trial.user_attrs.get("observations")
         for at in steps:
             reference = self.reference(study, trial, at)
-            if reference is None or sign * (reference[0] - _best_up_to(trial, at, study.direction)) <= self.margin:
+            if reference is None:
+                return False
+            value = _best_up_to(trial, at, study.direction)
+            if sign * (reference[0] - value) <= self.threshold(reference[0], value, observations):
                 return False
         return True
 
@@ -111,10 +134,32 @@ def _best_up_to(trial: optuna.trial.FrozenTrial, step: int, direction) -> float:
 def make_pruner(pruning: Pruning, max_epochs: int) -> optuna.pruners.BasePruner:
     warmup = max(1, math.ceil(pruning.warmup * max_epochs))
     if pruning.pruner == "median":
-        return MedianOfOthersPruner(warmup, pruning.margin, max_epochs, pruning.patience)
+        return MedianOfOthersPruner(warmup, pruning.margin, max_epochs, pruning.patience, pruning.alpha)
     if pruning.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=max_epochs, reduction_factor=3)
     return optuna.pruners.NopPruner()
+
+
+def replay(curves: dict[str, list[float]], pruning: Pruning, max_epochs: int, observations: int | None,
+           base: str | None = None, direction: str = "max") -> dict[str, int]:
+    """The epoch at which the pruner would stop each option, given every option's metric per epoch (trained side
+    by side, as a sweep's options do); the ``base`` is never pruned. For benchmarks and tests on real histories."""
+    study = optuna.create_study(direction="maximize" if direction == "max" else "minimize",
+                                pruner=make_pruner(pruning, max_epochs))
+    trials = {}
+    for option in curves:
+        trials[option] = study.ask()
+        trials[option].set_user_attr("option", option)
+        trials[option].set_user_attr("observations", observations)
+    pruned: dict[str, int] = {}
+    for epoch in range(1, max_epochs + 1):
+        for option, curve in curves.items():
+            if option in pruned or epoch > len(curve):
+                continue
+            trials[option].report(curve[epoch - 1], epoch)
+            if option != base and trials[option].should_prune():
+                pruned[option] = epoch
+    return pruned
 
 
 def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
@@ -182,6 +227,7 @@ class Competition:
                  direction: str, max_epochs: int):
         self.metric = metric
         self.pruning = pruning
+        self.observations: int | None = None
         self.prunable = not entry.get("is_base") and pruning.pruner != "none"
         journal = storage(sweep_dir)
         pruner = make_pruner(pruning, max_epochs)
@@ -202,6 +248,17 @@ class Competition:
         trial.set_user_attr("option", option)
         return trial
 
+    def observe(self, observations: int) -> None:
+        """How many validation predictions the metric is computed from (images x views): the noise margin's n."""
+        self.observations = observations
+        try:
+            for _, trial in self.trials:
+                trial.set_user_attr("observations", observations)
+        except Exception as error:
+            log.warning("pruning is off for the rest of this training: its study failed (%s: %s)",
+                        type(error).__name__, error)
+            self.trials, self.prunable = [], False
+
     def report(self, epoch: int, value: float) -> dict | None:
         """Report one epoch's value to every study; the reason to stop if the job is pruned, else None. Pruning
         saves time; it never fails a training: a journal that breaks mid-way turns it off, with a warning."""
@@ -219,10 +276,15 @@ class Competition:
 
     def _explain(self, study: optuna.Study, trial: optuna.Trial, epoch: int, value: float) -> dict:
         frozen = study._storage.get_trial(trial._trial_id)
-        reference = MedianOfOthersPruner(1, 0.0).reference(study, frozen) or (math.nan, {})
+        pruner = MedianOfOthersPruner(1, self.pruning.margin, alpha=self.pruning.alpha)
+        reference = pruner.reference(study, frozen) or (math.nan, {})
         others = ", ".join(f"{option} {best:.4f}" for option, best in reference[1].items())
         if self.pruning.pruner == "median":
-            reason = (f"{self.metric} {value:.4f} at epoch {epoch}: more than {self.pruning.margin} behind the median "
+            best = _best_up_to(frozen, epoch, study.direction)
+            margin = pruner.threshold(reference[0], best, self.observations)
+            noise = "" if self.pruning.margin is not None else \
+                f" (the noise of {self.observations} validation predictions at alpha {self.pruning.alpha})"
+            reason = (f"{self.metric} {value:.4f} at epoch {epoch}: more than {margin:.4f}{noise} behind the median "
                       f"{reference[0]:.4f} of the other options ({others}) for {self.pruning.patience} epochs")
         else:
             reason = f"{self.metric} {value:.4f} at epoch {epoch}: not among the best of its hyperband rung ({others})"

@@ -199,6 +199,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         history.restore(checkpoint["history"])
         first_epoch = checkpoint["epoch"] + 1
         log.info("resuming from the checkpoint of epoch %d", checkpoint["epoch"])
+    if competition is not None:  # the noise margin of pruning: how many predictions its metric counts
+        views = len(data.val_distortions) if competition.metric.endswith("_distorted") else 1
+        competition.observe(len(data.val_loader.dataset) * max(views, 1))
     log.info("training %s on %s (%s), %d train / %d val images, %d classes", cfg.model.name, device, precision,
              len(data.train_loader.dataset), len(data.val_loader.dataset), data.num_classes)
 

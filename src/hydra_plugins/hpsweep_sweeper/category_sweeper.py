@@ -67,7 +67,7 @@ class CategorySweeperConf:
     alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
     pruner: str = "median"  # none | median | hyperband: stop options clearly behind their category's others
     prune_warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
-    prune_margin: float = 0.1  # median: how far behind the other options' median (in the metric's units)...
+    prune_margin: float | None = None  # median: how far behind the others' median; null: the validation noise...
     prune_patience: int = 2  # ...at this many epochs in a row
     n_trials: int = 8  # trials of each searched option (an option file with a `search:` mapping of spaces)
     sampler: str = "tpe"  # tpe | random: how Optuna samples a searched option's values
@@ -83,7 +83,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="category", node=Catego
 
 class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
-                 direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float,
+                 direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float | None,
                  prune_patience: int, n_trials: int, sampler: str, racing: bool, race_from: int,
                  share_trajectories: bool, max_batch_size: int | None, resume: bool):
         self.categories = list(categories)
@@ -92,7 +92,8 @@ class CategorySweeper(Sweeper):
         self.metric = metric
         self.direction = direction
         self.alpha = alpha
-        self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin, "patience": prune_patience}
+        self.pruning = {"pruner": pruner, "warmup": prune_warmup, "margin": prune_margin, "patience": prune_patience,
+                        "alpha": alpha}
         self.n_trials = n_trials
         self.sampler = sampler
         self.racing = {"enabled": racing, "race_from": race_from}
