@@ -1,7 +1,9 @@
 """What a sweep's answer costs: a seed-shaped sweep with and without one training per distinct config
-(dedup) and pruning, CPU-seconds spent and the winners chosen, side by side.
+(dedup) and pruning, CPU-seconds spent and the winners chosen, side by side; and a replicated sweep (three
+seeds, five folds) with and without racing, shared trajectories and noise-aware pruning.
 
-    python benchmarks/sweep_cost.py            # about 8 minutes on 2 cores
+    python benchmarks/sweep_cost.py                  # both parts, about 30 minutes on 2 cores
+    python benchmarks/sweep_cost.py --replicated     # the replicated arms only, about 20 minutes
 
 Two tiny models, five of the seed's categories plus one poorly chosen option (SGD at lr 1e-5, the kind of
 option a category sweep exists to rule out), on the embedded digits. Each arm is a real sweep in a fresh
@@ -30,6 +32,15 @@ SWEEP = ["model=test_resnet,test_efficientnet", "category=optimizer,scheduler,lo
 POOR_OPTION = ("# @package _global_\noptimizer:\n  _target_: torch.optim.SGD\n  _partial_: true\n  lr: 1.0e-5\n"
                "  momentum: 0.9\nrun_name_parts:\n  optimizer: opt_SGD_lr1e-5\n")
 SEED_RUNS, SEED_TRAININGS, SEED_RUN_MINUTES = 68, 52, 45  # the seed's matrix; its runs' typical length
+# The replicated arms: one model, a poor option, and early stopping long enough for patience 5 to stop.
+REPLICATED = ["model=test_resnet", "data.image_size=16", "trainer.max_epochs=12", "trainer.progress_bar=false",
+              "logger.mode=offline"]
+REPLICATES = {"3 seeds": ["category=optimizer,loss_function,early_stopping", "seed=1,2,3"],
+              "5 folds": ["category=optimizer,loss_function,early_stopping,fold"]}
+LEVERS = {"racing": "hydra.sweeper.racing", "sharing": "hydra.sweeper.share_trajectories",
+          "pruning": "hydra.sweeper.pruner"}
+ARMS = {"full": (), "racing alone": ("racing",), "sharing alone": ("sharing",), "pruning alone": ("pruning",),
+        "all levers": ("racing", "sharing", "pruning")}
 
 
 def children_cpu_s() -> float:
@@ -46,13 +57,19 @@ def category_rows(training) -> int:
     return sum(1 for row in training.rows if row["category"])
 
 
-def run_arm(conf: Path, sweep_dir: Path, pruner: str) -> dict:
+def run_sweep(conf: Path, sweep_dir: Path, arguments: list[str]) -> float:
+    """Run one sweep; its CPU-seconds (the driver and every job)."""
     before = children_cpu_s()
     subprocess.run([sys.executable, str(ROOT / "run_experiments.py"), "--config-path", str(conf), "--config-name",
-                    "config", "-m", *SWEEP, f"hydra.sweeper.pruner={pruner}", f"hydra.sweep.dir={sweep_dir}"],
+                    "config", "-m", *arguments, f"hydra.sweep.dir={sweep_dir}"],
                    check=True, capture_output=True, env={"WANDB_SILENT": "true", "PATH": "/usr/bin:/bin",
                                                          "HOME": str(Path.home()), "HF_HUB_OFFLINE": "1"})
-    cpu_s = children_cpu_s() - before
+    return children_cpu_s() - before
+
+
+def run_arm(conf: Path, sweep_dir: Path, pruner: str) -> dict:
+    cpu_s = run_sweep(conf, sweep_dir, [*SWEEP, "hydra.sweeper.racing=false", "hydra.sweeper.share_trajectories=false",
+                                        f"hydra.sweeper.pruner={pruner}"])
     sweeps = load([sweep_dir])
     trainings = sweeps[0].trainings
     epochs = sum(training.record.get("epochs_run") or 0 for training in trainings)
@@ -67,18 +84,55 @@ def run_arm(conf: Path, sweep_dir: Path, pruner: str) -> dict:
             "rows": sum(category_rows(training) for training in trainings)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="keep the sweep dirs here")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        root = args.keep or Path(scratch)
-        conf = root / "conf"
-        shutil.rmtree(conf, ignore_errors=True)
-        shutil.copytree(ROOT / "conf", conf)
-        (conf / "optimizer" / "SGD_lr1e-5.yaml").write_text(POOR_OPTION)
-        arms = {pruner: run_arm(conf, root / f"sweep-{pruner}", pruner) for pruner in ("none", "median", "hyperband")}
+def run_replicated_arm(conf: Path, sweep_dir: Path, replicates: list[str], levers: tuple[str, ...]) -> dict:
+    """One arm of the replicated set: the levers named on, the others off (dedup is on in every arm)."""
+    switches = [f"{key}={'median' if name == 'pruning' else 'true'}" if name in levers else
+                f"{key}={'none' if name == 'pruning' else 'false'}" for name, key in LEVERS.items()]
+    cpu_s = run_sweep(conf, sweep_dir, [*REPLICATED, *replicates, *switches])
+    sweeps = load([sweep_dir])
+    every = sweeps[0].trainings
+    trained = [training for training in every if training.status in ("completed", "pruned")
+               and not training.record.get("answered_by")]
+    verdicts = {(group.model, category.category): verdict_text(category.verdict)
+                for group in answer(sweeps) for category in group.categories}
+    return {"cpu_s": cpu_s, "trainings": len(trained), "epochs": sum(t.record.get("epochs_run") or 0 for t in trained),
+            "eliminated": sum(training.status == "eliminated" for training in every),
+            "answered": sum(bool(training.record.get("answered_by")) for training in every),
+            "pruned": sum(training.status == "pruned" for training in every), "verdicts": verdicts}
 
+
+def replicated(root: Path, conf: Path) -> None:
+    """Every arm of the replicated set, for seeds and for folds: what each lever saves, and whether it changes any
+    comparison's verdict."""
+    projection = {}
+    for scheme, replicates in REPLICATES.items():
+        arms = {name: run_replicated_arm(conf, root / f"{scheme.replace(' ', '-')}-{name.replace(' ', '-')}",
+                                         replicates, levers) for name, levers in ARMS.items()}
+        full = arms["full"]
+        print(f"\nreplicated arms, {scheme} (every comparison of one model; dedup on in every arm)")
+        print(f"{'arm':<16}{'trainings':>10}{'epochs':>8}{'eliminated':>11}{'answered':>9}{'pruned':>8}{'CPU-s':>8}"
+              f"{'x full':>8}  verdicts")
+        for name, arm in arms.items():
+            same = sum(arm["verdicts"].get(key) == verdict for key, verdict in full["verdicts"].items())
+            print(f"{name:<16}{arm['trainings']:>10}{arm['epochs']:>8}{arm['eliminated']:>11}{arm['answered']:>9}"
+                  f"{arm['pruned']:>8}{arm['cpu_s']:>8.0f}{arm['cpu_s'] / full['cpu_s']:>8.2f}  "
+                  f"{same} of {len(full['verdicts'])} as full")
+        print("verdict per comparison: " + " | ".join(ARMS))
+        for key in full["verdicts"]:
+            chosen = [arms[name]["verdicts"].get(key) for name in ARMS]
+            print(f"  {key[1]:<15}{' | '.join(map(str, chosen))}{'' if len(set(chosen)) == 1 else '   <- differs'}")
+        projection[scheme] = arms["all levers"]["cpu_s"] / full["cpu_s"]
+        print(json.dumps({name: {key: value for key, value in arm.items() if key != "verdicts"}
+                          for name, arm in arms.items()}), flush=True)
+    full_hours = SEED_TRAININGS * 3 * SEED_RUN_MINUTES / 60
+    print(f"\nseed matrix with three seeds ({SEED_TRAININGS} x 3 trainings, {SEED_RUN_MINUTES} min a run): "
+          f"{full_hours:.0f} GPU-h every replicate; about {full_hours * projection['3 seeds']:.0f} GPU-h with every "
+          f"lever if they save there what they saved here ({projection['3 seeds']:.2f}x); one replicate of every "
+          f"row: {full_hours / 3:.0f} GPU-h")
+
+def single(root: Path, conf: Path) -> None:
+    """The single-replicate arms: dedup and pruning against one training per row."""
+    arms = {pruner: run_arm(conf, root / f"sweep-{pruner}", pruner) for pruner in ("none", "median", "hyperband")}
     plain = arms["none"]
     no_dedup_cpu_s = plain["cpu_s"] + plain["shared_cpu_s"]
     print(f"{plain['rows']} rows: {plain['rows']} trainings without dedup (one per row), {plain['trainings']} with it")
@@ -103,6 +157,21 @@ def main() -> None:
     print(json.dumps({name: {key: value for key, value in arm.items() if key != "winners"}
                       for name, arm in arms.items()}))
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="keep the sweep dirs here")
+    parser.add_argument("--replicated", action="store_true", help="only the replicated arms")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.keep or Path(scratch)
+        conf = root / "conf"
+        shutil.rmtree(conf, ignore_errors=True)
+        shutil.copytree(ROOT / "conf", conf)
+        (conf / "optimizer" / "SGD_lr1e-5.yaml").write_text(POOR_OPTION)
+        if not args.replicated:
+            single(root, conf)
+        replicated(root, conf)
 
 if __name__ == "__main__":
     main()

@@ -58,7 +58,8 @@ class RowResult:
     def candidate(self, metric: str) -> Candidate:
         by_replicate = {training.replicate: training for training in self.trainings}
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
-                         eliminated=self.eliminated["reason"] if self.eliminated else None,
+                         eliminated=f"after {self.eliminated['after']} replicate(s), {self.eliminated['reason']}"
+                         if self.eliminated else None,
                          correct=lambda replicate: by_replicate[replicate].correct())
 
 

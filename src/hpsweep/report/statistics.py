@@ -68,7 +68,7 @@ class Candidate:
     values: dict[str, float]  # replicate label -> metric, completed replicates only
     complete: bool  # every replicate it was asked for completed
     is_base: bool = False
-    eliminated: str | None = None  # why racing stopped it before its last replicate (a loser, not incomplete)
+    eliminated: str | None = None  # when and why racing stopped it ("after 1 replicate(s), worse than ...")
     correct: Callable[[str], dict[str, bool] | None] = lambda replicate: None  # image id -> right, per replicate
 
     @property
@@ -155,8 +155,8 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
     eligible = [candidate for candidate in candidates if candidate.complete and candidate.values
                 and not candidate.eliminated]
     out = [candidate.option for candidate in candidates if candidate not in eligible and not candidate.eliminated]
-    notes = [f"{candidate.option}: eliminated after {candidate.aggregate.n} replicate(s), {candidate.eliminated}"
-             for candidate in candidates if candidate.eliminated]
+    notes = [f"{candidate.option}: eliminated {candidate.eliminated}" for candidate in candidates
+             if candidate.eliminated]
     notes += [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
     if not eligible:
         return Verdict(None, None, False, False, "no option completed all its replicates", notes, against_base)

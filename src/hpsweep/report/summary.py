@@ -43,7 +43,7 @@ def rows(groups: list[Group]) -> list[dict]:
                 "p_base": test.p_value if test else None, "test": test.method if test else None, "best": best,
                 "eliminated": row.eliminated is not None,
                 "eliminated_after": row.eliminated["after"] if row.eliminated else None,
-                "eliminated_by": row.eliminated["reason"] if row.eliminated else None,
+                "eliminated_by": row.eliminated["reason"] if row.eliminated else None,  # the test, or the pruning
                 "verdict": answer.verdict.reason if best else None,
                 "notes": answer.verdict.notes if best else [],
                 "minutes": round(sum(t.duration_s or 0 for t in row.trainings) / 60, 2),

@@ -143,7 +143,8 @@ class Race:
             places = [] if outcome.training.is_base or not self.enabled else self._comparisons_of(outcome)
             if places and all(option in comparison.eliminated for comparison, option in places):
                 outcome.status = "eliminated"
-                outcome.note = next(comparison.eliminated[option]["reason"] for comparison, option in places)
+                outcome.note = next(f"eliminated after {why['after']} replicate(s), {why['reason']}"
+                                    for comparison, option in places if (why := comparison.eliminated[option]))
                 continue
             number = self.round.get(outcome.training.replicate, 0)
             if all(comparison.rounds_complete() >= number for comparison, option in places
@@ -184,7 +185,8 @@ class Race:
         for option, candidate in candidates.items():  # a pruned replicate puts a row out of the verdict: no more
             if candidate is None and option != comparison.base and self._pruned(comparison, option, done):
                 comparison.eliminated[option] = {"after": done, "test": "pruned", "p_value": None, "leader": None,
-                                                 "difference": None, "reason": "a replicate was pruned"}
+                                                 "difference": None, "reason": "a replicate was pruned (a row with "
+                                                 "a pruned replicate is out of the verdict)"}
                 changed = True
         running = {option: candidate for option, candidate in candidates.items() if candidate is not None}
         if len(running) < 2:
@@ -199,9 +201,9 @@ class Race:
                 comparison.eliminated[option] = {
                     "after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
                     "difference": test.difference,
-                    "reason": f"worse than the leader {leader.option} by {test.difference:+.4f} after {done} "
-                              f"replicate(s) ({test.method}, p={test.p_value:.3g} < {self.alpha})"}
-                log.info("%s / %s / %s: eliminated after %d replicate(s): %s", comparison.key[0], comparison.key[3],
+                    "reason": f"worse than the leader {leader.option} by {test.difference:+.4f} ({test.method}, "
+                              f"p={test.p_value:.3g} < {self.alpha})"}
+                log.info("%s / %s / %s: eliminated after %d replicate(s), %s", comparison.key[0], comparison.key[3],
                          option, done, comparison.eliminated[option]["reason"])
                 changed = True
         return changed

@@ -54,6 +54,8 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
             state = result.get("status", "failed")
         elif record is None and elimination(race, job):
             state = "eliminated"
+        elif record is None and job.get("answered_by"):
+            state = f"answered by {job['answered_by']}"  # its carrier writes its result when the rule stops
         elif claim is not None and stale_reason(claim) is None:
             state = f"running ({describe(claim)})"  # its holder beats for it
         elif record is None:

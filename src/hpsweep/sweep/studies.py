@@ -57,8 +57,10 @@ class MedianOfOthersPruner(optuna.pruners.BasePruner):
     The margin is the noise of the validation set (``margin=None``): a deficit that two equally good options
     would show with probability below ``alpha`` on the trial's ``observations`` validation images (a user attr:
     images x views), by the normal bound of two proportions, sqrt(2 p (1 - p) / n) times z(1 - alpha), with p
-    between the two values. It is conservative for paired predictions on the same images. A metric that is not
-    a rate in [0, 1] (a loss) has no such bound: then only a fixed ``margin`` prunes.
+    between the two values; and never below k / n, where k images all going one way is the fewest that McNemar's
+    exact test calls significant at ``alpha`` (6 at 0.05), since near a perfect score the normal bound shrinks
+    below what n images can show. A metric that is not a rate in [0, 1] (a loss) has no such bound: then only a
+    fixed ``margin`` prunes.
 
     Optuna's MedianPruner compares with completed trials only: options training side by side never prune
     each other, and one finished option prunes anything slightly worse than it. A category has 2 to 4
@@ -74,6 +76,7 @@ class MedianOfOthersPruner(optuna.pruners.BasePruner):
         self.max_epochs = max_epochs  # pruning at the last epoch saves nothing
         self.patience = patience
         self.z = statistics.NormalDist().inv_cdf(1 - alpha)
+        self.fewest = math.ceil(math.log2(2 / alpha))  # k of k-to-0 disagreements: two-sided p = 2 / 2**k < alpha
 
     def threshold(self, reference: float, value: float, observations: int | None) -> float:
         """How far behind ``reference`` a ``value`` must be to be more than noise (inf: nothing can tell)."""
@@ -81,8 +84,8 @@ class MedianOfOthersPruner(optuna.pruners.BasePruner):
             return self.margin
         if not observations or not (0 <= reference <= 1 and 0 <= value <= 1):
             return math.inf
-        rate = min(max((reference + value) / 2, 1 / observations), 1 - 1 / observations)  # 0 and 1 still vary
-        return self.z * math.sqrt(2 * rate * (1 - rate) / observations)
+        rate = (reference + value) / 2
+        return max(self.z * math.sqrt(2 * rate * (1 - rate) / observations), self.fewest / observations)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
