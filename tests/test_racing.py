@@ -85,7 +85,7 @@ def test_the_race_takes_between_the_base_and_first_replicates_and_every_training
 
 BROKEN = ("# @package _global_\noptimizer:\n  _target_: torch.optim.SGD\n  _partial_: true\n  lr: 1.0e-6\n"
           "run_name_parts:\n  optimizer: opt_Broken\n")
-SWEEP = ["category=optimizer", "seed=1,2,3", "trainer.max_epochs=3", "hydra.sweeper.pruner=none"]
+SWEEP = ["category=optimizer", "seed=1,2,3", "data.image_size=16", "trainer.max_epochs=2", "hydra.sweeper.pruner=none"]
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ import json
 
 import pytest
 from conftest import compose, run_experiments
+from omegaconf import OmegaConf
 from test_sweeps import results, run_sweep
 from wandb_records import read_run
 
 from hpsweep.cli import main
+from hpsweep.sweep.plan import fingerprint
 from hpsweep.sweep.trajectories import trajectory_key
 
 LONG = ["data.image_size=16", "trainer.max_epochs=25"]  # long enough for patience 5 and 10 to stop early
@@ -45,6 +47,8 @@ def test_the_early_stopping_category_trains_once_and_answers_each_patience_as_a_
         run = read_run(sweep_dir / f"test_resnet/early_stopping/{option}")
         assert run["name"].startswith(f"es_{option}_") and len(run["history"]) == answered["epochs_run"], \
             "its W&B run holds its own history, up to its own stop"
+        own_config = OmegaConf.load(sweep_dir / f"test_resnet/early_stopping/{option}/.hydra/config.yaml")
+        assert fingerprint(own_config) == answered["fingerprint"], "its .hydra/config.yaml is its own config"
         alone = tmp_path / option
         single = run_experiments(alone, f"early_stopping={option}", *LONG)
         assert single.returncode == 0, single.stderr[-3000:]

@@ -41,6 +41,7 @@ def rows(groups: list[Group]) -> list[dict]:
                 "replicates": sorted(values), "delta_base": test.difference if test else (0.0 if row.is_base and
                                                                                          aggregate.n else None),
                 "p_base": test.p_value if test else None, "test": test.method if test else None, "best": best,
+                "answered_by": sorted({t.record["answered_by"] for t in row.trainings if t.record.get("answered_by")}),
                 "eliminated": row.eliminated is not None,
                 "eliminated_after": row.eliminated["after"] if row.eliminated else None,
                 "eliminated_by": row.eliminated["reason"] if row.eliminated else None,  # the test, or the pruning
@@ -71,7 +72,8 @@ def _signed(value) -> str:
 
 def _mark(row: dict) -> str:
     return "".join([_searched(row), " ★" if row["best"] else "",
-                    " (base)" if row["is_base"] and row["option"] != "base" else ""])
+                    " (base)" if row["is_base"] and row["option"] != "base" else "",
+                    " (shared trajectory)" if row["answered_by"] else ""])
 
 
 def _searched(row: dict) -> str:

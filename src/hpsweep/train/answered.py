@@ -1,15 +1,17 @@
 """The records of the trainings a carrier answers from its trajectory (``hpsweep.sweep.trajectories``).
 
 Each answered training gets what a run of its own would leave: ``job.json``, ``result.json`` (with
-``answered_by``), ``history.csv`` up to its own stop and a W&B run of its own holding that history; its best
-weights and probability files were written by the loop. Writing them never fails the carrier: a training left
-without its result is recorded failed by the sweep and trains on its own when the sweep runs again.
+``answered_by``), ``history.csv`` up to its own stop, ``.hydra/config.yaml`` (its config: the carrier's with
+its own stopping rule, for ``hpsweep predict`` and greedy stages) and a W&B run of its own holding that
+history; its best weights and probability files were written by the loop. Writing them never fails the
+carrier: a training left without its result is recorded failed by the sweep and trains on its own when the
+sweep runs again.
 """
 
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.records import HISTORY_FILE, JOB_FILE, RESULT_FILE, write_csv_atomic, write_json_atomic
 from hpsweep.sweep.manifest import entry_in
@@ -42,8 +44,13 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
                       **place, "overrides": entry["overrides"], "run_name": shared["run_name"],
                       "fingerprint": entry["fingerprint"], "choices": shared["choices"], "interruptions": [],
                       "answered_by": str(carrier_dir.relative_to(sweep_dir))}
-            config = OmegaConf.to_container(cfg, resolve=True)
-            config["early_stopping"] |= shared["early_stopping"]
+            own = cfg.copy()
+            with open_dict(own):
+                own.early_stopping.merge_with(shared["early_stopping"])
+                own.category = place["category"]
+            (directory / ".hydra").mkdir(exist_ok=True)
+            OmegaConf.save(own, directory / ".hydra" / "config.yaml")
+            config = OmegaConf.to_container(own, resolve=True)
             tracker = Tracker(project=record["wandb_project"], entity=cfg.logger.entity, name=record["run_name"],
                               group=place["category"], tags=tags_of(cfg.model.name, place), config=config,
                               mode=cfg.logger.mode, run_dir=directory, verbose=cfg.logger.get("verbose", False))
