@@ -4,6 +4,7 @@ isolation with it, and a work queue on submitit_local."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -68,7 +69,9 @@ def test_category_sweep_of_another_app_with_replicates_failures_and_resume(tmp_p
     assert spicy["status"] == "completed" and spicy["metrics"] == {"return_value": pytest.approx(4.902)}
 
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert "0 completed, 9 skipped, 0 pruned, 0 eliminated, 3 failed" in again.stdout, "only the failed jobs ran again"
+    # the salts race: a recipe clearly behind after two (a paired t-test of the return values) has no third
+    counts = re.search(r"0 completed, (\d+) skipped, 0 pruned, (\d+) eliminated, 3 failed", again.stdout)
+    assert counts and sum(map(int, counts.groups())) == 9, "only the failed jobs ran again"
 
     elsewhere = tmp_path / "elsewhere"  # no conf/ here: summary and best need only the sweep dir
     elsewhere.mkdir()

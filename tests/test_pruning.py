@@ -130,7 +130,7 @@ def test_a_hopeless_option_is_pruned_before_half_its_budget_and_stays_pruned_unt
 def test_on_real_histories_the_broken_option_is_pruned_early_and_no_option_within_noise_of_the_winner_ever(
         tmp_path, hopeless_option):
     sweep_dir = tmp_path / "sweep"
-    finished = run_sweep(sweep_dir, *TINY, "category=optimizer,scheduler,loss_function", "trainer.max_epochs=8",
+    finished = run_sweep(sweep_dir, *TINY, "category=optimizer,loss_function", "trainer.max_epochs=6",
                          "hydra.sweeper.pruner=none", config_dir=hopeless_option)
     assert finished.returncode == 0, finished.stderr[-3000:]
     checked = 0
@@ -141,7 +141,7 @@ def test_on_real_histories_the_broken_option_is_pruned_early_and_no_option_withi
                       for option, row in rows.items()}
             observations = rows[category.verdict.top].trainings[0].record["setup"]["val_images"]
             base = next(option for option, row in rows.items() if row.is_base)
-            pruned = replay(curves, Pruning("median"), 8, observations, base=base)
+            pruned = replay(curves, Pruning("median"), 6, observations, base=base)
             winner = rows[category.verdict.top].candidate("val_f1")
             for option, row in rows.items():
                 test = paired_test(row.candidate("val_f1"), winner)
@@ -149,7 +149,7 @@ def test_on_real_histories_the_broken_option_is_pruned_early_and_no_option_withi
                     assert option not in pruned, f"{option} ends within noise of {category.verdict.top}: {test}"
                     checked += 1
             if category.category == "optimizer":
-                assert pruned.get("Hopeless", 99) <= 4, "the broken option, before half its budget"
+                assert pruned.get("Hopeless", 99) <= 3, "the broken option, by half its budget"
     assert checked >= 1, "some option ended within noise of its winner"
 
 

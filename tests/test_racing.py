@@ -116,35 +116,9 @@ def answer_of(sweep_dir) -> dict:
 
 
 @pytest.mark.slow
-def test_a_broken_option_trains_fewer_than_three_times_says_why_and_the_winner_is_unchanged(broken_conf, full_race,
-                                                                                             tmp_path, capsys):
+def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_round_resumes_to_the_same_answer(
+        broken_conf, full_race, tmp_path, capsys):
     sweep_dir = tmp_path / "raced"
-    finished = run_sweep(sweep_dir, *SWEEP, config_dir=broken_conf)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    trained = results(sweep_dir)
-    broken = [directory for directory in trained if "/Broken/" in directory]
-    assert broken == ["test_resnet/optimizer/Broken/seed-1"], "eliminated after its first replicate"
-    assert len(results(full_race)) == 9
-    raced, full = answer_of(sweep_dir), answer_of(full_race)
-    assert raced["Broken"]["status"] == "eliminated" and raced["Broken"]["eliminated"] is True
-    assert raced["Broken"]["eliminated_after"] == 1 and raced["Broken"]["n"] == 1
-    assert "worse than the leader" in raced["Broken"]["eliminated_by"]
-    assert full["Broken"]["eliminated"] is False and full["Broken"]["n"] == 3
-    assert [option for option, row in raced.items() if row["best"]] == \
-        [option for option, row in full.items() if row["best"]], "the same winner"
-    assert "eliminated" in finished.stdout and "worse than the leader" in finished.stdout
-
-    capsys.readouterr()
-    assert main(["status", str(sweep_dir)]) == 0
-    untrained = 9 - len(trained)
-    assert capsys.readouterr().out.rstrip().endswith(f"{9 - untrained} completed, {untrained} eliminated"), \
-        "every training the race did not run is shown as eliminated"
-
-
-@pytest.mark.slow
-def test_a_race_killed_after_its_first_round_resumes_without_retraining_and_ends_the_same(broken_conf, full_race,
-                                                                                         tmp_path):
-    sweep_dir = tmp_path / "killed"
     process = subprocess.Popen(sweep_command(sweep_dir, *SWEEP, config_dir=broken_conf), cwd=ROOT, env=ENV,
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -157,10 +131,21 @@ def test_a_race_killed_after_its_first_round_resumes_without_retraining_and_ends
 
     finished = run_sweep(sweep_dir, *SWEEP, config_dir=broken_conf)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    after = results(sweep_dir)
-    assert all(after[directory]["run_name"] == name for directory, name in before.items()), "nothing retrained"
-    assert [directory for directory in after if "/Broken/" in directory] == ["test_resnet/optimizer/Broken/seed-1"]
-    resumed, full = answer_of(sweep_dir), answer_of(full_race)
-    assert [option for option, row in resumed.items() if row["best"]] == \
-        [option for option, row in full.items() if row["best"]]
-    assert resumed["Broken"]["status"] == "eliminated"
+    trained = results(sweep_dir)
+    assert all(trained[directory]["run_name"] == name for directory, name in before.items()), "nothing retrained"
+    assert [directory for directory in trained if "/Broken/" in directory] == \
+        ["test_resnet/optimizer/Broken/seed-1"], "eliminated after its first replicate (no pruning)"
+    assert len(results(full_race)) == 9
+    raced, full = answer_of(sweep_dir), answer_of(full_race)
+    assert raced["Broken"]["status"] == "eliminated" and raced["Broken"]["eliminated"] is True
+    assert raced["Broken"]["eliminated_after"] == 1 and raced["Broken"]["n"] == 1
+    assert "worse than the leader" in raced["Broken"]["eliminated_by"]
+    assert full["Broken"]["eliminated"] is False and full["Broken"]["n"] == 3
+    assert [option for option, row in raced.items() if row["best"]] == \
+        [option for option, row in full.items() if row["best"]], "the same winner as every replicate trained"
+
+    capsys.readouterr()
+    assert main(["status", str(sweep_dir)]) == 0
+    untrained = 9 - len(trained)
+    assert capsys.readouterr().out.rstrip().endswith(f"{9 - untrained} completed, {untrained} eliminated"), \
+        "every training the race did not run is shown as eliminated"

@@ -88,7 +88,8 @@ def test_sweep_runs_as_a_job_array_and_isolates_a_failure(tmp_path, extended_con
 @pytest.mark.parametrize("end", ["scancel", "SIGKILL"])
 def test_a_cancelled_or_killed_job_is_recorded_failed_and_the_sweep_ends(tmp_path, end):
     sweep_dir = tmp_path / "sweep"
-    process = start_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "trainer.max_epochs=15")
+    process = start_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "data.image_size=16",
+                          "trainer.max_epochs=15")
     victim = sweep_dir / "test_resnet/base"
     wait_until(lambda: (victim / "last_checkpoint.pt").exists(), process, "a first checkpoint")
     slurm_job_id = read_job(victim)["slurm_job_id"]

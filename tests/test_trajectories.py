@@ -13,7 +13,7 @@ from hpsweep.cli import main
 from hpsweep.sweep.plan import fingerprint
 from hpsweep.sweep.trajectories import trajectory_key
 
-LONG = ["data.image_size=16", "trainer.max_epochs=25"]  # long enough for patience 5 and 10 to stop early
+LONG = ["data.image_size=16", "trainer.max_epochs=18"]  # long enough for patience 5 and 10 to stop early
 
 
 @pytest.mark.parametrize("option, shares", [
@@ -64,3 +64,15 @@ def test_the_early_stopping_category_trains_once_and_answers_each_patience_as_a_
 
     again = run_sweep(sweep_dir, "category=early_stopping", *LONG)
     assert again.returncode == 0 and "nothing to run" in again.stderr + again.stdout
+
+
+def test_a_resumed_carrier_goes_on_only_with_the_rules_its_checkpoint_followed(tmp_path):
+    from hpsweep.train.early_stopping import EarlyStopping
+    from hpsweep.train.loop import resumed_rules
+
+    followed, missed = tmp_path / "patience5", tmp_path / "patience20"
+    saved = EarlyStopping("val_f1", "max", 5).state_dict() | {"epochs_seen": 4, "best_epoch": 2, "best_value": 0.9}
+    rules = {followed: EarlyStopping("val_f1", "max", 5), missed: EarlyStopping("val_f1", "max", 20)}
+    kept = resumed_rules(rules, {str(followed): saved})
+    assert list(kept) == [followed], "a rule the checkpoint did not follow missed its first epochs: not answered"
+    assert (kept[followed].epochs_seen, kept[followed].best_epoch) == (4, 2)

@@ -194,7 +194,7 @@ class Race:
         sign = 1.0 if self.higher_is_better else -1.0
         leader = max(running.values(), key=lambda candidate: (sign * candidate.aggregate.mean, candidate.is_base))
         for option, candidate in running.items():
-            if option == comparison.base or candidate is leader:
+            if option == comparison.base or candidate is leader or self._free(comparison, option):
                 continue
             test = race_test(candidate, leader)
             if test.significant(self.alpha) and sign * test.difference < 0:
@@ -224,6 +224,12 @@ class Race:
         return Candidate(option, {key: value for key, (value, _) in results.items()}, complete=True,
                          is_base=option == comparison.base,
                          correct=lambda replicate: results[replicate][1].correct())
+
+    @staticmethod
+    def _free(comparison: Comparison, option: str) -> bool:
+        """Whether stopping the row saves nothing: a carrier answers each replicate it has still to get."""
+        return all(outcome.answered_by is not None for outcome in comparison.rows[option].values()
+                   if outcome.status not in DONE)
 
     @staticmethod
     def _pruned(comparison: Comparison, option: str, rounds: int) -> bool:

@@ -139,6 +139,20 @@ def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
         generator.set_state(states["loader"])
 
 
+def resumed_rules(rules: dict[Path, EarlyStopping], states: dict[str, dict]) -> dict[Path, EarlyStopping]:
+    """The answered rules a checkpoint can go on with: each from its saved state. One the checkpoint did not
+    follow missed the epochs before it (its best weights among them): it is not answered from this trajectory,
+    and trains on its own when the sweep runs again."""
+    kept = {}
+    for directory, rule in rules.items():
+        if str(directory) in states:
+            rule.load_state_dict(states[str(directory)])
+            kept[directory] = rule
+        else:
+            log.warning("%s is not answered from this trajectory: its checkpoint did not follow it", directory)
+    return kept
+
+
 def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str, stop: StopSignals,
         competition=None, answers: dict[Path, dict] | None = None) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training.
@@ -189,8 +203,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             scheduler.load_state_dict(checkpoint["scheduler"])
             scaler.load_state_dict(checkpoint["scaler"])
             stopper.load_state_dict(checkpoint["early_stopping"])
-            for directory, state in checkpoint.get("answered_stopping", {}).items():
-                rules[Path(directory)].load_state_dict(state)
+            rules = resumed_rules(rules, checkpoint.get("answered_stopping", {}))
             restore_rng_states(checkpoint["rng"], generator)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:  # states half loaded: start again clean
             set_aside(checkpoint_path, f"its states do not fit this training: {error}")
@@ -210,9 +223,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         start_lr = optimizer.param_groups[0]["lr"]
     for epoch in range(first_epoch, max_epochs + 1):
         stop.check()  # a stop signal during the last validation: that epoch's checkpoint is saved
-        if stopper.should_stop and all(rule.should_stop for rule in rules.values()):  # checked first, so a job
+        # checked first, so a job resumed from its stopping epoch stops too
+        if stopper.should_stop and all(rule.should_stop for rule in rules.values()):
             log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
-            break  # resumed from its stopping epoch stops too
+            break
         epoch_started = time.monotonic()
         model.train()
         loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
