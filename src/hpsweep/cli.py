@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from hpsweep import naming
 from hpsweep.compose import compose_config
 from hpsweep.errors import ConfigError
+from hpsweep.sweep.plan import task_config
 from hpsweep.sweep.trajectories import trajectory_key
 
 HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; nothing here imports torch
@@ -43,7 +44,7 @@ def check(config_dir: Path, overrides: list[str]) -> int:
     choices = dict(cfg.hydra.runtime.choices)
     name = naming.run_name(cfg, choices, naming.overridden_groups(overrides), datetime.now())
     project = naming.wandb_project(cfg)
-    task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    task = task_config(cfg)
     print(OmegaConf.to_yaml(task, resolve=True))
     print(f"model: {cfg.model.name}\nW&B project: {project}\nrun name: {name}")
     return 0

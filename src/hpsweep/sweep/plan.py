@@ -274,6 +274,11 @@ def replicate_dict(replicate: Sequence[str]) -> dict[str, str]:
     return {bare_key(item): item.split("=", 1)[1] for item in replicate}
 
 
+def task_config(cfg: DictConfig) -> DictConfig:
+    """A job's task config: its composed config without Hydra's node."""
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+
+
 def fingerprint(task_cfg: DictConfig) -> str:
     """A digest of everything that decides what a job computes: its fully resolved config, without the keys
     that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training."""

@@ -109,3 +109,55 @@ def value_text(value) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "\\'") + "'"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def find_searches(trainings: list, configs: list[DictConfig], loader, master: DictConfig, hpsweep_app: bool,
+                  sampler: str, n_trials) -> dict[tuple[str, str], list[Space]]:
+    """The searched options of a sweep ((category, option) -> their spaces), every space checked before anything
+    runs: its fields, its keys (in the composed config and set by the option itself) and the values at its
+    edges (composed through Hydra's ``loader`` from the sweep's ``master`` config). Raises ``ConfigError``
+    naming every problem."""
+    from hpsweep.errors import ConfigError
+    from hpsweep.sweep.plan import task_config
+
+    spaces, problems, seen = {}, [], set()
+    for training, cfg in zip(trainings, configs, strict=True):
+        key = (training.category, training.option)
+        if training.category is None or key in seen:
+            continue
+        seen.add(key)
+        if not cfg.get(SEARCH_KEY):
+            continue
+        where = f"{training.category}/{training.option}"
+        found, option_problems = parse_spaces(OmegaConf.to_container(cfg[SEARCH_KEY]), where)
+        option_problems += space_problems(found, _raw_option(loader, *key), task_config(cfg), where)
+        if hpsweep_app and not option_problems:
+            from hpsweep.validation import config_problems
+
+            for edge in bound_overrides(found):
+                edge_cfg = task_config(loader.load_sweep_config(master, [*training.overrides, *edge]))
+                option_problems += [f"{where}: at the edge of its search space ({' '.join(edge)}): {problem}"
+                                    for problem in config_problems(edge_cfg)
+                                    if any(space.key in problem for space in found)]
+        problems += option_problems
+        spaces[key] = found
+    if spaces and sampler not in SAMPLERS:
+        problems.append(f"hydra.sweeper.sampler={sampler!r}: expected one of {', '.join(SAMPLERS)}")
+    if spaces and (not isinstance(n_trials, int) or n_trials < 1):
+        problems.append(f"hydra.sweeper.n_trials={n_trials!r}: expected an integer >= 1")
+    if problems:
+        raise ConfigError(problems, summary=f"{len(problems)} problem(s) in search spaces; nothing was started")
+    return spaces
+
+
+def _raw_option(loader, category: str, option: str) -> DictConfig:
+    """An option file's own content, placed at its package (``@package _global_``: the root)."""
+    found = loader.repository.load_config(f"{category}/{option}")
+    if found is None:
+        return OmegaConf.create()
+    package = found.header.get("package") or category
+    if package == "_global_":
+        return found.config
+    root = OmegaConf.create()
+    OmegaConf.update(root, package.replace("/", "."), found.config, force_add=True)
+    return root

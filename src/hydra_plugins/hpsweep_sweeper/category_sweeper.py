@@ -6,12 +6,9 @@ hpsweep's own config selects it (``override hydra/sweeper: category``); another 
 submitit_slurm). Without ``category=`` it sweeps exactly as Hydra's BasicSweeper would.
 """
 
-import itertools
 import logging
 import os
 import sys
-import threading
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -46,9 +43,11 @@ from hpsweep.sweep.plan import (
     group_choices,
     merge_identical,
     plan_jobs,
+    task_config,
 )
 from hpsweep.sweep.racing import Race
 from hpsweep.sweep.status import wait_for_slurm_jobs
+from hpsweep.sweep.work_queue import run_queue
 
 log = logging.getLogger(__name__)
 
@@ -293,39 +292,11 @@ class CategorySweeper(Sweeper):
     # --- searching inside a category -----------------------------------------------------------------
 
     def find_searches(self, trainings: list[Training], configs: list[DictConfig]) -> dict[tuple[str, str], list]:
-        """The searched options ((category, option) -> their spaces), every space checked before anything runs:
-        its fields, its keys (in the composed config and set by the option itself) and the values at its edges."""
-        from hpsweep.sweep.search import SAMPLERS, SEARCH_KEY, bound_overrides, parse_spaces, space_problems
+        """The searched options ((category, option) -> their spaces), checked (``hpsweep.sweep.search``)."""
+        from hpsweep.sweep.search import find_searches
 
-        loader = self.hydra_context.config_loader
-        spaces, problems, seen = {}, [], set()
-        for training, cfg in zip(trainings, configs, strict=True):
-            key = (training.category, training.option)
-            if training.category is None or key in seen:
-                continue
-            seen.add(key)
-            if not cfg.get(SEARCH_KEY):
-                continue
-            where = f"{training.category}/{training.option}"
-            found, option_problems = parse_spaces(OmegaConf.to_container(cfg[SEARCH_KEY]), where)
-            option_problems += space_problems(found, _raw_option(loader, *key), _task(cfg), where)
-            if self.hpsweep_app and not option_problems:
-                from hpsweep.validation import config_problems
-
-                for edge in bound_overrides(found):
-                    edge_cfg = _task(loader.load_sweep_config(self.config, [*training.overrides, *edge]))
-                    option_problems += [f"{where}: at the edge of its search space ({' '.join(edge)}): {problem}"
-                                        for problem in config_problems(edge_cfg)
-                                        if any(space.key in problem for space in found)]
-            problems += option_problems
-            spaces[key] = found
-        if spaces and self.sampler not in SAMPLERS:
-            problems.append(f"hydra.sweeper.sampler={self.sampler!r}: expected one of {', '.join(SAMPLERS)}")
-        if spaces and (not isinstance(self.n_trials, int) or self.n_trials < 1):
-            problems.append(f"hydra.sweeper.n_trials={self.n_trials!r}: expected an integer >= 1")
-        if problems:
-            raise ConfigError(problems, summary=f"{len(problems)} problem(s) in search spaces; nothing was started")
-        return spaces
+        return find_searches(trainings, configs, self.hydra_context.config_loader, self.config, self.hpsweep_app,
+                             self.sampler, self.n_trials)
 
     def run_searches(self, searched: list[Training], spaces: dict, sweep_dir: Path, header: dict,
                      entries: dict[str, dict], returns: list) -> list[Outcome]:
@@ -401,7 +372,7 @@ class CategorySweeper(Sweeper):
         if self.hpsweep_app:
             from hpsweep.sweep.preflight import job_problems
 
-            problems += job_problems(trainings, [_task(cfg) if cfg is not None else None for cfg in configs])
+            problems += job_problems(trainings, [task_config(cfg) if cfg is not None else None for cfg in configs])
         if problems:
             raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} jobs; "
                                                 "nothing was started")
@@ -506,48 +477,13 @@ class CategorySweeper(Sweeper):
         return results
 
     def launch_queue(self, pending: list[Outcome], sweep_dir: Path, race: Race) -> list[JobReturn]:
-        """A work queue of ``max_batch_size`` workers (default: every job at once): a job starts as soon as a
-        worker is free, with no batch barrier, and a raced replicate as soon as its comparison lets it; with
-        ``gpus_per_node`` set, worker ``w`` trains on GPU ``w``."""
+        """A work queue (``hpsweep.sweep.work_queue``) of ``max_batch_size`` workers (default: every job at once);
+        with ``gpus_per_node`` set, worker ``w`` trains on GPU ``w``."""
         gpus = int(self.launcher.params.get("gpus_per_node") or 0)
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
-        queue = deque(enumerate(pending))
-        queued = {id(outcome) for outcome in pending}
-        numbers = itertools.count(len(pending))  # job numbers for the replicates the race lets start later
-        launched: list[Outcome] = []
-        running = 0
-        changed = threading.Condition()
         metric = self.decision_metric()[0]
-
-        def work(worker: int) -> None:
-            nonlocal running
-            while True:
-                with changed:
-                    while not queue and running:  # a running training may let the next round start
-                        changed.wait()
-                    if not queue:
-                        changed.notify_all()
-                        return
-                    number, outcome = queue.popleft()
-                    running += 1
-                try:
-                    self.train_in_queue(worker, number, outcome, sweep_dir, gpus, visible, metric)
-                    launched.append(outcome)
-                finally:
-                    with changed:
-                        running -= 1
-                        fresh = [item for item in race.ready() if id(item) not in queued]
-                        queued.update(id(item) for item in fresh)
-                        queue.extend((next(numbers), item) for item in fresh)
-                        changed.notify_all()
-
-        width = self.max_batch_size or len([outcome for outcome in race.outcomes if outcome.status == "pending"])
-        workers = [threading.Thread(target=work, args=(worker,), name=f"hpsweep-worker-{worker}")
-                   for worker in range(max(1, min(width, len(race.outcomes))))]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        launched = run_queue(pending, race, self.max_batch_size, lambda worker, number, outcome: self.train_in_queue(
+            worker, number, outcome, sweep_dir, gpus, visible, metric))
         return [outcome.job_return for outcome in launched if outcome.job_return is not None]
 
     def train_in_queue(self, worker: int, number: int, outcome: Outcome, sweep_dir: Path, gpus: int,
@@ -566,27 +502,9 @@ class CategorySweeper(Sweeper):
         self.claims.finish(outcome, metric)
 
 
-def _raw_option(loader, category: str, option: str) -> DictConfig:
-    """An option file's own content, placed at its package (``@package _global_``: the root)."""
-    found = loader.repository.load_config(f"{category}/{option}")
-    if found is None:
-        return OmegaConf.create()
-    package = found.header.get("package") or category
-    if package == "_global_":
-        return found.config
-    root = OmegaConf.create()
-    OmegaConf.update(root, package.replace("/", "."), found.config, force_add=True)
-    return root
-
-
 def _job_overrides(outcome: Outcome, sweep_dir: Path, claim: str) -> list[str]:
     """What the launcher gets for a training: its overrides, the directory the sweep gave it, and its claim."""
     return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'", claim]
-
-
-def _task(cfg: DictConfig) -> DictConfig:
-    """A job's task config: its composed config without Hydra's node."""
-    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
 
 
 def _app_subdir(cfg: DictConfig, number: int) -> str:
