@@ -225,13 +225,17 @@ def test_a_claim_is_won_once_kept_while_live_and_taken_over_when_stale(tmp_path,
 
 
 def test_claims_are_won_by_exactly_one_of_many_processes(tmp_path):
-    """Eight processes race for one claim, twenty times: each time exactly one wins."""
+    """Eight processes race for one claim, twenty times: each time exactly one wins. Every racer stays alive
+    until all have tried (it waits for its stdin to close): a claim whose holder is gone is rightly taken over."""
     script = ("import sys; from pathlib import Path; from hpsweep.sweep import claims\n"
               "won = [claims.take(Path(sys.argv[1]) / str(n), sys.argv[2]) is None for n in range(20)]\n"
-              "print(''.join('1' if w else '0' for w in won))")
-    racers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"racer-{n}"], stdout=subprocess.PIPE,
-                               text=True) for n in range(8)]
-    wins = [racer.communicate(timeout=60)[0].strip() for racer in racers]
+              "print(''.join('1' if w else '0' for w in won), flush=True)\n"
+              "sys.stdin.read()")
+    racers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"racer-{n}"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True) for n in range(8)]
+    wins = [racer.stdout.readline().strip() for racer in racers]  # every racer has tried every claim
+    for racer in racers:
+        racer.communicate(timeout=60)
     assert all(len(won) == 20 for won in wins)
     assert [sum(won[n] == "1" for won in wins) for n in range(20)] == [1] * 20
 

@@ -118,12 +118,18 @@ def paired_test(a: Candidate, b: Candidate) -> Test:
     if not right_a or not right_b or set(right_a) != set(right_b):
         return Test(difference, None, "one replicate each and no per-image predictions "
                                       "(val_probabilities.csv) to compare")
+    return _mcnemar(a, b, [(right_a, right_b)], difference, "")
+
+
+def _mcnemar(a: Candidate, b: Candidate, pairs: list[tuple[dict, dict]], difference: float, pooled: str) -> Test:
+    """McNemar's exact test on the images where ``a`` and ``b`` disagree, over each (a's, b's) correctness pair."""
     from scipy.stats import binomtest
 
-    only_a = sum(right_a[image] and not right_b[image] for image in right_a)
-    only_b = sum(right_b[image] and not right_a[image] for image in right_a)
+    only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
+    only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
+    images = sum(len(right_a) for right_a, _ in pairs)
     p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return Test(difference, float(p_value), f"McNemar on {len(right_a)} images: {only_a} right only by "
+    return Test(difference, float(p_value), f"McNemar on {images} images{pooled}: {only_a} right only by "
                                            f"{a.option}, {only_b} only by {b.option}")
 
 
@@ -134,15 +140,8 @@ def race_test(a: Candidate, b: Candidate) -> Test:
     pairs = [(a.correct(key), b.correct(key)) for key in shared]
     if not shared or any(not right_a or not right_b or set(right_a) != set(right_b) for right_a, right_b in pairs):
         return paired_test(a, b)
-    from scipy.stats import binomtest
-
-    only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
-    only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
-    images = sum(len(right_a) for right_a, _ in pairs)
     difference = float(np.mean([a.values[key] - b.values[key] for key in shared]))
-    p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return Test(difference, float(p_value), f"McNemar on {images} images of {len(shared)} replicate(s) pooled: "
-                                           f"{only_a} right only by {a.option}, {only_b} only by {b.option}")
+    return _mcnemar(a, b, pairs, difference, f" of {len(shared)} replicate(s) pooled")
 
 
 def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float) -> Verdict:
