@@ -93,6 +93,7 @@ class Race:
         self.round = {replicate: number for number, replicate in enumerate(replicates)}
         self.enabled = enabled and len(replicates) > 1
         self.comparisons: dict[tuple, Comparison] = {}
+        self.finished: dict[Path, object] = {}  # a done training's record and per-image correctness, read once
         if self.enabled:
             self._build()
             recorded = read_race(sweep_dir)
@@ -220,7 +221,9 @@ class Race:
             value = (record.get("metrics") or {}).get(self.metric)
             if record.get("status") != "completed" or not isinstance(value, (int, float)):
                 return None
-            results[" ".join(outcome.training.replicate)] = (value, TrainingResult(outcome.directory, record, {}))
+            if outcome.directory not in self.finished:  # ready() runs after every training: read each file once
+                self.finished[outcome.directory] = TrainingResult(outcome.directory, record, {})
+            results[" ".join(outcome.training.replicate)] = (value, self.finished[outcome.directory])
         return Candidate(option, {key: value for key, (value, _) in results.items()}, complete=True,
                          is_base=option == comparison.base,
                          correct=lambda replicate: results[replicate][1].correct())
