@@ -22,7 +22,7 @@ from hpsweep.validation import config_problems, validate
     ("data.batch_size=0", "data.batch_size=0: expected an integer >= 1"),
     ("data.batch_size=1.5", "data.batch_size=1.5: expected an integer >= 1"),
     ("early_stopping.patience=0", "early_stopping.patience=0: expected an integer >= 1"),
-    ("early_stopping.monitor=f1", "early_stopping.monitor='f1': expected one of val_f1, val_acc, val_loss"),
+    ("early_stopping.monitor=f1", "early_stopping.monitor='f1': expected one of auto, val_f1, val_acc, val_loss"),
     ("trainer.precision=fp8", "trainer.precision='fp8': expected one of auto, fp32, bf16, fp16"),
     ("trainer.device=tpu", "trainer.device='tpu': expected one of auto, cpu, cuda"),
     ("logger.mode=sometimes", "logger.mode='sometimes': expected one of auto, online, offline, disabled"),

@@ -11,6 +11,7 @@ from conftest import CATEGORIES, compose, option_names
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from hpsweep.metrics import stopping_rule
 from hpsweep.train.early_stopping import EarlyStopping
 from hpsweep.train.loop import build_optimizer, build_scheduler
 
@@ -89,9 +90,21 @@ def test_size_options_set_data_and_precision(option):
 @pytest.mark.parametrize("option", option_names("early_stopping"))
 def test_early_stopping_option_takes_effect(option):
     cfg = compose(f"early_stopping={option}")
-    stopper = EarlyStopping(**cfg.early_stopping)
+    stopper = EarlyStopping(**stopping_rule(cfg.early_stopping, cfg.data))
     assert stopper.patience == int(option.removeprefix("patience"))
     assert (stopper.monitor, stopper.mode) == ("val_f1", "max")
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["data.val_distortions=[rot90,hflip]"], ("val_f1_distorted", "max")),  # the views the test will show decide
+    (["data.val_distortions=[rot90]", "early_stopping.monitor=val_f1"], ("val_f1", "max")),  # the user's choice
+    (["early_stopping.monitor=val_loss"], ("val_loss", "min")),  # mode auto follows the metric
+    (["early_stopping.monitor=val_loss", "early_stopping.mode=max"], ("val_loss", "max")),
+], ids=["distorted", "chosen", "loss", "mode_chosen"])
+def test_early_stopping_monitors_what_decides(overrides, expected):
+    cfg = compose(*overrides)
+    stopper = EarlyStopping(**stopping_rule(cfg.early_stopping, cfg.data))
+    assert (stopper.monitor, stopper.mode) == expected
 
 
 def test_base_combination_is_the_seed_golden_one():

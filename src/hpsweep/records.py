@@ -28,6 +28,7 @@ HISTORY_FILE = "history.csv"
 CHECKPOINT_FILE = "last_checkpoint.pt"  # written after every epoch until the job completes
 BEST_WEIGHTS_FILE = "best_model.pt"
 VAL_PROBABILITIES_FILE = "val_probabilities.csv"  # id, target, one probability per class: the best weights'
+VAL_VIEWS_PROBABILITIES_FILE = "val_distorted_probabilities.csv"  # the same per distorted view: id <image>@<view>
 TEST_PROBABILITIES_FILE = "test_probabilities.csv"  # the submission's id column, one probability per class
 PREDICTIONS_FILE = "predictions.csv"  # the sample submission's columns: id, predicted target
 

@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import ConfigError
+from hpsweep.metrics import MODES, MONITORS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 LOGGER_MODES = ("auto", "online", "offline", "disabled")
-MONITORS = ("val_f1", "val_acc", "val_loss", "train_loss", "val_f1_distorted", "val_acc_distorted",
-            "val_loss_distorted")
-MODES = ("max", "min")
 SCHEDULER_INTERVALS = ("epoch", "step")
 POSITIVE_RATES = ("lr", "max_lr")
 TTA_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270")  # hpsweep.train.predictions.TTA_VIEWS, without torch

@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpsweep import metrics
 from hpsweep.records import (
     HISTORY_FILE,
     JOB_FILE,
     RESULT_FILE,
     VAL_PROBABILITIES_FILE,
+    VAL_VIEWS_PROBABILITIES_FILE,
     read_job_record,
     read_probabilities,
     read_result,
@@ -35,7 +37,7 @@ class TrainingResult:
     record: dict
     entry: dict  # the manifest's entry, or one made from the record for a run outside a sweep
     eliminated: dict | None = None  # why racing never trained it (``race.json``)
-    _correct: dict | None = field(default=None, repr=False)
+    _correct: dict = field(default_factory=dict, repr=False)  # probability file -> image id -> right
 
     @classmethod
     def read(cls, directory: Path, entry: dict | None = None) -> "TrainingResult":
@@ -111,17 +113,19 @@ class TrainingResult:
     def history_path(self) -> Path:
         return self.directory / HISTORY_FILE
 
-    def correct(self) -> dict[str, bool] | None:
-        """Which validation images the best weights got right (from ``val_probabilities.csv``), by image id."""
-        if self._correct is None:
-            found = read_probabilities(self.directory / VAL_PROBABILITIES_FILE, with_target=True)
+    def correct(self, metric: str = "val_f1") -> dict[str, bool] | None:
+        """Which validation images the best weights got right (from ``val_probabilities.csv``), by image id; for
+        a metric of the distorted views, which view of which image (``<image>@<view>``)."""
+        name = VAL_VIEWS_PROBABILITIES_FILE if metrics.is_per_view(metric) else VAL_PROBABILITIES_FILE
+        if name not in self._correct:
+            found = read_probabilities(self.directory / name, with_target=True)
             if found is None:
                 return None
             header, leading, values = found
             classes = header[2:]
-            self._correct = {image: classes[row.index(max(row))] == target
-                             for (image, target), row in zip(leading, values, strict=True)}
-        return self._correct
+            self._correct[name] = {image: classes[row.index(max(row))] == target
+                                   for (image, target), row in zip(leading, values, strict=True)}
+        return self._correct[name]
 
 
 @dataclass
@@ -132,6 +136,7 @@ class Sweep:
     manifest: dict
     trainings: list[TrainingResult]
     left_out: list[Path] = field(default_factory=list)  # results of an earlier plan of the sweep
+    redecided: str | None = None  # the sweep's own metric, where ``--metric`` decides instead
 
     @property
     def metric(self) -> str:
@@ -139,8 +144,28 @@ class Sweep:
 
     @property
     def higher_is_better(self) -> bool:
-        direction = self.manifest.get("direction") or ("min" if self.metric.endswith("loss") else "max")
-        return direction == "max"
+        return (self.manifest.get("direction") or metrics.direction(self.metric)) == "max"
+
+    @property
+    def decided_by(self) -> str:
+        """Why this metric decides (``hpsweep.metrics.monitor``, the sweeper's setting, or ``--metric``)."""
+        return self.manifest.get("decided_by") or ""
+
+    def decide_by(self, metric: str, direction: str | None) -> None:
+        """Decide this sweep's comparisons by another metric its trainings recorded (``--metric``); without a
+        ``direction``, a new metric's own (``hpsweep.metrics.direction``)."""
+        own = self.metric, "max" if self.higher_is_better else "min"
+        chosen = (metric, direction or (own[1] if metric == own[0] else None) or metrics.direction(metric))
+        if chosen != own:
+            self.redecided = own[0]
+            self.manifest = {**self.manifest, "metric": chosen[0], "direction": chosen[1],
+                             "decided_by": f"--metric {chosen[0]} --direction {chosen[1]} (the sweep decided by "
+                                           f"{own[0]}, {own[1]})"}
+
+    @property
+    def recorded_metrics(self) -> set[str]:
+        return {name for training in self.trainings if training.status == "completed"
+                for name, value in (training.record.get("metrics") or {}).items() if isinstance(value, (int, float))}
 
     @property
     def fixed(self) -> list[str]:
@@ -179,6 +204,24 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
         if lone:  # runs outside any sweep: compared where their model and setting match
             sweeps.append(Sweep(Path(top), {}, lone))
     return sweeps
+
+
+def decide_by(sweeps: list[Sweep], metric: str | None, direction: str | None) -> None:
+    """Re-decide ``sweeps`` by ``metric`` (and ``direction``; by default ``min`` for a loss, else ``max``): the
+    same rule, any metric every training recorded. Raises ConfigError for a metric no training recorded."""
+    from hpsweep.errors import ConfigError
+
+    if metric is None:
+        if direction is not None:
+            for sweep in sweeps:
+                sweep.decide_by(sweep.metric, direction)
+        return
+    recorded = set().union(*(sweep.recorded_metrics for sweep in sweeps))
+    if metric not in recorded:
+        raise ConfigError([f"--metric {metric}: no completed training recorded it; recorded: "
+                           f"{', '.join(sorted(recorded)) or 'nothing yet'}"])
+    for sweep in sweeps:
+        sweep.decide_by(metric, direction)
 
 
 def gather(paths: Iterable[Path]) -> list[TrainingResult]:

@@ -197,7 +197,7 @@ class Race:
         for option, candidate in running.items():
             if option == comparison.base or candidate is leader or self._free(comparison, option):
                 continue
-            test = race_test(candidate, leader)
+            test = race_test(candidate, leader, self.alpha)
             if test.significant(self.alpha) and sign * test.difference < 0:
                 comparison.eliminated[option] = {
                     "after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
@@ -226,7 +226,7 @@ class Race:
             results[" ".join(outcome.training.replicate)] = (value, self.finished[outcome.directory])
         return Candidate(option, {key: value for key, (value, _) in results.items()}, complete=True,
                          is_base=option == comparison.base,
-                         correct=lambda replicate: results[replicate][1].correct())
+                         correct=lambda replicate: results[replicate][1].correct(self.metric))
 
     @staticmethod
     def _free(comparison: Comparison, option: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import UserError
+from hpsweep.metrics import stopping_rule
 from hpsweep.records import HISTORY_FILE, History
 from hpsweep.train.tracking import Tracker
 
@@ -46,7 +47,8 @@ def fit_external(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         raise ExternalTrainerError(f"{shlex.join(command[:-4])} exited with status {finished.returncode}; "
                                    f"last lines of {log_path}: " + " | ".join(tail))
-    metrics = read_metrics(metrics_path, cfg.early_stopping.monitor)
+    monitored = stopping_rule(cfg.early_stopping, cfg.get("data"))["monitor"]
+    metrics = read_metrics(metrics_path, monitored)
 
     history = metrics.pop("history", None) or []
     if history:
@@ -54,8 +56,8 @@ def fit_external(cfg: DictConfig, output_dir: Path, tracker: Tracker) -> dict:
         for epoch, row in enumerate(history, start=1):
             writer.append(row)
             tracker.log_epoch(row, row.get("epoch", epoch))
-    summary = {key: metrics[key] for key in ("val_f1", "val_acc", "val_loss", "best_epoch",
-                                             cfg.early_stopping.monitor) if key in metrics}
+    summary = {key: metrics[key] for key in ("val_f1", "val_acc", "val_loss", "best_epoch", monitored)
+               if key in metrics}
     tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in summary.items()})
     return {
         "metrics": summary,

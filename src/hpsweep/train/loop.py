@@ -15,6 +15,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
 from hpsweep.errors import CheckpointUnusable, ConfigError, NonFiniteLossError
+from hpsweep.metrics import stopping_rule
 from hpsweep.records import (
     BEST_WEIGHTS_FILE,
     CHECKPOINT_FILE,
@@ -22,6 +23,7 @@ from hpsweep.records import (
     PREDICTIONS_FILE,
     TEST_PROBABILITIES_FILE,
     VAL_PROBABILITIES_FILE,
+    VAL_VIEWS_PROBABILITIES_FILE,
     History,
     set_aside,
     write_atomic,
@@ -185,8 +187,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     criterion = instantiate(cfg.loss_function, **balance).to(device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
-    stopper = EarlyStopping(**cfg.early_stopping)
-    rules = {directory: EarlyStopping(**{**cfg.early_stopping, **stopping})
+    rule = stopping_rule(cfg.early_stopping, cfg.data)  # monitor: auto -> the metric that decides
+    stopper = EarlyStopping(**rule)
+    rules = {directory: EarlyStopping(**{**rule, **stopping})
              for directory, stopping in (answers or {}).items()}
     for directory in rules:
         directory.mkdir(parents=True, exist_ok=True)
@@ -300,6 +303,13 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         probabilities, targets = predict(forward, data.val_loader, device, autocast, memory_format, [])
         write_probabilities(directory / VAL_PROBABILITIES_FILE, data.val_ids, probabilities, labels,
                             targets=[labels[target] for target in targets.tolist()])
+        if data.val_distortions:  # and of every distorted view: paired tests of a distorted metric pair views
+            seen = [predict(forward, data.val_loader, device, autocast, memory_format, [], name)
+                    for name in data.val_distortions]
+            write_probabilities(directory / VAL_VIEWS_PROBABILITIES_FILE,
+                                [f"{image}@{name}" for name in data.val_distortions for image in data.val_ids],
+                                torch.cat([probs for probs, _ in seen]), labels,
+                                targets=[labels[target] for _, view in seen for target in view.tolist()])
         predictions = None
         if data.test_loader is not None:
             predictions = directory / PREDICTIONS_FILE

@@ -139,15 +139,23 @@ class CategorySweeper(Sweeper):
                            group_choices(self.config), self.replicates, has_category_key="category" in self.config)
 
     def decision_metric(self) -> tuple[str, str]:
-        """(metric, direction) that decide winners: the sweeper's settings, else the trainer's early stopping
-        for hpsweep's app, else the task's return value, higher is better."""
+        """(metric, direction) that decide winners (``decided_by`` says why)."""
+        return self.decided_by()[:2]
+
+    def decided_by(self) -> tuple[str, str, str]:
+        """(metric, direction, why): the sweeper's settings, else what the trainer's early stopping monitors for
+        hpsweep's app (``hpsweep.metrics.monitor``), else the task's return value, higher is better."""
+        from hpsweep.metrics import direction, monitor
+
+        if self.metric:
+            return self.metric, self.direction or direction(self.metric), "hydra.sweeper.metric"
         if self.hpsweep_app:
-            stopping = self.config.early_stopping
-            return self.metric or stopping.monitor, self.direction or stopping.mode
-        return self.metric or "return_value", self.direction or "max"
+            metric, mode, why = monitor(self.config.early_stopping, self.config.get("data"))
+            return metric, self.direction or mode, why
+        return "return_value", self.direction or "max", "the task function's return value"
 
     def header(self, arguments: list[str], overrides: list[Override], request: PlanRequest) -> dict:
-        metric, direction = self.decision_metric()
+        metric, direction, why = self.decided_by()
         sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
         settings = {"strategy": self.strategy, "replicates": self.replicates, "categories": self.categories,
                     "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning,
@@ -166,6 +174,7 @@ class CategorySweeper(Sweeper):
             "replicates": self.replicates,
             "metric": metric,
             "direction": direction,
+            "decided_by": why,
             "alpha": self.alpha,
             "pruning": self.pruning,
             "racing": self.racing,
@@ -199,6 +208,7 @@ class CategorySweeper(Sweeper):
         request = self.plan_request()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         header = self.header(arguments, overrides, request)
+        log.info("deciding by %s (%s): %s", header["metric"], header["direction"], header["decided_by"])
         if self.resume and self.all_done_before(sweep_dir, header):
             return []
         trainings = plan_jobs(overrides, request)
