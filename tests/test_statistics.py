@@ -3,7 +3,14 @@
 import pytest
 from scipy.stats import binomtest, ttest_rel
 
-from hpsweep.report.statistics import Aggregate, Candidate, decide, paired_test
+from hpsweep.report.statistics import (
+    Aggregate,
+    Candidate,
+    decide,
+    mcnemar_detectable,
+    paired_test,
+    what_would_decide,
+)
 
 SEEDS = ("seed=1", "seed=2", "seed=3")
 
@@ -85,3 +92,41 @@ def test_a_winner_within_noise_of_the_runner_up_is_said():
     verdict = decide([base, candidate("A", [0.80, 0.82, 0.81]), candidate("B", [0.80, 0.81, 0.815])], True, 0.05)
     assert verdict.winner == "A"
     assert any(note.startswith("within noise of the runner-up B") for note in verdict.notes)
+
+
+def test_a_41_image_comparison_too_small_to_decide_says_undecided_and_what_it_could_detect():
+    images = [f"img{number}" for number in range(41)]
+    base_right = {image: number < 30 or number == 40 for number, image in enumerate(images)}  # 31 right
+    option_right = {image: number < 32 for number, image in enumerate(images)}  # 32 right: +2, -1 (img40)
+    base = candidate("base", [0.80], is_base=True, correct=base_right)
+    option = candidate("light", [0.83], correct=option_right)
+    verdict = decide([base, option], True, 0.05)
+    assert (verdict.winner, verdict.kept_base) == ("base", True)
+    test = verdict.undecided
+    assert test is verdict.against_base["light"] and test.images == 41
+    # 3 disagreements: any difference needs 6 images one way (p = 2 * 0.5**6 = 0.031 < 0.05; 5: 0.0625)
+    assert test.detectable == pytest.approx(6 / 41)
+    assert "+0.0300" in verdict.reason and "undecided with this validation, which could detect a difference of " \
+        "0.146 (6 of 41 images right) or more" in verdict.reason
+    way = what_would_decide(test, 0.05, "seeds", labelled=272, validated=41)
+    folds = float(way.split("would detect about ")[1].split(";")[0])
+    assert way.startswith("to decide it: cross-validating it (add fold to category=, 5 folds over all 272 labelled")
+    assert 0.03 < folds < test.detectable, "five folds over all images detect smaller differences, not +0.03 yet"
+    assert "5 seeds on the same 41 images about" in way
+
+
+def test_detectable_differences_are_where_each_test_turns_significant():
+    for disagreeing, images in ((0, 41), (20, 41), (40, 164), (100, 2000)):
+        share = mcnemar_detectable(disagreeing, images, 0.05)
+        more = round(share * images)
+        pairs = max(disagreeing, more)
+        assert binomtest((pairs + more + 1) // 2, pairs, 0.5).pvalue < 0.05
+        fewer = max(disagreeing, more - 1)
+        assert more == 1 or binomtest((fewer + more) // 2, fewer, 0.5).pvalue >= 0.05
+    assert mcnemar_detectable(5, 5, 0.05) is None, "5 images cannot show anything at 0.05"
+    base_values, sgd_values = [0.80, 0.82, 0.78], [0.81, 0.80, 0.80]
+    test = paired_test(candidate("SGD", sgd_values), candidate("base", base_values, is_base=True))
+    # the same spread of differences, shifted to a mean of exactly the detectable difference: p is alpha
+    shifted = [b + (s - b) - test.difference + test.detectable for b, s in zip(base_values, sgd_values, strict=True)]
+    edge = paired_test(candidate("X", shifted), candidate("base", base_values, is_base=True))
+    assert edge.p_value == pytest.approx(0.05, rel=1e-6) and edge.detectable == pytest.approx(test.detectable)

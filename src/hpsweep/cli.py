@@ -92,29 +92,34 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     tables: dict[str, Table] = {}
     estimates = []
     first_stage = stages[:1]
-    base_trajectory = {(training.model, training.setting): about["trajectory"]
-                       for training, about in zip(trainings, described, strict=True) if training.is_base}
-    answered = 0
+    bases = {(training.model, training.setting): about
+             for training, about in zip(trainings, described, strict=True) if training.is_base}
+    answered, same = 0, []
     for training, about in zip(trainings, described, strict=True):
         model = about["model"]
         if model not in tables:
             tables[model] = Table(title=f"{model}  (W&B project {about['project']})", title_justify="left")
             for column in ("category", "option", "replicate", "training", "run name", "estimate"):
                 tables[model].add_column(column)
+        # an option that differs from the base only in when it stops is answered from the base's trajectory; one
+        # that composes to the base's config (augmentation=none against the base's null) is the base's training
+        base = bases.get((training.model, training.setting), {})
+        identical = not training.is_base and about["config"] is not None and about["config"] == base.get("config")
         later = stages.index(training.category) if stages and training.category not in first_stage else 0
         searched = about["search"] is not None and training.category is not None
-        seconds = None if later else estimator.seconds(training.model, training.category, training.option,
-                                                       about["epochs"], about["image_size"])
+        seconds = None if later or identical else estimator.seconds(
+            training.model, training.category, training.option, about["epochs"], about["image_size"])
         if seconds is not None and searched:
             seconds *= n_trials
         estimates.append(seconds)
         shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
-        # an option that differs from the base only in when it stops is answered from the base's trajectory
-        trajectory = not training.is_base and about["trajectory"] is not None and \
-            about["trajectory"] == base_trajectory.get((training.model, training.setting))
+        trajectory = not training.is_base and not identical and about["trajectory"] is not None and \
+            about["trajectory"] == base.get("trajectory")
         answered += trajectory and share_trajectories
+        same += [training] if identical else []
         what = f"decided after stage {later}" if later else f"{n_trials} trials" if searched else (
             f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
+            else "base's training (same config)" if identical
             else "base's trajectory" if trajectory and share_trajectories else "own")
         option = training.option + "".join(f" {item}" for item in training.setting)
         tables[model].add_row(training.category or "-", option, training.replicate_label, what,
@@ -130,19 +135,22 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     out.print(f"{len(rows)} rows: {len(tables)} model(s) x {len(categories) or 'no'} categories"
               + (f" ({', '.join(categories)})" if categories else "")
               + (f", {replicates} replicates each" if replicates > 1 else ""))
-    out.print(f"{len(trainings)} trainings" + (f": each model's base also answers {', '.join(shared)}"
+    out.print(f"{len(trainings) - len(same)} trainings" + (f": each model's base also answers {', '.join(shared)}"
                                                  if shared else ""))
+    if same:
+        names = sorted({f"{training.category}/{training.option}" for training in same})
+        out.print(f"{', '.join(names)}: the same config as the base (equal in effect): trained once, with it")
     if answered:
         out.print(f"{answered} of them share the base's trajectory (they differ from it only in when they stop): "
                   "answered by the base's training, continued until the longest patience stops")
-    fewest, most = training_bounds(trainings, race_from)
+    fewest, most = training_bounds([training for training in trainings if training not in same], race_from)
     if racing and fewest < most:
         out.print(f"racing: {fewest} to {most} trainings (at fewest, every option but the base is eliminated after "
                   f"{race_from} replicate(s); hydra.sweeper.racing=false trains all {most})")
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")
-    out.print(estimator.describe([seconds for seconds in estimates if seconds is not None], len(trainings),
+    out.print(estimator.describe([seconds for seconds in estimates if seconds is not None], len(trainings) - len(same),
                                  {training.model for training in trainings}, results), soft_wrap=True,
               markup=False)
     return 0
@@ -201,21 +209,27 @@ def _describe_one(number: int) -> dict:
         "epochs": cfg.trainer.max_epochs, "image_size": cfg.data.image_size,
         "search": OmegaConf.to_container(cfg.search) if cfg.get("search") else None,
         "trajectory": trajectory_key(cfg, option_only=True),
+        "config": trajectory_key(cfg, option_only=True, stops=True),  # equal to the base's: trained once with it
     }
 
 
 def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None, json_path: Path | None,
-            plots_dir: Path | None, draw: bool = True) -> int:
-    """Print the answer of every sweep under ``directories``; write the exports and (unless ``draw`` is
-    False) the plots."""
+            plots_dir: Path | None, draw: bool = True, metric: str | None = None, direction: str | None = None) -> int:
+    """Print the answer of every sweep under ``directories`` (decided by ``metric`` where given); write the
+    exports and (unless ``draw`` is False) the plots."""
     from hpsweep.report import plots
     from hpsweep.report.answers import answer
-    from hpsweep.report.results import load
+    from hpsweep.report.results import decide_by, load
     from hpsweep.report.summary import print_summary, rows, write_csv, write_json, write_markdown
 
     sweeps = load(directories)
     if not sweeps:
         print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
+        return 1
+    try:
+        decide_by(sweeps, metric, direction)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     groups = answer(sweeps)
     print_summary(groups, sweeps)
@@ -237,19 +251,17 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
     return 0
 
 
-def best(directories: list[Path], out_dir: Path | None, metric: str | None, verify: bool,
+def best(directories: list[Path], out_dir: Path | None, metric: str | None, direction: str | None, verify: bool,
          verify_overrides: list[str]) -> int:
-    """Write each comparison's choices as an experiment config; with ``verify``, train the combination
-    against the base."""
+    """Write each comparison's choices (decided by ``metric`` where given) as an experiment config; with
+    ``verify``, train the combination against the base."""
     from hpsweep.report.answers import answer
     from hpsweep.report.best import write_best
-    from hpsweep.report.results import load
+    from hpsweep.report.results import decide_by, load
 
     sweeps = load(directories)
-    for sweep in sweeps:
-        if metric:
-            sweep.manifest = {**sweep.manifest, "metric": metric, "direction": None}
     try:
+        decide_by(sweeps, metric, direction)
         written = write_best(answer(sweeps), out_dir, [str(directory) for directory in directories])
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -318,6 +330,13 @@ def sync(sweep_dir: Path, dry_run: bool) -> int:
     return subprocess.run([sys.executable, "-m", "wandb", "sync", *dry, *runs]).returncode
 
 
+def add_metric_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metric", help="decide by this metric of every training's result.json instead of the "
+                        "sweep's, by the same rule: val_f1, val_acc, val_loss, val_f1_distorted, val_f1_tta, ...")
+    parser.add_argument("--direction", choices=("max", "min"), help="whether higher or lower is better (default: "
+                        "min for a loss, else max)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hpsweep", description=__doc__, formatter_class=HELP_FORMAT)
     parser.add_argument("--config-dir", type=Path, default=Path("conf"),
@@ -349,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     summary_parser.add_argument("--plots", type=Path, help="where the PNGs go (default: beside --markdown, --csv or "
                                 "--json, else <first dir>/summary)")
     summary_parser.add_argument("--no-plots", action="store_true", help="the table and exports only")
+    add_metric_arguments(summary_parser)
     best_parser = command("best", "write each comparison's choices as an experiment config",
                           "The config sets each category's choice (the base where the winner is within noise of "
                           "it) and the sweep's fixed overrides, so it trains as compared. --verify trains the "
@@ -356,8 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     best_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
     best_parser.add_argument("--out", type=Path, help="a config dir to write experiment/best_<model>.yaml into "
                              "(default: <sweep dir>/best, outside your checkout)")
-    best_parser.add_argument("--metric", help="decide by this metric of result.json instead of the sweep's: val_f1, "
-                             "val_acc, val_loss, val_f1_distorted, val_f1_tta, val_f1_distorted_tta, ...")
+    add_metric_arguments(best_parser)
     best_parser.add_argument("--verify", action="store_true", help="train the combination and compare it with the base")
     best_parser.add_argument("verify_overrides", nargs="*", metavar="override",
                              help="extra overrides for the --verify runs (e.g. hydra/launcher=local)")
@@ -396,9 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("overrides", nargs="*", help="extra overrides for every job")
     args = parser.parse_args(argv)
     if args.command == "summary":
-        return summary(args.directories, args.csv, args.markdown, args.json, args.plots, draw=not args.no_plots)
+        return summary(args.directories, args.csv, args.markdown, args.json, args.plots, not args.no_plots,
+                       args.metric, args.direction)
     if args.command == "best":
-        return best(args.directories, args.out, args.metric, args.verify, args.verify_overrides)
+        return best(args.directories, args.out, args.metric, args.direction, args.verify, args.verify_overrides)
     if args.command == "status":
         from hpsweep.sweep.status import print_status
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hpsweep.report.results import Sweep, TrainingResult
-from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide
+from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide, what_would_decide
 from hpsweep.sweep.plan import BASE
 from hpsweep.sweep.racing import comparison_key, read_race
 
@@ -60,7 +60,7 @@ class RowResult:
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
                          eliminated=f"after {self.eliminated['after']} replicate(s), {self.eliminated['reason']}"
                          if self.eliminated else None,
-                         correct=lambda replicate: by_replicate[replicate].correct())
+                         correct=lambda replicate: by_replicate[replicate].correct(metric))
 
 
 @dataclass
@@ -131,9 +131,23 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
                         row.trainings = [training for training in row.trainings
                                          if training.status not in ("pending", "eliminated")]
                 verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha)
+                if verdict.undecided is not None:
+                    way = what_would_decide(verdict.undecided, sweep.alpha, *_replicates(options))
+                    verdict.notes += [way] if way else []
                 categories.append(CategoryAnswer(category, options, verdict))
             groups.append(Group(sweep, model, setting, stage, base, categories))
     return groups
+
+
+def _replicates(rows: list[RowResult]) -> tuple[str, int | None, int | None]:
+    """What the rows' replicates are (seeds or folds), how many labelled images the trainings had, and how many
+    of them each validated on (hpsweep's trainer records both; None for another app)."""
+    trainings = [training for row in rows for training in row.trainings]
+    keys = {key for training in trainings for key in training.entry.get("replicate", {})}
+    setup = next((t.record["setup"] for t in trainings if isinstance(t.record.get("setup"), dict)), {})
+    validated = setup.get("val_images")
+    labelled = setup.get("train_images", 0) + (validated or 0)
+    return "folds" if keys & {"fold", "data.fold"} else "seeds", labelled or None, validated
 
 
 def best_trials(rows: list[RowResult], metric: str, higher_is_better: bool) -> list[RowResult]:

@@ -72,7 +72,15 @@ def recommend(group: Group) -> Recommendation:
     if group.model and "model" in defaults:
         recommendation.defaults.append((entry("model"), group.model, "the model compared"))
     chosen: dict[str, tuple[str | None, str]] = {}  # category -> (option or None for the base, why)
-    for stage in read_decisions(group.sweep.directory):
+    stages = read_decisions(group.sweep.directory)
+    if stages and group.sweep.redecided:
+        from hpsweep.errors import ConfigError
+
+        raise ConfigError([f"{group.sweep.directory}: a greedy sweep's stages trained around the winners "
+                           f"{group.sweep.redecided} chose, so another metric cannot choose its path; `hpsweep summary "
+                           f"--metric {group.sweep.metric}` re-decides each stage's table, and a sweep run with "
+                           f"hydra.sweeper.metric={group.sweep.metric} chooses by it"])
+    for stage in stages:
         decision = next((item for item in stage["decisions"] if item["model"] == group.model
                          and tuple(item["setting"]) == group.setting), None)
         if decision is None:
@@ -122,6 +130,7 @@ def experiment_yaml(recommendation: Recommendation, command: str, sources: list[
         "# @package _global_",
         f"# The choices of `hpsweep best {' '.join(sources)}` for {group.model} by {group.sweep.metric} "
         f"({datetime.now():%Y-%m-%d %H:%M}), trained as compared.",
+        *([f"# {group.sweep.metric} decides: {group.sweep.decided_by}"] if group.sweep.decided_by else []),
         f"# Run it: {command}",
     ]
     if recommendation.replicates:

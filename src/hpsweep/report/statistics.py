@@ -15,6 +15,11 @@ The rule, in order:
    untested.
 4. The winner is also compared with the runner-up, and the verdict says when they are within noise.
 
+Every test also says the smallest difference it could have detected at ``alpha``: from the spread of the paired
+differences for a t-test, from the number of images (or views) and how many of them the two options disagree
+on for McNemar's. A best mean that is not significant is *undecided with this validation* (not "equal"), and
+``what_would_decide`` says what more replicates or cross-validation would detect.
+
 Racing (``hpsweep.sweep.racing``) stops an option early when ``race_test`` finds it significantly worse than
 its comparison's leader after some replicates: such an option is *eliminated*, a loser of the verdict, not an
 incomplete one. ``race_test`` pools the per-image correctness of every replicate both options completed into
@@ -83,9 +88,24 @@ class Test:
     difference: float | None  # mean of a - b over the shared replicates (in the metric's units)
     p_value: float | None  # None: no test was possible
     method: str
+    # the smallest difference the test could have found at alpha: in the metric's units for a t-test, as a share
+    # of the images (views) for McNemar's (``images`` then says how many); None where nothing could be detected
+    detectable: float | None = None
+    replicates: int = 0
+    images: int | None = None  # McNemar: the images (or views of images) paired
+    unit: str = "images"  # views: a distorted metric pairs every view of every image
+    spread: float | None = None  # the standard deviation of one replicate's difference, for projections
 
     def significant(self, alpha: float) -> bool:
         return self.p_value is not None and self.p_value < alpha
+
+    @property
+    def detectable_text(self) -> str:
+        if self.detectable is None:
+            return "no difference at all (too few images or replicates)"
+        if self.images:
+            return f"{self.detectable:.3f} ({round(self.detectable * self.images)} of {self.images} {self.unit} right)"
+        return f"{self.detectable:.4f}"
 
 
 @dataclass
@@ -99,56 +119,104 @@ class Verdict:
     reason: str
     notes: list[str] = field(default_factory=list)
     against_base: dict[str, Test] = field(default_factory=dict)  # each option against the base
+    undecided: Test | None = None  # the test that could not decide the best mean against the base
 
 
-def paired_test(a: Candidate, b: Candidate) -> Test:
+def paired_test(a: Candidate, b: Candidate, alpha: float = 0.05) -> Test:
     """``a`` against ``b``, paired over the replicates both completed."""
     shared = sorted(set(a.values) & set(b.values))
     if not shared:
         return Test(None, None, "no replicate in common")
-    difference = float(np.mean([a.values[key] - b.values[key] for key in shared]))
+    differences = [a.values[key] - b.values[key] for key in shared]
+    difference = float(np.mean(differences))
     if len(shared) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # identical values: nan, taken as no difference
             from scipy.stats import ttest_rel
 
             p_value = float(ttest_rel([a.values[k] for k in shared], [b.values[k] for k in shared]).pvalue)
-        return Test(difference, 1.0 if math.isnan(p_value) else p_value, f"paired t-test over {len(shared)} replicates")
+        spread = float(np.std(differences, ddof=1))
+        return Test(difference, 1.0 if math.isnan(p_value) else p_value, f"paired t-test over {len(shared)} "
+                    "replicates", t_detectable(spread, len(shared), alpha), len(shared), spread=spread)
     right_a, right_b = a.correct(shared[0]), b.correct(shared[0])
     if not right_a or not right_b or set(right_a) != set(right_b):
         return Test(difference, None, "one replicate each and no per-image predictions "
-                                      "(val_probabilities.csv) to compare")
-    return _mcnemar(a, b, [(right_a, right_b)], difference, "")
+                                      "(val_probabilities.csv) to compare", replicates=1)
+    return _mcnemar(a, b, [(right_a, right_b)], difference, "", alpha)
 
 
-def _mcnemar(a: Candidate, b: Candidate, pairs: list[tuple[dict, dict]], difference: float, pooled: str) -> Test:
+def t_detectable(spread: float, replicates: int, alpha: float) -> float:
+    """The smallest mean difference a paired t-test over ``replicates`` with this spread calls significant."""
+    from scipy.stats import t
+
+    return float(t.ppf(1 - alpha / 2, replicates - 1) * spread / math.sqrt(replicates))
+
+
+def mcnemar_detectable(disagreeing: int, images: int, alpha: float) -> float | None:
+    """The smallest share of ``images`` that McNemar's exact test calls significant, where the two options
+    disagree on ``disagreeing`` of them (a larger difference disagrees on at least as many)."""
+    from scipy.stats import binomtest
+
+    for more in range(1, images + 1):  # one option right on `more` images more than the other
+        pairs = max(disagreeing, more)
+        if binomtest((pairs + more + 1) // 2, pairs, 0.5).pvalue < alpha:
+            return more / images
+    return None
+
+
+def _mcnemar(a: Candidate, b: Candidate, pairs: list[tuple[dict, dict]], difference: float, pooled: str,
+             alpha: float) -> Test:
     """McNemar's exact test on the images where ``a`` and ``b`` disagree, over each (a's, b's) correctness pair."""
     from scipy.stats import binomtest
 
     only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
     only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
     images = sum(len(right_a) for right_a, _ in pairs)
+    unit = "views" if any("@" in image for right_a, _ in pairs for image in right_a) else "images"  # <image>@<view>
     p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return Test(difference, float(p_value), f"McNemar on {images} images{pooled}: {only_a} right only by "
-                                           f"{a.option}, {only_b} only by {b.option}")
+    # under no difference, one replicate's (only_a - only_b) / images has this standard deviation
+    spread = math.sqrt(only_a + only_b) / images * math.sqrt(len(pairs))
+    return Test(difference, float(p_value), f"McNemar on {images} {unit}{pooled}: {only_a} right only by "
+                                           f"{a.option}, {only_b} only by {b.option}",
+                mcnemar_detectable(only_a + only_b, images, alpha), len(pairs), images, unit, spread)
 
 
-def race_test(a: Candidate, b: Candidate) -> Test:
+def race_test(a: Candidate, b: Candidate, alpha: float = 0.05) -> Test:
     """``a`` against ``b`` for racing: McNemar's exact test on the validation images of every replicate both
     completed, pooled (``paired_test`` where a replicate lacks per-image predictions)."""
     shared = sorted(set(a.values) & set(b.values))
     pairs = [(a.correct(key), b.correct(key)) for key in shared]
     if not shared or any(not right_a or not right_b or set(right_a) != set(right_b) for right_a, right_b in pairs):
-        return paired_test(a, b)
+        return paired_test(a, b, alpha)
     difference = float(np.mean([a.values[key] - b.values[key] for key in shared]))
-    return _mcnemar(a, b, pairs, difference, f" of {len(shared)} replicate(s) pooled")
+    return _mcnemar(a, b, pairs, difference, f" of {len(shared)} replicate(s) pooled", alpha)
+
+
+def what_would_decide(test: Test, alpha: float, replicate: str = "seeds", labelled: int | None = None,
+                      validated: int | None = None) -> str:
+    """What would decide a comparison this test could not: more replicates of the kind compared (``replicate``),
+    and for one replicate validated on ``validated`` of ``labelled`` images, cross-validation over all of them;
+    each with the difference it would detect (from the test's spread: the same disagreement per image, or the
+    same variation per replicate)."""
+    if test.spread is None or test.spread == 0:
+        return ""
+    ways = []
+    if test.images and labelled and validated and test.replicates == 1 and labelled > validated:
+        folds = 5  # the fold category's five folds: every labelled image is validated once
+        per_fold = test.spread * math.sqrt(validated / (labelled / folds))  # the same disagreement per image
+        ways.append(f"cross-validating it (add fold to category=, {folds} folds over all {labelled} labelled images) "
+                    f"would detect about {t_detectable(per_fold, folds, alpha):.3f}")
+    more = max(5, 2 * test.replicates)
+    same = f" on the same {test.images // test.replicates} {test.unit}" if test.images else ""
+    ways.append(f"{more} {replicate}{same} about {t_detectable(test.spread, more, alpha):.3f}")
+    return "to decide it: " + "; ".join(ways)
 
 
 def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float) -> Verdict:
     """The winner of one category (see the module's docstring for the rule)."""
     sign = 1.0 if higher_is_better else -1.0
     base = next((candidate for candidate in candidates if candidate.is_base), None)
-    against_base = {candidate.option: paired_test(candidate, base) for candidate in candidates
+    against_base = {candidate.option: paired_test(candidate, base, alpha) for candidate in candidates
                     if base is not None and candidate is not base}
     order = {candidate.option: number for number, candidate in enumerate(candidates)}
     eligible = [candidate for candidate in candidates if candidate.complete and candidate.values
@@ -185,12 +253,13 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
         else:
             verdict = Verdict(base.option, top.option, True, True,
                               f"{top.option} has the best mean ({_signed(test.difference)}) but is within noise of "
-                              f"the base ({test.method}, p={test.p_value:.3g} >= {alpha}): the base is kept",
-                              notes, against_base)
+                              f"the base ({test.method}, p={test.p_value:.3g} >= {alpha}): undecided with this "
+                              f"validation, which could detect a difference of {test.detectable_text} or more; "
+                              "the base is kept", notes, against_base, undecided=test)
     runner_up = next((c for c in ranked if c.option != verdict.winner), None)
     winner = next(c for c in candidates if c.option == verdict.winner)
     if runner_up is not None and not (verdict.kept_base and runner_up.option == top.option):
-        test = paired_test(winner, runner_up)
+        test = paired_test(winner, runner_up, alpha)
         if test.p_value is not None and not test.significant(alpha):
             notes.append(f"within noise of the runner-up {runner_up.option} ({test.method}, p={test.p_value:.3g})")
     return verdict

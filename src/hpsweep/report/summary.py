@@ -41,6 +41,11 @@ def rows(groups: list[Group]) -> list[dict]:
                 "replicates": sorted(values), "delta_base": test.difference if test else (0.0 if row.is_base and
                                                                                          aggregate.n else None),
                 "p_base": test.p_value if test else None, "test": test.method if test else None, "best": best,
+                # the smallest difference to the base the test could have detected (a share of the images for
+                # McNemar's test), and whether the category's best mean stays undecided with this validation
+                "detectable_base": test.detectable if test else None,
+                "undecided": bool(best and answer.verdict.undecided is not None),
+                "decided_by": group.sweep.decided_by,
                 "answered_by": sorted({t.record["answered_by"] for t in row.trainings if t.record.get("answered_by")}),
                 "eliminated": row.eliminated is not None,
                 "eliminated_after": row.eliminated["after"] if row.eliminated else None,
@@ -86,7 +91,9 @@ def _searched(row: dict) -> str:
 
 
 def verdict_lines(group: Group) -> list[str]:
-    lines = []
+    direction = "higher" if group.sweep.higher_is_better else "lower"
+    lines = [f"decided by {group.sweep.metric} ({direction} is better): {group.sweep.decided_by}"] \
+        if group.categories and group.sweep.decided_by else []
     for answer in group.categories:
         verdict = answer.verdict
         chosen = "no winner" if verdict.winner is None else (

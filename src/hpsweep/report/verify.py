@@ -33,7 +33,7 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
     metric = group.sweep.metric
     combination = RowResult(group.model, None, "combination", trainings)
     base = group.base
-    test = paired_test(combination.candidate(metric), _as_base(base.candidate(metric)))
+    test = paired_test(combination.candidate(metric), _as_base(base.candidate(metric)), group.sweep.alpha)
     trust, reason = judge(test, group.sweep.higher_is_better, group.sweep.alpha, combination, base, metric)
     report = {
         "name": recommendation.name, "model": group.model, "overrides": recommendation.overrides, "metric": metric,
@@ -65,8 +65,10 @@ def judge(test, higher_is_better: bool, alpha: float, combination: RowResult, ba
     if test.significant(alpha):
         return (True, "trust it: the combination beats the base") if better else (
             False, "do not: the combination is worse than the base; keep the base")
-    return False, (f"not proven: within noise of the base (p >= {alpha}); sweep more replicates, or keep the base"
-                   if better else f"do not: no better than the base (p >= {alpha}); keep the base")
+    if not better:
+        return False, f"do not: no better than the base (p >= {alpha}); keep the base"
+    return False, (f"not proven: within noise of the base (p >= {alpha}; this test could detect a difference of "
+                   f"{test.detectable_text}); sweep more replicates, or keep the base")
 
 
 def replicate_combinations(recommendation: Recommendation) -> list[list[str]]:

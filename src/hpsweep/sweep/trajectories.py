@@ -23,16 +23,16 @@ from hpsweep.sweep.plan import DEFAULT_REPLICATES, fingerprint, replicate_dict
 STOP_KEYS = ("patience", "min_delta")
 
 
-def trajectory_key(task_cfg: DictConfig, option_only: bool = False) -> str | None:
+def trajectory_key(task_cfg: DictConfig, option_only: bool = False, stops: bool = False) -> str | None:
     """A digest of everything but when the training stops (Hydra's node is left out as ``fingerprint`` leaves it):
-    equal keys, equal trajectories. ``option_only`` also
-    leaves out the model and the replicate (what ``hpsweep matrix`` compares across them). None where the config
-    has no early stopping of hpsweep's trainer (another app, ``trainer=external``)."""
+    equal keys, equal trajectories; with ``stops``, of when it stops too (equal keys, the same training).
+    ``option_only`` also leaves out the model and the replicate (what ``hpsweep matrix`` compares across them).
+    None where the config has no early stopping of hpsweep's trainer (another app, ``trainer=external``)."""
     if "early_stopping" not in task_cfg or (task_cfg.get("trainer") or {}).get("command"):
         return None
     free = copy.deepcopy(task_cfg)
     with open_dict(free):
-        for key in STOP_KEYS:
+        for key in STOP_KEYS if not stops else ():
             free.early_stopping[key] = None
         if option_only:
             for key in ("model", *DEFAULT_REPLICATES):
