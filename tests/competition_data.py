@@ -69,3 +69,56 @@ def _write(path: Path, header: tuple[str, str], rows) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+GLYPHS = {  # strokes on a 4x4 grid; no glyph is another one turned or mirrored
+    "L": [[(0, 0), (0, 4), (3, 4)]],
+    "F": [[(0, 4), (0, 0), (3, 0)], [(0, 2), (2, 2)]],
+    "P": [[(0, 4), (0, 0), (3, 0), (3, 2), (0, 2)]],
+    "T": [[(0, 0), (4, 0)], [(2, 0), (2, 4)]],
+    "Y": [[(0, 0), (2, 2), (4, 0)], [(2, 2), (2, 4)]],
+    "Z": [[(0, 0), (3, 0), (0, 4), (3, 4)]],
+}
+
+
+def draw_glyph(strokes, rng: random.Random, size: int = 40) -> Image.Image:
+    """A glyph upright, shifted, scaled and slanted a little; dark ink on white paper."""
+    image = Image.new("RGB", (size, size), "white")
+    canvas = ImageDraw.Draw(image)
+    scale, slant = size * rng.uniform(0.14, 0.18), rng.uniform(-0.15, 0.15)
+    left, top = size / 2 - 2 * scale + rng.uniform(-3, 3), size / 2 - 2 * scale + rng.uniform(-3, 3)
+    ink = tuple(rng.randrange(0, 90) for _ in range(3))
+    for stroke in strokes:
+        canvas.line([(left + scale * (x + slant * (4 - y)), top + scale * y) for x, y in stroke], fill=ink,
+                    width=rng.randrange(3, 5))
+    return image
+
+
+def write_turned_competition(root: Path, per_class: int = 40, test_per_class: int = 30,
+                             seed: int = 0) -> tuple[Path, dict[str, str]]:
+    """A competition whose training images are upright glyphs and whose test images are the same glyphs turned
+    by a quarter, a half or three quarters: what a model scores on the test depends on whether it learnt the
+    glyphs in every orientation. Returns the data root and the hidden test labels (test id -> class name)."""
+    rng = random.Random(seed)
+    (root / "train").mkdir(parents=True)
+    (root / "test").mkdir()
+    rows, hidden = [], {}
+    for label, strokes in enumerate(GLYPHS.values()):
+        for index in range(per_class):
+            name = f"{label}{index:03d}.png"
+            draw_glyph(strokes, rng).save(root / "train" / name)
+            rows.append((name, label))
+    test_rows = []
+    for label, (glyph, strokes) in enumerate(GLYPHS.items()):
+        for index in range(test_per_class):
+            name = f"test{label}{index:03d}.png"
+            draw_glyph(strokes, rng).rotate(90 * rng.randrange(1, 4)).save(root / "test" / name)
+            test_rows.append((name, 0))
+            hidden[name] = f"glyph_{glyph}"
+    rng.shuffle(rows)
+    rng.shuffle(test_rows)
+    _write(root / "train.csv", ("ID", "target"), rows)
+    _write(root / "meta.csv", ("target", "class_name"), [(label, f"glyph_{glyph}") for label, glyph in
+                                                         enumerate(GLYPHS)])
+    _write(root / "sample_submission.csv", ("ID", "target"), test_rows)
+    return root, hidden

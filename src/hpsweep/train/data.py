@@ -112,8 +112,9 @@ class ResizeNormalize:
 
 def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...], std: tuple[float, ...],
            val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None, num_workers: int = 0,
-           balance: str = "none", val_distortions=()) -> ImageData:
-    """scikit-learn's bundled digits as 3-channel images (no augmentation: they are resized per batch)."""
+           balance: str = "none", val_distortions=(), augmentation=None) -> ImageData:
+    """scikit-learn's bundled digits as 3-channel images (no augmentation: they are resized per batch, so
+    ``augmentation`` is only ever None, which ``data_problems`` checks)."""
     from sklearn.datasets import load_digits
 
     digits_set = load_digits()

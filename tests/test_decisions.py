@@ -1,0 +1,116 @@
+"""Decisions that predict the test: a competition whose test images are turned, a sweep that decides on the
+views the test will show, and its answer checked against the hidden test labels; re-deciding by any metric."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from competition_data import write_turned_competition
+from conftest import ROOT
+from sklearn.metrics import f1_score
+from test_sweeps import ENV, run_sweep
+
+pytestmark = pytest.mark.slow
+VIEWS = "data.val_distortions=[rot90,rot180,rot270]"
+# The validation's 36 images seen 3 ways (108 views) against 180 hidden test images: a score of the chosen
+# option within this margin of its hidden test score is the validation predicting the test.
+MARGIN = 0.15
+
+
+@pytest.fixture(scope="session")
+def turned(tmp_path_factory):
+    """One sweep of the augmentation category on the turned competition (test_resnet, 32 px, 20 epochs)."""
+    top = tmp_path_factory.mktemp("turned")
+    root, hidden = write_turned_competition(top / "data")
+    sweep_dir = top / "sweep"
+    finished = run_sweep(sweep_dir, "category=augmentation", "data=csv", f"data.root={root}", VIEWS,
+                         "trainer.max_epochs=20", "data.batch_size=32", "hydra.sweeper.pruner=none",
+                         "logger.mode=disabled")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return sweep_dir, root, hidden, finished
+
+
+def hpsweep(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hpsweep.cli", *map(str, arguments)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+
+
+def summary_json(sweep_dir, tmp_path, *arguments) -> list[dict]:
+    out = tmp_path / "summary.json"
+    finished = hpsweep("summary", sweep_dir, "--no-plots", "--json", out, *arguments)
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(out.read_text())
+
+
+def hidden_f1(directory, root, hidden) -> float:
+    """Macro F1 of a training's predictions.csv on the hidden test labels."""
+    result = json.loads((directory / "result.json").read_text())
+    names = {row["target"]: row["class_name"] for row in csv.DictReader(open(root / "meta.csv"))}
+    rows = list(csv.DictReader(open(result["predictions"])))
+    return f1_score([hidden[row["ID"]] for row in rows], [names[row["target"]] for row in rows], average="macro")
+
+
+def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(turned, tmp_path):
+    sweep_dir, root, hidden, _ = turned
+    rows = {row["option"]: row for row in summary_json(sweep_dir, tmp_path)}
+    test_f1 = {option: hidden_f1(Path(row["directories"][0]), root, hidden) for option, row in rows.items()}
+    chosen = next(option for option, row in rows.items() if row["best"])
+    assert chosen == max(test_f1, key=test_f1.get), (chosen, test_f1)
+    assert abs(rows[chosen]["mean"] - test_f1[chosen]) <= MARGIN, (rows[chosen]["mean"], test_f1[chosen])
+    assert rows[chosen]["metric"] == "val_f1_distorted"
+    assert "McNemar on 108 views" in rows[chosen]["test"], "the paired test pairs every view of every image"
+
+
+def test_with_val_distortions_the_distorted_metric_decides_and_early_stopping_follows_it(turned):
+    sweep_dir, _, _, finished = turned
+    assert "deciding by val_f1_distorted (max): data.val_distortions=['rot90', 'rot180', 'rot270'] is set: the " \
+           "views the test will show decide" in finished.stdout
+    printed = hpsweep("summary", sweep_dir, "--no-plots").stdout
+    assert "decided by val_f1_distorted (higher is better): data.val_distortions=" in printed
+    for result in sweep_dir.glob("**/result.json"):
+        record = json.loads(result.read_text())
+        with open(result.parent / "history.csv") as handle:
+            history = [float(row["val_f1_distorted"]) for row in csv.DictReader(handle)]
+        best = record["metrics"]["best_epoch"]
+        assert history[best - 1] == max(history), f"{result}: early stopping kept the best distorted epoch"
+        assert (result.parent / "val_distorted_probabilities.csv").is_file()
+
+
+def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, tmp_path):
+    sweep_dir, *_ = turned
+    by_loss = summary_json(sweep_dir, tmp_path, "--metric", "val_loss", "--direction", "min")
+    assert {row["metric"] for row in by_loss} == {"val_loss"}
+    assert by_loss[0]["decided_by"] == "--metric val_loss --direction min (the sweep decided by val_f1_distorted, max)"
+    loss_winner = next(row["option"] for row in by_loss if row["best"])
+    distorted_winner = next(row["option"] for row in summary_json(sweep_dir, tmp_path) if row["best"])
+    assert loss_winner != distorted_winner, "the turned views and the plain loss disagree on this data set"
+
+    finished = hpsweep("best", sweep_dir, "--metric", "val_loss", "--direction", "min", "--out", tmp_path / "best")
+    assert finished.returncode == 0, finished.stderr
+    written = (tmp_path / "best" / "experiment" / "best_test_resnet.yaml").read_text()
+    assert "for test_resnet by val_loss" in written
+    chosen = [line for line in written.splitlines() if "augmentation" in line and line.strip().startswith("-")]
+    if loss_winner in ("none", "base"):  # the base's augmentation is left unset
+        assert not chosen or "base kept" in chosen[0], written
+    else:
+        assert chosen[0].startswith(f"  - /augmentation: {loss_winner}"), written
+
+    wrong = hpsweep("summary", sweep_dir, "--no-plots", "--metric", "val_f1_tt")
+    assert wrong.returncode == 1
+    assert "--metric val_f1_tt: no completed training recorded it; recorded: best_epoch, val_acc" in wrong.stderr
+
+
+def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
+    sweep_dir, root, *_ = turned
+    manifest = json.loads((sweep_dir / "sweep.json").read_text())
+    assert len(manifest["trainings"]) == 3, "base (= none), light, documents"
+    base = next(entry for entry in manifest["trainings"] if entry["is_base"])
+    assert {(row["category"], row["option"]) for row in base["rows"]} >= {("augmentation", "none")}
+    shown = hpsweep("--config-dir", ROOT / "conf", "matrix", "model=test_resnet", "category=augmentation",
+                    "data=csv", f"data.root={root}", "--results", tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "base's training (same config)" in shown.stdout and "\n3 trainings" in shown.stdout
+    assert "augmentation/none: the same config as the base (equal in effect): trained once, with it" in shown.stdout
