@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench browser
 # The demo sweep answers in a fixed dir: run it again and it reports at once (nothing left to train).
 DEMO_DIR := outputs/sweeps/demo
 demo: $(VENV)/installed
@@ -10,8 +10,17 @@ demo: $(VENV)/installed
 		seed=1,2,3 data.image_size=32 trainer.max_epochs=5 hydra.sweep.dir=$(DEMO_DIR)
 	$(VENV)/bin/hpsweep summary $(DEMO_DIR) --markdown $(DEMO_DIR)/summary/summary.md --json $(DEMO_DIR)/summary/summary.json
 
-test: $(VENV)/installed lint
-	$(PYTHON) -m pytest
+# Two test processes (pytest-xdist), each training on one thread: the 2 cores stay busy while the other
+# process starts Python, composes configs or waits on a subprocess.
+TEST_WORKERS ?= 2
+test: $(VENV)/installed lint browser
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(TEST_WORKERS)
+
+# The report's tests open it in a real headless browser: Debian's chromium (installed as root; else they skip).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; } } \
+		|| echo "no chromium (apt-get install chromium as root): the browser tests will skip"
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,37 @@ def pytest_terminal_summary(terminalreporter):
         counts = {status: list(tried.values()).count(status) for status in ("passed", "skipped", "failed", "error")}
         terminalreporter.write_line(f"fault suite: {len(tried)} cases tried, " + ", ".join(
             f"{count} {status}" for status, count in counts.items() if count))
+
+
+@pytest.fixture(scope="session")
+def turned(tmp_path_factory):
+    """One sweep of the augmentation category on the turned competition (``competition_data``; test_resnet,
+    32 px, 20 epochs, decided on the turned views), its page read every 0.2 s while it runs.
+    Returns (sweep dir, data root, hidden test labels, the sweep's output, the page's snapshots)."""
+    from competition_data import write_turned_competition
+
+    top = tmp_path_factory.mktemp("turned")
+    root, hidden = write_turned_competition(top / "data")
+    sweep_dir = top / "sweep"
+    page = sweep_dir / "report" / "index.html"
+    command = [sys.executable, str(ROOT / "run_experiments.py"), "-m", *CPU_SIZE, "category=augmentation", "data=csv",
+               f"data.root={root}", "data.val_distortions=[rot90,rot180,rot270]", "trainer.max_epochs=20",
+               "data.batch_size=32", "hydra.sweeper.pruner=none", "logger.mode=disabled",
+               f"hydra.sweep.dir={sweep_dir}"]
+    env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
+    snapshots = []
+    with open(top / "output.txt", "w+") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+        while process.poll() is None:
+            try:
+                text = page.read_text()
+            except OSError:  # not written yet
+                text = None
+            if text and (not snapshots or snapshots[-1] != text):
+                snapshots.append(text)
+            time.sleep(0.2)
+        snapshots.append(page.read_text())
+        output.seek(0)
+        printed = output.read()
+    assert process.returncode == 0, printed[-3000:]
+    return sweep_dir, root, hidden, printed, snapshots

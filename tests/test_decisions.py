@@ -8,29 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from competition_data import write_turned_competition
 from conftest import ROOT
 from sklearn.metrics import f1_score
-from test_sweeps import ENV, run_sweep
+from test_sweeps import ENV
 
 pytestmark = pytest.mark.slow
-VIEWS = "data.val_distortions=[rot90,rot180,rot270]"
 # The validation's 36 images seen 3 ways (108 views) against 180 hidden test images: a score of the chosen
 # option within this margin of its hidden test score is the validation predicting the test.
 MARGIN = 0.15
-
-
-@pytest.fixture(scope="session")
-def turned(tmp_path_factory):
-    """One sweep of the augmentation category on the turned competition (test_resnet, 32 px, 20 epochs)."""
-    top = tmp_path_factory.mktemp("turned")
-    root, hidden = write_turned_competition(top / "data")
-    sweep_dir = top / "sweep"
-    finished = run_sweep(sweep_dir, "category=augmentation", "data=csv", f"data.root={root}", VIEWS,
-                         "trainer.max_epochs=20", "data.batch_size=32", "hydra.sweeper.pruner=none",
-                         "logger.mode=disabled")
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    return sweep_dir, root, hidden, finished
 
 
 def hpsweep(*arguments) -> subprocess.CompletedProcess:
@@ -54,7 +39,7 @@ def hidden_f1(directory, root, hidden) -> float:
 
 
 def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(turned, tmp_path):
-    sweep_dir, root, hidden, _ = turned
+    sweep_dir, root, hidden, *_ = turned
     rows = {row["option"]: row for row in summary_json(sweep_dir, tmp_path)}
     test_f1 = {option: hidden_f1(Path(row["directories"][0]), root, hidden) for option, row in rows.items()}
     chosen = next(option for option, row in rows.items() if row["best"])
@@ -65,9 +50,9 @@ def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(t
 
 
 def test_with_val_distortions_the_distorted_metric_decides_and_early_stopping_follows_it(turned):
-    sweep_dir, _, _, finished = turned
+    sweep_dir, _, _, finished, _ = turned
     assert "deciding by val_f1_distorted (max): data.val_distortions=['rot90', 'rot180', 'rot270'] is set: the " \
-           "views the test will show decide" in finished.stdout
+           "views the test will show decide" in finished
     printed = hpsweep("summary", sweep_dir, "--no-plots").stdout
     assert "decided by val_f1_distorted (higher is better): data.val_distortions=" in printed
     for result in sweep_dir.glob("**/result.json"):
@@ -104,13 +89,19 @@ def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, t
 
 
 def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
-    sweep_dir, root, *_ = turned
+    sweep_dir, root, _, finished, _ = turned
     manifest = json.loads((sweep_dir / "sweep.json").read_text())
     assert len(manifest["trainings"]) == 3, "base (= none), light, documents"
     base = next(entry for entry in manifest["trainings"] if entry["is_base"])
     assert {(row["category"], row["option"]) for row in base["rows"]} >= {("augmentation", "none")}
     shown = hpsweep("--config-dir", ROOT / "conf", "matrix", "model=test_resnet", "category=augmentation",
-                    "data=csv", f"data.root={root}", "--results", tmp_path)
+                    "data=csv", f"data.root={root}", f"hydra.sweep.dir={sweep_dir}", "--results", sweep_dir)
     assert shown.returncode == 0, shown.stderr
     assert "base's training (same config)" in shown.stdout and "\n3 trainings" in shown.stdout
+    # one count of rows everywhere: the options of the categories (the base answers its own option)
+    assert "3 rows: 1 model(s) x 1 categories" in shown.stdout and "3 rows, 3 trainings: 3 to run" in finished
+    assert finished.count("data.test_dir=auto: using") == 1, "said once, not by each scan of the folder"
+    # on the finished sweep's dir, the matrix counts what is done instead of estimating it
+    assert f"3 of 3 trainings are done in {sweep_dir}: nothing is left to run" in shown.stdout
+    assert "estimated time" not in shown.stdout
     assert "augmentation/none: the same config as the base (equal in effect): trained once, with it" in shown.stdout

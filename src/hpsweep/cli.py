@@ -4,6 +4,7 @@ examples:
   hpsweep check model=resnet50.tv2_in1k optimizer=SGD
   hpsweep matrix model=test_resnet,test_efficientnet category=optimizer,loss_function
   hpsweep summary outputs/ --csv summary.csv --json summary.json --markdown summary.md
+  hpsweep report outputs/sweeps/2026-11-27_17-30-00
   hpsweep best outputs/sweeps/2026-11-27_17-30-00 --verify
   hpsweep predict outputs/sweeps/.../fold/fold0 /data/test --out probabilities.csv
   hpsweep ensemble outputs/sweeps/2026-11-27_17-30-00 --out submission.csv
@@ -23,8 +24,10 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from hpsweep import naming
-from hpsweep.compose import compose_config
+from hpsweep.compose import compose_config, missing_option
 from hpsweep.errors import ConfigError
+from hpsweep.records import read_result
+from hpsweep.report.page import default_path
 from hpsweep.sweep.plan import task_config
 from hpsweep.sweep.trajectories import trajectory_key
 
@@ -39,7 +42,8 @@ def check(config_dir: Path, overrides: list[str]) -> int:
         cfg = compose_config(config_dir, overrides)
         validate(cfg)
     except (HydraException, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        options = lambda group: sorted(path.stem for path in (config_dir / group).glob("*.yaml"))  # noqa: E731
+        print(f"error: {missing_option(str(error), options) or error}", file=sys.stderr)
         return 1
     choices = dict(cfg.hydra.runtime.choices)
     name = naming.run_name(cfg, choices, naming.overridden_groups(overrides), datetime.now())
@@ -59,7 +63,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 
     from hpsweep.display import console, format_duration
     from hpsweep.sweep.estimates import Estimator
-    from hpsweep.sweep.plan import PlanRequest, group_choices, plan_jobs, rows_of
+    from hpsweep.sweep.plan import PlanRequest, compared_rows, group_choices, plan_jobs
     from hpsweep.sweep.racing import training_bounds
     from hpsweep.sweep.stages import stage_categories
 
@@ -88,6 +92,10 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         return 1
 
     estimator = Estimator.from_results(results)
+    # a sweep dir named on the command line: what is done there is counted, not estimated
+    sweep_dir = next((Path(item.split("=", 1)[1]) for item in arguments if item.startswith("hydra.sweep.dir=")), None)
+    done = [training for training in trainings if sweep_dir and training.subdir and
+            (read_result(sweep_dir / training.subdir) or {}).get("status") == "completed"]
     out = console()
     tables: dict[str, Table] = {}
     estimates = []
@@ -107,7 +115,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         identical = not training.is_base and about["config"] is not None and about["config"] == base.get("config")
         later = stages.index(training.category) if stages and training.category not in first_stage else 0
         searched = about["search"] is not None and training.category is not None
-        seconds = None if later or identical else estimator.seconds(
+        seconds = None if later or identical or training in done else estimator.seconds(
             training.model, training.category, training.option, about["epochs"], about["image_size"])
         if seconds is not None and searched:
             seconds *= n_trials
@@ -124,11 +132,11 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         option = training.option + "".join(f" {item}" for item in training.setting)
         tables[model].add_row(training.category or "-", option, training.replicate_label, what,
                               "" if later else f"{about['label']}_<ts>",
-                              format_duration(seconds) if seconds is not None else "")
+                              "done" if training in done else format_duration(seconds) if seconds is not None else "")
     for table in tables.values():
         out.print(table)
-    rows = [row for row in rows_of(trainings) if row.category]
-    categories = list(dict.fromkeys(row.category for row in rows))
+    rows = compared_rows(trainings)
+    categories = list(dict.fromkeys(row.category for row in rows if row.category))
     replicates = len({training.replicate for training in trainings})
     shared = sorted({f"{row.category}/{row.option}" for training in trainings if training.is_base
                      for row in training.rows if row.category})
@@ -150,9 +158,14 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")
-    out.print(estimator.describe([seconds for seconds in estimates if seconds is not None], len(trainings) - len(same),
-                                 {training.model for training in trainings}, results), soft_wrap=True,
-              markup=False)
+    left = len(trainings) - len(same) - len(done)
+    if done:
+        out.print(f"{len(done)} of {len(trainings) - len(same)} trainings are done in {sweep_dir}: "
+                  + ("the rest is estimated" if left else "nothing is left to run"), soft_wrap=True, markup=False)
+    if left:
+        out.print(estimator.describe([seconds for seconds in estimates if seconds is not None], left,
+                                     {training.model for training in trainings}, results), soft_wrap=True,
+                  markup=False)
     return 0
 
 
@@ -222,6 +235,8 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
     from hpsweep.report.results import decide_by, load
     from hpsweep.report.summary import print_summary, rows, write_csv, write_json, write_markdown
 
+    if missing_paths(directories):
+        return 1
     sweeps = load(directories)
     if not sweeps:
         print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
@@ -234,9 +249,9 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
     groups = answer(sweeps)
     print_summary(groups, sweeps)
     images = []
-    if draw:
-        anchor = markdown_path or csv_path or json_path
-        plots_dir = plots_dir or (anchor.parent if anchor else directories[0] / "summary")
+    anchor = markdown_path or csv_path or json_path
+    plots_dir = plots_dir or (anchor.parent if anchor else None)  # alone, it only reads: files where you say
+    if draw and plots_dir is not None:
         plots_dir.mkdir(parents=True, exist_ok=True)
         images = plots.option_plots(groups, plots_dir) + plots.best_curves(groups, plots_dir)
     table = rows(groups)
@@ -248,6 +263,29 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
         write_markdown(groups, markdown_path, images)
     for path in filter(None, (csv_path, json_path, markdown_path, *images)):
         print(f"wrote {path}")
+    for sweep in sweeps:
+        if (page := default_path(sweep.directory)).is_file():
+            print(f"report: {page} (open it in a browser; hpsweep report rewrites it)")
+    return 0
+
+
+def report(directories: list[Path], out: Path | None, metric: str | None, direction: str | None) -> int:
+    """Write the sweeps' page (``hpsweep.report.page``): by default ``<first dir>/report/index.html``."""
+    from hpsweep.report.page import write
+    from hpsweep.report.results import decide_by, load
+
+    if missing_paths(directories):
+        return 1
+    sweeps = load(directories)
+    if not sweeps:
+        print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
+        return 1
+    try:
+        decide_by(sweeps, metric, direction)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {write(sweeps, out or default_path(directories[0]))}")
     return 0
 
 
@@ -259,6 +297,8 @@ def best(directories: list[Path], out_dir: Path | None, metric: str | None, dire
     from hpsweep.report.best import write_best
     from hpsweep.report.results import decide_by, load
 
+    if missing_paths(directories):
+        return 1
     sweeps = load(directories)
     try:
         decide_by(sweeps, metric, direction)
@@ -330,6 +370,14 @@ def sync(sweep_dir: Path, dry_run: bool) -> int:
     return subprocess.run([sys.executable, "-m", "wandb", "sync", *dry, *runs]).returncode
 
 
+def missing_paths(paths: list[Path]) -> bool:
+    """Say which of ``paths`` do not exist (a typo, or the wrong directory to run from)."""
+    missing = [path for path in paths if not path.exists()]
+    for path in missing:
+        print(f"error: {path} does not exist (relative paths start at {Path.cwd()})", file=sys.stderr)
+    return bool(missing)
+
+
 def add_metric_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", help="decide by this metric of every training's result.json instead of the "
                         "sweep's, by the same rule: val_f1, val_acc, val_loss, val_f1_distorted, val_f1_tta, ...")
@@ -365,10 +413,19 @@ def main(argv: list[str] | None = None) -> int:
     summary_parser.add_argument("--csv", type=Path, help="write one row per option to this CSV file")
     summary_parser.add_argument("--json", type=Path, help="write one object per option to this JSON file")
     summary_parser.add_argument("--markdown", type=Path, help="write the tables and plots to this Markdown file")
-    summary_parser.add_argument("--plots", type=Path, help="where the PNGs go (default: beside --markdown, --csv or "
-                                "--json, else <first dir>/summary)")
+    summary_parser.add_argument("--plots", type=Path, help="write the PNG plots into this folder (by default beside "
+                                "--markdown, --csv or --json; with none of them, no file is written)")
     summary_parser.add_argument("--no-plots", action="store_true", help="the table and exports only")
     add_metric_arguments(summary_parser)
+    report_parser = command("report", "one HTML page of sweeps' answers, to open in a browser",
+                            "Self-contained (inline styles, plots and a few lines of script; no network): each "
+                            "category's table, verdict and plots, the best config, the cost, the progress, and every "
+                            "failed, pruned or eliminated training with its reason. A running sweep keeps its own "
+                            "page current (<sweep dir>/report/index.html, reloading itself).")
+    report_parser.add_argument("directories", type=Path, nargs="*", default=[Path("outputs")])
+    report_parser.add_argument("--out", type=Path,
+                               help="the HTML file to write (default: <first dir>/report/index.html)")
+    add_metric_arguments(report_parser)
     best_parser = command("best", "write each comparison's choices as an experiment config",
                           "The config sets each category's choice (the base where the winner is within noise of "
                           "it) and the sweep's fixed overrides, so it trains as compared. --verify trains the "
@@ -417,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         return summary(args.directories, args.csv, args.markdown, args.json, args.plots, not args.no_plots,
                        args.metric, args.direction)
+    if args.command == "report":
+        return report(args.directories, args.out, args.metric, args.direction)
     if args.command == "best":
         return best(args.directories, args.out, args.metric, args.direction, args.verify, args.verify_overrides)
     if args.command == "status":
@@ -435,12 +494,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "matrix":
         return matrix(args.config_dir, args.overrides, args.results)
     if args.command == "interactive":
-        from hpsweep.sweep.interactive import interactive
-
         return interactive(args.config_dir, args.overrides)
     if args.command == "run":
         return run(args, run_parser)
     return check(args.config_dir, args.overrides)
+
+
+def interactive(config_dir: Path, overrides: list[str]) -> int:
+    """Pick models, categories and a launcher from menus, see the matrix, confirm, launch."""
+    from hpsweep.sweep.interactive import confirm, launch, pick, sweep_command
+
+    picked = pick(config_dir)
+    if picked is None:
+        return 1
+    models, categories, launcher = picked
+    if matrix(config_dir, [f"model={','.join(models)}", f"category={','.join(categories)}", *overrides],
+              [Path("outputs")]) != 0:
+        return 1
+    if not confirm():
+        print("nothing launched")
+        return 0
+    return launch(sweep_command(config_dir, models, categories, launcher, overrides))
 
 
 def run(args, parser: argparse.ArgumentParser) -> int:

@@ -244,15 +244,15 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
         test = against_base[top.option]
         if test.p_value is None:
             verdict = Verdict(top.option, top.option, False, False,
-                              f"best mean ({_signed(test.difference)} against the base), untested: {test.method}",
+                              f"best mean ({signed(test.difference)} against the base), untested: {test.method}",
                               notes, against_base)
         elif test.significant(alpha) and sign * test.difference > 0:
             verdict = Verdict(top.option, top.option, False, False,
-                              f"better than the base by {_signed(test.difference)} ({test.method}, "
+                              f"better than the base by {signed(test.difference)} ({test.method}, "
                               f"p={test.p_value:.3g})", notes, against_base)
         else:
             verdict = Verdict(base.option, top.option, True, True,
-                              f"{top.option} has the best mean ({_signed(test.difference)}) but is within noise of "
+                              f"{top.option} has the best mean ({signed(test.difference)}) but is within noise of "
                               f"the base ({test.method}, p={test.p_value:.3g} >= {alpha}): undecided with this "
                               f"validation, which could detect a difference of {test.detectable_text} or more; "
                               "the base is kept", notes, against_base, undecided=test)
@@ -262,8 +262,16 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
         test = paired_test(winner, runner_up, alpha)
         if test.p_value is not None and not test.significant(alpha):
             notes.append(f"within noise of the runner-up {runner_up.option} ({test.method}, p={test.p_value:.3g})")
+        elif test.significant(alpha):
+            notes.append(f"significantly ahead of the runner-up {runner_up.option} by {signed(test.difference)} "
+                         f"({test.method}, p={test.p_value:.3g} < {alpha})")
     return verdict
 
 
-def _signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.4f}"
+def signed(value: float | None) -> str:
+    """A difference with enough digits to tell it from none: ``+0.0012``, ``+3.2e-05``, ``0`` for none."""
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    return f"{value:+.4f}" if abs(value) >= 5e-5 else f"{value:+.1e}"

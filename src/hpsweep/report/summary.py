@@ -11,6 +11,7 @@ from pathlib import Path
 from hpsweep.display import console, format_duration
 from hpsweep.report.answers import Group
 from hpsweep.report.results import Sweep
+from hpsweep.report.statistics import signed
 from hpsweep.sweep.stages import read_decisions
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
@@ -72,7 +73,7 @@ def _mean_std(row: dict) -> str:
 
 
 def _signed(value) -> str:
-    return "" if value is None else f"{value:+.4f}"
+    return "" if value is None else signed(value)
 
 
 def _mark(row: dict) -> str:
@@ -90,10 +91,11 @@ def _searched(row: dict) -> str:
     return f" (trial {row['trial']}, best of {len(row['trials'])}{spread})"
 
 
-def verdict_lines(group: Group) -> list[str]:
+def verdict_lines(group: Group, decided: bool = True) -> list[str]:
+    """Each category's verdict and notes; ``decided``: first, which metric decided and why."""
     direction = "higher" if group.sweep.higher_is_better else "lower"
     lines = [f"decided by {group.sweep.metric} ({direction} is better): {group.sweep.decided_by}"] \
-        if group.categories and group.sweep.decided_by else []
+        if decided and group.categories and group.sweep.decided_by else []
     for answer in group.categories:
         verdict = answer.verdict
         chosen = "no winner" if verdict.winner is None else (

@@ -56,6 +56,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     finally:
         if (output_dir / RESULT_FILE).is_file():
             claim.release()
+            if hydra_cfg.mode == RunMode.MULTIRUN:  # the sweep's page shows this training's end
+                from hpsweep.report.page import refresh
+
+                refresh(Path(hydra_cfg.sweep.dir))
         else:  # a stop signal (or a kill): the claim stays, for the requeued job or to go stale
             claim.keep()
 
@@ -93,7 +97,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
     tracker = competition = None
     with StopSignals() as stop:
         try:
-            validate(cfg)
+            validate(cfg, warn=manifest is None)  # a category sweep's pre-flight warned once for all its jobs
             tracker = Tracker(
                 project=record["wandb_project"],
                 entity=cfg.logger.entity,
@@ -105,6 +109,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
                 run_dir=output_dir,
                 run_id=record["wandb_run_id"],
                 verbose=cfg.logger.get("verbose", False),
+                sweep_dir=Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None,
             )
             record["wandb_run_id"] = tracker.run_id
             write_json_atomic(output_dir / JOB_FILE, record)

@@ -21,6 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hpsweep.compose import missing_option
 from hpsweep.errors import ConfigError, SweepFailedError
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
@@ -39,6 +40,7 @@ from hpsweep.sweep.plan import (
     Training,
     assign_directories,
     bare_key,
+    compared_rows,
     fingerprint,
     group_choices,
     merge_identical,
@@ -74,6 +76,7 @@ class CategorySweeperConf:
     race_from: int = 1  # replicates every option trains before racing may eliminate it
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
+    report: bool = True  # keep <sweep dir>/report/index.html current while the sweep runs (hpsweep report)
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
 
@@ -84,7 +87,7 @@ class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float | None,
                  prune_patience: int, n_trials: int, sampler: str, racing: bool, race_from: int,
-                 share_trajectories: bool, max_batch_size: int | None, resume: bool):
+                 share_trajectories: bool, max_batch_size: int | None, report: bool, resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
@@ -98,6 +101,7 @@ class CategorySweeper(Sweeper):
         self.racing = {"enabled": racing, "race_from": race_from}
         self.share_trajectories = share_trajectories
         self.max_batch_size = max_batch_size
+        self.live_report = report
         self.resume = resume
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
@@ -179,6 +183,7 @@ class CategorySweeper(Sweeper):
             "pruning": self.pruning,
             "racing": self.racing,
             "share_trajectories": self.share_trajectories,
+            "report": self.live_report,
             "default_choices": dict(request.default_choices),
             "stages": stages.stage_categories(overrides, request) if self.strategy == "greedy" else [],
             "n_trials": self.n_trials,
@@ -226,6 +231,7 @@ class CategorySweeper(Sweeper):
         header["search_trials"] = len(searched) * self.n_trials
         entries = {entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)}
         write_manifest(sweep_dir, header, list(entries.values()))
+        self.refresh_report(sweep_dir, live=True)
         returns = self.launch(outcomes, sweep_dir)
         if searched:
             outcomes += self.run_searches(searched, spaces, sweep_dir, header, entries, returns)
@@ -252,7 +258,7 @@ class CategorySweeper(Sweeper):
             return False
         log.info("every training of %s is done: nothing to run (hydra.sweeper.resume=false runs them again)",
                  sweep_dir)
-        self.report(outcomes, sweep_dir)
+        self.report(outcomes, sweep_dir, rewrite=False)
         return True
 
     def run_greedy(self, header: dict, overrides: list[Override], request: PlanRequest,
@@ -290,10 +296,12 @@ class CategorySweeper(Sweeper):
         self.report(list(everything.values()), sweep_dir)
         return returns
 
-    def report(self, outcomes: list[Outcome], sweep_dir: Path) -> None:
+    def report(self, outcomes: list[Outcome], sweep_dir: Path, rewrite: bool = True) -> None:
         metric, _ = self.decision_metric()
         collect_outcomes(outcomes, metric)
         print_outcomes(outcomes, sweep_dir, metric)
+        if rewrite:  # the page stops reloading: the sweep has ended
+            self.refresh_report(sweep_dir, live=False)
         failed = [outcome for outcome in outcomes if outcome.status == "failed"]
         if failed:
             raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
@@ -373,9 +381,10 @@ class CategorySweeper(Sweeper):
         for number, training in enumerate(trainings):
             try:
                 cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(training.overrides))
-            except HydraException as error:  # an unknown option: Hydra's message lists the valid ones
-                message = str(error).split("\nConfig search path")[0]
-                problems.append(f"job {number} ({training.label}): " + " ".join(message.split()))
+            except HydraException as error:  # an unknown option: named with the closest ones
+                message = missing_option(str(error), self.hydra_context.config_loader.get_group_options) or \
+                    " ".join(str(error).split("\nConfig search path")[0].split())
+                problems.append(f"job {number} ({training.label}): {message}")
                 configs.append(None)
                 continue
             configs.append(cfg)
@@ -410,10 +419,17 @@ class CategorySweeper(Sweeper):
         if self.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, config_of)
         pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
-        rows = len({row for training in trainings for row in training.rows})
+        rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
                  len(outcomes) - pending, sweep_dir)
         return outcomes
+
+    def refresh_report(self, sweep_dir: Path, live: bool) -> None:
+        """Rewrite the sweep's page (``hpsweep.report.page``); hpsweep's jobs rewrite it as each ends."""
+        if self.live_report:
+            from hpsweep.report.page import refresh
+
+            refresh(sweep_dir, live)
 
     @staticmethod
     def entry(outcome: Outcome, sweep_dir: Path) -> dict:
@@ -464,6 +480,8 @@ class CategorySweeper(Sweeper):
                 claimed = [(number, outcome) for number, outcome in part if self.claims.take(outcome)]
                 if claimed:
                     results += self.launch_claimed(claimed, sweep_dir)
+                    if not self.hpsweep_app:  # another app's jobs write no result of their own as they end
+                        self.refresh_report(sweep_dir, live=True)
             if results:
                 returns.append(results)
         return returns

@@ -1,0 +1,241 @@
+"""``hpsweep report``: sweeps' answers as one self-contained HTML page, to open in a browser or send by e-mail.
+
+Everything is inline (CSS, SVG plots as data URIs, a few lines of script that sort the tables): the page makes
+no request to any network. It is rendered from ``templates/report.html.j2`` with Jinja2 (autoescaped) from the
+same answer ``hpsweep summary`` prints (``answers.answer``), and written atomically.
+
+While a sweep runs, its page is *live*: each finished training rewrites it (``refresh``) and it reloads itself in
+the browser; the sweep's end writes it once more without the reload. The plots cost about a second per
+model to draw, so a live page redraws them at most every ``PLOTS_EVERY_S`` and keeps the last ones in between.
+"""
+
+import base64
+import io
+import json
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+from hpsweep.display import format_duration
+from hpsweep.records import write_atomic
+from hpsweep.report.answers import Group, answer
+from hpsweep.report.results import Sweep, load
+from hpsweep.report.statistics import signed
+from hpsweep.report.summary import greedy_lines, rows, verdict_lines
+
+REPORT_DIR, REPORT_FILE = "report", "index.html"
+PLOTS_CACHE = ".plots.json"  # the live page's last drawn plots, beside it
+PLOTS_EVERY_S = 60.0
+RELOAD_S = 15  # how often a live page reloads itself
+PROBLEMS = ("failed", "pruned", "eliminated")
+
+log = logging.getLogger(__name__)
+
+
+def default_path(sweep_dir: Path) -> Path:
+    return Path(sweep_dir) / REPORT_DIR / REPORT_FILE
+
+
+def write(sweeps: list[Sweep], out: Path, live: bool = False) -> Path:
+    """Render the page of ``sweeps`` into ``out`` (atomically); ``live``: it reloads itself."""
+    groups = answer(sweeps)
+    plots = _plots(groups, out.parent / PLOTS_CACHE, live)
+    html = render(sweeps, groups, plots, live)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, lambda temporary: temporary.write_text(html, encoding="utf-8"))
+    return out
+
+
+def refresh(sweep_dir: Path, live: bool = True) -> Path | None:
+    """Rewrite a sweep's own page (``<sweep dir>/report/index.html``); never raises: a report that cannot be
+    written must not fail the training that asked for it."""
+    try:
+        sweeps = [sweep for sweep in load([sweep_dir]) if sweep.directory == Path(sweep_dir) and sweep.manifest]
+        if not sweeps or sweeps[0].manifest.get("report") is False:
+            return None
+        return write(sweeps, default_path(sweep_dir), live)
+    except Exception as error:  # noqa: BLE001 (a damaged file, a full disk: the sweep goes on)
+        log.warning("the report of %s was not rewritten: %s: %s", sweep_dir, type(error).__name__, error)
+        return None
+
+
+def render(sweeps: list[Sweep], groups: list[Group], plots: dict[str, str], live: bool) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    environment = Environment(loader=PackageLoader("hpsweep.report", "templates"), autoescape=select_autoescape(),
+                              trim_blocks=True, lstrip_blocks=True)
+    environment.filters["signed"] = signed
+    table = rows(groups)
+    owners = [number for number, group in enumerate(groups) for _ in group.rows]
+    context = {
+        "live": live, "reload_s": RELOAD_S, "now": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        "sweeps": [_sweep(sweep, [(number, group) for number, group in enumerate(groups) if group.sweep is sweep],
+                          table, owners, plots) for sweep in sweeps],
+    }
+    return environment.get_template("report.html.j2").render(**context)
+
+
+def _sweep(sweep: Sweep, groups: list[tuple[int, Group]], table: list[dict], owners: list[int],
+           plots: dict[str, str]) -> dict:
+    manifest = sweep.manifest
+    trainings = sweep.trainings
+    return {
+        "directory": str(sweep.directory),
+        "command": f"python {_script(sweep)} -m {' '.join(manifest.get('arguments', []))}" if manifest else "",
+        "fixed": sweep.fixed,
+        "started": _started(sweep),
+        "launcher": _launcher(sweep.directory),
+        "metric": sweep.metric,
+        "direction": "higher" if sweep.higher_is_better else "lower",
+        "decided_by": sweep.decided_by,
+        "cost": _cost(sweep),
+        "progress": _progress(sweep),
+        "running": any(training.status in ("pending", "incomplete") for training in trainings),
+        "greedy": greedy_lines(sweep),
+        "groups": [_group(number, group, [row for row, owner in zip(table, owners, strict=True) if owner == number],
+                          plots) for number, group in groups],
+        "problems": _problems(sweep),
+        "verify": _verify(sweep.directory),
+    }
+
+
+def _group(number: int, group: Group, table: list[dict], plots: dict[str, str]) -> dict:
+    from hpsweep.report.best import experiment_yaml, final_groups, recommend
+
+    best = None
+    if group.categories and group in final_groups([group]) and not group.sweep.redecided:
+        try:
+            recommendation = recommend(group)
+            command = (f"python {_script(group.sweep)} --config-dir {group.sweep.directory / 'best'} "
+                       f"+experiment={recommendation.name}")
+            best = {"name": recommendation.name, "yaml": experiment_yaml(recommendation, command,
+                                                                         [str(group.sweep.directory)]),
+                    "command": f"hpsweep best {group.sweep.directory}", "run": command}
+        except Exception as error:  # noqa: BLE001 (the rest of the page stays useful)
+            best = {"name": "", "yaml": f"not written: {error}", "command": ""}
+    return {
+        "title": group.title, "model": group.model, "rows": table, "verdicts": verdict_lines(group, decided=False),
+        "options_plot": plots.get(f"options-{number}"), "curves_plot": plots.get(f"curves-{number}"),
+        "best": best,
+    }
+
+
+def _plots(groups: list[Group], cache: Path, live: bool) -> dict[str, str]:
+    """Each group's plots as SVG data URIs; a live page reuses the cached ones while they are recent."""
+    if live:
+        try:
+            cached = json.loads(cache.read_text())
+            if time.time() - cached["drawn"] < PLOTS_EVERY_S and cached["groups"] == len(groups):
+                return cached["plots"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    from hpsweep.report.plots import curves_figure, option_figure
+
+    plots = {}
+    for number, group in enumerate(groups):
+        for name, draw in (("options", option_figure), ("curves", curves_figure)):
+            figure = draw(group)
+            if figure is not None:
+                plots[f"{name}-{number}"] = _svg(figure)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(cache, lambda temporary: temporary.write_text(json.dumps(
+        {"drawn": time.time(), "groups": len(groups), "plots": plots})))
+    return plots
+
+
+def _svg(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _script(sweep: Sweep) -> str:
+    return Path((sweep.manifest.get("app") or {}).get("script") or "run_experiments.py").name
+
+
+def _started(sweep: Sweep) -> str:
+    path = sweep.directory / "multirun.yaml"
+    return datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M") if path.is_file() else ""
+
+
+def _launcher(sweep_dir: Path) -> str:
+    """The Hydra launcher the sweep ran with (its multirun.yaml), by class name."""
+    from omegaconf import OmegaConf
+
+    try:
+        target = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.launcher._target_
+    except Exception:  # noqa: BLE001 (absent or damaged: the page says nothing of it)
+        return ""
+    return str(target).rsplit(".", 1)[-1]
+
+
+def _cost(sweep: Sweep) -> dict:
+    """What the sweep trained and what it did not need to: merged rows, pruning, racing, shared trajectories."""
+    trainings = sweep.trainings
+    seconds = sum(training.duration_s or 0 for training in trainings)
+    on_gpu = any(str((training.record.get("setup") or {}).get("device", "")).startswith("cuda")
+                 for training in trainings)
+    answered_rows = sum(len([row for row in training.rows if row.get("category") or training.is_base])
+                        for training in trainings)
+    statuses = [training.status for training in trainings]
+    return {
+        "trainings": len(trainings), "rows": answered_rows,
+        "epochs": sum(training.record.get("epochs_run") or 0 for training in trainings),
+        "hours": f"{seconds / 3600:.2f} {'GPU' if on_gpu else 'CPU'}-hours ({format_duration(seconds)})",
+        "merged": answered_rows - len(trainings), "pruned": statuses.count("pruned"),
+        "eliminated": statuses.count("eliminated"),
+        "answered": sum(bool(training.record.get("answered_by")) for training in trainings),
+    }
+
+
+def _progress(sweep: Sweep) -> dict:
+    """Per model: done, running (started, no result yet), pending and failed; elapsed and an estimate of the
+    rest (the mean time of a finished training, one after another)."""
+    models: dict[str, dict[str, int]] = {}
+    for training in sweep.trainings:
+        counts = models.setdefault(training.model or "sweep", {"done": 0, "running": 0, "pending": 0, "failed": 0})
+        state = {"completed": "done", "pruned": "done", "eliminated": "done", "incomplete": "running"}.get(
+            training.status, training.status)
+        counts[state if state in counts else "pending"] += 1
+    durations = [training.duration_s for training in sweep.trainings if training.duration_s]
+    left = sum(counts["pending"] + counts["running"] for counts in models.values())
+    started = sweep.directory / "multirun.yaml"
+    elapsed = time.time() - started.stat().st_mtime if started.is_file() else None
+    return {
+        "models": models, "elapsed": format_duration(elapsed) if elapsed is not None else "",
+        "left": format_duration(left * sum(durations) / len(durations)) if durations and left else "",
+    }
+
+
+def _problems(sweep: Sweep) -> list[dict]:
+    """Every failed, pruned or eliminated training, with its reason and its logs."""
+    found = []
+    for training in sweep.trainings:
+        if training.status not in PROBLEMS:
+            continue
+        record = training.record
+        if training.status == "failed":
+            error = record.get("error") or {}
+            reason = f"{error.get('type', 'error')}: {error.get('message', '')}"
+        elif training.status == "pruned":
+            reason = (record.get("pruned") or {}).get("reason", "pruned")
+        else:
+            reason = (training.eliminated or {}).get("reason", "eliminated by racing")
+        label = " / ".join(part for part in (training.model, training.category, training.option) if part)
+        found.append({"label": f"{label} {training.replicate}".strip(), "status": training.status, "reason": reason,
+                      "logs": [str(path) for path in sorted(training.directory.glob("*.log"))]})
+    return found
+
+
+def _verify(sweep_dir: Path) -> list[dict]:
+    reports = []
+    for path in sorted((sweep_dir / "best").glob("verify_*.json")):
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return [report for report in reports if isinstance(report, dict)]

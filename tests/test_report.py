@@ -1,0 +1,101 @@
+"""``hpsweep report``: one self-contained HTML page that holds the summary's answer, kept current while a sweep
+runs, and that a real browser renders with its tables."""
+
+import html
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from fake_sweeps import by_option, fake_sweep
+from PIL import Image
+
+from hpsweep.cli import main
+from hpsweep.records import write_json_atomic
+
+SEEDS = "seed=1,2,3"
+PROGRESS = re.compile(r'<td class="text">([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>')
+RELOADS = '<meta http-equiv="refresh"'
+
+
+def summary_rows(sweep, tmp_path) -> list[dict]:
+    out = tmp_path / "summary.json"
+    assert main(["summary", str(sweep), "--json", str(out), "--no-plots"]) == 0
+    return json.loads(out.read_text())
+
+
+def report(sweep, tmp_path) -> str:
+    out = tmp_path / "page.html"
+    assert main(["report", str(sweep), "--out", str(out)]) == 0
+    return out.read_text()
+
+
+def assert_holds_the_answer(page: str, rows: list[dict]) -> None:
+    text = html.unescape(page)
+    for row in rows:
+        for key in ("model", "category", "option", "status"):
+            assert row[key] in text, (key, row[key])
+        for line in [row["verdict"], *row["notes"]] if row["best"] else []:
+            assert line in text, line
+    assert "http://" not in page and "https://" not in page, "no resource from any network"
+    assert 'src="data:image/svg+xml;base64,' in page, "the plots are inline"
+
+
+def test_the_report_of_a_finished_sweep_holds_every_row_and_verdict_of_the_summary(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet,test_efficientnet", "category=optimizer,loss_function", SEEDS,
+               value=by_option({"base": [0.80, 0.82, 0.78] * 2, "SGD": [0.90, 0.91, 0.93] * 2,
+                                "Focal": [0.80, 0.83, 0.79] * 2, "LabelSmoothing": [0.81, "failed", 0.8] * 2}))
+    rows = summary_rows(sweep, tmp_path)
+    page = report(sweep, tmp_path)
+    assert_holds_the_answer(page, rows)
+    assert RELOADS not in page, "a finished sweep's page does not reload itself"
+    assert "NonFiniteLossError: diverged" in page, "each failed training with its reason"
+    assert "best_test_resnet" in page and "override /optimizer: SGD" in html.unescape(page), "the best config"
+    assert {match[0]: match[1:] for match in PROGRESS.findall(page)} == {
+        "test_resnet": ("11", "0", "0", "1"), "test_efficientnet": ("11", "0", "0", "1")}
+
+
+def test_the_report_of_a_half_finished_sweep_shows_what_runs_what_waits_and_what_failed(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer,loss_function", SEEDS,
+               value=by_option({"base": [0.80, 0.82, 0.78], "SGD": [0.90, None, None], "Focal": ["failed", 0.8, None],
+                                "LabelSmoothing": [None, None, None]}))
+    write_json_atomic(sweep / "test_resnet/optimizer/SGD/seed-2/job.json", {"fingerprint": "x", "status": "running"})
+    rows = summary_rows(sweep, tmp_path)
+    page = report(sweep, tmp_path)
+    assert_holds_the_answer(page, rows)
+    assert PROGRESS.findall(page) == [("test_resnet", "5", "1", "5", "1")], "done, running, pending, failed"
+    assert "SGD: not all replicates completed, so not compared" in html.unescape(page)
+
+
+def test_a_running_sweep_rewrites_its_page_after_every_training_and_stops_reloading_at_its_end(turned):
+    *_, snapshots = turned
+    live = [snapshot for snapshot in snapshots if RELOADS in snapshot]
+    done = [int(PROGRESS.search(snapshot)[2]) for snapshot in live]
+    assert len(set(done)) >= 2 and done == sorted(done), f"the progress counts change between trainings: {done}"
+    final = snapshots[-1]
+    assert RELOADS not in final and PROGRESS.search(final).groups() == ("test_resnet", "3", "0", "0", "0")
+
+
+def chromium() -> str:
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if found is None:
+        pytest.skip("no headless browser: install Debian's chromium (apt-get install chromium; make test does it "
+                    "as root) to open the report in one")
+    return found
+
+
+def test_the_page_opens_in_a_real_browser_with_its_tables(turned, tmp_path):
+    sweep_dir, *_ = turned
+    page = sweep_dir / "report" / "index.html"
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400"]
+    shot = tmp_path / "page.png"
+    subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    image = Image.open(shot).convert("L")
+    assert image.getextrema()[1] - image.getextrema()[0] > 100 and len(image.getcolors(1 << 16)) > 20, "not blank"
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert dom.count("<table") >= 2 and '<table class="sortable answer">' in dom
+    assert "documents ★" in dom and "<img" in dom
