@@ -14,10 +14,12 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     from hpsweep.errors import UserError
+    from hpsweep.metrics import stopping_rule
     from hpsweep.train.job import run  # torch and timm load here, after Hydra has parsed the command line
 
     try:
-        return run(cfg)[cfg.early_stopping.monitor]  # the value any Hydra sweeper can optimise
+        monitored = stopping_rule(cfg.early_stopping, cfg.data)["monitor"]
+        return run(cfg)[monitored]  # the value any Hydra sweeper can optimise
     except UserError:
         if HydraConfig.get().mode == RunMode.RUN:
             sys.exit(1)  # the job's log said why, once; a sweep records it as the job's failure instead
@@ -25,4 +27,13 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    from pathlib import Path
+
+    from hpsweep.compose import unknown_choices
+
+    # a single run: Hydra would print its search path, not the closest names (a sweep's pre-flight names them,
+    # beside every other problem of its jobs)
+    single = not {"-m", "--multirun"} & set(sys.argv[1:])
+    if single and (problems := unknown_choices(Path(__file__).with_name("conf"), sys.argv[1:])):
+        sys.exit("error: " + "\n".join(problems))
     main()

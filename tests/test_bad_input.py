@@ -1,11 +1,13 @@
 """Bad input fails before training, with an error naming the key, the value and what is allowed."""
 
+import subprocess
+import sys
 import time
 
 import pytest
 import timm
 import torch
-from conftest import compose, run_experiments
+from conftest import ROOT, compose, run_experiments
 from omegaconf import OmegaConf
 
 from hpsweep.errors import ConfigError, PretrainedWeightsUnavailable, UnknownModelError
@@ -95,15 +97,30 @@ def test_bad_input_fails_the_run_before_training_and_is_recorded(tmp_path):
     assert not (tmp_path / "history.csv").exists(), "no epoch may run on invalid input"
 
 
+@pytest.mark.parametrize("arguments", [["model=test_resnt"], ["-m", "model=test_resnet,test_resnt", "seed=1,2"]],
+                         ids=["run", "multirun"])
+def test_a_mistyped_option_gets_the_closest_names_not_hydras_search_path(tmp_path, arguments):
+    finished = subprocess.run([sys.executable, str(ROOT / "run_experiments.py"), *arguments,
+                               f"hydra.run.dir={tmp_path}", f"hydra.sweep.dir={tmp_path}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 1
+    assert "model='test_resnt': no model/test_resnt.yaml in the config dir; closest: test_resnet" in finished.stderr
+    assert "Config search path" not in finished.stderr and "HYDRA_FULL_ERROR" not in finished.stderr
+    assert not list(tmp_path.iterdir()), "nothing was started"
+
+
 def test_a_cosine_period_that_is_not_the_runs_length_is_flagged_not_refused():
     from hpsweep.validation import config_warnings
 
     [short] = config_warnings(compose("trainer.max_epochs=30"))  # the seed's option: T_max 25, 30 epochs
-    assert short.startswith("scheduler.lr_scheduler.T_max=25 < trainer.max_epochs=30: the learning rate falls")
+    assert short.startswith("the cosine schedule (scheduler.lr_scheduler.T_max=25) is shorter than trainer.max_epochs"
+                            "=30: the learning rate reaches eta_min at epoch 25 and rises again after it; set "
+                            "scheduler.lr_scheduler.T_max=null to follow the run's length, or trainer.max_epochs=25")
     [long] = config_warnings(compose("trainer.max_epochs=8"))
-    assert "decays only 23% of the way to eta_min" in long
+    assert "decays only 23% of the way to eta_min; set scheduler.lr_scheduler.T_max=null" in long
     assert config_warnings(compose("scheduler.lr_scheduler.T_max=null")) == []
     assert config_problems(compose("trainer.max_epochs=30")) == [], "a warning, not a problem"
+    assert config_warnings(compose("trainer.max_epochs=-1")) == [], "the epochs' error makes it moot"
 
 
 def test_distorted_validation_names_its_views_and_is_needed_to_monitor_it():

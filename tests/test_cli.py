@@ -74,9 +74,14 @@ def test_check_prints_names_or_every_problem(capsys):
     assert main(["check", "optimizer.lr=0", "data.batch_size=0"]) == 1
     err = capsys.readouterr().err
     assert "optimizer.lr=0" in err and "data.batch_size=0" in err
+    assert main(["check", "model=test_resnt"]) == 1
+    assert "error: model='test_resnt': no model/test_resnt.yaml in the config dir; closest: test_resnet" in \
+        capsys.readouterr().err
 
 
 def test_status_tells_each_job_where_it_stands(tmp_path, capsys):
+    tmp_path = tmp_path / ("a_long_sweep_dir_name_" * 6)  # longer than any table column
+    tmp_path.mkdir()
     jobs = [{"label": f"m / optimizer / {name}", "model": "m", "category": "optimizer", "option": name,
              "directory": f"m/optimizer/{name}"} for name in ("AdamW", "SGD", "Lion")]
     (tmp_path / "sweep.json").write_text(json.dumps({"jobs": jobs}))
@@ -88,10 +93,20 @@ def test_status_tells_each_job_where_it_stands(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "1 completed, 1 interrupted, 1 not started" in out, "SGD started, and nobody holds it now"
-    assert "m/optimizer/AdamW/run_experiments.log" in out
+    assert str(tmp_path / "m/optimizer/AdamW/run_experiments.log") in out, "piped: every path whole"
+    assert "m\toptimizer\tAdamW\tcompleted\t\t\t" in out, "one line per training, tab-separated"
     claims.take(tmp_path / "m/optimizer/Lion", "a-driver")  # a live claim: a driver launched it
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"1 running ({socket.gethostname()}, pid {os.getpid()}, since " in out
     assert main(["status", str(tmp_path / "m")]) == 1
     assert "is not a sweep dir: it has no sweep.json" in capsys.readouterr().err
+
+
+def test_a_mistyped_path_is_said_not_to_exist(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for command in (["summary", "outputs/sweeps/dmeo"], ["best", "outputs/sweeps/dmeo"]):
+        assert main(command) == 1
+        error = capsys.readouterr().err
+        assert f"error: outputs/sweeps/dmeo does not exist (relative paths start at {tmp_path})" in error
+        assert "no result.json" not in error

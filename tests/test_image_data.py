@@ -67,7 +67,8 @@ def test_augmentation_category_sweeps_an_image_folder(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
     assert sorted(found) == ["test_resnet/augmentation/documents", "test_resnet/augmentation/light",
-                             "test_resnet/augmentation/none", "test_resnet/base"], "the base is their reference"
+                             "test_resnet/base"], "the base is their reference, and none is the base's training"
+    assert {row["option"] for row in found["test_resnet/base"]["rows"]} == {"base", "none"}
     assert all(result["status"] == "completed" for result in found.values())
 
 

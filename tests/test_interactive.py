@@ -1,5 +1,6 @@
 """The interactive mode, driven by real keystrokes in a pseudo-terminal, and the seed's runner flags."""
 
+import ast
 import json
 import os
 import re
@@ -20,10 +21,14 @@ def plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
+# the terminal's own size (the pty's 200 columns), not a COLUMNS that pytest's workers may have set
+TERMINAL_ENV = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+
+
 def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     sweep_dir = tmp_path / "sweep"
     child = pexpect.spawn(sys.executable, ["-m", "hpsweep.cli", "interactive", *TINY, f"hydra.sweep.dir={sweep_dir}"],
-                          cwd=ROOT, env={**os.environ, "WANDB_SILENT": "true", "TERM": "xterm"},
+                          cwd=ROOT, env={**TERMINAL_ENV, "WANDB_SILENT": "true", "TERM": "xterm"},
                           dimensions=(50, 200), encoding="utf-8", timeout=120)
     child.expect("Models")
     models = sorted(path.stem for path in (ROOT / "conf" / "model").glob("*.yaml"))
@@ -61,3 +66,12 @@ def test_seed_runner_flags_forward_to_the_sweep(tmp_path):
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "equivalent command: python run_experiments.py -m model=test_resnet category=optimizer" in finished.stdout
     assert len(list(sweep_dir.glob("**/result.json"))) == 2
+
+
+def test_the_menus_do_not_import_the_command_line():
+    """``hpsweep.cli`` uses the menus; the menus never import it back (one layer knows both)."""
+    source = (ROOT / "src/hpsweep/sweep/interactive.py").read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert not any(name.startswith("hpsweep.cli") for name in imported), imported

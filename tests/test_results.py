@@ -52,6 +52,9 @@ def test_replicates_aggregate_into_one_row_per_option(tmp_path, capsys):
     assert "loss_function: base kept (CrossEntropy) - Focal has the best mean" in out
     assert "LabelSmoothing: not all replicates completed" in out
     assert f"test_resnet  ({sweep}; data.image_size=32)" in out, "each comparison says its sweep and settings"
+    before = sorted(sweep.rglob("*"))
+    assert main(["summary", str(sweep)]) == 0
+    assert sorted(sweep.rglob("*")) == before, "alone, summary only reads the sweep dir: no plots written into it"
 
 
 def test_summary_exports_and_plots_with_every_replicate(tmp_path):

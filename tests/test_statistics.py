@@ -3,12 +3,14 @@
 import pytest
 from scipy.stats import binomtest, ttest_rel
 
+from hpsweep.report.plots import error_bar
 from hpsweep.report.statistics import (
     Aggregate,
     Candidate,
     decide,
     mcnemar_detectable,
     paired_test,
+    signed,
     what_would_decide,
 )
 
@@ -130,3 +132,27 @@ def test_detectable_differences_are_where_each_test_turns_significant():
     shifted = [b + (s - b) - test.difference + test.detectable for b, s in zip(base_values, sgd_values, strict=True)]
     edge = paired_test(candidate("X", shifted), candidate("base", base_values, is_base=True))
     assert edge.p_value == pytest.approx(0.05, rel=1e-6) and edge.detectable == pytest.approx(test.detectable)
+
+
+def test_a_tiny_difference_is_shown_as_one_not_as_none():
+    assert (signed(0.0012), signed(3.2e-5), signed(-4e-6), signed(0.0)) == ("+0.0012", "+3.2e-05", "-4.0e-06", "0")
+    base = candidate("CrossEntropy", [0.97, 0.98, 0.99], is_base=True)
+    focal = candidate("Focal", [0.97, 0.98, 0.99 + 9e-5])
+    verdict = decide([base, focal], True, 0.05)
+    assert "Focal has the best mean (+3.0e-05) but is within noise of the base" in verdict.reason
+
+
+def test_a_runner_up_significantly_behind_the_winner_is_said():
+    base = candidate("base", [0.70, 0.71, 0.69], is_base=True)
+    winner = candidate("A", [0.90, 0.91, 0.92])
+    runner_up = candidate("B", [0.80, 0.80, 0.83])
+    verdict = decide([base, winner, runner_up], True, 0.05)
+    [note] = verdict.notes
+    assert note.startswith("significantly ahead of the runner-up B by +0.1000 (paired t-test over 3 replicates, p=")
+    assert note.endswith("< 0.05)")
+
+
+def test_error_bars_stay_within_the_metrics_range():
+    assert error_bar(0.99, 0.05, "val_f1") == [[pytest.approx(0.05)], [pytest.approx(0.01)]]
+    assert error_bar(0.02, 0.05, "val_loss") == [[pytest.approx(0.02)], [pytest.approx(0.05)]]
+    assert error_bar(0.5, None, "val_acc") == [[0.0], [0.0]]

@@ -13,6 +13,7 @@ from hpsweep.sweep.plan import (
     Row,
     Training,
     assign_directories,
+    compared_rows,
     fingerprint,
     merge_identical,
     plan_jobs,
@@ -49,17 +50,17 @@ def plan(*arguments: str, group_options=real_group_options, choices=DEFAULT_CHOI
     (("model=test_resnet", "category=optimizer", "seed=1,2", "trainer.max_epochs=5,10"), 2 * 2, 2 * 2 * 2),
     (("model=test_resnet", "category=optimizer,fold"), 2, 2 * 5),                  # folds too, category or not
     (("model=test_resnet", "category=optimizer", "data.n_folds=5", "data.fold=0,1,2,3,4"), 2, 2 * 5),
-    (("model=test_resnet", "category=fold"), 0, 5),                                 # a cross-validated base
+    (("model=test_resnet", "category=fold"), 1, 5),                                 # a cross-validated base
     (("category=early_stopping",), 3, 3),                                           # the base model
     (("model=glob(test_*)", "category=optimizer"), 2 * 2, 2 * 2),
     (("model=test_resnet", "category=glob(*_size)"), 4 + 3, 1 + 3 + 3),            # batch_size has no base option
-    (("model=test_resnet,resnet18", "optimizer=SGD,AdamW"), 0, 2 * 2),             # no category: the BasicSweeper
-    (("model=test_resnet",), 0, 1),
+    (("model=test_resnet,resnet18", "optimizer=SGD,AdamW"), 2 * 2, 2 * 2),         # no category: the BasicSweeper
+    (("model=test_resnet",), 1, 1),
 ], ids=["seed_all", "seed_listed", "union", "two_models", "seeds", "settings", "fold_category", "data_fold",
         "fold_only", "base_model", "model_glob", "category_glob", "basic_product", "single"])
 def test_row_and_training_counts(arguments, rows, trainings):
     planned = plan(*arguments)
-    assert len([row for row in rows_of(planned) if row.category]) == rows
+    assert len(compared_rows(planned)) == rows
     assert len(planned) == trainings
 
 
@@ -110,12 +111,13 @@ def test_a_new_category_folder_is_sweepable_by_name():
     assert trainings[1].overrides == ("model=m", "category=warmup", "+warmup=linear5"), "not in the defaults: added"
 
 
-def test_unknown_categories_and_models_are_reported_together():
+def test_unknown_categories_and_models_are_reported_together_with_the_closest_names():
     with pytest.raises(ConfigError) as raised:
-        plan("model=test_resnet,nope", "category=optimizer,optimiser")
+        plan("model=test_resnet,nope,test_resnt", "category=optimizer,optimiser")
     message = str(raised.value)
-    assert "category='optimiser': no config group" in message and "categories: optimizer, scheduler" in message
-    assert "model='nope': no conf/model/nope.yaml; models: " in message and "test_resnet" in message
+    assert "category='optimiser': no config group of that name has options; closest: optimizer" in message
+    assert "model='test_resnt': no model/test_resnt.yaml in the config dir; closest: test_resnet" in message
+    assert "model='nope': no model/nope.yaml in the config dir; options: efficientnet_b3.ra2_in1k" in message
 
 
 @pytest.mark.parametrize(("arguments", "subdirs"), [

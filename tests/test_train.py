@@ -27,6 +27,8 @@ RESULT_KEYS = {"status", "model", "category", "option", "run_name", "wandb_proje
 def test_cli_run_writes_result_history_and_an_offline_wandb_run(tmp_path):
     finished = run_experiments(tmp_path, "optimizer=SGD", "category=optimizer")
     assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"; upload with wandb sync {tmp_path / 'wandb'}/offline-run-" in finished.stdout
+    assert "hpsweep sync" not in finished.stdout, "a run of its own has no sweep dir to sync"
 
     result = read_result(tmp_path)
     assert set(result) == RESULT_KEYS

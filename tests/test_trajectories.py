@@ -13,7 +13,7 @@ from hpsweep.cli import main
 from hpsweep.sweep.plan import fingerprint
 from hpsweep.sweep.trajectories import trajectory_key
 
-LONG = ["data.image_size=16", "trainer.max_epochs=18"]  # long enough for patience 5 and 10 to stop early
+LONG = ["data.image_size=16", "trainer.max_epochs=20"]  # long enough for patience 5 and 10 to stop early
 
 
 @pytest.mark.parametrize("option, shares", [

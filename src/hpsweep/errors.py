@@ -1,5 +1,7 @@
 """Typed errors whose messages say how to fix the input."""
 
+import difflib
+
 
 class UserError(Exception):
     """A problem of the input or the setup whose message says how to fix it: shown without a traceback."""
@@ -45,3 +47,14 @@ class WriteFailed(OSError):
 
 class CheckpointUnusable(RuntimeError):
     """A checkpoint loaded but its states do not fit the training; it was set aside, so a re-run starts clean."""
+
+
+def closest(name: str, names: list[str]) -> str:
+    """``closest: a, b`` of ``names`` where some are close to ``name``, else ``options: <every one>``."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return f"closest: {', '.join(close)}" if close else f"options: {', '.join(names) or 'none'}"
+
+
+def unknown_option(group: str, name: str, options: list[str]) -> str:
+    """What to say of ``group=name`` where the config group has no such option."""
+    return f"{group}={name!r}: no {group}/{name}.yaml in the config dir; {closest(name, options)}"

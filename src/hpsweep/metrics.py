@@ -20,6 +20,11 @@ def direction(metric: str) -> str:
     return "min" if "loss" in metric else "max"
 
 
+def value_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take: a loss is >= 0, a rate (F1, accuracy) lies in [0, 1]."""
+    return (0.0, float("inf")) if "loss" in metric else (0.0, 1.0)
+
+
 def is_per_view(metric: str) -> bool:
     """Whether the metric counts every distorted view of every validation image (paired tests then pair views)."""
     return DISTORTED in metric

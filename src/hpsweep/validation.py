@@ -74,17 +74,22 @@ def config_problems(cfg: DictConfig) -> list[str]:
 
 
 def config_warnings(cfg: DictConfig) -> list[str]:
-    """What will run, but likely not as meant: a cosine period that is not the run's length."""
+    """What will run, but likely not as meant: a cosine period that is not the run's length. Nothing where the
+    epochs are invalid: that error makes it moot."""
     scheduler = cfg.scheduler.lr_scheduler
     t_max, epochs = scheduler.get("T_max"), cfg.trainer.max_epochs
     if not str(scheduler.get("_target_", "")).endswith("CosineAnnealingLR") or cfg.scheduler.interval != "epoch" \
-            or not isinstance(t_max, int) or not isinstance(epochs, int) or t_max == epochs:
+            or not isinstance(t_max, int) or not isinstance(epochs, int) or isinstance(epochs, bool) \
+            or epochs < 1 or t_max == epochs:
         return []
+    fix = (f"set scheduler.lr_scheduler.T_max=null to follow the run's length, or trainer.max_epochs={t_max} to "
+           "follow the schedule")
     if t_max < epochs:
-        return [f"scheduler.lr_scheduler.T_max={t_max} < trainer.max_epochs={epochs}: the learning rate falls to "
-                f"eta_min at epoch {t_max} and rises again after it (T_max=null: the run's length)"]
-    return [f"scheduler.lr_scheduler.T_max={t_max} > trainer.max_epochs={epochs}: the learning rate decays only "
-            f"{(1 - math.cos(math.pi * epochs / t_max)) / 2:.0%} of the way to eta_min (T_max=null: the run's length)"]
+        return [f"the cosine schedule (scheduler.lr_scheduler.T_max={t_max}) is shorter than trainer.max_epochs="
+                f"{epochs}: the learning rate reaches eta_min at epoch {t_max} and rises again after it; {fix}"]
+    return [f"the cosine schedule (scheduler.lr_scheduler.T_max={t_max}) is longer than trainer.max_epochs={epochs}: "
+            f"the learning rate decays only {(1 - math.cos(math.pi * epochs / t_max)) / 2:.0%} of the way to "
+            f"eta_min; {fix}"]
 
 
 def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
@@ -94,13 +99,12 @@ def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
                 yield f"{prefix}.{key}", node[key]
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise one ConfigError listing every problem of ``cfg``: values, the model name, the data set."""
+def validate(cfg: DictConfig, warn: bool = True) -> None:
+    """Raise one ConfigError listing every problem of ``cfg``: values, the model name, the data set; where
+    there is none (and ``warn``), log what will run but likely not as meant."""
     from hpsweep.train.data import data_problems  # imports torch and timm: kept off the cheap path
     from hpsweep.train.models import check_model_name
 
-    for warning in config_warnings(cfg):
-        logging.getLogger(__name__).warning(warning)
     problems = config_problems(cfg) + data_problems(cfg.data)
     try:
         check_model_name(cfg.model.name)
@@ -108,3 +112,5 @@ def validate(cfg: DictConfig) -> None:
         problems += error.problems
     if problems:
         raise ConfigError(problems)
+    for warning in config_warnings(cfg) if warn else []:
+        logging.getLogger(__name__).warning(warning)

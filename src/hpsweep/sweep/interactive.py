@@ -1,7 +1,8 @@
 """``hpsweep interactive`` and ``hpsweep run``: the seed's menu and flags, as a front for the Hydra command.
 
 Both build the same ``python run_experiments.py -m ...`` command a user could type, print it, and run
-it: nothing here launches jobs any other way.
+it: nothing here launches jobs any other way. The menus only pick; ``hpsweep.cli`` shows the matrix between
+the picking and the launch (this module does not import the command line).
 """
 
 import shlex
@@ -29,13 +30,12 @@ def launch(command: list[str]) -> int:
     return subprocess.run(command).returncode
 
 
-def interactive(config_dir: Path, overrides: list[str]) -> int:
-    """Pick models, categories and a launcher from menus, see the matrix, confirm, launch."""
+def pick(config_dir: Path) -> tuple[list[str], list[str], str] | None:
+    """Models, categories and a launcher picked from menus; None where the user left a menu."""
     import questionary
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from hpsweep.cli import matrix
     from hpsweep.compose import compose_config
 
     sweeper = compose_config(config_dir, []).hydra.sweeper
@@ -54,7 +54,7 @@ def interactive(config_dir: Path, overrides: list[str]) -> int:
         "Models (space to select, enter to go on):", choices=models,
         validate=lambda picked: bool(picked) or "pick at least one model").ask()
     if not chosen_models:
-        return 1
+        return None
     chosen_categories = questionary.checkbox(
         "Categories:", choices=[questionary.Choice(
             f"{name} ({option_counts[name]} options"
@@ -62,14 +62,12 @@ def interactive(config_dir: Path, overrides: list[str]) -> int:
             value=name) for name in categories],
         validate=lambda picked: bool(picked) or "pick at least one category").ask()
     if not chosen_categories:
-        return 1
+        return None
     launcher = questionary.select("Launcher:", choices=launchers).ask()
-    if launcher is None:
-        return 1
-    sweep = [f"model={','.join(chosen_models)}", f"category={','.join(chosen_categories)}", *overrides]
-    if matrix(config_dir, sweep, [Path("outputs")]) != 0:
-        return 1
-    if not questionary.confirm("Launch this sweep?", default=True).ask():
-        print("nothing launched")
-        return 0
-    return launch(sweep_command(config_dir, chosen_models, chosen_categories, launcher, overrides))
+    return None if launcher is None else (chosen_models, chosen_categories, launcher)
+
+
+def confirm() -> bool:
+    import questionary
+
+    return bool(questionary.confirm("Launch this sweep?", default=True).ask())

@@ -24,7 +24,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Glob, Override
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import ConfigError
+from hpsweep.errors import ConfigError, closest, unknown_option
 from hpsweep.records import JOB_FILE, read_job_record
 
 BASE = "base"  # the option name of the base combination's row
@@ -182,11 +182,11 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     model_override = by_key.pop("model", None)
     model_files = request.group_options("model")
     models = override_values(model_override, model_files) if model_override else [None]
-    problems = [f"category={name!r}: no config group of that name has options; categories: "
-                f"{', '.join(request.all_categories)} (or any folder of option files in the config dir)"
+    problems = [f"category={name!r}: no config group of that name has options; "
+                f"{closest(name, list(request.all_categories))} (or any folder of option files in the config dir)"
                 for name in categories if not request.group_options(name)]
-    problems += [f"model={name!r}: no conf/model/{name}.yaml; models: {', '.join(model_files)}"
-                 for name in models if name is not None and name not in model_files]
+    problems += [unknown_option("model", name, model_files) for name in models
+                 if name is not None and name not in model_files]
     if problems:
         raise ConfigError(problems)
 
@@ -229,6 +229,13 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
 def rows_of(trainings: list[Training]) -> list[Row]:
     """The distinct rows the trainings answer, in plan order."""
     return list(dict.fromkeys(row for training in trainings for row in training.rows))
+
+
+def compared_rows(trainings: list[Training]) -> list[Row]:
+    """The rows a sweep's tables show and its log and ``hpsweep matrix`` count: each category's options (the
+    base's training answers its own option of each); without categories, every row."""
+    rows = rows_of(trainings)
+    return [row for row in rows if row.category] or rows
 
 
 def merge_identical(trainings: list[Training], fingerprints: list[str]) -> tuple[list[Training], list[str]]:

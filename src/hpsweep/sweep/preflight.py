@@ -60,7 +60,7 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
             problem = image_size_problem(model_cfg, image_size)
             if problem:
                 jobs_of.setdefault(problem, []).extend(numbers)
-    for warning, numbers in warned.items():  # they run, but the user should know before they do
+    for warning, numbers in warned.items() if not jobs_of else ():  # they run, but the user should know first
         logging.getLogger(__name__).warning("%s: %s", _which(numbers, jobs), warning)
     return [f"{_which(numbers, jobs)}: {problem}" for problem, numbers in jobs_of.items()]
 

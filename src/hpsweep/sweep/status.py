@@ -88,14 +88,21 @@ def print_status(sweep_dir: Path) -> int:
               "to write it again; finished trainings are kept", file=sys.stderr)
         return 1
     rows = job_states(sweep_dir, manifest["trainings"])
-    table = Table(title=f"sweep {sweep_dir}", title_justify="left")
-    for column in ("model", "category", "option", "state", "stops", "slurm job", "logs"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["model"] or "", row["category"] or "-", row["option"], row["state"],
-                      str(row["stops"] or ""), row["slurm_job_id"] or "", "\n".join(row["logs"]))
+    columns = ("model", "category", "option", "state", "stops", "slurm job", "logs")
+    cells = [(row["model"] or "", row["category"] or "-", row["option"], row["state"], str(row["stops"] or ""),
+              row["slurm_job_id"] or "", row["logs"]) for row in rows]
     out = console()
-    out.print(table)
+    if not out.is_terminal:  # piped or redirected: whole paths, one training per line, tab-separated (cut, grep)
+        print("\t".join(columns))
+        for *fields, logs in cells:
+            print("\t".join([*fields, " ".join(logs)]))
+    else:
+        table = Table(title=f"sweep {sweep_dir}", title_justify="left")
+        for column in columns:
+            table.add_column(column, overflow="fold")  # a path folded over lines stays whole, never "..."
+        for *fields, logs in cells:
+            table.add_row(*fields, "\n".join(logs))
+        out.print(table)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1

@@ -53,7 +53,8 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
             config = OmegaConf.to_container(own, resolve=True)
             tracker = Tracker(project=record["wandb_project"], entity=cfg.logger.entity, name=record["run_name"],
                               group=place["category"], tags=tags_of(cfg.model.name, place), config=config,
-                              mode=cfg.logger.mode, run_dir=directory, verbose=cfg.logger.get("verbose", False))
+                              mode=cfg.logger.mode, run_dir=directory, verbose=cfg.logger.get("verbose", False),
+                              sweep_dir=sweep_dir)
             record["wandb_run_id"] = tracker.run_id
             write_json_atomic(directory / JOB_FILE, record)
             try:

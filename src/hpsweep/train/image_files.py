@@ -4,6 +4,7 @@ Indexing and checking need no torch: the pre-flight scans every file before any 
 """
 
 import csv
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +35,15 @@ def conventional(folder: Path, key: str, value: str | None, name: str) -> str | 
         return value
     found = (folder / name).resolve()  # absolute: joined to the data root, it stays itself
     if found.exists():
-        log.info("data.%s=auto: using %s", key, found)
+        _say_found(key, found)
         return str(found)
     return None
+
+
+@functools.cache
+def _say_found(key: str, found: Path) -> None:
+    """Once per process: the pre-flight's scan and the loaders index the same folders."""
+    log.info("data.%s=auto: using %s", key, found)
 
 
 def images_in(folder: Path) -> list[Path]:

@@ -50,7 +50,8 @@ class Tracker:
     """
 
     def __init__(self, *, project: str, entity: str | None, name: str, group: str | None, tags: list[str],
-                 config: dict, mode: str, run_dir: Path, run_id: str | None = None, verbose: bool = False):
+                 config: dict, mode: str, run_dir: Path, run_id: str | None = None, verbose: bool = False,
+                 sweep_dir: Path | None = None):
         import wandb
 
         self.mode = resolve_mode(mode)
@@ -70,14 +71,17 @@ class Tracker:
             # the run's file: flush every second, not every 15
             settings=wandb.Settings(x_transaction_log_flush_interval=TRANSACTION_LOG_FLUSH_S, silent=not verbose),
         )
-        log.info("W&B run %s %s", name, self.where(run_dir))
+        log.info("W&B run %s %s", name, self.where(sweep_dir))
 
-    def where(self, run_dir: Path) -> str:
-        """One line in place of W&B's own banner: where the run goes, and how to upload it if offline."""
+    def where(self, sweep_dir: Path | None) -> str:
+        """One line in place of W&B's own banner: where the run goes, and how to upload it if offline (a sweep's
+        runs all at once; a run of its own by itself)."""
         if self.mode == "online":
             return f"logs to {self.run.url}"
         if self.mode == "offline":
-            return f"is offline in {Path(self.run.dir).parent}; upload with hpsweep sync <sweep dir> or wandb sync <it>"
+            offline = Path(self.run.dir).parent
+            upload = f"hpsweep sync {sweep_dir}" if sweep_dir else f"wandb sync {offline}"
+            return f"is offline in {offline}; upload with {upload}"
         return "is disabled (logger.mode=disabled)"
 
     @property
