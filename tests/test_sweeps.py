@@ -137,9 +137,10 @@ def test_preflight_reports_every_problem_and_runs_nothing(tmp_path, extended_con
     unknown_option = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "scheduler=Cosine,OneCycle")
     assert unknown_option.returncode == 1
     assert "4 problem(s) in 4 jobs; nothing was started" in unknown_option.stderr
-    assert ("job 0 (test_resnet / base (optimizer/AdamW) scheduler=Cosine): In 'config': Could not find "
-            "'scheduler/Cosine' "
-            "Available options in 'scheduler': CosineAnnealingLR OneCycleLR") in unknown_option.stderr
+    assert ("job 0 (test_resnet / base (optimizer/AdamW) scheduler=Cosine): scheduler='Cosine': no "
+            "scheduler/Cosine.yaml in the config dir; options: CosineAnnealingLR, OneCycleLR") in unknown_option.stderr
+    assert "scheduler='OneCycle': no scheduler/OneCycle.yaml in the config dir; closest: OneCycleLR" in \
+        unknown_option.stderr
     assert not sweep_dir.exists(), "a rejected sweep leaves no sweep dir behind (nothing ran)"
 
 
