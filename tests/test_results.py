@@ -140,7 +140,7 @@ def test_a_fold_sweep_writes_no_fold_into_the_best_config(tmp_path):
     assert "-m +experiment=best_test_resnet fold=fold0,fold1,fold2,fold3,fold4" in experiment
 
 
-def test_best_over_a_greedy_sweep_takes_its_last_stage(tmp_path):
+def test_best_over_a_greedy_sweep_takes_its_last_stage(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.7, "SGD": 0.6}))
     (sweep / "decisions.json").write_text(json.dumps({"stages": [
@@ -150,6 +150,9 @@ def test_best_over_a_greedy_sweep_takes_its_last_stage(tmp_path):
     assert main(["best", str(sweep), "--out", str(tmp_path)]) == 0
     assert "  - override /optimizer: SGD  # stage 1: stage one" in (tmp_path / "experiment/best_test_resnet.yaml") \
         .read_text()
+    capsys.readouterr()
+    assert main(["best", str(sweep), "--out", str(tmp_path), "--metric", "val_acc"]) == 1, "its path is val_f1's"
+    assert "a greedy sweep's stages trained around the winners val_f1 chose" in capsys.readouterr().err
 
 
 EXTERNAL_SCRIPT = """

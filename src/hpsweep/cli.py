@@ -232,19 +232,10 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
     exports and (unless ``draw`` is False) the plots."""
     from hpsweep.report import plots
     from hpsweep.report.answers import answer
-    from hpsweep.report.results import decide_by, load
     from hpsweep.report.summary import print_summary, rows, write_csv, write_json, write_markdown
 
-    if missing_paths(directories):
-        return 1
-    sweeps = load(directories)
-    if not sweeps:
-        print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
-        return 1
-    try:
-        decide_by(sweeps, metric, direction)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+    sweeps = load_sweeps(directories, metric, direction)
+    if sweeps is None:
         return 1
     groups = answer(sweeps)
     print_summary(groups, sweeps)
@@ -272,21 +263,31 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
 def report(directories: list[Path], out: Path | None, metric: str | None, direction: str | None) -> int:
     """Write the sweeps' page (``hpsweep.report.page``): by default ``<first dir>/report/index.html``."""
     from hpsweep.report.page import write
+
+    sweeps = load_sweeps(directories, metric, direction)
+    if sweeps is None:
+        return 1
+    print(f"wrote {write(sweeps, out or default_path(directories[0]))}")
+    return 0
+
+
+def load_sweeps(directories: list[Path], metric: str | None, direction: str | None) -> list | None:
+    """The sweeps under ``directories``, decided by ``metric`` where given; None, having said why, where a path
+    does not exist, nothing is there, or no training recorded the metric."""
     from hpsweep.report.results import decide_by, load
 
     if missing_paths(directories):
-        return 1
+        return None
     sweeps = load(directories)
     if not sweeps:
         print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
-        return 1
+        return None
     try:
         decide_by(sweeps, metric, direction)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {write(sweeps, out or default_path(directories[0]))}")
-    return 0
+        return None
+    return sweeps
 
 
 def best(directories: list[Path], out_dir: Path | None, metric: str | None, direction: str | None, verify: bool,
@@ -295,13 +296,11 @@ def best(directories: list[Path], out_dir: Path | None, metric: str | None, dire
     ``verify``, train the combination against the base."""
     from hpsweep.report.answers import answer
     from hpsweep.report.best import write_best
-    from hpsweep.report.results import decide_by, load
 
-    if missing_paths(directories):
+    sweeps = load_sweeps(directories, metric, direction)
+    if sweeps is None:
         return 1
-    sweeps = load(directories)
     try:
-        decide_by(sweeps, metric, direction)
         written = write_best(answer(sweeps), out_dir, [str(directory) for directory in directories])
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
