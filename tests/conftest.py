@@ -73,6 +73,13 @@ def pytest_terminal_summary(terminalreporter):
             f"{count} {status}" for status, count in counts.items() if count))
 
 
+def turned_arguments(root: Path) -> list[str]:
+    """The command line of the ``turned`` sweep, on the competition under ``root``."""
+    return [*CPU_SIZE, "category=augmentation", "data=csv", f"data.root={root}",
+            "data.val_distortions=[rot90,rot180,rot270]", "trainer.max_epochs=20", "data.batch_size=32",
+            "hydra.sweeper.pruner=none", "logger.mode=disabled"]
+
+
 @pytest.fixture(scope="session")
 def turned(tmp_path_factory):
     """One sweep of the augmentation category on the turned competition (``competition_data``; test_resnet,
@@ -84,9 +91,7 @@ def turned(tmp_path_factory):
     root, hidden = write_turned_competition(top / "data")
     sweep_dir = top / "sweep"
     page = sweep_dir / "report" / "index.html"
-    command = [sys.executable, str(ROOT / "run_experiments.py"), "-m", *CPU_SIZE, "category=augmentation", "data=csv",
-               f"data.root={root}", "data.val_distortions=[rot90,rot180,rot270]", "trainer.max_epochs=20",
-               "data.batch_size=32", "hydra.sweeper.pruner=none", "logger.mode=disabled",
+    command = [sys.executable, str(ROOT / "run_experiments.py"), "-m", *turned_arguments(root),
                f"hydra.sweep.dir={sweep_dir}"]
     env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
     snapshots = []

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, turned_arguments
 from sklearn.metrics import f1_score
 from test_sweeps import ENV
 
@@ -94,8 +94,8 @@ def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
     assert len(manifest["trainings"]) == 3, "base (= none), light, documents"
     base = next(entry for entry in manifest["trainings"] if entry["is_base"])
     assert {(row["category"], row["option"]) for row in base["rows"]} >= {("augmentation", "none")}
-    shown = hpsweep("--config-dir", ROOT / "conf", "matrix", "model=test_resnet", "category=augmentation",
-                    "data=csv", f"data.root={root}", f"hydra.sweep.dir={sweep_dir}", "--results", sweep_dir)
+    shown = hpsweep("--config-dir", ROOT / "conf", "matrix", *turned_arguments(root), f"hydra.sweep.dir={sweep_dir}",
+                    "--results", sweep_dir)
     assert shown.returncode == 0, shown.stderr
     assert "base's training (same config)" in shown.stdout and "\n3 trainings" in shown.stdout
     # one count of rows everywhere: the options of the categories (the base answers its own option)
@@ -104,4 +104,7 @@ def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
     # on the finished sweep's dir, the matrix counts what is done instead of estimating it
     assert f"3 of 3 trainings are done in {sweep_dir}: nothing is left to run" in shown.stdout
     assert "estimated time" not in shown.stdout
+    longer = hpsweep("--config-dir", ROOT / "conf", "matrix", *turned_arguments(root), "trainer.max_epochs=21",
+                     f"hydra.sweep.dir={sweep_dir}", "--results", sweep_dir)
+    assert "are done" not in longer.stdout, "another config's results in the same directories are not done"
     assert "augmentation/none: the same config as the base (equal in effect): trained once, with it" in shown.stdout

@@ -24,10 +24,9 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from hpsweep import naming
-from hpsweep.compose import compose_config, missing_option
+from hpsweep.compose import compose_config, group_files, missing_option
 from hpsweep.errors import ConfigError
 from hpsweep.records import read_result
-from hpsweep.report.page import default_path
 from hpsweep.sweep.plan import task_config
 from hpsweep.sweep.trajectories import trajectory_key
 
@@ -42,8 +41,8 @@ def check(config_dir: Path, overrides: list[str]) -> int:
         cfg = compose_config(config_dir, overrides)
         validate(cfg)
     except (HydraException, ConfigError) as error:
-        options = lambda group: sorted(path.stem for path in (config_dir / group).glob("*.yaml"))  # noqa: E731
-        print(f"error: {missing_option(str(error), options) or error}", file=sys.stderr)
+        print(f"error: {missing_option(str(error), lambda group: group_files(config_dir, group)) or error}",
+              file=sys.stderr)
         return 1
     choices = dict(cfg.hydra.runtime.choices)
     name = naming.run_name(cfg, choices, naming.overridden_groups(overrides), datetime.now())
@@ -87,22 +86,23 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             stages = stage_categories(overrides, request) if strategy == "greedy" else []
             described = describe_jobs(trainings, lambda job: loader.load_sweep_config(master, list(job.overrides)))
             n_trials = sweeper.get("n_trials", 0)
+            # a sweep dir named on the command line: what is done there is counted, not estimated
+            sweep_dir = next((Path(item.split("=", 1)[1]) for item in arguments
+                              if item.startswith("hydra.sweep.dir=")), None)
+            done = done_in(sweep_dir, trainings, lambda job: loader.load_sweep_config(master, list(job.overrides))) \
+                if sweep_dir else set()
     except (HydraException, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
     estimator = Estimator.from_results(results)
-    # a sweep dir named on the command line: what is done there is counted, not estimated
-    sweep_dir = next((Path(item.split("=", 1)[1]) for item in arguments if item.startswith("hydra.sweep.dir=")), None)
-    done = [training for training in trainings if sweep_dir and training.subdir and
-            (read_result(sweep_dir / training.subdir) or {}).get("status") == "completed"]
     out = console()
     tables: dict[str, Table] = {}
     estimates = []
     first_stage = stages[:1]
     bases = {(training.model, training.setting): about
              for training, about in zip(trainings, described, strict=True) if training.is_base}
-    answered, same = 0, []
+    answered, same = 0, set()  # `same`: trainings whose config is the base's (not trained of their own)
     for training, about in zip(trainings, described, strict=True):
         model = about["model"]
         if model not in tables:
@@ -124,7 +124,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         trajectory = not training.is_base and not identical and about["trajectory"] is not None and \
             about["trajectory"] == base.get("trajectory")
         answered += trajectory and share_trajectories
-        same += [training] if identical else []
+        if identical:
+            same.add(training)
         what = f"decided after stage {later}" if later else f"{n_trials} trials" if searched else (
             f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
             else "base's training (same config)" if identical
@@ -158,6 +159,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")
+    done -= same  # counted once, as the base
     left = len(trainings) - len(same) - len(done)
     if done:
         out.print(f"{len(done)} of {len(trainings) - len(same)} trainings are done in {sweep_dir}: "
@@ -167,6 +169,24 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
                                      {training.model for training in trainings}, results), soft_wrap=True,
                   markup=False)
     return 0
+
+
+def done_in(sweep_dir: Path, trainings: list, compose_job) -> set:
+    """The trainings completed in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
+    one's composed config (another config's result in the same directory is not this training's)."""
+    from hpsweep.sweep.manifest import read_manifest, recorded_fingerprints
+    from hpsweep.sweep.plan import existing_jobs, fingerprint
+
+    if not sweep_dir.is_dir():
+        return set()
+    existing = existing_jobs(sweep_dir, recorded_fingerprints(read_manifest(sweep_dir)))
+    done = set()
+    for training in trainings:
+        job_fingerprint = fingerprint(compose_job(training))
+        result = read_result(existing[job_fingerprint]) if job_fingerprint in existing else None
+        if result and result.get("status") == "completed" and result.get("fingerprint") == job_fingerprint:
+            done.add(training)
+    return done
 
 
 def describe_jobs(jobs: list, compose_job) -> list[dict]:
@@ -254,6 +274,8 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
         write_markdown(groups, markdown_path, images)
     for path in filter(None, (csv_path, json_path, markdown_path, *images)):
         print(f"wrote {path}")
+    from hpsweep.report.page import default_path
+
     for sweep in sweeps:
         if (page := default_path(sweep.directory)).is_file():
             print(f"report: {page} (open it in a browser; hpsweep report rewrites it)")
@@ -262,7 +284,7 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
 
 def report(directories: list[Path], out: Path | None, metric: str | None, direction: str | None) -> int:
     """Write the sweeps' page (``hpsweep.report.page``): by default ``<first dir>/report/index.html``."""
-    from hpsweep.report.page import write
+    from hpsweep.report.page import default_path, write
 
     sweeps = load_sweeps(directories, metric, direction)
     if sweeps is None:

@@ -22,6 +22,11 @@ def missing_option(message: str, group_options: Callable[[str], list[str]]) -> s
     return unknown_option(found[1], found[2], group_options(found[1])) if found else None
 
 
+def group_files(config_dir: Path, group: str) -> list[str]:
+    """The options of a config group: its folder's YAML files, by name."""
+    return sorted(path.stem for path in (Path(config_dir) / group).glob("*.yaml"))
+
+
 def unknown_choices(config_dir: Path, arguments: list[str]) -> list[str]:
     """Every ``group=option`` on a command line whose group is a folder of ``config_dir`` without that option's
     file. Nothing where the command line points Hydra at other configs, or does not parse (Hydra says why)."""
@@ -43,7 +48,7 @@ def unknown_choices(config_dir: Path, arguments: list[str]) -> list[str]:
         value = override.value()
         names = [str(item) for item in value.list] if isinstance(value, ChoiceSweep) else \
             [] if override.is_sweep_override() else [override.get_value_element_as_str()]
-        options = sorted(path.stem for path in (Path(config_dir) / group).glob("*.yaml"))
+        options = group_files(config_dir, group)
         problems += [unknown_option(group, name, options) for name in names if name not in (*options, "null")]
     return problems
 
