@@ -99,3 +99,15 @@ def test_the_page_opens_in_a_real_browser_with_its_tables(turned, tmp_path):
                          check=True).stdout
     assert dom.count("<table") >= 2 and '<table class="sortable answer">' in dom
     assert "documents ★" in dom and "<img" in dom
+
+
+def test_a_record_damaged_inside_is_shown_without_a_traceback(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.8, "SGD": "failed"}))
+    record = sweep / "test_resnet/optimizer/SGD/result.json"
+    # valid JSON, a status, but fields of the wrong kind (a hand edit, another tool's file)
+    record.write_text(json.dumps({"status": "failed", "error": "diverged", "epochs_run": "three", "setup": "cpu",
+                                  "duration_s": "long"}))
+    (sweep / "multirun.yaml").write_text("hydra: [not, a, mapping")
+    page = report(sweep, tmp_path)
+    assert "test_resnet / optimizer / SGD" in page and "error: " in page

@@ -79,19 +79,18 @@ def render(sweeps: list[Sweep], groups: list[Group], plots: dict[str, str], live
 def _sweep(sweep: Sweep, groups: list[tuple[int, Group]], table: list[dict], owners: list[int],
            plots: dict[str, str]) -> dict:
     manifest = sweep.manifest
-    trainings = sweep.trainings
+    started = _mtime(sweep.directory / "multirun.yaml")  # written as the sweep's jobs are first prepared
     return {
         "directory": str(sweep.directory),
         "command": f"python {_script(sweep)} -m {' '.join(manifest.get('arguments', []))}" if manifest else "",
         "fixed": sweep.fixed,
-        "started": _started(sweep),
+        "started": datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M") if started else "",
         "launcher": _launcher(sweep.directory),
         "metric": sweep.metric,
         "direction": "higher" if sweep.higher_is_better else "lower",
         "decided_by": sweep.decided_by,
         "cost": _cost(sweep),
-        "progress": _progress(sweep),
-        "running": any(training.status in ("pending", "incomplete") for training in trainings),
+        "progress": _progress(sweep, started),
         "greedy": greedy_lines(sweep),
         "groups": [_group(number, group, [row for row, owner in zip(table, owners, strict=True) if owner == number],
                           plots) for number, group in groups],
@@ -157,9 +156,20 @@ def _script(sweep: Sweep) -> str:
     return Path((sweep.manifest.get("app") or {}).get("script") or "run_experiments.py").name
 
 
-def _started(sweep: Sweep) -> str:
-    path = sweep.directory / "multirun.yaml"
-    return datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M") if path.is_file() else ""
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # not there (yet), or gone meanwhile
+        return None
+
+
+def _dict(value) -> dict:
+    """A record's field that should be a mapping, or nothing where a damaged record holds something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value) -> float:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
 def _launcher(sweep_dir: Path) -> str:
@@ -177,14 +187,14 @@ def _cost(sweep: Sweep) -> dict:
     """What the sweep trained and what it did not need to: merged rows, pruning, racing, shared trajectories."""
     trainings = sweep.trainings
     seconds = sum(training.duration_s or 0 for training in trainings)
-    on_gpu = any(str((training.record.get("setup") or {}).get("device", "")).startswith("cuda")
+    on_gpu = any(str(_dict(training.record.get("setup")).get("device", "")).startswith("cuda")
                  for training in trainings)
     answered_rows = sum(len([row for row in training.rows if row.get("category") or training.is_base])
                         for training in trainings)
     statuses = [training.status for training in trainings]
     return {
-        "trainings": len(trainings), "rows": answered_rows,
-        "epochs": sum(training.record.get("epochs_run") or 0 for training in trainings),
+        "trainings": len(trainings),
+        "epochs": sum(_number(training.record.get("epochs_run")) for training in trainings),
         "hours": f"{seconds / 3600:.2f} {'GPU' if on_gpu else 'CPU'}-hours ({format_duration(seconds)})",
         "merged": answered_rows - len(trainings), "pruned": statuses.count("pruned"),
         "eliminated": statuses.count("eliminated"),
@@ -192,7 +202,7 @@ def _cost(sweep: Sweep) -> dict:
     }
 
 
-def _progress(sweep: Sweep) -> dict:
+def _progress(sweep: Sweep, started: float | None) -> dict:
     """Per model: done, running (started, no result yet), pending and failed; elapsed and an estimate of the
     rest (the mean time of a finished training, one after another)."""
     models: dict[str, dict[str, int]] = {}
@@ -203,8 +213,7 @@ def _progress(sweep: Sweep) -> dict:
         counts[state if state in counts else "pending"] += 1
     durations = [training.duration_s for training in sweep.trainings if training.duration_s]
     left = sum(counts["pending"] + counts["running"] for counts in models.values())
-    started = sweep.directory / "multirun.yaml"
-    elapsed = time.time() - started.stat().st_mtime if started.is_file() else None
+    elapsed = time.time() - started if started else None
     return {
         "models": models, "elapsed": format_duration(elapsed) if elapsed is not None else "",
         "left": format_duration(left * sum(durations) / len(durations)) if durations and left else "",
@@ -219,10 +228,10 @@ def _problems(sweep: Sweep) -> list[dict]:
             continue
         record = training.record
         if training.status == "failed":
-            error = record.get("error") or {}
+            error = _dict(record.get("error"))
             reason = f"{error.get('type', 'error')}: {error.get('message', '')}"
         elif training.status == "pruned":
-            reason = (record.get("pruned") or {}).get("reason", "pruned")
+            reason = _dict(record.get("pruned")).get("reason", "pruned")
         else:
             reason = (training.eliminated or {}).get("reason", "eliminated by racing")
         label = " / ".join(part for part in (training.model, training.category, training.option) if part)
