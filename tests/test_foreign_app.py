@@ -63,6 +63,10 @@ def test_category_sweep_of_another_app_with_replicates_failures_and_resume(tmp_p
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 1 and "3 of 12 jobs failed" in finished.stderr, finished.stderr[-2000:]
     assert "Key 'trainer'" not in finished.stderr, "hpsweep's own checks do not apply to another app"
+    # its page, plots of its return values (no known range) included, is written as for hpsweep's own sweeps
+    assert "was not rewritten" not in finished.stdout + finished.stderr
+    page = (sweep_dir / "report/index.html").read_text()
+    assert "spicy" in page and 'src="data:image/svg+xml;base64,' in page
     burnt = json.loads((sweep_dir / "recipe/burnt/salt-1/result.json").read_text())
     assert (burnt["status"], burnt["error"]["type"]) == ("failed", "ValueError")
     spicy = json.loads((sweep_dir / "recipe/spicy/salt-2/result.json").read_text())

@@ -156,3 +156,4 @@ def test_error_bars_stay_within_the_metrics_range():
     assert error_bar(0.99, 0.05, "val_f1") == [[pytest.approx(0.05)], [pytest.approx(0.01)]]
     assert error_bar(0.02, 0.05, "val_loss") == [[pytest.approx(0.02)], [pytest.approx(0.05)]]
     assert error_bar(0.5, None, "val_acc") == [[0.0], [0.0]]
+    assert error_bar(2.5, 0.5, "return_value") == [[0.5], [0.5]], "another app's value has no known range"

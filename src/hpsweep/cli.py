@@ -407,6 +407,14 @@ def add_metric_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return command_line(argv)
+    except BrokenPipeError:  # piped into head, or a pager that quit: no traceback, as rich's console does it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+        return 1
+
+
+def command_line(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="hpsweep", description=__doc__, formatter_class=HELP_FORMAT)
     parser.add_argument("--config-dir", type=Path, default=Path("conf"),
                         help="the Hydra config directory, for check, matrix, interactive and run (default: ./conf)")

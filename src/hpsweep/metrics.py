@@ -21,8 +21,13 @@ def direction(metric: str) -> str:
 
 
 def value_range(metric: str) -> tuple[float, float]:
-    """The values a metric can take: a loss is >= 0, a rate (F1, accuracy) lies in [0, 1]."""
-    return (0.0, float("inf")) if "loss" in metric else (0.0, 1.0)
+    """The values a metric can take: a loss is >= 0, a rate (F1, accuracy) lies in [0, 1]; another app's
+    return value, anything."""
+    if "loss" in metric:
+        return 0.0, float("inf")
+    if "f1" in metric or "acc" in metric:
+        return 0.0, 1.0
+    return float("-inf"), float("inf")
 
 
 def is_per_view(metric: str) -> bool:

@@ -163,7 +163,8 @@ def best_curves(groups: list[Group], directory: Path) -> list[Path]:
             axis.set_xlabel("epoch")
             axis.set_ylabel(name)
             axis.grid(alpha=0.3)
-        f1_axis.legend(fontsize=8)
+        if f1_axis.get_legend_handles_labels()[0]:  # another app's trainings may have no curves
+            f1_axis.legend(fontsize=8)
         figure.suptitle(f"{group.model or 'sweep'}: validation curves of each category's choice "
                         "(mean and range of replicates)")
         written.append(_save(plt, figure, directory / f"{stem}_best_curves.png"))

@@ -182,9 +182,9 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     model_override = by_key.pop("model", None)
     model_files = request.group_options("model")
     models = override_values(model_override, model_files) if model_override else [None]
-    problems = [f"category={name!r}: no config group of that name has options; "
-                f"{closest(name, list(request.all_categories))} (or any folder of option files in the config dir)"
-                for name in categories if not request.group_options(name)]
+    known = [name for name in request.all_categories if request.group_options(name)]  # those that exist here
+    problems = [f"category={name!r}: no config group of that name has options; {closest(name, known)} (or any "
+                "folder of option files in the config dir)" for name in categories if not request.group_options(name)]
     problems += [unknown_option("model", name, model_files) for name in models
                  if name is not None and name not in model_files]
     if problems:
