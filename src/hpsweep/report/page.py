@@ -20,6 +20,7 @@ from pathlib import Path
 from hpsweep.display import format_duration
 from hpsweep.records import write_atomic
 from hpsweep.report.answers import Group, answer
+from hpsweep.report.best import experiment_yaml, final_groups, recommend
 from hpsweep.report.results import Sweep, load
 from hpsweep.report.statistics import signed
 from hpsweep.report.summary import greedy_lines, rows, verdict_lines
@@ -68,16 +69,17 @@ def render(sweeps: list[Sweep], groups: list[Group], plots: dict[str, str], live
     environment.filters["signed"] = signed
     table = rows(groups)
     owners = [number for number, group in enumerate(groups) for _ in group.rows]
+    finals = final_groups(groups)
     context = {
         "live": live, "reload_s": RELOAD_S, "now": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
         "sweeps": [_sweep(sweep, [(number, group) for number, group in enumerate(groups) if group.sweep is sweep],
-                          table, owners, plots) for sweep in sweeps],
+                          table, owners, plots, finals) for sweep in sweeps],
     }
     return environment.get_template("report.html.j2").render(**context)
 
 
 def _sweep(sweep: Sweep, groups: list[tuple[int, Group]], table: list[dict], owners: list[int],
-           plots: dict[str, str]) -> dict:
+           plots: dict[str, str], finals: list[Group]) -> dict:
     manifest = sweep.manifest
     started = _mtime(sweep.directory / "multirun.yaml")  # written as the sweep's jobs are first prepared
     return {
@@ -93,17 +95,16 @@ def _sweep(sweep: Sweep, groups: list[tuple[int, Group]], table: list[dict], own
         "progress": _progress(sweep, started),
         "greedy": greedy_lines(sweep),
         "groups": [_group(number, group, [row for row, owner in zip(table, owners, strict=True) if owner == number],
-                          plots) for number, group in groups],
+                          plots, group in finals) for number, group in groups],
         "problems": _problems(sweep),
         "verify": _verify(sweep.directory),
     }
 
 
-def _group(number: int, group: Group, table: list[dict], plots: dict[str, str]) -> dict:
-    from hpsweep.report.best import experiment_yaml, final_groups, recommend
-
+def _group(number: int, group: Group, table: list[dict], plots: dict[str, str], final: bool) -> dict:
+    """One comparison's part of the page; ``final``: it recommends a config (a greedy sweep's last stage)."""
     best = None
-    if group.categories and group in final_groups([group]) and not group.sweep.redecided:
+    if final and not group.sweep.redecided:
         try:
             recommendation = recommend(group)
             command = (f"python {_script(group.sweep)} --config-dir {group.sweep.directory / 'best'} "
