@@ -215,3 +215,85 @@ def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resum
     capfd.readouterr()
     assert main(["sync", str(sweep_dir), "--dry-run"]) == 0
     assert "Would sync 3 run(s)" in capfd.readouterr().err, "the job's three starts, for one W&B run"
+
+
+def pack_of(job_dir) -> dict:
+    return json.loads((job_dir / "pack.json").read_text())
+
+
+def overlap(records: list[dict]) -> bool:
+    """Whether every training of ``records`` was running at one moment (their ISO 8601 start and end times)."""
+    return max(record["started_at"] for record in records) < min(record["ended_at"] for record in records)
+
+
+def test_packs_run_three_trainings_side_by_side_per_array_task_and_isolate_a_failure(
+        tmp_path, extended_conf, capsys):  # noqa: F811
+    sweep_dir = tmp_path / "sweep"
+    finished = run_sweep(sweep_dir, *SLURM, "model=test_resnet", "category=optimizer", "seed=1,2",
+                         "hydra.sweeper.racing=false", "hydra.sweeper.jobs_per_gpu=3", "trainer.max_epochs=3",
+                         "data.image_size=16", config_dir=extended_conf)
+    assert finished.returncode == 1 and "2 of 6 jobs failed" in finished.stderr, finished.stderr[-3000:]
+    assert "6 trainings in 2 array task(s) of up to 3 (hydra.sweeper.jobs_per_gpu=3)" in finished.stdout
+    found = results(sweep_dir)
+    tasks: dict[str, list[str]] = {}
+    for name, result in found.items():
+        tasks.setdefault(result["slurm_job_id"], []).append(name)
+        assert result["started_at"] < result["ended_at"]
+    assert sorted(map(len, tasks.values())) == [3, 3], "6 trainings in 2 array tasks of one array"
+    assert len({task.split("_")[0] for task in tasks}) == 1
+    for members in tasks.values():
+        assert len({pack_of(sweep_dir / name)["pack"] for name in members}) == 1, "the pack the sweep made"
+        completed = [found[name] for name in members if found[name]["status"] == "completed"]
+        failed = [found[name] for name in members if found[name]["status"] == "failed"]
+        assert [result["error"]["type"] for result in failed] == ["NonFiniteLossError"] * len(failed)
+        assert len(completed) == 3 - len(failed) >= 1, "a pack-mate that raises leaves the others running"
+        assert overlap(completed), f"the trainings of task {completed[0]['slurm_job_id']} ran side by side"
+        assert all(result["peak_memory_mb"] is None for result in completed), "CPU: no accelerator peak"
+    assert {name.split("/")[2] for name, result in found.items() if result["status"] == "failed"} == {"Diverge"}
+
+    assert main(["status", str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("4 completed") == 1 and "2 failed" in out
+    packs = [line.split("\t") for line in out.split("pack\ttask\ttrainings\tstate\n")[1].splitlines()[:2]]
+    assert sorted(task for _, task, _, _ in packs) == sorted(tasks), "status shows each pack's task"
+    assert all(len(trainings.split("; ")) == 3 for _, _, trainings, _ in packs)
+
+
+def test_a_cancelled_pack_keeps_its_checkpoints_and_a_rerun_finishes_exactly_its_trainings(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    arguments = ["model=test_resnet", "category=loss_function", "seed=1,2", "hydra.sweeper.racing=false",
+                 "hydra.sweeper.jobs_per_gpu=3", "trainer.max_epochs=6", "data.image_size=16"]
+    process = start_sweep(sweep_dir, *arguments)
+    victim = sweep_dir / "test_resnet/base/seed-1"
+    wait_until(lambda: (victim / "last_checkpoint.pt").exists(), process, "a first checkpoint", timeout_s=300)
+    task = read_job(victim)["slurm_job_id"]
+    mates = pack_of(victim)["trainings"]
+    subprocess.run(["scancel", task], check=True)
+    _, stderr = process.communicate(timeout=400)
+    assert process.returncode == 1, stderr[-3000:]
+    found = results(sweep_dir)
+    assert len(found) == 6 and len(mates) == 3
+    for name, result in found.items():
+        if name in mates:
+            assert result["status"] == "failed" and result["error"]["type"] == "JobLost", name
+            assert "CANCELLED" in result["error"]["message"], "SLURM's word for it"
+        else:
+            assert result["status"] == "completed", f"{name}: the other pack ran to its end"
+    kept = [name for name in mates if (sweep_dir / name / "last_checkpoint.pt").exists()]
+    assert "test_resnet/base/seed-1" in kept
+    assert "its last checkpoint is kept: re-running the sweep resumes it" in found["test_resnet/base/seed-1"][
+        "error"]["message"]
+
+    rerun = run_sweep(sweep_dir, *SLURM, *arguments)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "6 trainings: 3 to run, 3 already done" in rerun.stdout
+    again = results(sweep_dir)
+    assert all(result["status"] == "completed" for result in again.values())
+    for name in found:
+        if name in mates:
+            assert again[name]["slurm_job_id"] != task, f"{name} ran again"
+        else:
+            assert again[name] == found[name], f"{name} was not trained again"
+    for name in kept:
+        assert again[name]["resumed_from_epoch"] >= 1, f"{name} resumed from its checkpoint"
+        assert again[name]["epochs_run"] == 6

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
 JOB_FILE = "job.json"  # written when a job starts: its fingerprint, names, W&B run id, stop signals
 HISTORY_FILE = "history.csv"
+PACK_FILE = "pack.json"  # a training's SLURM pack (hpsweep.sweep.packs): its name, slot and pack-mates
 CHECKPOINT_FILE = "last_checkpoint.pt"  # written after every epoch until the job completes
 BEST_WEIGHTS_FILE = "best_model.pt"
 VAL_PROBABILITIES_FILE = "val_probabilities.csv"  # id, target, one probability per class: the best weights'
@@ -62,6 +63,11 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     with writing(path, temporary):
         write(temporary)
         os.replace(temporary, path)
+
+
+def now() -> str:
+    """The time, ISO 8601 with its offset (``started_at``, ``ended_at``): records of several machines compare."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

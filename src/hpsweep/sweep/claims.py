@@ -146,7 +146,10 @@ class Heartbeat:
     def refresh(self, directory: Path) -> None:
         with _locked(directory):
             claim = read_claim(directory)
-            if claim is None or claim["token"] != self.token:
+            if claim is None:  # its job let it go with its result written (a pack-mate may still run)
+                self.discard(directory)
+                return
+            if claim["token"] != self.token:
                 log.warning("%s: this process's claim was taken over by another", directory)
                 self.discard(directory)
                 return

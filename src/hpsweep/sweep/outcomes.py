@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, read_result, write_json_atomic
+from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, now, read_job_record, read_result, write_json_atomic
 from hpsweep.sweep.plan import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
@@ -87,7 +87,8 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
     record = {"model": training.model, "category": training.category, "option": training.option,
               "rows": [row.as_dict() for row in training.rows], "replicate": replicate_dict(training.replicate),
               "setting": list(training.setting), "fingerprint": outcome.fingerprint, "duration_s": None,
-              "metrics": None, "error": None}
+              "metrics": None, "error": None, "ended_at": now(),  # when it was known to have ended
+              "started_at": (read_job_record(outcome.directory) or {}).get("started_at")}
     job_return = outcome.job_return
     if job_return is not None and job_return.status == JobStatus.COMPLETED:
         value = job_return._return_value  # the property re-raises a failure; this one completed

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from hpsweep.records import read_job_record, read_result
+from hpsweep.records import PACK_FILE, fields, read_job_record, read_json, read_result
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.racing import elimination, read_race
@@ -68,10 +68,32 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
         option = job["option"] + "".join(f" {key}={value}" for key, value in job.get("replicate", {}).items())
+        pack = read_json(directory / PACK_FILE, fields(pack=str)) or {}
         rows.append({**job, "option": option, "model": job["model"] or known.get("model"), "state": state,
                      "slurm_job_id": slurm_id, "logs": logs, "error": (result or {}).get("error"),
-                     "stops": len(known.get("interruptions", []))})
+                     "stops": len(known.get("interruptions", [])), "pack": pack.get("pack")})
     return rows
+
+
+def pack_states(rows: list[dict]) -> list[dict]:
+    """One row per pack of trainings run side by side in one SLURM array task (``hpsweep.sweep.packs``): its
+    task, its trainings and their states."""
+    packs: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["pack"]:
+            packs.setdefault(row["pack"], []).append(row)
+    found = []
+    for name, members in packs.items():
+        tasks = sorted({row["slurm_job_id"] for row in members if row["slurm_job_id"]})
+        counts: dict[str, int] = {}
+        for row in members:
+            state = row["state"].split(" (")[0]  # running (host, pid ...): running
+            counts[state] = counts.get(state, 0) + 1
+        found.append({"pack": name, "task": ", ".join(tasks) or "not started",
+                      "trainings": [" ".join(filter(None, (row["model"], row["category"], row["option"])))
+                                    for row in members],
+                      "state": ", ".join(f"{count} {state}" for state, count in counts.items())})
+    return found
 
 
 def print_status(sweep_dir: Path) -> int:
@@ -102,6 +124,18 @@ def print_status(sweep_dir: Path) -> int:
             table.add_column(column, overflow="fold")  # a path folded over lines stays whole, never "..."
         for *fields, logs in cells:
             table.add_row(*fields, "\n".join(logs))
+        out.print(table)
+    packs = pack_states(rows)
+    if packs and not out.is_terminal:
+        print("\t".join(("pack", "task", "trainings", "state")))
+        for pack in packs:
+            print("\t".join((pack["pack"], pack["task"], "; ".join(pack["trainings"]), pack["state"])))
+    elif packs:
+        table = Table(title="packs: trainings side by side in one SLURM array task", title_justify="left")
+        for column in ("pack", "task", "trainings", "state"):
+            table.add_column(column, overflow="fold")
+        for pack in packs:
+            table.add_row(pack["pack"], pack["task"], "\n".join(pack["trainings"]), pack["state"])
         out.print(table)
     counts: dict[str, int] = {}
     for row in rows:

@@ -40,7 +40,8 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
             shared = entry["shared"]
             place = {key: entry[key] for key in ("category", "option", "is_base", "rows", "replicate", "setting")}
             record = {**{key: carrier[key] for key in ("model", "wandb_project", "slurm_job_id", "setup",
-                                                        "resumed_from_epoch")},
+                                                        "resumed_from_epoch", "gpu", "started_at",
+                                                        "ended_at", "peak_memory_mb")},
                       **place, "overrides": entry["overrides"], "run_name": shared["run_name"],
                       "fingerprint": entry["fingerprint"], "choices": shared["choices"], "interruptions": [],
                       "answered_by": str(carrier_dir.relative_to(sweep_dir))}

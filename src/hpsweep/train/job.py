@@ -20,6 +20,7 @@ from hpsweep.records import (
     HISTORY_FILE,
     JOB_FILE,
     RESULT_FILE,
+    now,
     read_history,
     read_job_record,
     read_result,
@@ -89,6 +90,8 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
         "fingerprint": job_fingerprint,
         "choices": {group: option for group, option in choices.items() if not group.startswith("hydra")},
         "slurm_job_id": slurm_job_id(),
+        "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPU its worker or pack slot pinned it to
+        "started_at": now(),  # this start's (a resumed job's earlier starts are in interruptions)
         "interruptions": earlier.get("interruptions", []) if earlier else [],  # stop signals, each resumed
     }
     write_json_atomic(output_dir / JOB_FILE, record)
@@ -146,7 +149,8 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
         tracker.set_summary({"status": "pruned", "pruned_at_epoch": outcome["pruned"]["epoch"]})
         log.warning("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])
     tracker.finish(failed=False)
-    record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), **outcome)
+    record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), ended_at=now(),
+                  **outcome)
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
     if answered:
@@ -202,7 +206,7 @@ def record_failure(record: dict, output_dir: Path, error: Exception, started: fl
     record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
                   duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
                   epochs_run=len(read_history(output_dir / HISTORY_FILE)), resumed_from_epoch=None, setup=None,
-                  pruned=None, predictions=None)
+                  pruned=None, predictions=None, peak_memory_mb=None, ended_at=now())
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
 
@@ -213,7 +217,7 @@ def end_interrupted(record: dict, output_dir: Path, tracker: Tracker | None, sto
     to be requeued (or resumed by a re-run of the sweep), or raises ``JobNotRequeued``."""
     epochs_done = len(read_history(output_dir / HISTORY_FILE))
     record["interruptions"].append({
-        "signal": stop.received[0].name, "at": datetime.now().isoformat(timespec="seconds"),
+        "signal": stop.received[0].name, "at": now(),
         "epochs_done": epochs_done, "duration_s": round(time.monotonic() - started, 3)})
     write_json_atomic(output_dir / JOB_FILE, record)
     log.warning("run %s stopped by %s after epoch %d: it resumes from its checkpoint when requeued or run "

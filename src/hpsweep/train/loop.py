@@ -346,6 +346,8 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         "epochs_run": stopper.epochs_seen,
         "stopped_early": stopper.epochs_seen < max_epochs,
         "answered": answered,
+        # what the allocator held at most (CUDA only): what pack-mates on one GPU must leave it (``hpsweep.sweep.fit``)
+        "peak_memory_mb": round(torch.cuda.max_memory_reserved(device) / 2**20) if device.type == "cuda" else None,
         "setup": {
             "device": str(device),
             "precision": precision,

@@ -76,6 +76,7 @@ class CategorySweeperConf:
     race_from: int = 1  # replicates every option trains before racing may eliminate it
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
+    jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
     report: bool = True  # keep <sweep dir>/report/index.html current while the sweep runs (hpsweep report)
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
 
@@ -87,7 +88,8 @@ class CategorySweeper(Sweeper):
     def __init__(self, categories: list[str], strategy: str, replicates: list[str], metric: str | None,
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float | None,
                  prune_patience: int, n_trials: int, sampler: str, racing: bool, race_from: int,
-                 share_trajectories: bool, max_batch_size: int | None, report: bool, resume: bool):
+                 share_trajectories: bool, max_batch_size: int | None, jobs_per_gpu: int, report: bool,
+                 resume: bool):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
@@ -101,6 +103,8 @@ class CategorySweeper(Sweeper):
         self.racing = {"enabled": racing, "race_from": race_from}
         self.share_trajectories = share_trajectories
         self.max_batch_size = max_batch_size
+        self.jobs_per_gpu = jobs_per_gpu
+        self.gpu_memory_gb = None  # hydra.launcher.gpu_memory_gb, taken out before the launcher sees it
         self.live_report = report
         self.resume = resume
         self.hydra_context: HydraContext | None = None
@@ -116,6 +120,7 @@ class CategorySweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
+        self.gpu_memory_gb = getattr(self.launcher, "params", {}).pop("gpu_memory_gb", None)
 
     def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
         """Plan, check, launch and report; exits non-zero when input is bad or any job failed. Returns the
@@ -206,6 +211,9 @@ class CategorySweeper(Sweeper):
         if not isinstance(race_from, int) or isinstance(race_from, bool) or race_from < 1:
             problems.append(f"hydra.sweeper.race_from={race_from!r}: expected an integer >= 1 (replicates every "
                             "option trains before racing may eliminate it)")
+        if not isinstance(self.jobs_per_gpu, int) or isinstance(self.jobs_per_gpu, bool) or self.jobs_per_gpu < 1:
+            problems.append(f"hydra.sweeper.jobs_per_gpu={self.jobs_per_gpu!r}: expected an integer >= 1 (trainings "
+                            "that share each GPU)")
         if problems:
             raise ConfigError(problems)
         self.claims = Board(self.resume, pruning=self.pruning["pruner"] != "none")
@@ -418,11 +426,24 @@ class CategorySweeper(Sweeper):
                 outcome.status = "skipped"
         if self.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, config_of)
+        self.check_memory(outcomes, config_of)
         pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
         rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
                  len(outcomes) - pending, sweep_dir)
         return outcomes
+
+    def check_memory(self, outcomes: list[Outcome], config_of: dict[str, DictConfig]) -> None:
+        """Refuse trainings that cannot share a GPU (``hpsweep.sweep.memory``) before any starts."""
+        from hpsweep.sweep.memory import check_fit
+
+        local = type(self.launcher).__name__ == "LocalLauncher"
+        check_fit(outcomes, config_of, self.jobs_per_gpu, self.gpu_memory_gb, self.visible_gpus() if local else [])
+
+    def visible_gpus(self) -> list[str]:
+        """The GPUs the local queue's workers are pinned to: ``gpus_per_node`` of those this process sees."""
+        gpus = int(getattr(self.launcher, "params", {}).get("gpus_per_node") or 0)
+        return os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")[:gpus]
 
     def refresh_report(self, sweep_dir: Path, live: bool) -> None:
         """Rewrite the sweep's page (``hpsweep.report.page``); hpsweep's jobs rewrite it as each ends."""
@@ -489,9 +510,16 @@ class CategorySweeper(Sweeper):
     def launch_claimed(self, claimed: list[tuple[int, Outcome]], sweep_dir: Path) -> list[JobReturn]:
         """Launch claimed trainings (numbered as the sweep numbers its jobs) and record each outcome."""
         first, last = claimed[0][0], claimed[-1][0]
+        overrides = [_job_overrides(outcome, sweep_dir, self.claims.job_override) for _, outcome in claimed]
+        from hpsweep.sweep.packs import launch_packs, pack_size
+
         try:
-            results = list(self.launcher.launch([_job_overrides(outcome, sweep_dir, self.claims.job_override)
-                                                 for _, outcome in claimed], initial_job_idx=first))
+            if pack_size(self.launcher, self.jobs_per_gpu) > 1:  # SLURM array tasks of several trainings each
+                results = launch_packs(self.launcher, [(number, job, outcome.directory) for (number, outcome), job
+                                                       in zip(claimed, overrides, strict=True)], self.jobs_per_gpu,
+                                       sweep_dir)
+            else:
+                results = list(self.launcher.launch(overrides, initial_job_idx=first))
         except Exception as error:  # a launcher losing jobs (a killed process) must not end the sweep
             log.error("the launcher lost jobs %d-%d: %s: %s", first, last, type(error).__name__, error)
             for _, outcome in claimed:
@@ -505,12 +533,15 @@ class CategorySweeper(Sweeper):
         return results
 
     def launch_queue(self, pending: list[Outcome], sweep_dir: Path, race: Race) -> list[JobReturn]:
-        """A work queue (``hpsweep.sweep.work_queue``) of ``max_batch_size`` workers (default: every job at once);
-        with ``gpus_per_node`` set, worker ``w`` trains on GPU ``w``."""
-        gpus = int(self.launcher.params.get("gpus_per_node") or 0)
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
+        """A work queue (``hpsweep.sweep.work_queue``): with ``gpus_per_node`` set, ``jobs_per_gpu`` workers per GPU,
+        worker ``w`` on GPU ``w mod gpus_per_node``; else ``max_batch_size`` workers (default: every job at once)."""
+        visible = self.visible_gpus()
+        gpus = len(visible)
         metric = self.decision_metric()[0]
-        launched = run_queue(pending, race, self.max_batch_size, lambda worker, number, outcome: self.train_in_queue(
+        width = self.max_batch_size or (gpus * self.jobs_per_gpu if gpus else None)
+        if gpus:
+            log.info("%d workers on GPUs %s, worker w on GPU w mod %d", width, ",".join(visible), gpus)
+        launched = run_queue(pending, race, width, lambda worker, number, outcome: self.train_in_queue(
             worker, number, outcome, sweep_dir, gpus, visible, metric))
         return [outcome.job_return for outcome in launched if outcome.job_return is not None]
 

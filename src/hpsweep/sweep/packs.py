@@ -1,0 +1,200 @@
+"""Packs: several trainings side by side in one SLURM array task (``hydra.sweeper.jobs_per_gpu``).
+
+Hydra's submitit launcher runs one job per array task. A category sweep knows every training in advance, so it
+can pack ``jobs_per_gpu x gpus_per_node`` of them into one task: the task (``PackLauncher.__call__``) starts each
+training as a process of its own (``python -m hpsweep.sweep.packs``), which runs it exactly as the launcher would
+(``SlurmLauncher.__call__``: its directory, job.json, result.json, W&B run) on its slot's GPU and its share of the
+task's CPUs. A training that raises or dies is its own failure; its pack-mates run on.
+
+Stop signals: SLURM signals every process of the task (SIGTERM on a preemption, requeue or ``scancel``; submitit's
+USR2 before the time limit), so each training checkpoints and ends without a result (``hpsweep.train.preemption``).
+The task waits for all of them: on USR2 submitit checkpoints the task (``checkpoint``: the same pack) and requeues
+it; on SIGTERM it ends as the signal would have ended it. A (re)started task runs only the trainings that have not
+returned yet: each training's return is kept beside the task's logs (``<slot>.return.pkl``), and those stopped
+resume from their checkpoints. Trainings of a cancelled task are recorded failed by the sweep, with SLURM's word
+for it, and keep their checkpoints: a re-run resumes them.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import cloudpickle
+from hydra.core.utils import JobReturn, JobStatus
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+from hpsweep.records import PACK_FILE, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+
+
+class JobLost(Exception):
+    """A training's process ended without returning (killed, out of memory) while its pack-mates ran on."""
+
+
+def pack_size(launcher, jobs_per_gpu: int) -> int:
+    """Trainings per array task of a SLURM ``launcher``: ``jobs_per_gpu`` on each of the task's GPUs (on its CPUs
+    where it has none); 1 for any other launcher."""
+    if type(launcher).__name__ != "SlurmLauncher":
+        return 1
+    return jobs_per_gpu * max(1, int(launcher.params.get("gpus_per_node") or 0))
+
+
+def launch_packs(launcher: SlurmLauncher, jobs: list[tuple[int, list[str], Path]], jobs_per_gpu: int,
+                 sweep_dir: Path) -> list[JobReturn]:
+    """Run ``jobs`` ((job number, overrides, directory) each) packed into one job array; returns their JobReturns
+    in the same order (the launcher raises, as Hydra's does, where a task was lost)."""
+    size = pack_size(launcher, jobs_per_gpu)
+    packs = [jobs[start:start + size] for start in range(0, len(jobs), size)]
+    first = jobs[0][0]
+    for pack in packs:
+        name = uuid.uuid4().hex[:8]
+        for slot, (_, _, directory) in enumerate(pack):
+            directory.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(directory / PACK_FILE, {
+                "pack": name, "slot": slot, "trainings": [str(member.relative_to(sweep_dir)) for _, _, member in pack]})
+    log.info("%d trainings in %d array task(s) of up to %d (hydra.sweeper.jobs_per_gpu=%d)", len(jobs), len(packs),
+             size, jobs_per_gpu)
+    packed = PackLauncher(launcher, {number: pack for number, pack in enumerate(packs, start=first)})
+    labels = [[str(directory.relative_to(sweep_dir)) for _, _, directory in pack] for pack in packs]
+    returns = packed.launch(labels, initial_job_idx=first)
+    return [job_return for pack_returns in returns for job_return in pack_returns]
+
+
+class PackLauncher(SlurmLauncher):
+    """The sweep's SLURM launcher whose array task ``k`` runs pack ``k`` instead of one job: the launcher's own
+    ``launch`` submits it (the same executor, parameters and folder)."""
+
+    def __init__(self, launcher: SlurmLauncher, packs: dict[int, list[tuple[int, list[str], Path]]]):
+        self.__dict__.update(launcher.__dict__)
+        self.packs = packs
+
+    def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, job_id: str,
+                 singleton_state: dict) -> list[JobReturn]:
+        return Task(self, self.packs[job_num], singleton_state).run()
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's signal (a time-out or preemption): the pack's trainings checkpoint as they stop (SLURM
+        signals each); once they have, the task is requeued as it was: it resumes those that did not return."""
+        Task.current.wait_for_all()
+        return super().checkpoint(*args, **kwargs)
+
+    def run_one(self, overrides: list[str], job_num: int, singleton_state: dict) -> JobReturn:
+        """One training, in its own process: what the launcher runs for a job of its own."""
+        return SlurmLauncher.__call__(self, overrides, "hydra.sweep.dir", job_num, f"job_id_for_{job_num}",
+                                      singleton_state)
+
+
+class Task:
+    """One array task running its pack: a process per training, pinned to its slot's GPU and CPUs."""
+
+    current: "Task | None" = None  # the task this process runs (submitit's signal handler asks it to wait)
+
+    def __init__(self, launcher: PackLauncher, pack: list[tuple[int, list[str], Path]], singleton_state: dict):
+        import submitit
+
+        self.launcher = launcher
+        self.pack = pack
+        self.singleton_state = singleton_state
+        self.folder = submitit.JobEnvironment().paths.folder
+        self.job_id = submitit.JobEnvironment().job_id
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.stopped: list[int] = []
+        Task.current = self
+
+    def return_file(self, slot: int) -> Path:
+        return self.folder / f"{self.job_id}_slot{slot}.return.pkl"
+
+    def run(self) -> list[JobReturn]:
+        previous = signal.signal(signal.SIGTERM, self.note_stop)  # submitit's: it only logs the signal
+        try:
+            gpus = [gpu for gpu in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if gpu]
+            if not int(self.launcher.params.get("gpus_per_node") or 0):
+                gpus = []  # a task without GPUs: the trainings share its CPUs
+            cpus = sorted(os.sched_getaffinity(0))
+            for slot, (number, overrides, directory) in enumerate(self.pack):
+                if self.return_file(slot).is_file():
+                    log.info("%s returned in an earlier start of this task", directory)
+                    continue
+                self.start(slot, number, overrides, directory, gpus, cpus)
+            self.wait_for_all()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if self.stopped:  # SLURM requeues or cancels the task: no returns; a requeued task resumes the rest
+            raise SystemExit(128 + self.stopped[0])
+        return [self.returned(slot) for slot in range(len(self.pack))]
+
+    def start(self, slot: int, number: int, overrides: list[str], directory: Path, gpus: list[str],
+              cpus: list[int]) -> None:
+        environment = dict(os.environ)
+        allocated = int(os.environ.get("SLURM_CPUS_ON_NODE") or 0) or len(cpus)
+        if len(cpus) <= allocated:  # SLURM bound the task to its CPUs: each training gets its own share of them
+            share = max(1, len(cpus) // len(self.pack))  # fewer CPUs than trainings: they share
+            mine = cpus[slot * share % len(cpus):][:share] or cpus
+            environment["HPSWEEP_PACK_CPUS"] = ",".join(map(str, mine))
+        environment.setdefault("OMP_NUM_THREADS", str(max(1, allocated // len(self.pack))))
+        if gpus:
+            environment["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        call = self.folder / f"{self.job_id}_slot{slot}.call.pkl"
+        call.write_bytes(cloudpickle.dumps((self.launcher, overrides, number, self.singleton_state)))
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "pack_task.log", "ab") as output:  # the process's own stdout and stderr
+            self.processes[slot] = subprocess.Popen(
+                [sys.executable, "-m", "hpsweep.sweep.packs", str(call), str(self.return_file(slot))],
+                stdout=output, stderr=subprocess.STDOUT, env=environment)
+        log.info("slot %d: %s (pid %d, %s threads%s%s)", slot, directory, self.processes[slot].pid,
+                 environment["OMP_NUM_THREADS"], f", CPUs {environment['HPSWEEP_PACK_CPUS']}"
+                 if "HPSWEEP_PACK_CPUS" in environment else "", f", GPU {environment['CUDA_VISIBLE_DEVICES']}"
+                 if gpus else "")
+
+    def note_stop(self, signum: int, frame) -> None:
+        self.stopped.append(signum)  # SLURM signals the trainings too: they stop at their next safe point
+
+    def wait_for_all(self) -> None:
+        while any(process.poll() is None for process in self.processes.values()):
+            time.sleep(0.2)
+
+    def returned(self, slot: int) -> JobReturn:
+        """What the training in ``slot`` returned; a process that ended without (killed) is its own failure."""
+        try:
+            return cloudpickle.loads(self.return_file(slot).read_bytes())
+        except (OSError, EOFError, cloudpickle.pickle.UnpicklingError):
+            code = self.processes[slot].returncode if slot in self.processes else None
+            job_return = JobReturn(status=JobStatus.FAILED)
+            ended = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else \
+                f"ended with exit code {code}"
+            job_return.return_value = JobLost(
+                f"its process in pack task {self.job_id} {ended} without a result (out of memory?); its pack-mates "
+                "ran on")
+            job_return.status = JobStatus.FAILED
+            return job_return
+
+
+def main() -> None:
+    """A training of a pack: ``python -m hpsweep.sweep.packs <call.pkl> <return.pkl>``."""
+    call, returned = map(Path, sys.argv[1:3])
+    if os.environ.get("HPSWEEP_PACK_CPUS"):
+        os.sched_setaffinity(0, [int(cpu) for cpu in os.environ["HPSWEEP_PACK_CPUS"].split(",")])
+    launcher, overrides, number, singleton_state = cloudpickle.loads(call.read_bytes())
+    job_return = launcher.run_one(overrides, number, singleton_state)  # a stop signal exits here: no return
+    if job_return.status == JobStatus.FAILED:
+        try:
+            cloudpickle.dumps(job_return)
+        except Exception:  # an exception that does not pickle: its type and message are what the sweep records
+            error = job_return._return_value
+            job_return.return_value = RuntimeError(f"{type(error).__name__}: {error}")
+            job_return.status = JobStatus.FAILED
+    temporary = returned.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_bytes(cloudpickle.dumps(job_return))
+    temporary.replace(returned)
+
+
+if __name__ == "__main__":
+    main()
