@@ -297,3 +297,23 @@ def test_a_cancelled_pack_keeps_its_checkpoints_and_a_rerun_finishes_exactly_its
     for name in kept:
         assert again[name]["resumed_from_epoch"] >= 1, f"{name} resumed from its checkpoint"
         assert again[name]["epochs_run"] == 6
+
+
+def test_a_timed_out_pack_checkpoints_every_training_and_its_requeued_task_resumes_them(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    process = start_sweep(sweep_dir, "model=test_resnet", "category=loss_function", "hydra.sweeper.jobs_per_gpu=3",
+                          "trainer.max_epochs=8", "data.image_size=16")
+    directories = [sweep_dir / name for name in ("test_resnet/base", "test_resnet/loss_function/Focal",
+                                                  "test_resnet/loss_function/LabelSmoothing")]
+    wait_until(lambda: all((directory / "last_checkpoint.pt").exists() for directory in directories), process,
+               "a first checkpoint of each training", timeout_s=300)
+    task = read_job(directories[0])["slurm_job_id"]
+    # what SLURM sends signal_delay_s before the time limit: to every process of the task
+    subprocess.run(["scancel", "--signal=USR2", task], check=True)
+    _, stderr = process.communicate(timeout=400)
+    assert process.returncode == 0, stderr[-3000:]
+    for directory in directories:
+        result = json.loads((directory / "result.json").read_text())
+        assert result["status"] == "completed" and result["epochs_run"] == 8, directory
+        assert [entry["signal"] for entry in result["interruptions"]] == ["SIGUSR2"], directory
+        assert result["resumed_from_epoch"] >= 1 and result["slurm_job_id"] == task, "the same task, requeued"

@@ -22,8 +22,8 @@ def sweep_command(sweep_dir, *arguments, config_dir=None):
             f"hydra.sweep.dir={sweep_dir}"]
 
 
-def run_sweep(sweep_dir, *arguments, config_dir=None, timeout=600):
-    return subprocess.run(sweep_command(sweep_dir, *arguments, config_dir=config_dir), cwd=ROOT, env=ENV,
+def run_sweep(sweep_dir, *arguments, config_dir=None, timeout=600, env=None):
+    return subprocess.run(sweep_command(sweep_dir, *arguments, config_dir=config_dir), cwd=ROOT, env=env or ENV,
                           capture_output=True, text=True, timeout=timeout)
 
 
