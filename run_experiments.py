@@ -31,9 +31,9 @@ if __name__ == "__main__":
 
     from hpsweep.compose import unknown_choices
 
-    # a single run: Hydra would print its search path, not the closest names (a sweep's pre-flight names them,
-    # beside every other problem of its jobs)
-    single = not {"-m", "--multirun"} & set(sys.argv[1:])
-    if single and (problems := unknown_choices(Path(__file__).with_name("conf"), sys.argv[1:])):
+    # Hydra would print its search path, not the closest names; a sweep's pre-flight names those of swept
+    # values beside every other problem of its jobs, but a fixed one fails Hydra's first composition, before it
+    multirun = bool({"-m", "--multirun"} & set(sys.argv[1:]))
+    if problems := unknown_choices(Path(__file__).with_name("conf"), sys.argv[1:], sweeps=not multirun):
         sys.exit("error: " + "\n".join(problems))
     main()

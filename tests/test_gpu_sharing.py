@@ -78,3 +78,20 @@ def test_a_peak_is_estimated_from_the_same_model_scaled_by_batch_and_pixels_neve
     assert "b32: 10000 MB (recorded)" in problems[0]
     assert fit_problems(outcomes, config_of, jobs_per_gpu=2, gpu_memory_mb=40000) == []
     assert fit_problems(outcomes, config_of, jobs_per_gpu=2, gpu_memory_mb=None) == [], "unknown memory: no check"
+
+
+def test_jobs_per_gpu_must_be_a_positive_integer_and_says_where_it_does_nothing(tmp_path):
+    refused = run_sweep(tmp_path / "sweep", "category=optimizer", "hydra.sweeper.jobs_per_gpu=0")
+    assert refused.returncode == 1
+    assert "hydra.sweeper.jobs_per_gpu=0: expected an integer >= 1" in refused.stderr
+    basic = run_sweep(tmp_path / "sweep", "category=optimizer", "model=test_resnet,test_resnt",
+                      "hydra.sweeper.jobs_per_gpu=2")
+    assert basic.returncode == 1 and "closest: test_resnet" in basic.stderr  # the pre-flight: nothing trained
+    assert "hydra.sweeper.jobs_per_gpu=2 does nothing here" in basic.stdout
+
+
+def test_a_mistyped_fixed_option_of_a_sweep_gets_the_closest_names_not_hydras_search_path(tmp_path):
+    mistyped = run_sweep(tmp_path / "sweep", "category=optimizer", "model=test_resnt")
+    assert mistyped.returncode == 1
+    assert mistyped.stderr == ("error: model='test_resnt': no model/test_resnt.yaml in the config dir; "
+                               "closest: test_resnet\n")

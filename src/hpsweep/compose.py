@@ -27,9 +27,10 @@ def group_files(config_dir: Path, group: str) -> list[str]:
     return sorted(path.stem for path in (Path(config_dir) / group).glob("*.yaml"))
 
 
-def unknown_choices(config_dir: Path, arguments: list[str]) -> list[str]:
+def unknown_choices(config_dir: Path, arguments: list[str], sweeps: bool = True) -> list[str]:
     """Every ``group=option`` on a command line whose group is a folder of ``config_dir`` without that option's
-    file. Nothing where the command line points Hydra at other configs, or does not parse (Hydra says why)."""
+    file (``sweeps=False``: only options that are not swept). Nothing where the command line points Hydra at
+    other configs, or does not parse (Hydra says why)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep
     from hydra.errors import HydraException
@@ -43,7 +44,8 @@ def unknown_choices(config_dir: Path, arguments: list[str]) -> list[str]:
     problems = []
     for override in overrides:
         group = override.get_key_element().lstrip("+")
-        if override.is_delete() or group.startswith("hydra") or not (Path(config_dir) / group).is_dir():
+        if override.is_delete() or group.startswith("hydra") or not (Path(config_dir) / group).is_dir() or (
+                override.is_sweep_override() and not sweeps):
             continue
         value = override.value()
         names = [str(item) for item in value.list] if isinstance(value, ChoiceSweep) else \

@@ -83,7 +83,8 @@ class PackLauncher(SlurmLauncher):
     def checkpoint(self, *args, **kwargs):
         """submitit's signal (a time-out or preemption): the pack's trainings checkpoint as they stop (SLURM
         signals each); once they have, the task is requeued as it was: it resumes those that did not return."""
-        Task.current.wait_for_all()
+        if Task.current is not None:
+            Task.current.wait_for_all()
         return super().checkpoint(*args, **kwargs)
 
     def run_one(self, overrides: list[str], job_num: int, singleton_state: dict) -> JobReturn:

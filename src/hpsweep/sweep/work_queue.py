@@ -4,12 +4,26 @@ it (``hpsweep.sweep.racing``): whenever a training ends, the race is asked what 
 """
 
 import itertools
+import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
 
+from hpsweep.sweep.claims import Board
 from hpsweep.sweep.outcomes import Outcome
 from hpsweep.sweep.racing import Race
+
+log = logging.getLogger(__name__)
+
+
+def pinned_gpus(launcher) -> list[str]:
+    """The GPUs a local queue's workers are pinned to: ``hydra.launcher.gpus_per_node`` of those this process sees
+    (``CUDA_VISIBLE_DEVICES``, else 0..N-1); none for any other launcher."""
+    if type(launcher).__name__ != "LocalLauncher":
+        return []
+    gpus = int(launcher.params.get("gpus_per_node") or 0)
+    return os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")[:gpus]
 
 
 def run_queue(pending: list[Outcome], race: Race, width: int | None,
@@ -53,3 +67,32 @@ def run_queue(pending: list[Outcome], race: Race, width: int | None,
     for worker in workers:
         worker.join()
     return launched
+
+
+def launch_queue(launcher, claims: Board, pending: list[Outcome], race: Race,
+                 overrides_of: Callable[[Outcome], list[str]], width: int | None, jobs_per_gpu: int,
+                 metric: str) -> list:
+    """Train ``pending`` (and what the race lets start after them) on submitit's local ``launcher``, one call per
+    training, each claimed just before: with ``gpus_per_node`` set, ``jobs_per_gpu`` workers per GPU, worker ``w``
+    on GPU ``w mod gpus_per_node``; else ``width`` workers (None: every training at once). Returns the JobReturns."""
+    visible = pinned_gpus(launcher)
+    width = width or (len(visible) * jobs_per_gpu if visible else None)
+    if visible:
+        log.info("%d workers on GPUs %s, worker w on GPU w mod %d", width, ",".join(visible), len(visible))
+
+    def train(worker: int, number: int, outcome: Outcome) -> None:
+        """One training on its worker's GPU; a lost job is recorded failed, the queue goes on."""
+        if not claims.take(outcome):
+            return
+        overrides = overrides_of(outcome)
+        if visible:
+            overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
+        try:
+            outcome.job_return = launcher.launch([overrides], initial_job_idx=number)[0]
+        except Exception as error:  # a killed job: recorded failed, the queue goes on
+            log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
+            outcome.launch_error = f"{type(error).__name__}: {error}"
+        claims.finish(outcome, metric)
+
+    launched = run_queue(pending, race, width, train)
+    return [outcome.job_return for outcome in launched if outcome.job_return is not None]

@@ -7,9 +7,9 @@ submitit_slurm). Without ``category=`` it sweeps exactly as Hydra's BasicSweeper
 """
 
 import logging
-import os
 import sys
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -33,6 +33,7 @@ from hpsweep.sweep.manifest import (
     training_from_entry,
     write_manifest,
 )
+from hpsweep.sweep.memory import check_fit
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
 from hpsweep.sweep.plan import (
     DEFAULT_REPLICATES,
@@ -49,7 +50,7 @@ from hpsweep.sweep.plan import (
 )
 from hpsweep.sweep.racing import Race
 from hpsweep.sweep.status import wait_for_slurm_jobs
-from hpsweep.sweep.work_queue import run_queue
+from hpsweep.sweep.work_queue import launch_queue, pinned_gpus
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,10 @@ class CategorySweeper(Sweeper):
                             "that share each GPU)")
         if problems:
             raise ConfigError(problems)
+        if self.jobs_per_gpu > 1 and not pinned_gpus(self.launcher) and type(self.launcher).__name__ != "SlurmLauncher":
+            log.warning("hydra.sweeper.jobs_per_gpu=%d does nothing here: it shares GPUs between the workers of "
+                        "hydra/launcher=local with hydra.launcher.gpus_per_node set, or packs SLURM array tasks",
+                        self.jobs_per_gpu)
         self.claims = Board(self.resume, pruning=self.pruning["pruner"] != "none")
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(arguments)
         request = self.plan_request()
@@ -426,24 +431,12 @@ class CategorySweeper(Sweeper):
                 outcome.status = "skipped"
         if self.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, config_of)
-        self.check_memory(outcomes, config_of)
+        check_fit(outcomes, config_of, self.jobs_per_gpu, self.gpu_memory_gb, pinned_gpus(self.launcher))
         pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
         rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
                  len(outcomes) - pending, sweep_dir)
         return outcomes
-
-    def check_memory(self, outcomes: list[Outcome], config_of: dict[str, DictConfig]) -> None:
-        """Refuse trainings that cannot share a GPU (``hpsweep.sweep.memory``) before any starts."""
-        from hpsweep.sweep.memory import check_fit
-
-        local = type(self.launcher).__name__ == "LocalLauncher"
-        check_fit(outcomes, config_of, self.jobs_per_gpu, self.gpu_memory_gb, self.visible_gpus() if local else [])
-
-    def visible_gpus(self) -> list[str]:
-        """The GPUs the local queue's workers are pinned to: ``gpus_per_node`` of those this process sees."""
-        gpus = int(getattr(self.launcher, "params", {}).get("gpus_per_node") or 0)
-        return os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")[:gpus]
 
     def refresh_report(self, sweep_dir: Path, live: bool) -> None:
         """Rewrite the sweep's page (``hpsweep.report.page``); hpsweep's jobs rewrite it as each ends."""
@@ -477,7 +470,9 @@ class CategorySweeper(Sweeper):
             if not pending:
                 return returns
             if type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
-                returns.append(self.launch_queue(pending, sweep_dir, race))
+                overrides_of = partial(_job_overrides, sweep_dir=sweep_dir, claim=self.claims.job_override)
+                returns.append(launch_queue(self.launcher, self.claims, pending, race, overrides_of,
+                                            self.max_batch_size, self.jobs_per_gpu, self.decision_metric()[0]))
             else:
                 returns += self.launch_batches(pending, sweep_dir)
 
@@ -531,34 +526,6 @@ class CategorySweeper(Sweeper):
             outcome.job_return = job_return
             self.claims.finish(outcome, metric)
         return results
-
-    def launch_queue(self, pending: list[Outcome], sweep_dir: Path, race: Race) -> list[JobReturn]:
-        """A work queue (``hpsweep.sweep.work_queue``): with ``gpus_per_node`` set, ``jobs_per_gpu`` workers per GPU,
-        worker ``w`` on GPU ``w mod gpus_per_node``; else ``max_batch_size`` workers (default: every job at once)."""
-        visible = self.visible_gpus()
-        gpus = len(visible)
-        metric = self.decision_metric()[0]
-        width = self.max_batch_size or (gpus * self.jobs_per_gpu if gpus else None)
-        if gpus:
-            log.info("%d workers on GPUs %s, worker w on GPU w mod %d", width, ",".join(visible), gpus)
-        launched = run_queue(pending, race, width, lambda worker, number, outcome: self.train_in_queue(
-            worker, number, outcome, sweep_dir, gpus, visible, metric))
-        return [outcome.job_return for outcome in launched if outcome.job_return is not None]
-
-    def train_in_queue(self, worker: int, number: int, outcome: Outcome, sweep_dir: Path, gpus: int,
-                       visible: list[str], metric: str) -> None:
-        """One training of the work queue, on its worker's GPU; a lost job is recorded failed, the queue goes on."""
-        if not self.claims.take(outcome):
-            return
-        overrides = _job_overrides(outcome, sweep_dir, self.claims.job_override)
-        if gpus:
-            overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
-        try:
-            outcome.job_return = self.launcher.launch([overrides], initial_job_idx=number)[0]
-        except Exception as error:  # a killed job: recorded failed, the queue goes on
-            log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
-            outcome.launch_error = f"{type(error).__name__}: {error}"
-        self.claims.finish(outcome, metric)
 
 
 def _job_overrides(outcome: Outcome, sweep_dir: Path, claim: str) -> list[str]:
