@@ -259,16 +259,30 @@ def test_packs_run_three_trainings_side_by_side_per_array_task_and_isolate_a_fai
     assert all(len(trainings.split("; ")) == 3 for _, _, trainings, _ in packs)
 
 
-def test_a_cancelled_pack_keeps_its_checkpoints_and_a_rerun_finishes_exactly_its_trainings(tmp_path):
+def test_a_cancelled_pack_and_a_killed_training_keep_their_checkpoints_and_a_rerun_finishes_exactly_those(
+        tmp_path):
     sweep_dir = tmp_path / "sweep"
     arguments = ["model=test_resnet", "category=loss_function", "seed=1,2", "hydra.sweeper.racing=false",
                  "hydra.sweeper.jobs_per_gpu=3", "trainer.max_epochs=6", "data.image_size=16"]
     process = start_sweep(sweep_dir, *arguments)
     victim = sweep_dir / "test_resnet/base/seed-1"
-    wait_until(lambda: (victim / "last_checkpoint.pt").exists(), process, "a first checkpoint", timeout_s=300)
-    task = read_job(victim)["slurm_job_id"]
+    wait_until(lambda: (victim / "pack.json").exists(), process, "the packs")
     mates = pack_of(victim)["trainings"]
-    subprocess.run(["scancel", task], check=True)
+    others = [entry["directory"] for entry in read_manifest(sweep_dir)["trainings"] if entry["directory"] not in mates]
+    killed = sweep_dir / others[0]  # in the other pack: its process dies alone (what the OOM killer does)
+    task = None
+
+    def end_each_after_its_first_checkpoint() -> bool:  # the packs may run one after the other (2 CPUs)
+        nonlocal task
+        if task is None and (victim / "last_checkpoint.pt").exists():
+            task = read_job(victim)["slurm_job_id"]
+            subprocess.run(["scancel", task], check=True)
+        if killed.exists() and (killed / "last_checkpoint.pt").exists() and not (killed / "killed").exists():
+            os.kill(json.loads((killed / "claim.json").read_text())["pid"], signal.SIGKILL)  # its own process
+            (killed / "killed").touch()
+        return task is not None and (killed / "killed").exists()
+
+    wait_until(end_each_after_its_first_checkpoint, process, "a first checkpoint of both", timeout_s=300)
     _, stderr = process.communicate(timeout=400)
     assert process.returncode == 1, stderr[-3000:]
     found = results(sweep_dir)
@@ -277,22 +291,25 @@ def test_a_cancelled_pack_keeps_its_checkpoints_and_a_rerun_finishes_exactly_its
         if name in mates:
             assert result["status"] == "failed" and result["error"]["type"] == "JobLost", name
             assert "CANCELLED" in result["error"]["message"], "SLURM's word for it"
+        elif name == others[0]:
+            assert result["status"] == "failed" and result["error"]["type"] == "JobLost", name
+            assert f"its process in pack task {read_job(killed)['slurm_job_id']} was killed by SIGKILL" in result[
+                "error"]["message"]
         else:
-            assert result["status"] == "completed", f"{name}: the other pack ran to its end"
-    kept = [name for name in mates if (sweep_dir / name / "last_checkpoint.pt").exists()]
-    assert "test_resnet/base/seed-1" in kept
+            assert result["status"] == "completed", f"{name}: its pack-mate's death left it running"
+    unfinished = [*mates, others[0]]
+    kept = [name for name in unfinished if (sweep_dir / name / "last_checkpoint.pt").exists()]
+    assert {"test_resnet/base/seed-1", others[0]} <= set(kept)
     assert "its last checkpoint is kept: re-running the sweep resumes it" in found["test_resnet/base/seed-1"][
         "error"]["message"]
 
     rerun = run_sweep(sweep_dir, *SLURM, *arguments)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "6 trainings: 3 to run, 3 already done" in rerun.stdout
+    assert "6 trainings: 4 to run, 2 already done" in rerun.stdout
     again = results(sweep_dir)
     assert all(result["status"] == "completed" for result in again.values())
     for name in found:
-        if name in mates:
-            assert again[name]["slurm_job_id"] != task, f"{name} ran again"
-        else:
+        if name not in unfinished:
             assert again[name] == found[name], f"{name} was not trained again"
     for name in kept:
         assert again[name]["resumed_from_epoch"] >= 1, f"{name} resumed from its checkpoint"

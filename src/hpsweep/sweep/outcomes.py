@@ -97,15 +97,16 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
         else:
             metrics = {metric: value} if isinstance(value, (int, float)) else {}
         return {**record, "status": "completed", "metrics": metrics}
+    kept = " (its last checkpoint is kept: re-running the sweep resumes it)" if (
+        outcome.directory / CHECKPOINT_FILE).is_file() else ""
     if job_return is not None and job_return.status == JobStatus.FAILED:
         error = job_return._return_value
-        return {**record, "status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
-    message = "the job ended without writing a result"
-    if outcome.answered_by is not None:
-        message = "no result was written for it"
-    if (outcome.directory / CHECKPOINT_FILE).is_file():
-        message += " (its last checkpoint is kept: re-running the sweep resumes it)"
-    message += ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
+        lost = type(error).__name__ == "JobLost"  # a pack's training whose process or task ended (hpsweep.sweep.packs)
+        return {**record, "status": "failed", "error": {"type": type(error).__name__,
+                                                         "message": str(error) + (kept if lost else "")}}
+    message = "no result was written for it" if outcome.answered_by is not None else \
+        "the job ended without writing a result"
+    message += kept + ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
     return {**record, "status": "failed", "error": {"type": "JobLost", "message": message}}
 
 

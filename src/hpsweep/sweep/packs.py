@@ -1,10 +1,11 @@
 """Packs: several trainings side by side in one SLURM array task (``hydra.sweeper.jobs_per_gpu``).
 
 Hydra's submitit launcher runs one job per array task. A category sweep knows every training in advance, so it
-can pack ``jobs_per_gpu x gpus_per_node`` of them into one task: the task (``PackLauncher.__call__``) starts each
-training as a process of its own (``python -m hpsweep.sweep.packs``), which runs it exactly as the launcher would
-(``SlurmLauncher.__call__``: its directory, job.json, result.json, W&B run) on its slot's GPU and its share of the
-task's CPUs. A training that raises or dies is its own failure; its pack-mates run on.
+can pack ``jobs_per_gpu x gpus_per_node`` of them into one task, submitted with the launcher's own executor
+settings. The task (``Pack``) starts each training as a process of its own (``python -m hpsweep.sweep.packs``),
+which runs it exactly as the launcher runs a job (its ``__call__``: the training's directory, job.json,
+result.json, W&B run) on its slot's GPU and its share of the task's CPUs. A training that raises or dies is its
+own failure; its pack-mates run on.
 
 Stop signals: SLURM signals every process of the task (SIGTERM on a preemption, requeue or ``scancel``; submitit's
 USR2 before the time limit), so each training checkpoints and ends without a result (``hpsweep.train.preemption``).
@@ -32,9 +33,6 @@ from hpsweep.records import PACK_FILE, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
-
-
 class JobLost(Exception):
     """A training's process ended without returning (killed, out of memory) while its pack-mates ran on."""
 
@@ -47,50 +45,80 @@ def pack_size(launcher, jobs_per_gpu: int) -> int:
     return jobs_per_gpu * max(1, int(launcher.params.get("gpus_per_node") or 0))
 
 
+def executor_of(launcher: SlurmLauncher):
+    """submitit's executor with the launcher's folder and parameters, as its own ``launch`` builds it."""
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    cluster, params = launcher._EXECUTOR, launcher.params
+    init_keys = {"max_num_timeout"}  # what submitit takes when the executor is made, not as a job parameter
+    executor = submitit.AutoExecutor(cluster=cluster, folder=params["submitit_folder"],
+                                     **{f"{cluster}_{key}": value for key, value in params.items() if key in init_keys})
+    shared = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{key if key in shared else f"{cluster}_{key}": value for key, value in params.items()
+                                  if key not in init_keys | {"submitit_folder"}})
+    return executor
+
+
 def launch_packs(launcher: SlurmLauncher, jobs: list[tuple[int, list[str], Path]], jobs_per_gpu: int,
                  sweep_dir: Path) -> list[JobReturn]:
     """Run ``jobs`` ((job number, overrides, directory) each) packed into one job array; returns their JobReturns
-    in the same order (the launcher raises, as Hydra's does, where a task was lost)."""
+    in the same order. A task that SLURM cancelled, or that was killed, returns a ``JobLost`` failure for each of
+    its trainings, with SLURM's word for it; the other tasks' returns stand."""
+    from hydra.core.singleton import Singleton
+
     size = pack_size(launcher, jobs_per_gpu)
     packs = [jobs[start:start + size] for start in range(0, len(jobs), size)]
-    first = jobs[0][0]
     for pack in packs:
         name = uuid.uuid4().hex[:8]
         for slot, (_, _, directory) in enumerate(pack):
             directory.mkdir(parents=True, exist_ok=True)
             write_json_atomic(directory / PACK_FILE, {
                 "pack": name, "slot": slot, "trainings": [str(member.relative_to(sweep_dir)) for _, _, member in pack]})
+    executor = executor_of(launcher)
+    with executor.batch():  # one job array
+        tasks = [executor.submit(Pack(launcher, pack, Singleton.get_state())) for pack in packs]
     log.info("%d trainings in %d array task(s) of up to %d (hydra.sweeper.jobs_per_gpu=%d)", len(jobs), len(packs),
              size, jobs_per_gpu)
-    packed = PackLauncher(launcher, {number: pack for number, pack in enumerate(packs, start=first)})
-    labels = [[str(directory.relative_to(sweep_dir)) for _, _, directory in pack] for pack in packs]
-    returns = packed.launch(labels, initial_job_idx=first)
-    return [job_return for pack_returns in returns for job_return in pack_returns]
+    for pack, task in zip(packs, tasks, strict=True):
+        log.info("\ttask %s: %s", task.job_id, " ".join(str(path.relative_to(sweep_dir)) for *_, path in pack))
+    returns = []
+    for pack, task in zip(packs, tasks, strict=True):
+        try:
+            returns += task.results()[0]
+        except Exception as error:  # submitit's word for a task that ended without returning
+            returns += [lost(f"its pack task {task.job_id} ended without returning: {type(error).__name__}: "
+                             f"{error}") for _ in pack]
+    return returns
 
 
-class PackLauncher(SlurmLauncher):
-    """The sweep's SLURM launcher whose array task ``k`` runs pack ``k`` instead of one job: the launcher's own
-    ``launch`` submits it (the same executor, parameters and folder)."""
+def lost(message: str) -> JobReturn:
+    job_return = JobReturn(status=JobStatus.FAILED)
+    job_return.return_value = JobLost(message)
+    job_return.status = JobStatus.FAILED  # the setter above marks it completed
+    return job_return
 
-    def __init__(self, launcher: SlurmLauncher, packs: dict[int, list[tuple[int, list[str], Path]]]):
-        self.__dict__.update(launcher.__dict__)
-        self.packs = packs
 
-    def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, job_id: str,
-                 singleton_state: dict) -> list[JobReturn]:
-        return Task(self, self.packs[job_num], singleton_state).run()
+class Pack:
+    """What an array task runs: its trainings, each in a process of its own as the sweep's launcher runs a job."""
 
-    def checkpoint(self, *args, **kwargs):
+    def __init__(self, launcher: SlurmLauncher, trainings: list[tuple[int, list[str], Path]], singleton_state: dict):
+        self.launcher = launcher
+        self.trainings = trainings
+        self.singleton_state = singleton_state
+
+    def __call__(self) -> list[JobReturn]:
+        return Task(self).run()
+
+    def checkpoint(self):
         """submitit's signal (a time-out or preemption): the pack's trainings checkpoint as they stop (SLURM
         signals each); once they have, the task is requeued as it was: it resumes those that did not return."""
+        import submitit
+
         if Task.current is not None:
             Task.current.wait_for_all()
-        return super().checkpoint(*args, **kwargs)
-
-    def run_one(self, overrides: list[str], job_num: int, singleton_state: dict) -> JobReturn:
-        """One training, in its own process: what the launcher runs for a job of its own."""
-        return SlurmLauncher.__call__(self, overrides, "hydra.sweep.dir", job_num, f"job_id_for_{job_num}",
-                                      singleton_state)
+        return submitit.helpers.DelayedSubmission(self)
 
 
 class Task:
@@ -98,12 +126,12 @@ class Task:
 
     current: "Task | None" = None  # the task this process runs (submitit's signal handler asks it to wait)
 
-    def __init__(self, launcher: PackLauncher, pack: list[tuple[int, list[str], Path]], singleton_state: dict):
+    def __init__(self, pack: Pack):
         import submitit
 
-        self.launcher = launcher
-        self.pack = pack
-        self.singleton_state = singleton_state
+        self.launcher = pack.launcher
+        self.trainings = pack.trainings
+        self.singleton_state = pack.singleton_state
         self.folder = submitit.JobEnvironment().paths.folder
         self.job_id = submitit.JobEnvironment().job_id
         self.processes: dict[int, subprocess.Popen] = {}
@@ -120,7 +148,7 @@ class Task:
             if not int(self.launcher.params.get("gpus_per_node") or 0):
                 gpus = []  # a task without GPUs: the trainings share its CPUs
             cpus = sorted(os.sched_getaffinity(0))
-            for slot, (number, overrides, directory) in enumerate(self.pack):
+            for slot, (number, overrides, directory) in enumerate(self.trainings):
                 if self.return_file(slot).is_file():
                     log.info("%s returned in an earlier start of this task", directory)
                     continue
@@ -130,17 +158,17 @@ class Task:
             signal.signal(signal.SIGTERM, previous)
         if self.stopped:  # SLURM requeues or cancels the task: no returns; a requeued task resumes the rest
             raise SystemExit(128 + self.stopped[0])
-        return [self.returned(slot) for slot in range(len(self.pack))]
+        return [self.returned(slot) for slot in range(len(self.trainings))]
 
     def start(self, slot: int, number: int, overrides: list[str], directory: Path, gpus: list[str],
               cpus: list[int]) -> None:
         environment = dict(os.environ)
         allocated = int(os.environ.get("SLURM_CPUS_ON_NODE") or 0) or len(cpus)
         if len(cpus) <= allocated:  # SLURM bound the task to its CPUs: each training gets its own share of them
-            share = max(1, len(cpus) // len(self.pack))  # fewer CPUs than trainings: they share
+            share = max(1, len(cpus) // len(self.trainings))  # fewer CPUs than trainings: they share
             mine = cpus[slot * share % len(cpus):][:share] or cpus
             environment["HPSWEEP_PACK_CPUS"] = ",".join(map(str, mine))
-        environment.setdefault("OMP_NUM_THREADS", str(max(1, allocated // len(self.pack))))
+        environment.setdefault("OMP_NUM_THREADS", str(max(1, allocated // len(self.trainings))))
         if gpus:
             environment["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
         call = self.folder / f"{self.job_id}_slot{slot}.call.pkl"
@@ -168,14 +196,10 @@ class Task:
             return cloudpickle.loads(self.return_file(slot).read_bytes())
         except (OSError, EOFError, cloudpickle.pickle.UnpicklingError):
             code = self.processes[slot].returncode if slot in self.processes else None
-            job_return = JobReturn(status=JobStatus.FAILED)
             ended = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else \
                 f"ended with exit code {code}"
-            job_return.return_value = JobLost(
-                f"its process in pack task {self.job_id} {ended} without a result (out of memory?); its pack-mates "
-                "ran on")
-            job_return.status = JobStatus.FAILED
-            return job_return
+            return lost(f"its process in pack task {self.job_id} {ended} without a result (out of memory?); its "
+                        "pack-mates ran on")
 
 
 def main() -> None:
@@ -184,7 +208,8 @@ def main() -> None:
     if os.environ.get("HPSWEEP_PACK_CPUS"):
         os.sched_setaffinity(0, [int(cpu) for cpu in os.environ["HPSWEEP_PACK_CPUS"].split(",")])
     launcher, overrides, number, singleton_state = cloudpickle.loads(call.read_bytes())
-    job_return = launcher.run_one(overrides, number, singleton_state)  # a stop signal exits here: no return
+    # what submitit runs for a job of the sweep's own launcher; a stop signal exits here: no return
+    job_return = launcher(overrides, "hydra.sweep.dir", number, f"job_id_for_{number}", singleton_state)
     if job_return.status == JobStatus.FAILED:
         try:
             cloudpickle.dumps(job_return)
