@@ -78,6 +78,7 @@ def test_a_peak_is_estimated_from_the_same_model_scaled_by_batch_and_pixels_neve
     assert "b32: 10000 MB (recorded)" in problems[0]
     assert fit_problems(outcomes, config_of, jobs_per_gpu=2, gpu_memory_mb=40000) == []
     assert fit_problems(outcomes, config_of, jobs_per_gpu=2, gpu_memory_mb=None) == [], "unknown memory: no check"
+    assert fit_problems(outcomes, config_of, jobs_per_gpu=1, gpu_memory_mb=10000) == [], "alone, it fitted"
 
 
 def test_jobs_per_gpu_must_be_a_positive_integer_and_says_where_it_does_nothing(tmp_path):

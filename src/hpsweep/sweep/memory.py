@@ -82,8 +82,8 @@ def peaks(outcomes: list[Outcome], config_of: dict[str, DictConfig]) -> dict[int
 def fit_problems(outcomes: list[Outcome], config_of: dict[str, DictConfig], jobs_per_gpu: int,
                  gpu_memory_mb: float | None) -> list[str]:
     """Why the largest ``jobs_per_gpu`` known peaks cannot share a GPU of ``gpu_memory_mb``; empty where they can
-    (or nothing is known)."""
-    if not gpu_memory_mb:
+    (or nothing is known). A training alone is not checked: its recorded peak is what fitted."""
+    if not gpu_memory_mb or jobs_per_gpu < 2:
         return []
     known = peaks(outcomes, config_of)
     largest = sorted(((peak, source, outcome) for outcome in outcomes if id(outcome) in known
