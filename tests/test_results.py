@@ -182,6 +182,7 @@ def test_external_script_runs_in_a_category_sweep(tmp_path):
     adamw, sgd = found["test_resnet/base"], found["test_resnet/optimizer/SGD"]
     assert adamw["status"] == "completed" and adamw["metrics"]["val_f1"] == 0.7
     assert adamw["setup"]["external_command"].endswith("my_train.py")
+    assert adamw["peak_memory_mb"] is None and adamw["started_at"] < adamw["ended_at"], "the same fields as ours"
     assert (sweep_dir / "test_resnet/base/history.csv").read_text().count("\n") == 3
     assert (sgd["status"], sgd["error"]["type"]) == ("failed", "ExternalTrainerError")
     assert "wrote no metrics file" in sgd["error"]["message"]

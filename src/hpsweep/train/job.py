@@ -150,7 +150,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
         log.warning("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])
     tracker.finish(failed=False)
     record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), ended_at=now(),
-                  **outcome)
+                  **{"peak_memory_mb": None, **outcome})  # trainer=external measures no peak
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
     if answered:
