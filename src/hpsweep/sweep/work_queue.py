@@ -73,8 +73,9 @@ def launch_queue(launcher, claims: Board, pending: list[Outcome], race: Race,
                  overrides_of: Callable[[Outcome], list[str]], width: int | None, jobs_per_gpu: int,
                  metric: str) -> list:
     """Train ``pending`` (and what the race lets start after them) on submitit's local ``launcher``, one call per
-    training, each claimed just before: with ``gpus_per_node`` set, ``jobs_per_gpu`` workers per GPU, worker ``w``
-    on GPU ``w mod gpus_per_node``; else ``width`` workers (None: every training at once). Returns the JobReturns."""
+    training, each claimed just before, on ``width`` workers (None: ``jobs_per_gpu`` per GPU where
+    ``gpus_per_node`` is set, else every training at once); worker ``w`` trains on GPU ``w mod gpus_per_node``.
+    Returns the JobReturns."""
     visible = pinned_gpus(launcher)
     width = width or (len(visible) * jobs_per_gpu if visible else None)
     if visible:
