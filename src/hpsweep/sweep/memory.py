@@ -16,7 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from hpsweep.errors import ConfigError
-from hpsweep.records import RESULT_FILE, RESULT_SHAPE, read_json
+from hpsweep.records import RESULT_SHAPE, read_json
 from hpsweep.sweep.outcomes import PREVIOUS_RESULT_FILE, Outcome
 
 CUDA_CONTEXT_MB = 500  # what each process's CUDA context takes besides its allocator (not in peak_memory_mb)
@@ -44,11 +44,12 @@ def _size(cfg: DictConfig | None) -> tuple[str, float] | None:
 
 
 def recorded_peaks(outcomes: list[Outcome]) -> list[tuple[Outcome, float]]:
-    """(outcome, peak MB) for every recorded peak of these trainings: their results and earlier attempts'."""
+    """(outcome, peak MB) for every recorded peak of these trainings: their results (read as the outcomes were
+    made) and earlier attempts' (set aside as each was launched again)."""
     found = []
     for outcome in outcomes:
-        for name in (RESULT_FILE, PREVIOUS_RESULT_FILE):
-            record = read_json(Path(outcome.directory) / name, RESULT_SHAPE)
+        earlier = read_json(Path(outcome.directory) / PREVIOUS_RESULT_FILE, RESULT_SHAPE)
+        for record in (outcome.previous, earlier):
             peak = (record or {}).get("peak_memory_mb")
             if isinstance(peak, int | float) and record.get("fingerprint") in (None, outcome.fingerprint):
                 found.append((outcome, float(peak)))
@@ -102,6 +103,8 @@ def check_fit(outcomes: list[Outcome], config_of: dict[str, DictConfig], jobs_pe
               gpu_memory_gb: float | None, local_gpus: list[str]) -> None:
     """Raise ``ConfigError`` where the trainings cannot share a GPU of ``gpu_memory_gb`` (else of the smallest of
     this machine's ``local_gpus``)."""
+    if jobs_per_gpu < 2:  # nothing shares a GPU: no need to ask nvidia-smi
+        return
     memory_mb = gpu_memory_gb * 1024 if gpu_memory_gb else local_gpu_memory_mb(local_gpus)
     problems = fit_problems(outcomes, config_of, jobs_per_gpu, memory_mb)
     if problems:

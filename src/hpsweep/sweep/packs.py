@@ -94,10 +94,8 @@ def launch_packs(launcher: SlurmLauncher, jobs: list[tuple[int, list[str], Path]
 
 
 def lost(message: str) -> JobReturn:
-    job_return = JobReturn(status=JobStatus.FAILED)
-    job_return.return_value = JobLost(message)
-    job_return.status = JobStatus.FAILED  # the setter above marks it completed
-    return job_return
+    """The return of a training that ended without one of its own."""
+    return JobReturn(status=JobStatus.FAILED, _return_value=JobLost(message))
 
 
 class Pack:
@@ -194,7 +192,7 @@ class Task:
         """What the training in ``slot`` returned; a process that ended without (killed) is its own failure."""
         try:
             return cloudpickle.loads(self.return_file(slot).read_bytes())
-        except (OSError, EOFError, cloudpickle.pickle.UnpicklingError):
+        except Exception:  # none, or one that does not load (cut short, a class gone): it did not return
             code = self.processes[slot].returncode if slot in self.processes else None
             ended = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else \
                 f"ended with exit code {code}"
@@ -216,7 +214,6 @@ def main() -> None:
         except Exception:  # an exception that does not pickle: its type and message are what the sweep records
             error = job_return._return_value
             job_return.return_value = RuntimeError(f"{type(error).__name__}: {error}")
-            job_return.status = JobStatus.FAILED
     temporary = returned.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_bytes(cloudpickle.dumps(job_return))
     temporary.replace(returned)
