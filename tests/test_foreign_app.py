@@ -116,16 +116,29 @@ def test_sweep_outcomes_of_another_app_come_from_what_hydra_returned(tmp_path):
         def __init__(self, status, value):
             self.status, self._return_value = status, value
 
+    import numpy as np
+    import torch
+
+    returned = {  # what task functions return: Lightning's metric dicts hold tensors
+        "dict": Returned(JobStatus.COMPLETED, {"acc": 0.5, "note": "x", "val/f1": torch.tensor(0.75), "flag": True}),
+        "number": Returned(JobStatus.COMPLETED, 0.25),
+        "tensor": Returned(JobStatus.COMPLETED, torch.tensor(0.125)),
+        "numpy": Returned(JobStatus.COMPLETED, np.float32(0.5)),
+        "vector": Returned(JobStatus.COMPLETED, torch.tensor([0.1, 0.2])),
+        "none": Returned(JobStatus.COMPLETED, None),
+        "raised": Returned(JobStatus.FAILED, KeyError("missing")),
+    }
     outcomes = [Outcome(Training(("recipe=x",), (Row(None, "recipe", name),)), tmp_path / name, name, None)
-                for name in ("dict", "number", "raised")]
-    for outcome, returned in zip(outcomes, [Returned(JobStatus.COMPLETED, {"acc": 0.5, "note": "x"}),
-                                            Returned(JobStatus.COMPLETED, 0.25),
-                                            Returned(JobStatus.FAILED, KeyError("missing"))], strict=True):
-        outcome.job_return = returned
+                for name in returned]
+    for outcome in outcomes:
+        outcome.job_return = returned[outcome.fingerprint]
     collect_outcomes(outcomes, "return_value")
-    assert [outcome.result["metrics"] for outcome in outcomes] == [{"acc": 0.5}, {"return_value": 0.25}, None]
-    assert outcomes[2].status == "failed" and outcomes[2].result["error"]["type"] == "KeyError"
-    assert json.loads((tmp_path / "number" / "result.json").read_text())["status"] == "completed"
+    assert [outcome.result["metrics"] for outcome in outcomes] == [
+        {"acc": 0.5, "val/f1": 0.75}, {"return_value": 0.25}, {"return_value": 0.125}, {"return_value": 0.5}, {}, {},
+        None]
+    assert [outcome.status for outcome in outcomes] == ["completed"] * 6 + ["failed"], "None completes, valueless"
+    assert outcomes[-1].result["error"]["type"] == "KeyError"
+    assert json.loads((tmp_path / "tensor" / "result.json").read_text())["metrics"] == {"return_value": 0.125}
 
 
 def test_commands_that_read_a_sweep_dir_work_from_any_directory(tmp_path, monkeypatch, capsys):

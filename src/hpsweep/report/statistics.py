@@ -221,12 +221,19 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
     order = {candidate.option: number for number, candidate in enumerate(candidates)}
     eligible = [candidate for candidate in candidates if candidate.complete and candidate.values
                 and not candidate.eliminated]
-    out = [candidate.option for candidate in candidates if candidate not in eligible and not candidate.eliminated]
+    out = [candidate.option for candidate in candidates if not candidate.complete and not candidate.eliminated]
+    # a task function that returns None (lightning-hydra-template's without optimized_metric) completes valueless
+    valueless = [candidate.option for candidate in candidates if candidate.complete and not candidate.values
+                 and not candidate.eliminated]
     notes = [f"{candidate.option}: eliminated {candidate.eliminated}" for candidate in candidates
              if candidate.eliminated]
     notes += [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
+    notes += [f"{', '.join(valueless)}: completed without a value of the metric, so not compared"] if valueless else []
     if not eligible:
-        return Verdict(None, None, False, False, "no option completed all its replicates", notes, against_base)
+        reason = "no option completed all its replicates" if out or not valueless else \
+            "nothing to decide by: the trainings completed without a value of the metric (a task function that " \
+            "returns None; return the metric, or name a recorded one with --metric)"
+        return Verdict(None, None, False, False, reason, notes, against_base)
 
     ranked = sorted(eligible, key=lambda c: (-sign * c.aggregate.mean, not c.is_base, order[c.option]))
     top = ranked[0]

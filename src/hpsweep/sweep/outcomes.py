@@ -92,10 +92,10 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
     job_return = outcome.job_return
     if job_return is not None and job_return.status == JobStatus.COMPLETED:
         value = job_return._return_value  # the property re-raises a failure; this one completed
-        if isinstance(value, dict):
-            metrics = {key: item for key, item in value.items() if isinstance(item, (int, float))}
-        else:
-            metrics = {metric: value} if isinstance(value, (int, float)) else {}
+        if isinstance(value, dict):  # a dict of metrics: each that is a number (Lightning's are tensors)
+            metrics = {str(key): number(item) for key, item in value.items() if number(item) is not None}
+        else:  # a number, a one-element tensor or array; None (nothing returned) has no metric
+            metrics = {metric: number(value)} if number(value) is not None else {}
         return {**record, "status": "completed", "metrics": metrics}
     kept = " (its last checkpoint is kept: re-running the sweep resumes it)" if (
         outcome.directory / CHECKPOINT_FILE).is_file() else ""
@@ -108,6 +108,20 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
         "the job ended without writing a result"
     message += kept + ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
     return {**record, "status": "failed", "error": {"type": "JobLost", "message": message}}
+
+
+def number(value) -> int | float | None:
+    """A task's return value as a number: an int or float, a numpy scalar, or a tensor or array of one element
+    (``.item()``); None for anything else (None, text, a bool, a tensor of several values)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    size = value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", None)  # torch, numpy
+    if size != 1 or not callable(getattr(value, "item", None)):
+        return None
+    item = value.item()
+    return item if isinstance(item, (int, float)) and not isinstance(item, bool) else None
 
 
 def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> None:

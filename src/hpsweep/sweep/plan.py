@@ -17,12 +17,15 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.types import Glob, Override
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.override_parser.types import Glob, IntervalSweep, Override
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.basecontainer import BaseContainer
+from omegaconf.errors import OmegaConfBaseException
 
 from hpsweep.errors import ConfigError, closest, unknown_option
 from hpsweep.records import JOB_FILE, read_job_record
@@ -32,6 +35,7 @@ DEFAULT_REPLICATES = ("seed", "data.fold", "fold")
 _UNSAFE_IN_PATHS = re.compile(r"[^A-Za-z0-9._+-]")
 # Config keys that do not change what a job computes: the W&B mode, the varied category's name, run names.
 NOT_FINGERPRINTED = ("hydra", "logger", "category", "run_name_parts")
+RUNTIME_RESOLVERS = ("hydra", "now")  # a job's place and time: left as written in a fingerprint
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,11 @@ class PlanRequest:
     has_category_key: bool = True  # the primary config has a ``category`` key for the sweeper to set
 
     def __post_init__(self):
-        # Hydra's loader builds a fresh config repository for each call (13 ms): ask it once per group
-        self.group_options = functools.cache(self.group_options)
+        # Hydra's loader builds a fresh config repository for each call (13 ms): ask it once per group.
+        # A group placed at a package of its own (``db@backup``, as its defaults entry names it) has its group's
+        # options.
+        options = self.group_options
+        self.group_options = functools.cache(lambda group: options(group.partition("@")[0]))
 
 
 def group_choices(config: DictConfig) -> dict[str, str | None]:
@@ -163,6 +170,11 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     Without a ``category`` override the result is exactly the BasicSweeper's product, one training per
     combination, grouped into rows by the swept values that are not replicates.
     """
+    intervals = [override.input_line for override in overrides if isinstance(override.value(), IntervalSweep)]
+    if intervals:  # Hydra's BasicSweeper refuses them too ("does not support sweep type"), with a traceback
+        raise ConfigError([f"{line}: an interval is a range to sample from, not values to sweep; list the values "
+                           f"({bare_key(line)}=0.001,0.01,0.1), or search it with an option file's search: mapping "
+                           "(README: Search inside a category)" for line in intervals])
     by_key = {override.get_key_element(): override for override in overrides}
     # another app has no `category` key: its users add one (+category=...), which jobs then do without
     category_key = next((key for key in ("category", "+category", "++category") if key in by_key), None)
@@ -288,12 +300,58 @@ def task_config(cfg: DictConfig) -> DictConfig:
 
 def fingerprint(task_cfg: DictConfig) -> str:
     """A digest of everything that decides what a job computes: its fully resolved config, without the keys
-    that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training."""
+    that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training.
+
+    Where and when a job runs is not what it computes: ``${hydra:...}`` and ``${now:...}`` stay as written
+    (the driver knows neither a job's output dir nor its start), and so does any value whose resolver fails
+    outside a job; the driver and the job then compute the same digest."""
     kept = OmegaConf.masked_copy(task_cfg, [key for key in task_cfg if key not in NOT_FINGERPRINTED])
-    container = OmegaConf.to_container(kept, resolve=True)
+    with runtime_values_as_written():
+        container = resolved_container(kept)
     if isinstance(container.get("trainer"), dict):
         container["trainer"].pop("progress_bar", None)
     return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def runtime_values_as_written():
+    """While it is entered, ``${hydra:path}`` and ``${now:pattern}`` resolve to their own text. Hydra registers both
+    resolvers globally (``hydra.core.utils.setup_globals``); they are put back as they were on exit."""
+    resolvers = BaseContainer._resolvers
+    saved = {name: resolvers.get(name) for name in RUNTIME_RESOLVERS}
+    for name in RUNTIME_RESOLVERS:
+        OmegaConf.register_new_resolver(name, functools.partial(_as_written, name), replace=True)
+    try:
+        yield
+    finally:
+        for name, resolver in saved.items():
+            if resolver is None:
+                resolvers.pop(name, None)
+            else:
+                resolvers[name] = resolver
+
+
+def _as_written(name: str, *arguments) -> str:
+    return f"${{{name}:{','.join(map(str, arguments))}}}"
+
+
+def resolved_container(node: DictConfig | ListConfig) -> dict | list:
+    """``node`` as plain data, resolved; a value that does not resolve here (an environment variable or a resolver
+    only a job has) is kept as written instead of failing the whole."""
+    try:
+        return OmegaConf.to_container(node, resolve=True)
+    except OmegaConfBaseException:
+        pass
+    raw = OmegaConf.to_container(node, resolve=False)
+    resolved = {} if isinstance(raw, dict) else [None] * len(raw)
+    for key in (raw if isinstance(raw, dict) else range(len(raw))):
+        try:
+            value = node[key]
+        except OmegaConfBaseException:
+            resolved[key] = raw[key]
+            continue
+        resolved[key] = resolved_container(value) if OmegaConf.is_config(value) else value
+    return resolved
 
 
 def existing_jobs(sweep_dir: Path, recorded: Mapping[str, str] = {}) -> dict[str, Path]:
