@@ -104,6 +104,8 @@ def test_a_category_sweep_of_the_template_with_replicates(optim_sweep):
     for name, result in results.items():
         best = json.loads((sweep_dir / name / "metrics.json").read_text())["best"]
         assert result["metrics"] == {"return_value": best["val/acc"]}
+        made = result["provenance"]  # an app that records nothing itself: the driver's code and packages
+        assert made["code"]["repo"] == str(ROOT) and made["data"] is None and made["packages"]["hydra-core"]
     config = "experiment-quick_seed-{}/.hydra/config.yaml"
     momentum = yaml.safe_load((sweep_dir / "linear/optim/momentum" / config.format(2)).read_text())
     assert momentum["model"]["optimizer"] == {"_target_": "src.learn.SGD", "_partial_": True, "lr": 0.3,

@@ -89,8 +89,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             # a sweep dir named on the command line: what is done there is counted, not estimated
             sweep_dir = next((Path(item.split("=", 1)[1]) for item in arguments
                               if item.startswith("hydra.sweep.dir=")), None)
-            done = done_in(sweep_dir, trainings, lambda job: loader.load_sweep_config(master, list(job.overrides))) \
-                if sweep_dir else set()
+            done, new_data = done_in(sweep_dir, trainings, lambda job: loader.load_sweep_config(
+                master, list(job.overrides))) if sweep_dir else (set(), 0)
     except (HydraException, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -164,6 +164,9 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     if done:
         out.print(f"{len(done)} of {len(trainings) - len(same)} trainings are done in {sweep_dir}: "
                   + ("the rest is estimated" if left else "nothing is left to run"), soft_wrap=True, markup=False)
+    if new_data:
+        out.print(f"{new_data} of them are new: the data they read changed since they were trained in {sweep_dir}",
+                  soft_wrap=True, markup=False)
     if left:
         out.print(estimator.describe([seconds for seconds in estimates if seconds is not None], left,
                                      {training.model for training in trainings}, results), soft_wrap=True,
@@ -171,22 +174,31 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     return 0
 
 
-def done_in(sweep_dir: Path, trainings: list, compose_job) -> set:
+def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int]:
     """The trainings completed in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
-    one's composed config (another config's result in the same directory is not this training's)."""
+    one's composed config and the files it reads (another config's result in the same directory is not this
+    training's); and how many trainings are new only because those files changed."""
+    from hpsweep.provenance import DataDigests
     from hpsweep.sweep.manifest import read_manifest, recorded_fingerprints
     from hpsweep.sweep.plan import existing_jobs, fingerprint
 
     if not sweep_dir.is_dir():
-        return set()
-    existing = existing_jobs(sweep_dir, recorded_fingerprints(read_manifest(sweep_dir)))
-    done = set()
+        return set(), 0
+    manifest = read_manifest(sweep_dir)
+    existing = existing_jobs(sweep_dir, recorded_fingerprints(manifest))
+    trained_on = {entry["config_fingerprint"]: entry.get("data_digest") for entry in (manifest or {}).get(
+        "trainings", []) if entry.get("config_fingerprint")}
+    digests = DataDigests()  # each data set digested once
+    done, new_data = set(), 0
     for training in trainings:
-        job_fingerprint = fingerprint(compose_job(training))
+        cfg = compose_job(training)
+        data, job_fingerprint = digests.digest_of(cfg), digests.fingerprint(cfg)
         result = read_result(existing[job_fingerprint]) if job_fingerprint in existing else None
         if result and result.get("status") == "completed" and result.get("fingerprint") == job_fingerprint:
             done.add(training)
-    return done
+        elif trained_on.get(fingerprint(cfg), data) != data:
+            new_data += 1
+    return done, new_data
 
 
 def describe_jobs(jobs: list, compose_job) -> list[dict]:

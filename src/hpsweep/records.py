@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 from hpsweep.errors import WriteFailed
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
 JOB_FILE = "job.json"  # written when a job starts: its fingerprint, names, W&B run id, stop signals
 HISTORY_FILE = "history.csv"
+CLAIM_FILE = "claim.json"  # who trains it now (hpsweep.sweep.claims)
+ATTEMPTS_DIR = "attempts"  # attempts/<n>/: what a fresh start of the training replaced, kept whole
 PACK_FILE = "pack.json"  # a training's SLURM pack (hpsweep.sweep.packs): its name, slot and pack-mates
 CHECKPOINT_FILE = "last_checkpoint.pt"  # written after every epoch until the job completes
 BEST_WEIGHTS_FILE = "best_model.pt"
@@ -168,6 +171,12 @@ def read_result(run_dir: Path) -> dict | None:
 def read_job_record(run_dir: Path) -> dict | None:
     """The ``job.json`` a start of the run wrote, or None."""
     return read_json(Path(run_dir) / JOB_FILE, JOB_SHAPE)
+
+
+def in_attempt(path: Path, top: Path) -> bool:
+    """Whether ``path`` (under ``top``) lies in a training's ``attempts/<n>/``: an earlier attempt, no training."""
+    parts = Path(path).relative_to(top).parts
+    return any(part == ATTEMPTS_DIR and following.isdigit() for part, following in pairwise(parts))
 
 
 def read_history(path: Path) -> list[dict[str, float]]:

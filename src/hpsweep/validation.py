@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.errors import ConfigError
 from hpsweep.metrics import MODES, MONITORS
+from hpsweep.provenance import DATA_FINGERPRINTS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,6 +54,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
     verbose = cfg.logger.get("verbose", False)
     expect(isinstance(verbose, bool), "logger.verbose", verbose, "expected true or false")
     one_of("early_stopping.monitor", cfg.early_stopping.monitor, MONITORS)
+    if "fingerprint" in cfg.data:
+        one_of("data.fingerprint", cfg.data.fingerprint, DATA_FINGERPRINTS)
     distortions = cfg.data.get("val_distortions") or []
     for view in distortions:
         one_of("data.val_distortions", view, DISTORTIONS)

@@ -8,6 +8,7 @@ combination, which competes as an option where it is none of the category's opti
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from hpsweep.provenance import code_identity, code_label, compared_packages
 from hpsweep.report.results import Sweep, TrainingResult
 from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide, what_would_decide
 from hpsweep.sweep.plan import BASE
@@ -68,6 +69,25 @@ class CategoryAnswer:
     category: str
     rows: list[RowResult]  # the options, then the base where it is none of them
     verdict: Verdict
+
+    @property
+    def made_by(self) -> list[TrainingResult]:
+        """The trainings whose numbers this comparison compares (its rows' completed ones)."""
+        return [training for row in self.rows for training in row.trainings if training.status == "completed"]
+
+    @property
+    def code_versions(self) -> list[str]:
+        return code_versions(self.made_by)
+
+    @property
+    def mixed_code(self) -> bool:
+        """Its numbers come from more than one code version (a record without one counts as one of its own)."""
+        return len({code_identity(training.provenance) for training in self.made_by}) > 1
+
+    @property
+    def mixed_packages(self) -> bool:
+        return len({tuple(compared_packages(training.provenance.get("packages")).items())
+                    for training in self.made_by if training.provenance}) > 1
 
     def against_base(self, row: RowResult) -> Test | None:
         return self.verdict.against_base.get(row.option)
@@ -137,6 +157,14 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
                 categories.append(CategoryAnswer(category, options, verdict))
             groups.append(Group(sweep, model, setting, stage, base, categories))
     return groups
+
+
+def code_versions(trainings: Iterable[TrainingResult]) -> list[str]:
+    """The distinct code versions of these trainings, in words (``abc1234``, ``abc1234+dirty-<diff>``, ``no commit``,
+    ``unrecorded`` for a record made before hpsweep recorded its code)."""
+    labels = (("unrecorded" if training.provenance is None else code_label(training.provenance.get("code"))
+               or "no commit") for training in trainings)
+    return sorted(set(labels))
 
 
 def _replicates(rows: list[RowResult]) -> tuple[str, int | None, int | None]:

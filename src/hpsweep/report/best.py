@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from hpsweep.naming import project_name
-from hpsweep.report.answers import Group
+from hpsweep.report.answers import Group, code_versions
 from hpsweep.sweep.plan import BASE, bare_key
 from hpsweep.sweep.search import value_text
 from hpsweep.sweep.stages import read_decisions
@@ -132,6 +132,7 @@ def experiment_yaml(recommendation: Recommendation, command: str, sources: list[
         f"({datetime.now():%Y-%m-%d %H:%M}), trained as compared.",
         *([f"# {group.sweep.metric} decides: {group.sweep.decided_by}"] if group.sweep.decided_by else []),
         f"# Run it: {command}",
+        *provenance_lines(group),
     ]
     if recommendation.replicates:
         lines.append(f"# With the replicates compared: {command.replace(' +experiment', ' -m +experiment')} "
@@ -145,6 +146,22 @@ def experiment_yaml(recommendation: Recommendation, command: str, sources: list[
         lines += ["", "# the sweep's fixed overrides (and a searched option's chosen values)",
                   OmegaConf.to_yaml(OmegaConf.from_dotlist(recommendation.values))]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def provenance_lines(group: Group) -> list[str]:
+    """What made the numbers the config was chosen by: the chosen rows' code versions and data digests, and each
+    comparison that mixes code or package versions."""
+    chosen = [training for answer in group.categories for row in answer.rows if row.option == answer.verdict.winner
+              for training in row.trainings if training.status == "completed"]
+    data = sorted({str(((training.provenance or {}).get("data") or {}).get("digest") or
+                        ((training.provenance or {}).get("data") or {}).get("layout") or "unrecorded")
+                   for training in chosen})
+    lines = [f"# Chosen from trainings of code {', '.join(code_versions(chosen)) or 'unrecorded'} on data "
+             f"{', '.join(data) or 'unrecorded'}"]
+    lines += [f"# mixed {'code' if answer.mixed_code else 'package'} versions in {answer.category}: "
+              f"{', '.join(answer.code_versions)}" for answer in group.categories
+              if answer.mixed_code or answer.mixed_packages]
+    return lines
 
 
 def final_groups(groups: list[Group]) -> list[Group]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hpsweep import metrics
 from hpsweep.records import (
+    ATTEMPTS_DIR,
     HISTORY_FILE,
     JOB_FILE,
     RESULT_FILE,
@@ -101,6 +102,12 @@ class TrainingResult:
         return bool(self.entry.get("is_base"))
 
     @property
+    def provenance(self) -> dict | None:
+        """What made its number (``hpsweep.provenance``); None in a record made before hpsweep recorded it."""
+        value = self.record.get("provenance")
+        return value if isinstance(value, dict) else None
+
+    @property
     def duration_s(self) -> float | None:
         value = self.record.get("duration_s")
         return value if isinstance(value, (int, float)) else None
@@ -184,6 +191,8 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
         sweep_dirs, records = [], []
         for root, directories, files in os.walk(top):
             directories.sort()
+            if JOB_FILE in files or RESULT_FILE in files:
+                directories[:] = [name for name in directories if name != ATTEMPTS_DIR]  # earlier attempts
             if MANIFEST_FILE in files:
                 sweep_dirs.append(Path(root))
             if RESULT_FILE in files or JOB_FILE in files:

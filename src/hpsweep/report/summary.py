@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from hpsweep.display import console, format_duration
-from hpsweep.report.answers import Group
+from hpsweep.report.answers import Group, code_versions
 from hpsweep.report.results import Sweep
 from hpsweep.report.statistics import signed
 from hpsweep.sweep.stages import read_decisions
@@ -29,6 +29,7 @@ def rows(groups: list[Group]) -> list[dict]:
         answers = {answer.category: answer for answer in group.categories}
         for category, row in group.rows:
             answer = answers.get(category)
+            completed = [training for training in row.trainings if training.status == "completed"]
             values = row.values(metric)
             aggregate = row.aggregate(metric)
             test = answer.against_base(row) if answer else None
@@ -58,6 +59,10 @@ def rows(groups: list[Group]) -> list[dict]:
                 "trials": [{"trial": trial.trial, "n": trial.aggregate(metric).n, "mean": trial.aggregate(metric).mean,
                             "status": trial.status} for trial in row.trials],
                 "directories": [str(t.directory) for t in row.trainings],
+                # which code made its numbers, and whether its comparison mixes code or package versions
+                "code_versions": code_versions(completed),
+                "mixed_code": bool(answer and answer.mixed_code),
+                "mixed_packages": bool(answer and answer.mixed_packages),
             })
     return table
 
@@ -102,6 +107,11 @@ def verdict_lines(group: Group, decided: bool = True) -> list[str]:
             f"base kept ({verdict.winner})" if verdict.kept_base else f"{verdict.winner} wins")
         lines.append(f"{answer.category}: {chosen} - {verdict.reason}")
         lines += [f"    note: {note}" for note in verdict.notes]
+        if answer.mixed_code or answer.mixed_packages:
+            mixed = "code" if answer.mixed_code else "package"
+            lines.append(f"    mixed {mixed} versions: its numbers were made by {', '.join(answer.code_versions)}"
+                         f"{'' if answer.mixed_code else ' with different package versions'}; "
+                         "hydra.sweeper.rerun=stale_code trains what other code made again")
     return lines
 
 

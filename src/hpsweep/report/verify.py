@@ -82,18 +82,18 @@ def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult
     """The sweep's trainings of the combination, one per replicate, found by fingerprint; None if any is missing."""
     from hydra import compose, initialize_config_dir
 
-    from hpsweep.sweep.plan import fingerprint
+    from hpsweep.provenance import DataDigests
 
     sweep = recommendation.group.sweep
     app = sweep.manifest.get("app") or {}
     if not app.get("config_dir") or not Path(app["config_dir"]).is_dir():
         return None, ""
     by_fingerprint = {training.entry.get("fingerprint"): training for training in sweep.trainings}
-    found = []
+    found, digests = [], DataDigests()
     with initialize_config_dir(config_dir=app["config_dir"], version_base="1.3"):
         for replicate in replicate_combinations(recommendation):
             cfg = compose(config_name=app["config_name"], overrides=[*recommendation.overrides, *replicate])
-            training = by_fingerprint.get(fingerprint(cfg))
+            training = by_fingerprint.get(digests.fingerprint(cfg))
             if training is None or training.status != "completed":
                 return None, ""
             found.append(training)

@@ -23,12 +23,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from hpsweep.records import fields, read_json, write_json_atomic
+from hpsweep.records import CLAIM_FILE, fields, read_json, write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 
 log = logging.getLogger(__name__)
 
-CLAIM_FILE = "claim.json"
 TOKEN_ENV = "HPSWEEP_CLAIM"
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 60.0  # six missed heartbeats: a process that stopped (or a machine that vanished)
@@ -187,7 +186,7 @@ class Board:
             return False
         self.heartbeat.add(outcome.directory)
         outcome.read_previous()  # another driver may have finished it since the plan was made
-        if self.resume and outcome.done_before(self.pruning):
+        if self.resume and not outcome.fresh and outcome.done_before(self.pruning):
             outcome.status = "skipped"
             self.let_go(outcome)
             return False

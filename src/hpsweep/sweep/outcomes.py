@@ -9,7 +9,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import CHECKPOINT_FILE, RESULT_FILE, now, read_job_record, read_result, write_json_atomic
+from hpsweep.records import (
+    ATTEMPTS_DIR,
+    CHECKPOINT_FILE,
+    CLAIM_FILE,
+    RESULT_FILE,
+    now,
+    read_job_record,
+    read_result,
+    write_json_atomic,
+)
 from hpsweep.sweep.plan import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
@@ -36,6 +45,8 @@ class Outcome:
     answered_by: "Outcome | None" = field(default=None, repr=False)  # the carrier of its trajectory
     answers: list["Outcome"] = field(default_factory=list, repr=False)  # what this carrier answers
     shared: dict | None = None  # an answered training's own stopping rule and names, for its carrier
+    fresh: bool = False  # trained again from nothing (resume=false, rerun=stale_code): the last attempt is archived
+    provenance: dict | None = None  # the driver's, for an app whose jobs record none of their own
 
     @classmethod
     def of(cls, training: Training, directory: Path, job_fingerprint: str) -> "Outcome":
@@ -56,11 +67,37 @@ class Outcome:
         return status == "completed" or (status == "pruned" and pruning)
 
     def prepare_to_run(self) -> None:
-        """Set aside an earlier attempt's result, so that whatever result.json exists after the launch
-        is this run's (an earlier attempt's record stays, as ``result.previous.json``)."""
+        """Set aside an earlier attempt's result, so that whatever result.json exists after the launch is this
+        run's: kept as ``result.previous.json`` where the training goes on from its checkpoint, or, for a fresh
+        start, the whole attempt (result, history, weights, predictions, checkpoint, job.json and so its W&B run)
+        moved to ``attempts/<n>/``."""
+        if self.fresh:
+            archive_attempt(self.directory)
+            return
         earlier = self.directory / RESULT_FILE
         if earlier.is_file():
             earlier.replace(self.directory / PREVIOUS_RESULT_FILE)
+
+
+def archive_attempt(directory: Path) -> Path | None:
+    """Move what an earlier attempt left in ``directory`` into ``attempts/<n>/`` (the next free n), so that a fresh
+    start replaces nothing and reads nothing of it. The claim (this driver's) stays. None where it left nothing."""
+    directory = Path(directory)
+    try:  # the claim, its lock and its heartbeat's temporary files stay
+        left = [path for path in directory.iterdir() if path.name != ATTEMPTS_DIR
+                and not path.name.startswith((CLAIM_FILE, f".{CLAIM_FILE}"))]
+    except FileNotFoundError:
+        return None
+    if not left:
+        return None
+    attempts = directory / ATTEMPTS_DIR
+    numbers = [int(path.name) for path in attempts.glob("*") if path.name.isdigit()] if attempts.is_dir() else []
+    target = attempts / str(max(numbers, default=0) + 1)
+    target.mkdir(parents=True)
+    for path in left:
+        path.replace(target / path.name)
+    log.info("%s: the earlier attempt is kept in %s", directory, target.relative_to(directory))
+    return target
 
 
 def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
@@ -88,7 +125,8 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
               "rows": [row.as_dict() for row in training.rows], "replicate": replicate_dict(training.replicate),
               "setting": list(training.setting), "fingerprint": outcome.fingerprint, "duration_s": None,
               "metrics": None, "error": None, "ended_at": now(),  # when it was known to have ended
-              "started_at": (read_job_record(outcome.directory) or {}).get("started_at")}
+              "started_at": (read_job_record(outcome.directory) or {}).get("started_at"),
+              "provenance": outcome.provenance}
     job_return = outcome.job_return
     if job_return is not None and job_return.status == JobStatus.COMPLETED:
         value = job_return._return_value  # the property re-raises a failure; this one completed

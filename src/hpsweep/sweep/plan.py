@@ -28,7 +28,7 @@ from omegaconf.basecontainer import BaseContainer
 from omegaconf.errors import OmegaConfBaseException
 
 from hpsweep.errors import ConfigError, closest, unknown_option
-from hpsweep.records import JOB_FILE, read_job_record
+from hpsweep.records import JOB_FILE, in_attempt, read_job_record
 
 BASE = "base"  # the option name of the base combination's row
 DEFAULT_REPLICATES = ("seed", "data.fold", "fold")
@@ -298,9 +298,11 @@ def task_config(cfg: DictConfig) -> DictConfig:
     return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
 
 
-def fingerprint(task_cfg: DictConfig) -> str:
+def fingerprint(task_cfg: DictConfig, data: str | None = None) -> str:
     """A digest of everything that decides what a job computes: its fully resolved config, without the keys
-    that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training.
+    that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training; and the
+    digest of the files it reads (``data``: ``hpsweep.provenance.data_digest``), so new labels or images make a
+    new training.
 
     Where and when a job runs is not what it computes: ``${hydra:...}`` and ``${now:...}`` stay as written
     (the driver knows neither a job's output dir nor its start), and so does any value whose resolver fails
@@ -310,6 +312,10 @@ def fingerprint(task_cfg: DictConfig) -> str:
         container = resolved_container(kept)
     if isinstance(container.get("trainer"), dict):
         container["trainer"].pop("progress_bar", None)
+    if isinstance(container.get("data"), dict):
+        container["data"].pop("fingerprint", None)  # how the files are digested, not what they hold
+    if data is not None:
+        container = {"config": container, "data": data}
     return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -360,6 +366,8 @@ def existing_jobs(sweep_dir: Path, recorded: Mapping[str, str] = {}) -> dict[str
     found = {job_fingerprint: Path(sweep_dir) / directory for job_fingerprint, directory in recorded.items()
              if (Path(sweep_dir) / directory).is_dir()}
     for path in sorted(Path(sweep_dir).glob(f"**/{JOB_FILE}")):
+        if in_attempt(path, Path(sweep_dir)):
+            continue  # an earlier attempt, archived: not where its training is
         record = read_job_record(path.parent)  # one cut short by a kill is set aside: that job runs again
         if record is not None:
             found[record["fingerprint"]] = path.parent

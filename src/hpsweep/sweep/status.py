@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from hpsweep.provenance import code_label
 from hpsweep.records import PACK_FILE, fields, read_job_record, read_json, read_result
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
@@ -69,7 +70,10 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
         option = job["option"] + "".join(f" {key}={value}" for key, value in job.get("replicate", {}).items())
         pack = read_json(directory / PACK_FILE, fields(pack=str)) or {}
+        made = (result or known).get("provenance")
+        code = (code_label(made.get("code")) or "no commit") if isinstance(made, dict) else ""
         rows.append({**job, "option": option, "model": job["model"] or known.get("model"), "state": state,
+                     "code": code,
                      "slurm_job_id": slurm_id, "logs": logs, "error": (result or {}).get("error"),
                      "stops": len(known.get("interruptions", [])), "pack": pack.get("pack")})
     return rows
@@ -110,9 +114,9 @@ def print_status(sweep_dir: Path) -> int:
               "to write it again; finished trainings are kept", file=sys.stderr)
         return 1
     rows = job_states(sweep_dir, manifest["trainings"])
-    columns = ("model", "category", "option", "state", "stops", "slurm job", "logs")
-    cells = [(row["model"] or "", row["category"] or "-", row["option"], row["state"], str(row["stops"] or ""),
-              row["slurm_job_id"] or "", row["logs"]) for row in rows]
+    columns = ("model", "category", "option", "state", "code", "stops", "slurm job", "logs")
+    cells = [(row["model"] or "", row["category"] or "-", row["option"], row["state"], row["code"],
+              str(row["stops"] or ""), row["slurm_job_id"] or "", row["logs"]) for row in rows]
     out = console()
     if not out.is_terminal:  # piped or redirected: whole paths, one training per line, tab-separated (cut, grep)
         print("\t".join(columns))

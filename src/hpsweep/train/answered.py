@@ -41,7 +41,7 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
             place = {key: entry[key] for key in ("category", "option", "is_base", "rows", "replicate", "setting")}
             record = {**{key: carrier[key] for key in ("model", "wandb_project", "slurm_job_id", "setup",
                                                         "resumed_from_epoch", "gpu", "started_at",
-                                                        "ended_at", "peak_memory_mb")},
+                                                        "ended_at", "peak_memory_mb", "provenance")},
                       **place, "overrides": entry["overrides"], "run_name": shared["run_name"],
                       "fingerprint": entry["fingerprint"], "choices": shared["choices"], "interruptions": [],
                       "answered_by": str(carrier_dir.relative_to(sweep_dir))}

@@ -6,6 +6,7 @@ W&B run is finished. The loop itself is ``hpsweep.train.loop.fit``.
 
 import logging
 import os
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpsweep import naming
 from hpsweep.errors import UserError
+from hpsweep.provenance import collect, data_digest
 from hpsweep.records import (
     HISTORY_FILE,
     JOB_FILE,
@@ -71,7 +73,8 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
     manifest, entry = sweep_entry(hydra_cfg, output_dir)
     place = place_in_sweep(entry, cfg.get("category"), choices)
     category = place["category"]
-    job_fingerprint = fingerprint(cfg)
+    data = data_read(manifest, entry, cfg)
+    job_fingerprint = fingerprint(cfg, (data or {}).get("digest"))
     done = read_result(output_dir)
     if done and done["status"] == "completed" and done.get("fingerprint") == job_fingerprint:
         # a start after the end: SLURM requeued the job (a signal) as it finished; nothing to train again
@@ -93,6 +96,8 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
         "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPU its worker or pack slot pinned it to
         "started_at": now(),  # this start's (a resumed job's earlier starts are in interruptions)
         "interruptions": earlier.get("interruptions", []) if earlier else [],  # stop signals, each resumed
+        # the code, data and packages that make this number (hpsweep.provenance)
+        "provenance": collect((manifest or {}).get("app", {}).get("script") or sys.argv[0], data),
     }
     write_json_atomic(output_dir / JOB_FILE, record)
     stops = record["interruptions"]
@@ -107,7 +112,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
                 name=record["run_name"],
                 group=category or BASE,
                 tags=run_tags(cfg.model.name, place),
-                config=OmegaConf.to_container(cfg, resolve=True),
+                config={**OmegaConf.to_container(cfg, resolve=True), "provenance": record["provenance"]},
                 mode=cfg.logger.mode,
                 run_dir=output_dir,
                 run_id=record["wandb_run_id"],
@@ -173,6 +178,26 @@ def sweep_entry(hydra_cfg, output_dir: Path) -> tuple[dict | None, dict | None]:
         return None, None
     manifest = read_manifest(Path(hydra_cfg.sweep.dir))
     return manifest, entry_in(manifest, Path(hydra_cfg.sweep.dir), output_dir) if manifest else None
+
+
+def data_read(manifest: dict | None, entry: dict | None, cfg: DictConfig) -> dict | None:
+    """The digest of the files this job reads: its sweep's (digested once for all its jobs, ``data_sources``), or
+    its own for a run outside a sweep. None where it cannot be read: the job's validation says why."""
+    try:
+        return _data_read(manifest, entry, cfg)
+    except Exception as error:  # a data config the pre-flight refuses (data.root missing): validate names it
+        log.debug("no data digest: %s: %s", type(error).__name__, error)
+        return None
+
+
+def _data_read(manifest: dict | None, entry: dict | None, cfg: DictConfig) -> dict | None:
+    if entry is not None and "data_digest" in entry:
+        if entry["data_digest"] is None:  # a bundled set, named by its config
+            return data_digest(cfg.data)
+        return next((source["data"] for source in manifest.get("data_sources", [])
+                     if (source.get("data") or {}).get("digest") == entry["data_digest"]), None) or \
+            {"digest": entry["data_digest"]}
+    return data_digest(cfg.data)
 
 
 def place_in_sweep(entry: dict | None, category: str | None, choices: dict) -> dict:

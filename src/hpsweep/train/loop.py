@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
@@ -118,7 +118,9 @@ def tta_scores(model, data, device, autocast: dict, memory_format, tta: list[str
 def build_data(cfg: DictConfig):
     """The configured data set's loaders, normalised as the model's pretrained weights expect."""
     mean, std = models.input_normalization(cfg.model.name)
-    return instantiate(cfg.data, seed=cfg.seed, mean=mean, std=std)
+    # data.fingerprint says how hpsweep.provenance digests the files, not how to load them
+    loaded = OmegaConf.masked_copy(cfg.data, [key for key in cfg.data if key != "fingerprint"])
+    return instantiate(loaded, seed=cfg.seed, mean=mean, std=std)
 
 
 def rng_states(generator: torch.Generator | None) -> dict:

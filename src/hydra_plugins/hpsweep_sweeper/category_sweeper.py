@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.compose import missing_option
 from hpsweep.errors import ConfigError, SweepFailedError
+from hpsweep.provenance import DataDigests
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.manifest import (
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
 STRATEGIES = ("union", "greedy")
+RERUNS = ("none", "stale_code")
 
 
 @dataclass
@@ -80,6 +82,7 @@ class CategorySweeperConf:
     jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
     report: bool = True  # keep <sweep dir>/report/index.html current while the sweep runs (hpsweep report)
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
+    rerun: str = "none"  # none | stale_code: train again what other code (a commit, a dirty diff, packages) made
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="category", node=CategorySweeperConf, provider="hpsweep")
@@ -90,7 +93,7 @@ class CategorySweeper(Sweeper):
                  direction: str | None, alpha: float, pruner: str, prune_warmup: float, prune_margin: float | None,
                  prune_patience: int, n_trials: int, sampler: str, racing: bool, race_from: int,
                  share_trajectories: bool, max_batch_size: int | None, jobs_per_gpu: int, report: bool,
-                 resume: bool):
+                 resume: bool, rerun: str):
         self.categories = list(categories)
         self.strategy = strategy
         self.replicates = list(replicates)
@@ -108,6 +111,10 @@ class CategorySweeper(Sweeper):
         self.gpu_memory_gb = None  # hydra.launcher.gpu_memory_gb, taken out before the launcher sees it
         self.live_report = report
         self.resume = resume
+        self.rerun = rerun
+        self.digests = DataDigests()  # each data set of the sweep digested once
+        self.made_of: dict[str, tuple[str, str | None]] = {}  # fingerprint -> (the config's alone, the data's)
+        self.provenance: dict | None = None  # the driver's code and packages (another app's jobs record these)
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher = None
@@ -171,11 +178,11 @@ class CategorySweeper(Sweeper):
                     "metric": metric, "direction": direction, "alpha": self.alpha, "pruning": self.pruning,
                     "n_trials": self.n_trials, "sampler": self.sampler, "racing": self.racing,
                     "share_trajectories": self.share_trajectories}
-        config_dirs = [source.path.removeprefix("file://") for source in self.config.hydra.runtime.config_sources
-                       if source.path.startswith("file://")]
+        # Hydra gives a source's path without its scheme (``schema`` says "file", "pkg" or "structured")
+        config_dirs = [source.path for source in self.config.hydra.runtime.config_sources if source.schema == "file"]
         return {
             "app": {"script": str(Path(sys.argv[0]).resolve()), "config_name": self.config.hydra.job.config_name,
-                    "config_dir": sources[0].path.removeprefix("file://") if sources else None},
+                    "config_dir": sources[0].path if sources and sources[0].schema == "file" else None},
             "arguments": list(arguments),
             "fixed": [override.input_line for override in overrides if not override.is_sweep_override()
                       and bare_key(override) not in ("category", "model")
@@ -195,6 +202,9 @@ class CategorySweeper(Sweeper):
             "n_trials": self.n_trials,
             "search_trials": 0,  # how many trial trainings the sweep's searched options make in all
             "plan_key": plan_key(arguments, settings, config_dirs),
+            "rerun": self.rerun,
+            "provenance": self.provenance,  # the driver's: what another app's jobs record
+            "data_sources": [],  # each data set the trainings read, digested (filled in by prepare)
         }
 
     def run_sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
@@ -215,8 +225,12 @@ class CategorySweeper(Sweeper):
         if not isinstance(self.jobs_per_gpu, int) or isinstance(self.jobs_per_gpu, bool) or self.jobs_per_gpu < 1:
             problems.append(f"hydra.sweeper.jobs_per_gpu={self.jobs_per_gpu!r}: expected an integer >= 1 (trainings "
                             "that share each GPU)")
+        if self.rerun not in RERUNS:
+            problems.append(f"hydra.sweeper.rerun={self.rerun!r}: expected one of {', '.join(RERUNS)} (stale_code "
+                            "trains again what other code made)")
         if problems:
             raise ConfigError(problems)
+        self.provenance = self.driver_provenance()
         if self.jobs_per_gpu > 1 and not pinned_gpus(self.launcher) and type(self.launcher).__name__ != "SlurmLauncher":
             log.warning("hydra.sweeper.jobs_per_gpu=%d does nothing here: it shares GPUs between the workers of "
                         "hydra/launcher=local with hydra.launcher.gpus_per_node set, or packs SLURM array tasks",
@@ -243,7 +257,7 @@ class CategorySweeper(Sweeper):
         outcomes = self.prepare([trainings[n] for n in kept], [configs[n] for n in kept], sweep_dir)
         header["search_trials"] = len(searched) * self.n_trials
         entries = {entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)}
-        write_manifest(sweep_dir, header, list(entries.values()))
+        self.write_manifest(sweep_dir, header, list(entries.values()))
         self.refresh_report(sweep_dir, live=True)
         returns = self.launch(outcomes, sweep_dir)
         if searched:
@@ -264,15 +278,72 @@ class CategorySweeper(Sweeper):
         searched = sum(outcome.training.trial is not None for outcome in outcomes) >= manifest.get("search_trials", 0)
         if not decided or not searched:
             return False
+        changed = self.changed_data(manifest.get("data_sources", []))
+        if changed:
+            log.info("the data changed since the last run of this sweep (%s): planning again", changed)
+            return False
         for outcome in outcomes:
             if outcome.done_before(pruning):
                 outcome.status = "skipped"
+        if self.rerun == "stale_code" and self.stale_code(outcomes, say=False):
+            return False
         if not self.race(outcomes, sweep_dir).settled():  # a raced training is done once it is eliminated
             return False
+        self.stale_code(outcomes)
         log.info("every training of %s is done: nothing to run (hydra.sweeper.resume=false runs them again)",
                  sweep_dir)
         self.report(outcomes, sweep_dir, rewrite=False)
         return True
+
+    def driver_provenance(self) -> dict:
+        """This driver's code and packages: what done trainings are compared with, and what another app's jobs
+        record. A code version without a commit is said once here, never per job."""
+        from hpsweep.provenance import code_unknown, code_version, machine, package_versions
+
+        code = code_version(sys.argv[0])
+        why = code_unknown(code, sys.argv[0])
+        if why:
+            log.info("the trainings' code is recorded without a commit: %s", why)
+        return {"code": code, "data": None, "packages": package_versions(), **machine()}
+
+    def changed_data(self, sources: list[dict]) -> str:
+        """The recorded data sets (``data_sources`` of the manifest) whose files changed since, in words."""
+        changed = []
+        for source in sources:
+            now = self.digests.of(source.get("keys") or {})
+            recorded = (source.get("data") or {}).get("digest")
+            if (now or {}).get("digest") != recorded:
+                changed.append(f"{source['data'].get('root')}: {recorded} -> {(now or {}).get('digest')}")
+        return "; ".join(changed)
+
+    def stale_code(self, outcomes: list[Outcome], say: bool = True) -> list[Outcome]:
+        """The done trainings that other code made (another commit, a dirty diff, other package versions), said
+        in one line (unless not ``say``); with ``hydra.sweeper.rerun=stale_code`` they train again, from nothing."""
+        from hpsweep.provenance import code_label, same_code
+
+        stale, unrecorded = [], 0
+        for outcome in outcomes:
+            if outcome.status != "skipped" or outcome.previous is None:
+                continue
+            same = same_code(outcome.previous.get("provenance"), self.provenance)
+            unrecorded += same is None
+            if same is False:
+                stale.append(outcome)
+        if stale and say:
+            labels = sorted({code_label(o.previous["provenance"].get("code")) or "no commit" for o in stale})
+            log.warning("%d training(s) were made by other code (%s)%s", len(stale), ", ".join(labels),
+                        ": training them again (hydra.sweeper.rerun=stale_code)" if self.rerun == "stale_code" else
+                        "; hydra.sweeper.rerun=stale_code trains them again")
+        if unrecorded and say:
+            log.info("%d training(s) do not record their code (made before hpsweep recorded it)", unrecorded)
+        if self.rerun == "stale_code":
+            for outcome in stale:
+                outcome.status, outcome.fresh = "pending", True
+        return stale
+
+    def write_manifest(self, sweep_dir: Path, header: dict, entries: list[dict]) -> None:
+        header["data_sources"] = self.digests.sources
+        write_manifest(sweep_dir, header, entries)
 
     def run_greedy(self, header: dict, overrides: list[Override], request: PlanRequest,
                    union: list[Training], sweep_dir: Path) -> list[list[JobReturn]]:
@@ -290,7 +361,7 @@ class CategorySweeper(Sweeper):
             trainings = stages.plan_stage(overrides, request, union, category, stage, winners)
             outcomes = self.prepare(trainings, None, sweep_dir)
             entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)})
-            write_manifest(sweep_dir, header, list(entries.values()))
+            self.write_manifest(sweep_dir, header, list(entries.values()))
             fingerprints = sorted(outcome.fingerprint for outcome in outcomes)
             # a decision stands while every training it was made from is still done
             done = all(outcome.status == "skipped" for outcome in outcomes)
@@ -370,7 +441,7 @@ class CategorySweeper(Sweeper):
                       for key, number, values in asked for training in groups[key]]
             batch = self.prepare(trials, None, sweep_dir)
             entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in batch)})
-            write_manifest(sweep_dir, header, list(entries.values()))
+            self.write_manifest(sweep_dir, header, list(entries.values()))
             returns += self.launch(batch, sweep_dir)
             collect_outcomes(batch, metric)
             for key, number, _ in asked:
@@ -414,8 +485,10 @@ class CategorySweeper(Sweeper):
         """Check (unless ``configs`` were checked already), merge trainings of the same config, give each its
         directory; skip what is done."""
         trainings, configs = list(trainings), list(configs) if configs else self.preflight(trainings)
-        fingerprints = list(map(fingerprint, configs))  # it leaves Hydra's node out itself
-        config_of = dict(zip(fingerprints, configs, strict=True))
+        fingerprints = [self.digests.fingerprint(cfg) for cfg in configs]  # each data set digested once
+        config_of = dict(zip(fingerprints, configs, strict=True))  # fingerprint leaves Hydra's node out itself
+        for fp, cfg in zip(fingerprints, configs, strict=True):
+            self.made_of[fp] = (fingerprint(cfg), self.digests.digest_of(cfg))
         subdirs: dict[str, str] = {}  # merged trainings go where the first of them would
         for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True)):
             subdirs.setdefault(fp, training.subdir or _app_subdir(cfg, number))
@@ -427,8 +500,12 @@ class CategorySweeper(Sweeper):
         outcomes = [Outcome.of(training, directory, fp)
                     for training, directory, fp in zip(trainings, directories, fingerprints, strict=True)]
         for outcome in outcomes:
+            outcome.provenance = None if self.hpsweep_app else self.provenance  # hpsweep's jobs record their own
+            outcome.fresh = not self.resume
             if self.resume and outcome.done_before(pruning=self.pruning["pruner"] != "none"):
                 outcome.status = "skipped"
+        self.stale_code(outcomes)
+        self.say_new_data(outcomes, read_manifest(sweep_dir))
         if self.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, config_of)
         check_fit(outcomes, config_of, self.jobs_per_gpu, self.gpu_memory_gb, pinned_gpus(self.launcher))
@@ -445,9 +522,20 @@ class CategorySweeper(Sweeper):
 
             refresh(sweep_dir, live)
 
-    @staticmethod
-    def entry(outcome: Outcome, sweep_dir: Path) -> dict:
+    def say_new_data(self, outcomes: list[Outcome], manifest: dict | None) -> None:
+        """Say how many trainings are new only because the files they read changed (their config was trained
+        before, on other data): they train again, and their earlier results count nowhere."""
+        before = {entry.get("config_fingerprint"): entry.get("data_digest") for entry in (manifest or {}).get(
+            "trainings", []) if entry.get("config_fingerprint")}
+        new = [outcome for outcome in outcomes if self.made_of[outcome.fingerprint][0] in before
+               and before[self.made_of[outcome.fingerprint][0]] != self.made_of[outcome.fingerprint][1]]
+        if new:
+            log.warning("%d training(s) are new: the data they read changed since they were trained; they train "
+                        "again, and their earlier results stay on disk, out of every table", len(new))
+
+    def entry(self, outcome: Outcome, sweep_dir: Path) -> dict:
         entry = training_entry(outcome.training, outcome.directory, sweep_dir, outcome.fingerprint)
+        entry["config_fingerprint"], entry["data_digest"] = self.made_of[outcome.fingerprint]
         if outcome.answers:  # the carrier of a shared trajectory, and what it answers
             entry["answers"] = [str(member.directory.relative_to(sweep_dir)) for member in outcome.answers]
         if outcome.answered_by is not None:
