@@ -1,4 +1,4 @@
-"""What the data digest (``hpsweep.provenance.data_digest``) costs a sweep: once per data set, on a folder of many files.
+"""What the data digest (``hpsweep.provenance.data_digest``) costs a sweep: once per data set, on many files.
 
     python benchmarks/data_digest.py --files 100000
 
