@@ -111,3 +111,28 @@ def test_a_record_damaged_inside_is_shown_without_a_traceback(tmp_path):
     (sweep / "multirun.yaml").write_text("hydra: [not, a, mapping")
     page = report(sweep, tmp_path)
     assert "test_resnet / optimizer / SGD" in page and "error: " in page
+
+
+HOSTILE = '<img src="x" onerror="document.title=\'owned\'">'  # what an external script may print
+
+
+def test_text_from_records_stays_text_in_the_page_and_in_the_browser(tmp_path):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.8, "SGD": "failed"}))
+    record = sweep / "test_resnet/optimizer/SGD/result.json"
+    result = json.loads(record.read_text())
+    result["error"] = {"type": "TypeError", "message": f"expected <class 'int'>; the script printed {HOSTILE}"}
+    record.write_text(json.dumps(result))
+    (sweep / "test_resnet/optimizer/SGD" / f"{HOSTILE}.log").write_text("a log named by markup")
+    page = report(sweep, tmp_path)
+    assert HOSTILE not in page and "<class 'int'>" not in page, "escaped in the source"
+    assert "expected &lt;class &#39;int&#39;&gt;" in page and "&lt;img src=&#34;x&#34; onerror=" in page
+    assert "script-src 'sha256-" in page and "default-src 'none'" in page, "only the page's own script runs"
+    browser = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
+    out = tmp_path / "page.html"
+    opened = subprocess.run([*browser, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120,
+                            check=True)
+    dom = opened.stdout
+    assert '<img src="x"' not in dom and "owned" not in dom.split("<title>")[1].split("</title>")[0]
+    assert "expected &lt;class 'int'&gt;" in dom, "the message survives as text"
+    assert "Content Security Policy" not in opened.stderr, "the sorting script is allowed by its digest"

@@ -10,9 +10,11 @@ model to draw, so a live page redraws them at most every ``PLOTS_EVERY_S`` and k
 """
 
 import base64
+import hashlib
 import io
 import json
 import logging
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +28,8 @@ from hpsweep.report.statistics import signed
 from hpsweep.report.summary import greedy_lines, rows, verdict_lines
 
 REPORT_DIR, REPORT_FILE = "report", "index.html"
+SCRIPT = "sort_tables.js"  # the page's one script: it sorts the tables
+SVG_URI = re.compile(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+")  # a plot, and nothing else, in an img's src
 PLOTS_CACHE = ".plots.json"  # the live page's last drawn plots, beside it
 PLOTS_EVERY_S = 60.0
 RELOAD_S = 15  # how often a live page reloads itself
@@ -62,15 +66,23 @@ def refresh(sweep_dir: Path, live: bool = True) -> Path | None:
 
 
 def render(sweeps: list[Sweep], groups: list[Group], plots: dict[str, str], live: bool) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    """The page's HTML. Everything it shows comes from records others can write (configs, results, logs,
+    paths): autoescaped as text, every one of them, and the page's only script is its own, allowed by its digest
+    (a Content-Security-Policy that also forbids every request)."""
+    from jinja2 import Environment, PackageLoader
+    from markupsafe import Markup
 
-    environment = Environment(loader=PackageLoader("hpsweep.report", "templates"), autoescape=select_autoescape(),
+    # autoescape=True: select_autoescape() goes by the name's ending, and report.html.j2 ends in .j2
+    environment = Environment(loader=PackageLoader("hpsweep.report", "templates"), autoescape=True,
                               trim_blocks=True, lstrip_blocks=True)
     environment.filters["signed"] = signed
+    script = environment.loader.get_source(environment, SCRIPT)[0]
     table = rows(groups)
     owners = [number for number, group in enumerate(groups) for _ in group.rows]
     finals = final_groups(groups)
     context = {
+        "script": Markup(script),  # the package's own file, not a sweep's
+        "script_hash": "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
         "live": live, "reload_s": RELOAD_S, "now": datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
         "sweeps": [_sweep(sweep, [(number, group) for number, group in enumerate(groups) if group.sweep is sweep],
                           table, owners, plots, finals) for sweep in sweeps],
@@ -126,9 +138,11 @@ def _plots(groups: list[Group], cache: Path, live: bool) -> dict[str, str]:
     if live:
         try:
             cached = json.loads(cache.read_text())
-            if time.time() - cached["drawn"] < PLOTS_EVERY_S and cached["groups"] == len(groups):
-                return cached["plots"]
-        except (OSError, ValueError, KeyError, TypeError):
+            plots = cached["plots"]
+            if time.time() - cached["drawn"] < PLOTS_EVERY_S and cached["groups"] == len(groups) and all(
+                    isinstance(plot, str) and SVG_URI.fullmatch(plot) for plot in plots.values()):
+                return plots  # anything but plots (another's hand in the file) is drawn anew
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     from hpsweep.report.plots import curves_figure, option_figure
 
