@@ -45,8 +45,22 @@ class WriteFailed(OSError):
         return self.strerror
 
 
+class ClaimLost(UserError):
+    """Another process took over the training this job held (it judged the job gone): the job stops, writing
+    nothing more into the training's directory."""
+
+
 class CheckpointUnusable(RuntimeError):
     """A checkpoint loaded but its states do not fit the training; it was set aside, so a re-run starts clean."""
+
+
+class CheckpointUnreadable(RuntimeError):
+    """A checkpoint the machine could not read (an I/O error, a permission, memory): kept, for a later run."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message (torch's run to pages), or its kind where it says nothing."""
+    return next(iter(str(error).splitlines()), "")[:limit] or type(error).__name__
 
 
 def closest(name: str, names: list[str]) -> str:

@@ -7,15 +7,17 @@ so two processes on two machines sharing the sweep dir cannot both win one. The 
 driver's claim (the token travels in its environment, ``HPSWEEP_CLAIM``) and beats for it too: a detached
 driver's SLURM jobs keep their claims, and a requeued job finds its own.
 
-A claim is stale when its heartbeat is older than ``STALE_AFTER_S`` or its process is gone from this host;
-another driver then takes it over, and says so. A driver skips what is claimed elsewhere, trains what is
-not, then waits for the rest: the same command started twice (two terminals, two machines, a resubmitted
-driver) splits the work instead of doing it twice.
+A claim is stale when its process is gone from this host, or when this process has watched its heartbeat stay
+the same for ``STALE_AFTER_S`` by its own monotonic clock: no host's wall clock is compared with another's, so a
+node whose clock is minutes off neither takes over live claims nor keeps dead ones. Another driver then takes it
+over, and says so. A driver skips what is claimed elsewhere, trains what is not, then waits for the rest: the
+same command started twice (two terminals, two machines, a resubmitted driver) splits the work instead of doing
+it twice. The job that trains checks before each write that the claim is still its own (``JobClaim.check``):
+one whose claim was taken over stops without writing anything more, so one directory has one writer.
 """
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -23,6 +25,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from hpsweep.errors import ClaimLost
+from hpsweep.locks import HOST, LinkLock, process_gone
 from hpsweep.records import CLAIM_FILE, fields, read_json, write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 
@@ -37,15 +41,9 @@ CLAIM_SHAPE = fields(token=str, host=str, pid=int, since=str, heartbeat=(int, fl
 
 @contextmanager
 def _locked(directory: Path):
-    from optuna.storages.journal import JournalFileSymlinkLock
-
     directory.mkdir(parents=True, exist_ok=True)
-    lock = JournalFileSymlinkLock(str(directory / CLAIM_FILE), grace_period=30)
-    lock.acquire()
-    try:
+    with LinkLock(directory / f"{CLAIM_FILE}.lock"):
         yield
-    finally:
-        lock.release()
 
 
 def read_claim(directory: Path) -> dict | None:
@@ -58,18 +56,22 @@ def describe(claim: dict) -> str:
     return f"{claim['host']}, pid {claim['pid']}, since {claim['since']}"
 
 
-def stale_reason(claim: dict, now: float | None = None) -> str | None:
-    """Why nobody works on a claimed training any more, or None while its holder is alive."""
-    silent = (time.time() if now is None else now) - claim["heartbeat"]
+_WATCHED: dict[Path, tuple[tuple, float]] = {}  # directory -> (the claim's token and heartbeat, first seen)
+
+
+def stale_reason(directory: Path, claim: dict) -> str | None:
+    """Why nobody works on the claimed training in ``directory`` any more, or None while its holder may be alive.
+    A claim first seen is alive (unless its process is gone from this host): staleness needs watching."""
+    if process_gone(claim["host"], claim["pid"]):
+        return f"its process {claim['pid']} is gone"
+    beat, watched = (claim["token"], claim["heartbeat"]), time.monotonic()
+    seen = _WATCHED.get(Path(directory))
+    if seen is None or seen[0] != beat:
+        _WATCHED[Path(directory)] = (beat, watched)
+        return None
+    silent = watched - seen[1]
     if silent > STALE_AFTER_S:
-        return f"no heartbeat for {silent:.0f} s (more than {STALE_AFTER_S:.0f} s)"
-    if claim["host"] == socket.gethostname():
-        try:
-            os.kill(claim["pid"], 0)
-        except ProcessLookupError:
-            return f"its process {claim['pid']} is gone"
-        except PermissionError:
-            pass  # another user's live process
+        return f"its heartbeat has not changed for {silent:.0f} s (more than {STALE_AFTER_S:.0f} s)"
     return None
 
 
@@ -81,7 +83,7 @@ def take(directory: Path, token: str, adopt: bool = False) -> dict | None:
     with _locked(directory):
         current = read_claim(directory)
         if current is not None and current["token"] != token:
-            reason = stale_reason(current)
+            reason = stale_reason(directory, current)
             if reason is None:
                 return current
             log.warning("%s: taking over the claim of %s (%s)", directory, describe(current), reason)
@@ -90,7 +92,7 @@ def take(directory: Path, token: str, adopt: bool = False) -> dict | None:
             return None  # held already (a training launched again by its driver)
         now = time.time()
         write_json_atomic(directory / CLAIM_FILE, {
-            "token": token, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": now,
+            "token": token, "host": HOST, "pid": os.getpid(), "heartbeat": now,
             "since": current["since"] if mine else datetime.fromtimestamp(now).isoformat(timespec="seconds")})
     return None
 
@@ -113,6 +115,7 @@ class Heartbeat:
     def __init__(self, token: str):
         self.token = token
         self.directories: set[Path] = set()
+        self.failing: set[Path] = set()  # whose last write failed: said once, tried again at every beat
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
@@ -138,9 +141,15 @@ class Heartbeat:
             for directory in directories:
                 try:
                     self.refresh(directory)
-                except OSError as error:  # a full disk or a lost mount: the claim goes stale, said once
-                    log.warning("%s: the claim's heartbeat could not be written: %s", directory, error)
-                    self.discard(directory)
+                except OSError as error:  # a full disk or a lost mount, maybe for a moment: tried at every beat
+                    if directory not in self.failing:
+                        log.warning("%s: the claim's heartbeat could not be written (%s): trying again every %.0f s",
+                                    directory, error, HEARTBEAT_S)
+                        self.failing.add(directory)
+                else:
+                    if directory in self.failing:
+                        log.warning("%s: the claim's heartbeat is written again", directory)
+                        self.failing.discard(directory)
 
     def refresh(self, directory: Path) -> None:
         with _locked(directory):
@@ -223,7 +232,7 @@ class Board:
             ready = []
             for outcome in waiting:
                 claim = read_claim(outcome.directory)
-                if claim is not None and stale_reason(claim) is None:
+                if claim is not None and stale_reason(outcome.directory, claim) is None:
                     continue  # still running there
                 outcome.read_previous()
                 if claim is None and outcome.previous is not None:
@@ -260,6 +269,19 @@ class JobClaim:
     @property
     def won(self) -> bool:
         return self.holder is None
+
+    def check(self) -> None:
+        """Raise ``ClaimLost`` where another process has taken this training over (it judged this one stale): the
+        job then stops before its next write. A claim found missing (removed by hand, or set aside as damaged) is
+        written again: nobody else holds it."""
+        claim = read_claim(self.directory)
+        if claim is None:
+            log.warning("%s: the claim is missing; this process claims it again", self.directory)
+            take(self.directory, self.token, adopt=True)
+        elif claim["token"] != self.token:
+            self.heartbeat.stop()
+            raise ClaimLost(f"{self.directory} was taken over by {describe(claim)}: this process stops training it "
+                            "and writes nothing more there")
 
     def release(self) -> None:
         self.heartbeat.stop()

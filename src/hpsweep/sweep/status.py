@@ -57,7 +57,7 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
             state = "eliminated"
         elif record is None and job.get("answered_by"):
             state = f"answered by {job['answered_by']}"  # its carrier writes its result when the rule stops
-        elif claim is not None and stale_reason(claim) is None:
+        elif claim is not None and stale_reason(directory, claim) is None:
             state = f"running ({describe(claim)})"  # its holder beats for it
         elif record is None:
             state = "not started"
@@ -110,8 +110,8 @@ def print_status(sweep_dir: Path) -> int:
         return 1
     manifest = read_manifest(sweep_dir)
     if manifest is None:
-        print(f"error: the {MANIFEST_FILE} of {sweep_dir} is unreadable (set aside): re-run the sweep's command "
-              "to write it again; finished trainings are kept", file=sys.stderr)
+        print(f"error: the {MANIFEST_FILE} of {sweep_dir} could not be read: re-run the sweep's command to write it "
+              "again; finished trainings are kept", file=sys.stderr)
         return 1
     rows = job_states(sweep_dir, manifest["trainings"])
     columns = ("model", "category", "option", "state", "code", "stops", "slurm job", "logs")

@@ -172,10 +172,12 @@ def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
     it: it is repaired first, under the journal's own lock, keeping the records before the first damaged one
     (an operation log's prefix is a state it went through); one whose records do not replay is set aside whole.
     Either way its studies go on from what is kept, and the warning says so."""
-    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+    from optuna.storages.journal import JournalFileBackend
+
+    from hpsweep.locks import LinkLock
 
     path = Path(sweep_dir) / JOURNAL_FILE
-    lock = JournalFileSymlinkLock(str(path))
+    lock = LinkLock(f"{path}.lock")  # Optuna's own lock name: a leftover of its symlink lock is broken too
     lock.acquire()
     try:
         _repair_journal(path)
