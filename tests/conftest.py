@@ -61,16 +61,23 @@ def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = No
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The fault suite (tests/test_faults.py) says how many cases it tried."""
-    tried = {}  # a case's worst outcome: a teardown error counts against a passed call
+    """The fault suite (tests/test_faults.py) says how many cases it tried, and the hostile inputs apart: what
+    someone with write access to a shared sweep dir may leave there (tests marked ``hostile``), each refused."""
+    tried, hostile = {}, {}  # a case's worst outcome: a teardown error counts against a passed call
     for status in ("passed", "skipped", "failed", "error"):
         for report in terminalreporter.stats.get(status, []):
-            if getattr(report, "nodeid", "").startswith("tests/test_faults.py"):
-                tried[report.nodeid] = status
+            nodeid = getattr(report, "nodeid", "")
+            if nodeid.startswith("tests/test_faults.py"):
+                tried[nodeid] = status
+            if "hostile" in getattr(report, "keywords", {}):
+                hostile[nodeid] = status
     if tried:
         counts = {status: list(tried.values()).count(status) for status in ("passed", "skipped", "failed", "error")}
         terminalreporter.write_line(f"fault suite: {len(tried)} cases tried, " + ", ".join(
             f"{count} {status}" for status, count in counts.items() if count))
+    if hostile:
+        refused = list(hostile.values()).count("passed")
+        terminalreporter.write_line(f"hostile inputs: {len(hostile)} tried, {refused} refused")
 
 
 def turned_arguments(root: Path) -> list[str]:

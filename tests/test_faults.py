@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from hpsweep.cli import main
 from hpsweep.errors import WriteFailed
 from hpsweep.records import (
     RESULT_SHAPE,
+    owning,
     read_history,
     read_json,
     read_probabilities,
@@ -76,6 +78,12 @@ def damage(path: Path, kind: str, seed: int = 0) -> None:
         path.write_text('{"unexpected": true}\n')
 
 
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+
+
 def corrupt_copies(directory: Path) -> list[Path]:
     return sorted(directory.rglob("*.corrupt-*"))
 
@@ -89,6 +97,12 @@ def completed_runs(run_dir: Path) -> int:
 def epochs_of(run_dir: Path) -> list[int]:
     lines = (run_dir / "history.csv").read_text().splitlines()[1:]
     return [int(line.split(",")[0]) for line in lines]
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file and folder under ``directory`` with its content: what a command that only reads must leave."""
+    return {str(path.relative_to(directory)): path.read_bytes() if path.is_file() else b"<dir>"
+            for path in sorted(directory.rglob("*"))}
 
 
 def readable_results(sweep_dir: Path) -> dict[str, bytes]:
@@ -138,7 +152,7 @@ def damaged(sweeps, tmp_path):
         shutil.copytree(sweeps[state], sweep_dir)
         path = sweep_dir / WHERE[name]
         assert path.is_file(), f"the {state} sweep has no {WHERE[name]}"
-        damage(path, kind, seed=hash((state, name, kind)) % 1000)
+        damage(path, kind, seed=zlib.crc32(f"{state}/{name}/{kind}".encode()))  # hash() varies by process
         return sweep_dir, path
 
     return make
@@ -152,12 +166,18 @@ CASES = [(state, name, kind) for state, names in (("finished", FINISHED_FILES), 
 # --- the readers, one file at a time ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", DAMAGES)
-def test_a_damaged_json_file_is_named_set_aside_and_treated_as_absent(tmp_path, caplog, kind):
+def test_a_damaged_json_file_is_named_set_aside_by_its_writer_and_left_by_a_reader(tmp_path, caplog, kind):
     path = tmp_path / "result.json"
     write_json_atomic(path, {"status": "completed", "metrics": {"val_f1": 0.9}})
     assert read_json(path, RESULT_SHAPE) == {"status": "completed", "metrics": {"val_f1": 0.9}}
     damage(path, kind)
     with caplog.at_level(logging.WARNING):
+        assert read_json(path, RESULT_SHAPE) is None, "a reader (it owns no directory) treats it as absent"
+    assert path.exists() and not corrupt_copies(tmp_path), "and changes nothing"
+    [line] = [record.getMessage() for record in caplog.records]
+    assert str(path) in line and "left as it is (the next run of its sweep sets it aside)" in line
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), owning(tmp_path):
         assert read_json(path, RESULT_SHAPE) is None
     [aside] = corrupt_copies(tmp_path)
     assert not path.exists() and aside.name.startswith("result.json.corrupt-")
@@ -171,22 +191,25 @@ def test_a_file_being_replaced_is_not_set_aside_and_a_read_only_dir_keeps_it(tmp
     real_stat = os.stat
     monkeypatch.setattr(os, "stat", lambda target, *a, **k: real_stat(tmp_path) if Path(target) == path else
                         real_stat(target, *a, **k))  # as though another process replaced it after the read
-    assert read_result(tmp_path) is None and path.exists() and not corrupt_copies(tmp_path)
+    with owning(tmp_path):
+        assert read_result(tmp_path) is None and path.exists() and not corrupt_copies(tmp_path)
     monkeypatch.undo()
     monkeypatch.setattr(os, "replace", lambda *_: (_ for _ in ()).throw(PermissionError(errno.EACCES, "read-only")))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), owning(tmp_path):
         assert read_result(tmp_path) is None
     assert path.exists() and "left in place (read-only)" in caplog.text
 
 
 @pytest.mark.parametrize("kind", DAMAGES)
-def test_a_damaged_probability_file_is_set_aside(tmp_path, kind):
+def test_a_damaged_probability_file_is_set_aside_by_its_writer(tmp_path, kind):
     path = tmp_path / "val_probabilities.csv"
     path.write_text("id,target,0,1\na,0,0.9,0.1\nb,1,0.2,0.8\n")
     assert read_probabilities(path, with_target=True) == (["id", "target", "0", "1"], [["a", "0"], ["b", "1"]],
                                                          [[0.9, 0.1], [0.2, 0.8]])
     damage(path, kind)
-    assert read_probabilities(path, with_target=True) is None and corrupt_copies(tmp_path)
+    assert read_probabilities(path, with_target=True) is None and not corrupt_copies(tmp_path)
+    with owning(tmp_path):
+        assert read_probabilities(path, with_target=True) is None and corrupt_copies(tmp_path)
 
 
 @pytest.mark.parametrize("kind", DAMAGES)
@@ -204,24 +227,140 @@ def test_a_damaged_history_keeps_the_rows_that_parse_and_is_never_set_aside(tmp_
         assert 0 < len(kept) < len(rows) and f"{path}: 1 row(s) cut short or damaged, left out" in caplog.text
 
 
-def test_a_claim_is_won_once_kept_while_live_and_taken_over_when_stale(tmp_path, caplog):
+def test_a_history_row_with_a_stray_carriage_return_or_nul_is_left_out(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_bytes(b"epoch,val_f1\n1,0.1\n2,0\r.2\n3,0.\x003\n4,0.4\n")
+    assert read_history(path) == [{"epoch": 1.0, "val_f1": 0.1}, {"epoch": 4.0, "val_f1": 0.4}]
+
+
+def test_a_claim_is_won_once_kept_while_live_and_taken_over_when_stale(tmp_path, caplog, monkeypatch):
     directory = tmp_path / "training"
     assert claims.take(directory, "driver-a") is None, "the first driver wins"
     holder = claims.take(directory, "driver-b")
-    assert holder["token"] == "driver-a" and claims.stale_reason(holder) is None, "a live claim is kept"
+    assert holder["token"] == "driver-a" and claims.stale_reason(directory, holder) is None, "a live claim is kept"
     assert claims.take(directory, "driver-a") is None, "its holder may launch it again"
     claim = json.loads((directory / "claim.json").read_text())
-    write_json_atomic(directory / "claim.json", {**claim, "heartbeat": time.time() - claims.STALE_AFTER_S - 5})
+    write_json_atomic(directory / "claim.json", {**claim, "host": "elsewhere"})  # a driver on another machine
+    watched = time.monotonic()
+    monkeypatch.setattr(claims.time, "monotonic", lambda: watched)
+    assert claims.take(directory, "driver-b")["token"] == "driver-a", "first seen: alive"
+    watched += claims.STALE_AFTER_S + 5
     with caplog.at_level(logging.WARNING):
-        assert claims.take(directory, "driver-b") is None, "a silent holder's claim is taken over"
-    assert "taking over the claim of" in caplog.text and "no heartbeat for" in caplog.text
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    write_json_atomic(directory / "claim.json", {**claim, "token": "driver-c", "pid": int(dead.stdout)})
-    assert "is gone" in claims.stale_reason(claims.read_claim(directory)), "a process gone from this host"
+        assert claims.take(directory, "driver-b") is None, "a holder silent for the stale period is taken over"
+    assert "taking over the claim of elsewhere" in caplog.text and "heartbeat has not changed for 65 s" in caplog.text
+    write_json_atomic(directory / "claim.json", {**claim, "token": "driver-c", "pid": dead_pid()})
+    assert "is gone" in claims.stale_reason(directory, claims.read_claim(directory)), "a process gone from this host"
     claims.release(directory, "driver-a")
     assert (directory / "claim.json").exists(), "only its holder lets a claim go"
     claims.release(directory, "driver-c")
     assert not (directory / "claim.json").exists()
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("skew_s", [300, -300])
+def test_a_claim_beating_with_a_clock_minutes_off_is_never_taken_over(tmp_path, monkeypatch, skew_s):
+    """Staleness is this process's own monotonic clock watching a heartbeat not change: another host's wall
+    time, five minutes ahead or behind, is never compared with this one's."""
+    directory = tmp_path / "training"
+    directory.mkdir()
+    beat = time.time() + skew_s
+
+    def beating(heartbeat: float) -> None:
+        write_json_atomic(directory / "claim.json", {"token": "node-7", "host": "node-7", "pid": 4242,
+                                                     "since": "2026-12-04T10:00:00", "heartbeat": heartbeat})
+
+    watched = time.monotonic()
+    monkeypatch.setattr(claims.time, "monotonic", lambda: watched)
+    beating(beat)
+    for _ in range(12):  # two minutes of beats every 10 s by node 7's clock, watched by this one's
+        assert claims.take(directory, "driver-here") is not None, "a live claim is kept, whatever its clock says"
+        watched += claims.HEARTBEAT_S
+        beat += claims.HEARTBEAT_S
+        beating(beat)
+    assert claims.take(directory, "driver-here") is not None
+    watched += claims.STALE_AFTER_S + 1  # node 7 goes silent
+    assert "has not changed for 61 s" in claims.stale_reason(directory, claims.read_claim(directory))
+    assert claims.take(directory, "driver-here") is None, "taken over once it stopped beating"
+
+
+def test_a_heartbeat_that_cannot_be_written_is_tried_again_at_every_beat(tmp_path, monkeypatch, caplog):
+    directory = tmp_path / "training"
+    assert claims.take(directory, "driver-a") is None
+    first = claims.read_claim(directory)["heartbeat"]
+    monkeypatch.setattr(claims, "HEARTBEAT_S", 0.05)
+    failures = []
+    real_write = claims.write_json_atomic
+
+    def flaky(path, data):  # the mount goes away for three beats
+        if len(failures) < 3:
+            failures.append(path)
+            raise OSError(errno.EIO, "Input/output error")
+        real_write(path, data)
+
+    monkeypatch.setattr(claims, "write_json_atomic", flaky)
+    heartbeat = claims.Heartbeat("driver-a")
+    with caplog.at_level(logging.WARNING):
+        heartbeat.add(directory)
+        deadline = time.monotonic() + 10
+        while claims.read_claim(directory)["heartbeat"] == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        heartbeat.stop()
+    assert len(failures) == 3 and claims.read_claim(directory)["heartbeat"] > first, "beating again"
+    assert caplog.text.count("could not be written") == 1, "said once"
+    assert "the claim's heartbeat is written again" in caplog.text
+
+
+# --- locks ------------------------------------------------------------------------------------------------
+
+def test_a_lock_whose_holder_is_gone_from_this_host_is_broken_at_once(tmp_path, caplog):
+    from hpsweep.locks import HOST, LinkLock
+
+    dead = dead_pid()
+    lock = tmp_path / "claim.json.lock"  # a driver killed while it held the lock
+    lock.write_text(json.dumps({"host": HOST, "pid": dead}))
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING), LinkLock(lock):
+        assert lock.is_file()
+    assert time.monotonic() - started < 1 and not lock.exists(), "taken, then let go"
+    assert f"pid {dead} of this host, is gone" in caplog.text
+    assert sorted(path.name for path in tmp_path.iterdir()) == [], "nothing of the lock's left behind"
+
+
+@pytest.mark.parametrize("kind", ["dangling symlink", "another host's", "unreadable"])
+def test_a_lock_left_unchanged_for_its_grace_period_is_broken_whatever_its_target(tmp_path, caplog, kind):
+    """The leftover of Optuna's symlink lock pointing at a claim that was never written (it spun for ever), a lock
+    of a host this one cannot ask, a file of no known shape: each is broken once it stood unchanged for the grace
+    period, by this process's clock."""
+    from hpsweep.locks import LinkLock
+
+    lock = tmp_path / "claim.json.lock"
+    if kind == "dangling symlink":
+        lock.symlink_to(tmp_path / "claim.json")
+    elif kind == "another host's":
+        lock.write_text(json.dumps({"host": "node-7", "pid": 4242}))
+    else:
+        lock.write_bytes(b"\x00garbage")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING), LinkLock(lock, grace_s=0.5):
+        waited = time.monotonic() - started
+    assert 0.5 <= waited < 5 and not lock.exists() and not lock.is_symlink()
+    assert "broken (held unchanged for" in caplog.text
+
+
+def test_a_lock_held_by_a_live_process_is_waited_for_and_never_broken(tmp_path, caplog):
+    from hpsweep.locks import LinkLock
+
+    lock = tmp_path / "optuna.journal.lock"
+    script = ("import sys, time; from hpsweep.locks import LinkLock\n"
+              "with LinkLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(1.5)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING), LinkLock(lock):
+        waited = time.monotonic() - started
+    holder.communicate(timeout=30)
+    assert 0.5 < waited < 10 and holder.returncode == 0
+    assert "broken" not in caplog.text, "the holder let it go itself"
 
 
 def test_claims_are_won_by_exactly_one_of_many_processes(tmp_path):
@@ -252,22 +391,135 @@ def test_a_full_disk_fails_the_training_keeps_its_last_checkpoint_and_it_resumes
         saves.append(path)
         if len(saves) == 2:  # the checkpoint of epoch 2: half written, then the disk is full
             Path(path).write_bytes(b"half a checkpoint")
-            raise OSError(errno.ENOSPC, "No space left on device")
+            real_save(state, "/dev/full")  # torch's own error for it: a RuntimeError, not an OSError
         real_save(state, path)
 
     monkeypatch.setattr(loop.torch, "save", full_disk)
+    monkeypatch.setattr(loop.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
     with pytest.raises(WriteFailed, match="disk full writing .*last_checkpoint.pt"):
         job.run(cfg, out)
     failed = read_result(out)
     assert failed["status"] == "failed" and failed["error"] == {
         "type": "WriteFailed", "message": f"disk full writing {out / 'last_checkpoint.pt'}"}
-    assert torch.load(out / "last_checkpoint.pt", weights_only=False)["epoch"] == 1, "the last good checkpoint"
+    assert torch.load(out / "last_checkpoint.pt", weights_only=True)["epoch"] == 1, "the last good checkpoint"
     assert not list(out.glob(".*.tmp")), "no half-written file left behind"
     monkeypatch.setattr(loop.torch, "save", real_save)
     metrics = job.run(cfg, out)
     resumed = read_result(out)
     assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] == 1 and resumed["epochs_run"] == 3
     assert metrics == resumed["metrics"]
+
+
+@pytest.mark.parametrize("end", ["killed", "W&B raises"])
+def test_the_end_of_a_training_loses_no_epoch(in_process_job, tmp_path, monkeypatch, end):
+    """Between the last epoch and its result the checkpoint stays: a job killed there, or whose W&B run fails to
+    finish, is finished by its next start without training an epoch again."""
+    from hpsweep.train import job, tracking
+
+    cfg = in_process_job("trainer.max_epochs=2")
+    out = tmp_path / "run"
+    real_finish, real_write = tracking.Tracker.finish, job.write_json_atomic
+
+    def wandb_fails(self, failed):
+        if not failed:
+            raise RuntimeError("wandb: the service went away")
+        real_finish(self, failed)
+
+    def killed(path, data):
+        if Path(path).name == "result.json":
+            raise KeyboardInterrupt  # as a kill: nothing more is written
+        real_write(path, data)
+
+    if end == "killed":
+        monkeypatch.setattr(job, "write_json_atomic", killed)
+    else:
+        monkeypatch.setattr(tracking.Tracker, "finish", wandb_fails)
+    with pytest.raises(KeyboardInterrupt if end == "killed" else RuntimeError):
+        job.run(cfg, out)
+    assert read_result(out) is None and (out / "last_checkpoint.pt").is_file(), "the checkpoint outlives the epochs"
+    monkeypatch.undo()
+    write_json_atomic(out / "claim.json", {**claims.read_claim(out), "pid": dead_pid()})  # as its end leaves it
+    job.run(cfg, out)
+    result = read_result(out)
+    assert result["status"] == "completed" and result["resumed_from_epoch"] == 2 and result["epochs_run"] == 2
+    assert epochs_of(out) == [1, 2], "no epoch trained again"
+    assert not (out / "last_checkpoint.pt").exists(), "removed once the result is written"
+
+
+def test_a_training_taken_over_stops_at_its_next_epoch_and_writes_nothing_more(in_process_job, tmp_path,
+                                                                               monkeypatch):
+    from hpsweep.errors import ClaimLost
+    from hpsweep.train import job, loop
+
+    cfg = in_process_job("trainer.max_epochs=4", "logger.mode=disabled")
+    out = tmp_path / "run"
+    real_evaluate, evaluated, at_takeover = loop.evaluate, [], {}
+
+    def taken_over_in_epoch_2(*args, **kwargs):
+        evaluated.append(1)
+        if len(evaluated) == 2:  # another driver judged this job gone and took its training over
+            claim = claims.read_claim(out)
+            write_json_atomic(out / "claim.json", {**claim, "token": "driver-b", "host": "node-7", "pid": 7})
+            at_takeover.update(tree(out))
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate", taken_over_in_epoch_2)
+    with pytest.raises(ClaimLost, match="was taken over by node-7, pid 7"):
+        job.run(cfg, out)
+    assert len(evaluated) == 2, "it stopped at its next epoch's end"
+    assert tree(out) == at_takeover, "not one write after the takeover: history, checkpoint, job.json, result"
+    assert read_result(out) is None and epochs_of(out) == [1]
+    assert claims.read_claim(out)["token"] == "driver-b", "the new holder's claim is left alone"
+
+
+class RunsCode:
+    """A pickle that calls a function when it is loaded: what anyone with write access could put in a checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+@pytest.mark.hostile
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_training_starts_over(in_process_job, tmp_path, caplog):
+    from hpsweep.train import job
+
+    cfg = in_process_job("trainer.max_epochs=2", "logger.mode=disabled")
+    out, marker = tmp_path / "run", tmp_path / "ran"
+    out.mkdir()
+    torch.save({"fingerprint": "x", "epoch": 1, "model": {}, "optimizer": {}, "scheduler": {}, "scaler": {},
+                "early_stopping": {}, "history": [], "rng": RunsCode(marker)}, out / "last_checkpoint.pt")
+    with caplog.at_level(logging.WARNING):
+        job.run(cfg, out)
+    assert not marker.exists(), "nothing in it ran"
+    assert "holds more than tensors and plain data: refused, not unpickled" in caplog.text
+    [aside] = out.glob("last_checkpoint.pt.corrupt-*")  # set aside by the job that owns it, kept for a look
+    result = read_result(out)
+    assert result["status"] == "completed" and result["resumed_from_epoch"] is None and epochs_of(out) == [1, 2]
+
+
+def test_a_checkpoint_unreadable_for_a_machine_reason_is_kept_and_the_job_says_why(in_process_job, tmp_path,
+                                                                                 monkeypatch):
+    from hpsweep.errors import CheckpointUnreadable
+    from hpsweep.train import job, loop
+
+    cfg = in_process_job("trainer.max_epochs=2", "logger.mode=disabled")
+    out = tmp_path / "run"
+    job.run(cfg, out)
+    out_of_memory = out / "last_checkpoint.pt"
+    torch.save({"epoch": 1}, out_of_memory)  # stands for a real checkpoint: it is never loaded here
+    (out / "result.json").unlink()
+
+    def no_memory(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(loop.torch, "load", no_memory)
+    with pytest.raises(CheckpointUnreadable, match="it is kept: run the job again once it can be read"):
+        job.run(cfg, out)
+    assert out_of_memory.is_file() and not list(out.glob("*.corrupt-*")), "kept where it was"
+    assert read_result(out)["error"]["type"] == "CheckpointUnreadable"
 
 
 def test_a_result_that_cannot_be_written_is_still_reported(tmp_path, monkeypatch, caplog):
@@ -289,42 +541,67 @@ def test_a_result_that_cannot_be_written_is_still_reported(tmp_path, monkeypatch
 
 # --- damaged sweep dirs: the reports ----------------------------------------------------------------------
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("state", "name", "kind"), CASES)
-def test_reports_read_a_damaged_sweep_without_a_traceback(damaged, tmp_path, caplog, state, name, kind):
-    sweep_dir, path = damaged(state, name, kind)
-    before = readable_results(sweep_dir)
-    images = tmp_path / "images"
-    images.mkdir()
+def read_everything(sweep_dir: Path, out: Path, top: Path | None = None) -> dict[str, int]:
+    """Every command that only reads, on ``sweep_dir`` (summary, report and best on ``top``, a folder holding it,
+    where given), each writing only where it is told to (under ``out``)."""
     from PIL import Image
 
+    images = out / "images"
+    images.mkdir(parents=True)
     for number in range(2):
         Image.new("L", (8, 8), color=number * 200).save(images / f"{number}.png")
+    return {
+        "status": main(["status", str(sweep_dir)]),
+        "summary": main(["summary", str(top or sweep_dir), "--json", str(out / "summary.json"),
+                         "--plots", str(out / "plots")]),
+        "report": main(["report", str(top or sweep_dir), "--out", str(out / "report.html")]),
+        "best": main(["best", str(top or sweep_dir), "--out", str(out / "best")]),
+        "predict": main(["predict", str(sweep_dir / "test_resnet/base"), str(images), "--out", str(out / "p.csv")]),
+        "matrix": main(["matrix", *ARGUMENTS, f"hydra.sweep.dir={sweep_dir}"]),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("state", "name", "kind"), CASES)
+def test_reports_read_a_damaged_sweep_without_a_traceback_and_change_nothing(damaged, tmp_path, caplog, capsys, state,
+                                                                             name, kind):
+    sweep_dir, path = damaged(state, name, kind)
+    before = tree(sweep_dir)
     with caplog.at_level(logging.WARNING):
-        status = main(["status", str(sweep_dir)])
-        summary = main(["summary", str(sweep_dir), "--json", str(tmp_path / "summary.json"),
-                        "--plots", str(tmp_path / "plots")])
-        best = main(["best", str(sweep_dir), "--out", str(tmp_path / "best")])
-        predict = main(["predict", str(sweep_dir / "test_resnet/base"), str(images), "--out",
-                        str(tmp_path / "predicted.csv")])
+        done = read_everything(sweep_dir, tmp_path / "out")
     lost_manifest = name == "sweep.json"
-    assert status == (1 if lost_manifest else 0)
-    assert summary == 0, "a summary of whatever is readable"
-    rows = json.loads((tmp_path / "summary.json").read_text())
+    assert done["status"] == (1 if lost_manifest else 0)
+    assert done["summary"] == 0 and done["report"] == 0, "a summary and a page of whatever is readable"
+    rows = json.loads((tmp_path / "out/summary.json").read_text())
     if not lost_manifest:
         assert {row["option"] for row in rows} == {"CrossEntropy", "Focal", "LabelSmoothing"}
-    assert predict == (1 if name in ("best_model.pt", "val_probabilities.csv") else 0)
-    assert best == 0, "without its manifest, the runs are compared as runs outside a sweep"
-    aside = corrupt_copies(sweep_dir)
-    if name in NOT_READ_BY_REPORTS:
-        assert not aside and path.exists(), "nothing set aside that no command read, nor a history being written"
-    else:
-        [copy] = aside
-        assert copy.name.startswith(f"{name}.corrupt-")
-        assert str(path) in caplog.text, "a warning names the file"
-    damaged_result = WHERE[name] if name == "result.json" else None
-    assert {key: value for key, value in readable_results(sweep_dir).items() if key != damaged_result} == \
-        {key: value for key, value in before.items() if key != damaged_result}, "no readable result lost"
+    assert done["predict"] == (1 if name in ("best_model.pt", "val_probabilities.csv") else 0)
+    assert done["best"] == 0, "without its manifest, the runs are compared as runs outside a sweep"
+    assert done["matrix"] == 0
+    assert tree(sweep_dir) == before, "the commands that only read changed nothing: no file set aside or rewritten"
+    if name not in NOT_READ_BY_REPORTS:  # in a warning, or in predict's error
+        said = caplog.text + capsys.readouterr().err
+        assert str(path) in said and "left as it is" in said, "the file is named"
+
+
+@pytest.mark.slow
+@pytest.mark.hostile
+def test_reading_a_tree_with_other_tools_files_changes_nothing(sweeps, tmp_path, caplog):
+    top = tmp_path / "outputs"  # a sweep beside other tools' records, all read as one tree
+    sweep_dir = top / "sweep"
+    shutil.copytree(sweeps["finished"], sweep_dir)
+    (top / "notes").mkdir()
+    (top / "notes/result.json").write_text('[{"accuracy": 0.9}]')  # another tool's record
+    (top / "ci").mkdir()
+    (top / "ci/job.json").write_text('{"pipeline": 42, "status": "passed"}')  # a CI's, without fingerprint
+    before = tree(top)
+    with caplog.at_level(logging.WARNING):
+        done = read_everything(sweep_dir, tmp_path / "out", top)
+    assert done == {"status": 0, "summary": 0, "report": 0, "best": 0, "predict": 0, "matrix": 0}
+    assert tree(top) == before and not corrupt_copies(top)
+    assert "notes/result.json could not be read (valid JSON, but a list where an object belongs): left as it is" \
+        in caplog.text
+    assert "ci/job.json could not be read (valid JSON without the field 'fingerprint'): left as it is" in caplog.text
 
 
 # --- damaged sweep dirs: running the sweep again ----------------------------------------------------------

@@ -116,6 +116,7 @@ def test_a_record_damaged_inside_is_shown_without_a_traceback(tmp_path):
 HOSTILE = '<img src="x" onerror="document.title=\'owned\'">'  # what an external script may print
 
 
+@pytest.mark.hostile
 def test_text_from_records_stays_text_in_the_page_and_in_the_browser(tmp_path):
     sweep = tmp_path / "sweep"
     fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.8, "SGD": "failed"}))

@@ -99,7 +99,6 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     out = console()
     tables: dict[str, Table] = {}
     estimates = []
-    first_stage = stages[:1]
     bases = {(training.model, training.setting): about
              for training, about in zip(trainings, described, strict=True) if training.is_base}
     answered, same = 0, set()  # `same`: trainings whose config is the base's (not trained of their own)
@@ -113,7 +112,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         # that composes to the base's config (augmentation=none against the base's null) is the base's training
         base = bases.get((training.model, training.setting), {})
         identical = not training.is_base and about["config"] is not None and about["config"] == base.get("config")
-        later = stages.index(training.category) if stages and training.category not in first_stage else 0
+        later = stages.index(training.category) if training.category in stages[1:] else 0  # the base: stage 1
         searched = about["search"] is not None and training.category is not None
         seconds = None if later or identical or training in done else estimator.seconds(
             training.model, training.category, training.option, about["epochs"], about["image_size"])

@@ -3,8 +3,10 @@
 Writes are atomic (a temporary file of the writer's own, then a rename), so a reader sees the old file or the
 whole new one; a write that fails (a full disk) raises ``WriteFailed`` naming the file and leaves the old one.
 Reads are defensive: a file cut short, empty, of garbage bytes or of the wrong shape is named in one warning
-line, set aside as ``<name>.corrupt-<time>`` and treated as absent, so that nothing damaged in a sweep dir
-can stop a sweep or a report (the training runs again, the report shows it as not done).
+line and treated as absent, so that nothing damaged in a sweep dir can stop a sweep or a report (the training
+runs again, the report shows it as not done). Only a writer sets such a file aside (``<name>.corrupt-<time>``),
+and only under a directory it owns (``owning``: the sweep dir a driver runs, the directory a job trains in): a
+command that only reads changes nothing anywhere.
 """
 
 import csv
@@ -60,12 +62,27 @@ def writing(path: Path, temporary: Path | None = None):
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """``write(temporary)``, then rename it onto ``path``. The temporary name is the writer's own, so two
-    processes writing the same file (two drivers of one sweep) never write into one temporary file."""
+    processes writing the same file (two drivers of one sweep) never write into one temporary file. The file is
+    on disk before the rename and the rename is on disk after it (fsync of the file, then of its directory): a
+    machine that goes down leaves the old file or the whole new one, and what was written stays written."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     with writing(path, temporary):
         write(temporary)
+        _fsync(temporary)
         os.replace(temporary, path)
+        try:
+            _fsync(path.parent)
+        except OSError:  # a filesystem that cannot sync a directory (some network mounts): the rename stands
+            pass
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def now() -> str:
@@ -79,8 +96,6 @@ def write_json_atomic(path: Path, data: dict) -> None:
         with open(temporary, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
 
     write_atomic(path, dump)
 
@@ -97,12 +112,36 @@ def write_csv_atomic(path: Path, header: list[str], rows) -> None:
 
 # --- reading ----------------------------------------------------------------------------------------------
 
+_OWNED: list[Path] = []  # the directories this process writes (a driver's sweep dir, a job's own directory)
+
+
+@contextmanager
+def owning(directory: Path):
+    """While it is entered, this process writes ``directory``: what it cannot read there it sets aside."""
+    owned = Path(directory).resolve()
+    _OWNED.append(owned)
+    try:
+        yield
+    finally:
+        _OWNED.remove(owned)
+
+
+def owns(path: Path) -> bool:
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(directory) for directory in _OWNED)
+
+
 def set_aside(path: Path, reason: str, read_inode: tuple[int, int] | None = None,
               then: str = "treated as absent") -> None:
-    """Name an unreadable file in one warning line and move it aside as ``<name>.corrupt-<time>`` (kept for a
-    look, never read again). Left in place where the sweep dir is read-only, or where another process has
-    replaced the file since it was read (``read_inode``: the (device, inode) that was read)."""
+    """Name an unreadable file in one warning line and, where this process owns its directory (``owning``), move
+    it aside as ``<name>.corrupt-<time>`` (kept for a look, never read again). Left in place by a reader, where the
+    sweep dir is read-only, or where another process has replaced the file since it was read (``read_inode``: the
+    (device, inode) that was read)."""
     path = Path(path)
+    if not owns(path):
+        log.warning("%s could not be read (%s): left as it is (the next run of its sweep sets it aside); %s", path,
+                    reason, then)
+        return
     target = path.with_name(f"{path.name}.corrupt-{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}")
     try:
         if read_inode is not None:
@@ -189,10 +228,18 @@ def read_history(path: Path) -> list[dict[str, float]]:
     rows, bad = [], 0
     if text and not text.endswith("\n"):  # a last row cut short mid-number would still parse, wrongly
         text, bad = text[:text.rfind("\n") + 1], 1
-    for row in csv.DictReader(io.StringIO(text)):
+    lines = [line for line in text.split("\n") if line]
+    try:  # line by line: a stray carriage return or NUL makes the csv module raise instead of reading on
+        header = next(csv.reader(lines[:1]), None)
+    except csv.Error:
+        header = None
+    for line in lines[1:]:
         try:
-            rows.append({key: float(value) for key, value in row.items()})
-        except (TypeError, ValueError):  # a short row has None values, a damaged one text
+            [values] = csv.reader([line])
+            if header is None or len(values) != len(header):
+                raise ValueError("a row of another length")
+            rows.append({key: float(value) for key, value in zip(header, values, strict=True)})
+        except (csv.Error, ValueError):  # a short row, a long one, or a damaged one
             bad += 1
     if bad:
         log.warning("%s: %d row(s) cut short or damaged, left out", path, bad)
@@ -254,4 +301,6 @@ class History:
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
+            handle.flush()
+            os.fsync(handle.fileno())  # the epoch is on disk before its checkpoint says it is done
         self.rows.append(row)

@@ -193,14 +193,13 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
             directories.sort()
             if JOB_FILE in files or RESULT_FILE in files:
                 directories[:] = [name for name in directories if name != ATTEMPTS_DIR]  # earlier attempts
-            if MANIFEST_FILE in files:
-                sweep_dirs.append(Path(root))
+            if MANIFEST_FILE in files and (manifest := read_manifest(Path(root))) is not None:
+                sweep_dirs.append((Path(root), manifest))  # an unreadable one is as absent: its runs are lone
             if RESULT_FILE in files or JOB_FILE in files:
                 records.append(Path(root))
-        owner = {directory: max((s for s in sweep_dirs if directory.is_relative_to(s)), key=lambda s: len(s.parts),
-                                default=None) for directory in records}
-        for sweep_dir in sweep_dirs:
-            manifest = read_manifest(sweep_dir) or {"trainings": []}
+        owner = {directory: max((s for s, _ in sweep_dirs if directory.is_relative_to(s)),
+                                key=lambda s: len(s.parts), default=None) for directory in records}
+        for sweep_dir, manifest in sweep_dirs:
             listed = {sweep_dir / entry["directory"] for entry in manifest["trainings"]}
             trainings = [TrainingResult.read(sweep_dir / entry["directory"], entry) for entry in manifest["trainings"]]
             race = read_race(sweep_dir)

@@ -16,13 +16,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep import naming
-from hpsweep.errors import UserError
+from hpsweep.errors import ClaimLost, UserError
 from hpsweep.provenance import collect, data_digest
 from hpsweep.records import (
+    CHECKPOINT_FILE,
     HISTORY_FILE,
     JOB_FILE,
     RESULT_FILE,
     now,
+    owning,
     read_history,
     read_job_record,
     read_result,
@@ -51,24 +53,26 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(output_dir or hydra_cfg.runtime.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    claim = JobClaim(output_dir)  # its driver's, adopted; or its own, outside a category sweep
-    if not claim.won:  # another process trains it (its own driver's claim was taken over as stale): not twice
-        raise UserError(f"{output_dir} is being trained by {describe(claim.holder)}: not training it here too")
-    try:
-        return train(cfg, hydra_cfg, output_dir)
-    finally:
-        if (output_dir / RESULT_FILE).is_file():
-            claim.release()
-            if hydra_cfg.mode == RunMode.MULTIRUN:  # the sweep's page shows this training's end
-                from hpsweep.report.page import refresh
+    with owning(output_dir):  # what it cannot read in its own directory, it sets aside; nothing elsewhere
+        claim = JobClaim(output_dir)  # its driver's, adopted; or its own, outside a category sweep
+        if not claim.won:  # another process trains it (its own driver's claim was taken over as stale): not twice
+            raise UserError(f"{output_dir} is being trained by {describe(claim.holder)}: not training it here too")
+        try:
+            return train(cfg, hydra_cfg, output_dir, claim)
+        finally:
+            if (output_dir / RESULT_FILE).is_file():
+                claim.release()
+                if hydra_cfg.mode == RunMode.MULTIRUN:  # the sweep's page shows this training's end
+                    from hpsweep.report.page import refresh
 
-                refresh(Path(hydra_cfg.sweep.dir))
-        else:  # a stop signal (or a kill): the claim stays, for the requeued job or to go stale
-            claim.keep()
+                    refresh(Path(hydra_cfg.sweep.dir))
+            else:  # a stop signal, a kill or a takeover: the claim stays, for the requeued job, to go stale, or theirs
+                claim.keep()
 
 
-def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
-    """``run``'s work, under the job's claim on ``output_dir``."""
+def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict:
+    """``run``'s work, under the job's claim on ``output_dir``: checked before every write, so that a job taken
+    over (``ClaimLost``) stops without writing anything more there."""
     choices = dict(hydra_cfg.runtime.choices)
     manifest, entry = sweep_entry(hydra_cfg, output_dir)
     place = place_in_sweep(entry, cfg.get("category"), choices)
@@ -127,7 +131,8 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
             else:
                 sweep_dir = Path(hydra_cfg.sweep.dir)
                 outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition,
-                              answers_of(manifest, entry, sweep_dir))
+                              answers_of(manifest, entry, sweep_dir), claim.check)
+            claim.check()
         except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
             if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
                 try:
@@ -135,8 +140,13 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
                 except JobNotRequeued as refused:
                     record_failure(record, output_dir, refused, started)
                     raise
+            lost = isinstance(error, ClaimLost) or not holds_still(claim)
             if tracker is not None:
+                if lost:
+                    tracker.set_summary({"status": "taken_over"})
                 tracker.finish(failed=True)
+            if lost:  # its new holder records the outcome
+                raise
             if isinstance(error, Exception):
                 if competition is not None:
                     competition.finish(None, "failed")
@@ -157,12 +167,23 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path) -> dict:
     record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), ended_at=now(),
                   **{"peak_memory_mb": None, **outcome})  # trainer=external measures no peak
     write_json_atomic(output_dir / RESULT_FILE, record)
+    if status == "completed":  # only now: a kill before the result resumes from the last epoch and trains none
+        (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
     if answered:
         write_answered(answered, record, output_dir, cfg, manifest, Path(hydra_cfg.sweep.dir), run_tags)
     if stop.received:  # it came after the last training step: the job is complete, the process still ends
         raise SystemExit(128 + stop.received[0])
     return record["metrics"]
+
+
+def holds_still(claim: JobClaim) -> bool:
+    """Whether this job still holds its training (a failure of its own is recorded only then)."""
+    try:
+        claim.check()
+    except ClaimLost:
+        return False
+    return True
 
 
 def run_tags(model_name: str, place: dict) -> list[str]:

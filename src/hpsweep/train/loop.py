@@ -1,9 +1,12 @@
 """The training loop, read top to bottom: build everything from the config, train, validate, stop early,
 checkpoint every epoch. ``fit`` returns the fields of ``result.json`` that describe the training."""
 
+import errno
 import inspect
 import logging
+import pickle
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
-from hpsweep.errors import CheckpointUnusable, ConfigError, NonFiniteLossError
+from hpsweep.errors import CheckpointUnreadable, CheckpointUnusable, ConfigError, NonFiniteLossError, first_line
 from hpsweep.metrics import stopping_rule
 from hpsweep.records import (
     BEST_WEIGHTS_FILE,
@@ -124,9 +127,12 @@ def build_data(cfg: DictConfig):
 
 
 def rng_states(generator: torch.Generator | None) -> dict:
+    """Every RNG's state in forms ``torch.load(weights_only=True)`` reads back: tensors, numbers, tuples."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": random.getstate(),  # (version, 625 ints, None or a float)
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "loader": generator.get_state() if generator is not None else None,
@@ -134,8 +140,11 @@ def rng_states(generator: torch.Generator | None) -> dict:
 
 
 def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    numpy = states["numpy"]
+    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["gauss"]))
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -158,7 +167,7 @@ def resumed_rules(rules: dict[Path, EarlyStopping], states: dict[str, dict]) -> 
 
 
 def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str, stop: StopSignals,
-        competition=None, answers: dict[Path, dict] | None = None) -> dict:
+        competition=None, answers: dict[Path, dict] | None = None, check_claim=lambda: None) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training.
 
     After every epoch it saves ``last_checkpoint.pt`` (everything needed to go on), so a killed or
@@ -169,6 +178,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     ``answers`` (directory -> early-stopping keys) are trainings that differ from this one only in when they
     stop (``hpsweep.sweep.trajectories``): the loop goes on until each of their rules has stopped too, and
     returns each one's fields under ``answered``, its outputs written into its directory.
+
+    ``check_claim`` raises where another process has taken the training over: called before every epoch's
+    writes and before the outputs, so that a job taken over writes nothing more. The checkpoint stays after the
+    last epoch: the job removes it once ``result.json`` is written, so a kill in between loses no epoch.
     """
     device = resolve_device(cfg.trainer.device)
     precision = resolve_precision(cfg.trainer.precision, device)
@@ -200,7 +213,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     generator = data.train_loader.generator
     first_epoch = 1
     pruned = None  # the competition's reason to stop, if it prunes this job
-    checkpoint = load_checkpoint(checkpoint_path, device)
+    checkpoint = load_checkpoint(checkpoint_path)
     if checkpoint is not None and checkpoint["fingerprint"] == job_fingerprint:
         try:
             model.load_state_dict(checkpoint["model"])
@@ -274,6 +287,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         for rule in rules.values():
             if not rule.should_stop:
                 rule.update(row[rule.monitor], model)
+        check_claim()  # the epoch's writes follow
         history.append(row)
         if own:
             tracker.log_epoch(row, epoch)
@@ -327,6 +341,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             metrics |= tta_scores(forward, data, device, autocast, memory_format, list(cfg.trainer.tta))
         return metrics, predictions
 
+    check_claim()
     answered = {}
     for directory, rule in rules.items():
         metrics, predictions = outputs(rule, directory)
@@ -338,8 +353,6 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     if predictions:
         tracker.log_file(predictions, kind="predictions")
     tracker.set_summary({key if key == "best_epoch" else f"best_{key}": value for key, value in metrics.items()})
-    if not pruned:
-        checkpoint_path.unlink(missing_ok=True)  # the job is complete: nothing left to resume
     return {
         "metrics": metrics,
         "pruned": pruned,
@@ -372,26 +385,46 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
 
 def save_atomic(state: dict, path: Path) -> None:
     """``torch.save`` through a temporary file, so a kill or a full disk mid-write leaves the previous
-    checkpoint intact (a failed write raises ``WriteFailed``, naming ``path``)."""
-    write_atomic(path, lambda temporary: torch.save(state, temporary))
+    checkpoint intact (a failed write raises ``WriteFailed``, naming ``path``, and its temporary file is gone)."""
+    def save(temporary: Path) -> None:
+        try:
+            torch.save(state, temporary)
+        except RuntimeError as error:  # torch's writer says a failed write (a full disk) with a RuntimeError
+            full = shutil.disk_usage(temporary.parent).free == 0
+            raise OSError(errno.ENOSPC if full else errno.EIO, first_line(error)) from error
+
+    write_atomic(path, save)
 
 
 CHECKPOINT_KEYS = ("fingerprint", "epoch", "model", "optimizer", "scheduler", "scaler", "early_stopping", "history",
                    "rng")
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict | None:
-    """The job's last checkpoint, or None where there is none or it does not load (then set aside: the job
-    trains from its first epoch)."""
+def load_checkpoint(path: Path) -> dict | None:
+    """The job's last checkpoint, or None where there is none or its content is unusable: cut short, garbage,
+    without the states a training resumes from, or holding more than tensors and plain data (its own writer
+    writes none: a file that needs a full unpickle could run whatever it names, so it is refused). Such a file
+    is set aside and the training starts from its first epoch. One that cannot be read for a reason of the
+    machine (an I/O error, a permission, memory) stays where it is, and the job fails with that reason."""
     if not path.is_file():
         return None
-    try:  # our own file, holding RNG states that are not tensors: hence weights_only=False
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    try:  # on the CPU: the states move to the model's device as they load, and no GPU memory is needed here
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, MemoryError) as error:
+        raise CheckpointUnreadable(f"{path} could not be read ({type(error).__name__}: {error}); it is kept: run "
+                                   "the job again once it can be read, and it resumes from it") from error
+    except pickle.UnpicklingError as error:
+        refused = "Weights only load failed" in str(error)
+        set_aside(path, "it holds more than tensors and plain data: refused, not unpickled" if refused else
+                  f"not a checkpoint that loads: {type(error).__name__}", then="the training starts from epoch 1")
+        return None
     except Exception as error:  # cut short, empty or garbage: torch raises one of several kinds
-        set_aside(path, f"not a checkpoint that loads: {type(error).__name__}")
+        set_aside(path, f"not a checkpoint that loads: {type(error).__name__}", then="the training starts from "
+                  "epoch 1")
         return None
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
-        set_aside(path, "a checkpoint without the states a training resumes from")
+        set_aside(path, "a checkpoint without the states a training resumes from",
+                  then="the training starts from epoch 1")
         return None
     return checkpoint
 

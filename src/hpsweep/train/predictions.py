@@ -75,8 +75,8 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     from omegaconf import OmegaConf
     from torch.utils.data import DataLoader
 
-    from hpsweep.errors import ConfigError
-    from hpsweep.records import BEST_WEIGHTS_FILE, VAL_PROBABILITIES_FILE, read_probabilities, set_aside
+    from hpsweep.errors import ConfigError, first_line
+    from hpsweep.records import BEST_WEIGHTS_FILE, VAL_PROBABILITIES_FILE, read_probabilities
     from hpsweep.train import image_files, models
     from hpsweep.train.data import ImageFiles, build_transforms
 
@@ -95,12 +95,11 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     found = read_probabilities(classes, with_target=True)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as error:  # cut short, empty or garbage: torch raises one of several kinds
-        set_aside(weights, f"not weights that load: {type(error).__name__}")
-        state = None
-    if found is None or state is None:
-        raise ConfigError([f"{path} could not be read (set aside): train {run_dir} again to predict with it"
-                           for path, ok in ((classes, found), (weights, state)) if ok is None])
+    except Exception as error:  # cut short, empty, garbage or more than weights: torch raises one of several kinds
+        unreadable = f"{weights} could not be read ({type(error).__name__}: {first_line(error)})"
+        raise ConfigError([f"{unreadable}: left as it is; train {run_dir} again to predict with it"]) from error
+    if found is None:
+        raise ConfigError([f"{classes} could not be read: left as it is; train {run_dir} again to predict with it"])
     labels = found[0][2:]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = models.create_model(OmegaConf.merge(cfg.model, {"pretrained": False, "checkpoint_path": None}),
@@ -108,8 +107,8 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:  # weights of another model, or not weights
-        set_aside(weights, f"not this run's model weights: {str(error).splitlines()[0]}")
-        raise ConfigError([f"{weights} could not be read (set aside): train {run_dir} again to predict with it"]) \
+        raise ConfigError([f"{weights} holds no weights of this run's model ({first_line(error)}): "
+                           f"left as it is; train {run_dir} again to predict with it"]) \
             from error
     model.to(device)
     mean, std = models.input_normalization(cfg.model.name)

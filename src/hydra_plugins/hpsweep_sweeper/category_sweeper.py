@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from hpsweep.compose import missing_option
 from hpsweep.errors import ConfigError, SweepFailedError
 from hpsweep.provenance import DataDigests
+from hpsweep.records import owning
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.manifest import (
@@ -134,7 +135,8 @@ class CategorySweeper(Sweeper):
         """Plan, check, launch and report; exits non-zero when input is bad or any job failed. Returns the
         launcher's returns per batch, as Hydra's BasicSweeper does."""
         try:
-            return self.run_sweep(arguments)
+            with owning(Path(self.config.hydra.sweep.dir)):  # the driver sets aside what it cannot read there
+                return self.run_sweep(arguments)
         except (ConfigError, SweepFailedError) as error:  # said plainly, without a stack trace
             print(f"error: {error}", file=sys.stderr)
             sys.exit(1)
