@@ -118,9 +118,9 @@ def readable_results(sweep_dir: Path) -> dict[str, bytes]:
     return found
 
 
-def rerun(sweep_dir: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(sweep_command(sweep_dir, *ARGUMENTS), cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=timeout)
+def rerun(sweep_dir: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(sweep_command(sweep_dir, *ARGUMENTS), cwd=ROOT, env={**ENV, **env}, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -641,6 +641,29 @@ def test_a_damaged_sweep_runs_again_and_finishes_with_every_training_done_once(d
     assert read_manifest(sweep_dir) is not None
 
 
+@pytest.mark.slow
+def test_stale_locks_of_every_kind_left_in_a_sweep_dir_do_not_stop_it(sweeps, tmp_path):
+    """A driver killed holding a claim's lock (its pid gone), Optuna's old symlink lock of a claim never written
+    (it spun at full speed for ever) and of the journal: the re-run breaks each and finishes the sweep."""
+    from hpsweep.locks import HOST
+
+    sweep_dir = tmp_path / "half"
+    shutil.copytree(sweeps["half"], sweep_dir)
+    (sweep_dir / KILLED / "claim.json.lock").write_text(json.dumps({"host": HOST, "pid": dead_pid()}))
+    fresh = sweep_dir / "test_resnet/loss_function/LabelSmoothing"
+    fresh.mkdir(parents=True, exist_ok=True)
+    assert not (fresh / "claim.json").exists()
+    (fresh / "claim.json.lock").symlink_to(fresh / "claim.json")
+    (sweep_dir / "optuna.journal.lock").symlink_to(sweep_dir / "optuna.journal")
+    finished = rerun(sweep_dir, HPSWEEP_LOCK_GRACE_S="3")
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output[-3000:]
+    for option in OPTIONS:
+        assert read_result(sweep_dir / option)["status"] == "completed"
+    assert "is gone" in output and output.count("broken (held unchanged for") >= 2, output[-3000:]
+    assert not list(sweep_dir.rglob("*.lock")), "every lock let go"
+
+
 # --- kills and several drivers ----------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -691,3 +714,38 @@ def test_several_drivers_on_one_sweep_dir_share_the_work_and_train_each_once(tmp
         counts = re.search(r"(\d+) completed, (\d+) skipped, 0 pruned, 0 eliminated, 0 failed", output)
         completed, skipped = map(int, counts.groups())
         assert completed + skipped == 4, "each driver ends with the whole sweep's table"
+
+
+# --- what the sweep's processes hand each other -----------------------------------------------------------
+
+@pytest.mark.hostile
+def test_a_pack_trainings_return_is_data_and_a_planted_pickle_is_never_loaded(tmp_path):
+    import pickle
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from hpsweep.sweep import packs
+
+    done = packs.return_record(JobReturn(status=JobStatus.COMPLETED, _return_value={"val_f1": torch.tensor(0.75),
+                                                                                    "note": "text"}))
+    assert done == {"status": "completed", "value": {"val_f1": 0.75}}, "the numbers a sweep decides by"
+    failed = packs.return_record(JobReturn(status=JobStatus.FAILED, _return_value=FloatingPointError("diverged")))
+    path = tmp_path / "1_slot0.return.json"
+    write_json_atomic(path, failed)
+    back = packs.job_return_of(read_json(path, packs.RETURN_SHAPE))
+    assert back.status == JobStatus.FAILED and back._return_value.kind == "FloatingPointError"
+    error = collect_failure(back)
+    assert error == {"type": "FloatingPointError", "message": "diverged"}
+    marker = tmp_path / "ran"
+    path.write_bytes(pickle.dumps(RunsCode(marker)))  # what the old return files were, and anyone may plant
+    assert read_json(path, packs.RETURN_SHAPE) is None and not marker.exists(), "read as JSON, refused, not run"
+
+
+def collect_failure(job_return) -> dict:
+    """The error the sweep records for a training whose launcher returned ``job_return``."""
+    outcome = Outcome(Training(("model=m",), (Row("m", "optimizer", "SGD"),)), Path("/nonexistent/job"), "f" * 16,
+                      None)
+    outcome.job_return = job_return
+    from hpsweep.sweep.outcomes import _record_from_launcher
+
+    return _record_from_launcher(outcome, "val_f1")["error"]

@@ -6,7 +6,8 @@ process is gone from this host, or when this process's own monotonic clock has s
 period: never by comparing another host's clock with this one's. (flufl.lock judges a lock by a file time its
 holder's clock set; Optuna's symlink lock reads the time of the lock's *target*, and spins at full speed for
 ever when that does not exist, as when a driver was killed holding the lock of a claim it had not yet written.)
-Locks here are held for milliseconds (a read and a write of one small file), so 30 s of grace is long.
+Locks here are held for milliseconds (a read and a write of one small file), so 30 s of grace is long;
+``HPSWEEP_LOCK_GRACE_S`` sets it (longer for a filesystem that can stall for minutes).
 
 ``LinkLock`` serves as an Optuna journal's lock too (``JournalFileBackend(lock_obj=...)`` calls ``acquire`` and
 ``release``), so the sweep's journal and its claims share one kind of lock, without importing Optuna here.
@@ -24,6 +25,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 GRACE_S = 30.0
+GRACE_ENV = "HPSWEEP_LOCK_GRACE_S"
 HOST = socket.gethostname()
 
 
@@ -43,9 +45,9 @@ def process_gone(host: str, pid: int) -> bool:
 class LinkLock:
     """A lock at ``path``: ``with LinkLock(path): ...``, or ``acquire``/``release`` (Optuna's interface)."""
 
-    def __init__(self, path: Path | str, grace_s: float = GRACE_S):
+    def __init__(self, path: Path | str, grace_s: float | None = None):
         self.path = Path(path)
-        self.grace_s = grace_s
+        self.grace_s = grace_s if grace_s is not None else float(os.environ.get(GRACE_ENV) or GRACE_S)
         self._held: tuple[int, int] | None = None  # (device, inode) of the lock this process made
 
     def __enter__(self) -> "LinkLock":

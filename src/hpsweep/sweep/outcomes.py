@@ -139,9 +139,9 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
         outcome.directory / CHECKPOINT_FILE).is_file() else ""
     if job_return is not None and job_return.status == JobStatus.FAILED:
         error = job_return._return_value
-        lost = type(error).__name__ == "JobLost"  # a pack's training whose process or task ended (hpsweep.sweep.packs)
-        return {**record, "status": "failed", "error": {"type": type(error).__name__,
-                                                         "message": str(error) + (kept if lost else "")}}
+        kind = getattr(error, "kind", None) or type(error).__name__  # a pack's training says its error's kind
+        lost = kind == "JobLost"  # a pack's training whose process or task ended (hpsweep.sweep.packs)
+        return {**record, "status": "failed", "error": {"type": kind, "message": str(error) + (kept if lost else "")}}
     message = "no result was written for it" if outcome.answered_by is not None else \
         "the job ended without writing a result"
     message += kept + ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")

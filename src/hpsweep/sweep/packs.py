@@ -11,7 +11,8 @@ Stop signals: SLURM signals every process of the task (SIGTERM on a preemption, 
 USR2 before the time limit), so each training checkpoints and ends without a result (``hpsweep.train.preemption``).
 The task waits for all of them: on USR2 submitit checkpoints the task (``checkpoint``: the same pack) and requeues
 it; on SIGTERM it ends as the signal would have ended it. A (re)started task runs only the trainings that have not
-returned yet: each training's return is kept beside the task's logs (``<slot>.return.pkl``), and those stopped
+returned yet: each training's return is kept beside the task's logs (``<slot>.return.json``: its status and the
+number(s) it returned or its error, as data: nothing of it is unpickled), and those stopped
 resume from their checkpoints. Trainings of a cancelled task are recorded failed by the sweep, with SLURM's word
 for it, and keep their checkpoints: a re-run resumes them.
 """
@@ -29,12 +30,47 @@ import cloudpickle
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from hpsweep.records import PACK_FILE, write_json_atomic
+from hpsweep.records import PACK_FILE, fields, read_json, write_json_atomic
+from hpsweep.sweep.outcomes import number
 
 log = logging.getLogger(__name__)
 
 class JobLost(Exception):
     """A training's process ended without returning (killed, out of memory) while its pack-mates ran on."""
+
+
+class PackTrainingFailed(Exception):
+    """What a pack's training raised, as its return file says it: ``kind`` is the exception's type name."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+RETURN_SHAPE = fields(status=str)
+
+
+def return_record(job_return: JobReturn) -> dict:
+    """A training's return as JSON: ``completed`` with the number (or the dict of numbers) it returned, which is
+    all a sweep decides by; or ``failed`` with its error's type and message."""
+    if job_return.status == JobStatus.COMPLETED:
+        value = job_return._return_value  # the property re-raises a failure; this one completed
+        if isinstance(value, dict):
+            value = {str(key): number(item) for key, item in value.items() if number(item) is not None}
+        return {"status": "completed", "value": value if isinstance(value, dict) else number(value)}
+    error = job_return._return_value
+    return {"status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
+
+
+def job_return_of(record: dict) -> JobReturn | None:
+    """The JobReturn a return file stands for; None for one of another shape."""
+    if record["status"] == "completed":
+        return JobReturn(status=JobStatus.COMPLETED, _return_value=record.get("value"))
+    error = record.get("error")
+    if record["status"] != "failed" or not isinstance(error, dict):
+        return None
+    return JobReturn(status=JobStatus.FAILED,
+                     _return_value=PackTrainingFailed(str(error.get("type")), str(error.get("message"))))
 
 
 def pack_size(launcher, jobs_per_gpu: int) -> int:
@@ -137,7 +173,7 @@ class Task:
         Task.current = self
 
     def return_file(self, slot: int) -> Path:
-        return self.folder / f"{self.job_id}_slot{slot}.return.pkl"
+        return self.folder / f"{self.job_id}_slot{slot}.return.json"
 
     def run(self) -> list[JobReturn]:
         previous = signal.signal(signal.SIGTERM, self.note_stop)  # submitit's: it only logs the signal
@@ -190,33 +226,28 @@ class Task:
 
     def returned(self, slot: int) -> JobReturn:
         """What the training in ``slot`` returned; a process that ended without (killed) is its own failure."""
-        try:
-            return cloudpickle.loads(self.return_file(slot).read_bytes())
-        except Exception:  # none, or one that does not load (cut short, a class gone): it did not return
-            code = self.processes[slot].returncode if slot in self.processes else None
-            ended = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else \
-                f"ended with exit code {code}"
-            return lost(f"its process in pack task {self.job_id} {ended} without a result (out of memory?); its "
-                        "pack-mates ran on")
+        record = read_json(self.return_file(slot), RETURN_SHAPE)
+        job_return = job_return_of(record) if record is not None else None
+        if job_return is not None:
+            return job_return
+        code = self.processes[slot].returncode if slot in self.processes else None  # none, or unreadable
+        ended = f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0 else \
+            f"ended with exit code {code}"
+        return lost(f"its process in pack task {self.job_id} {ended} without a result (out of memory?); its "
+                    "pack-mates ran on")
 
 
 def main() -> None:
-    """A training of a pack: ``python -m hpsweep.sweep.packs <call.pkl> <return.pkl>``."""
+    """A training of a pack: ``python -m hpsweep.sweep.packs <call.pkl> <return.json>``. The call is the launcher
+    itself, pickled by the task as submitit pickles every job (whoever can write the submitit folder can run code as
+    the sweep's user: ``README``, "What a shared sweep dir trusts"); the return is data."""
     call, returned = map(Path, sys.argv[1:3])
     if os.environ.get("HPSWEEP_PACK_CPUS"):
         os.sched_setaffinity(0, [int(cpu) for cpu in os.environ["HPSWEEP_PACK_CPUS"].split(",")])
     launcher, overrides, number, singleton_state = cloudpickle.loads(call.read_bytes())
     # what submitit runs for a job of the sweep's own launcher; a stop signal exits here: no return
     job_return = launcher(overrides, "hydra.sweep.dir", number, f"job_id_for_{number}", singleton_state)
-    if job_return.status == JobStatus.FAILED:
-        try:
-            cloudpickle.dumps(job_return)
-        except Exception:  # an exception that does not pickle: its type and message are what the sweep records
-            error = job_return._return_value
-            job_return.return_value = RuntimeError(f"{type(error).__name__}: {error}")
-    temporary = returned.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_bytes(cloudpickle.dumps(job_return))
-    temporary.replace(returned)
+    write_json_atomic(returned, return_record(job_return))
 
 
 if __name__ == "__main__":
