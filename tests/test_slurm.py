@@ -180,7 +180,8 @@ def test_three_drivers_of_one_sweep_share_its_jobs_and_submit_each_once(tmp_path
 
 def test_a_timed_out_job_is_requeued_until_max_num_timeout_then_failed_and_resumable(tmp_path, capfd, monkeypatch):
     sweep_dir = tmp_path / "sweep"
-    arguments = ["model=test_resnet", "trainer.max_epochs=20"]
+    # every one of the 20 epochs trains: its validation plateaus from epoch 6, and patience 10 would end it at 16
+    arguments = ["model=test_resnet", "trainer.max_epochs=20", "early_stopping.patience=20"]
     process = start_sweep(sweep_dir, *arguments, "hydra.launcher.max_num_timeout=1")
     job_dir = sweep_dir / "0"  # a plain multirun: the job's number, as with Hydra's BasicSweeper
     wait_until(lambda: (job_dir / "last_checkpoint.pt").exists(), process, "a first checkpoint")
