@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 from fake_sweeps import by_option, fake_sweep
@@ -70,13 +71,36 @@ def test_the_report_of_a_half_finished_sweep_shows_what_runs_what_waits_and_what
     assert "SGD: not all replicates completed, so not compared" in html.unescape(page)
 
 
-def test_a_running_sweep_rewrites_its_page_after_every_training_and_stops_reloading_at_its_end(turned):
+def test_a_running_sweep_keeps_its_page_current_and_stops_reloading_at_its_end(turned):
     *_, snapshots = turned
     live = [snapshot for snapshot in snapshots if RELOADS in snapshot]
     done = [int(PROGRESS.search(snapshot)[2]) for snapshot in live]
     assert len(set(done)) >= 2 and done == sorted(done), f"the progress counts change between trainings: {done}"
     final = snapshots[-1]
     assert RELOADS not in final and PROGRESS.search(final).groups() == ("test_resnet", "3", "0", "0", "0")
+
+
+def test_a_driver_keeps_its_live_page_once_per_reload_period_and_a_job_then_leaves_it(tmp_path, monkeypatch):
+    """The page's cost is per reload period, not per training: a keeper rewrites it every period however many
+    trainings ended; a job's own rewrite at its end is skipped while a driver keeps the page."""
+    from hpsweep.report import page
+
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", value=by_option({"base": 0.8, "SGD": 0.7}))
+    drawn = []
+    real_refresh = page._refresh
+    monkeypatch.setattr(page, "_refresh", lambda *args: drawn.append(args) or real_refresh(*args))
+    monkeypatch.setattr(page, "RELOAD_S", 0.5)
+    keeper = page.Keeper(sweep)
+    time.sleep(2.8)  # the first drawing of the plots takes about a second
+    keeper.stop()
+    kept = len(drawn)
+    assert 2 <= kept <= 5 and all(live for _, live in drawn), "about every 0.5 s, live"
+    assert page.default_path(sweep).is_file()
+    assert page.refresh(sweep, unless_kept=True) is None and len(drawn) == kept, "kept by a driver: left to it"
+    monkeypatch.setattr(page, "RELOAD_S", 0.05)
+    time.sleep(0.2)
+    assert page.refresh(sweep, unless_kept=True) == page.default_path(sweep), "no driver keeps it: the job does"
 
 
 def chromium() -> str:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,9 @@ def test_new_model_and_category_sweep_with_no_code_change_and_one_failure_is_iso
     assert finished.returncode == 1, "a failed job makes the sweep exit non-zero"
     assert "1 of 5 jobs failed" in finished.stderr
     assert "4 completed, 0 skipped, 0 pruned, 0 eliminated, 1 failed" in finished.stdout
+    launched = [line for line in (finished.stdout + finished.stderr).splitlines() if re.search(r"#\d+ : ", line)]
+    assert len(launched) == 5 and not any("HPSWEEP_CLAIM" in line for line in launched), \
+        "each launch line shows what the user asked for, not the driver's claim token"
 
     found = results(sweep_dir)
     assert sorted(found) == ["test_convnext/base", "test_convnext/dropout/drop0", "test_convnext/dropout/drop5",

@@ -4,9 +4,12 @@ Everything is inline (CSS, SVG plots as data URIs, a few lines of script that so
 no request to any network. It is rendered from ``templates/report.html.j2`` with Jinja2 (autoescaped) from the
 same answer ``hpsweep summary`` prints (``answers.answer``), and written atomically.
 
-While a sweep runs, its page is *live*: each finished training rewrites it (``refresh``) and it reloads itself in
-the browser; the sweep's end writes it once more without the reload. The plots cost about a second per
-model to draw, so a live page redraws them at most every ``PLOTS_EVERY_S`` and keeps the last ones in between.
+While a sweep runs, its page is *live*: it reloads itself in the browser every ``RELOAD_S``, and its driver
+rewrites it as often (``Keeper``), however many trainings ended meanwhile: its cost is per period, not per
+training (rewriting it after each of 800 fast jobs was a third of the driver's time). A job rewrites it at its end
+only where no driver has for two periods (a driver gone while its SLURM jobs run on). The sweep's end writes it
+once more without the reload. The plots cost about a second per model to draw, so a live page redraws them at
+most every ``PLOTS_EVERY_S`` and keeps the last ones in between.
 """
 
 import base64
@@ -15,6 +18,7 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -52,9 +56,46 @@ def write(sweeps: list[Sweep], out: Path, live: bool = False) -> Path:
     return out
 
 
-def refresh(sweep_dir: Path, live: bool = True) -> Path | None:
+_DRAWING = threading.Lock()  # a driver's keeper and a training of the same process draw one at a time
+
+
+def refresh(sweep_dir: Path, live: bool = True, unless_kept: bool = False) -> Path | None:
     """Rewrite a sweep's own page (``<sweep dir>/report/index.html``); never raises: a report that cannot be
-    written must not fail the training that asked for it."""
+    written must not fail the training that asked for it. ``unless_kept``: not where it was written in the last
+    two reload periods (a driver keeps it)."""
+    if unless_kept and _written_within(default_path(sweep_dir), 2 * RELOAD_S):
+        return None
+    with _DRAWING:
+        return _refresh(sweep_dir, live)
+
+
+def _written_within(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return False
+
+
+class Keeper:
+    """While its driver runs a sweep, the sweep's live page is rewritten every ``RELOAD_S`` (as often as a reader's
+    browser reloads it), in a thread of the driver's."""
+
+    def __init__(self, sweep_dir: Path):
+        self.sweep_dir = Path(sweep_dir)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._keep, name="hpsweep-page", daemon=True)
+        self.thread.start()
+
+    def _keep(self) -> None:
+        while not self.stopped.wait(RELOAD_S):
+            refresh(self.sweep_dir, live=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+def _refresh(sweep_dir: Path, live: bool) -> Path | None:
     try:
         sweeps = [sweep for sweep in load([sweep_dir]) if sweep.directory == Path(sweep_dir) and sweep.manifest]
         if not sweeps or sweeps[0].manifest.get("report") is False:

@@ -174,10 +174,15 @@ class Board:
         self.resume = resume
         self.pruning = pruning
 
-    @property
-    def job_override(self) -> str:
-        """What hands a job its driver's claim: the token, in its environment."""
-        return f"++hydra.job.env_set.{TOKEN_ENV}={self.token}"
+    def hand_to_jobs(self, config) -> None:
+        """Give every job this driver launches its claim's token, in its environment: an override added to the
+        sweep's own Hydra overrides (``hydra.job.env_set``), which the launcher composes into each job's config, so
+        that it reaches every launcher's jobs (SLURM's without the driver's environment too) and stays out of each
+        job's launch line."""
+        from omegaconf import open_dict, read_write
+
+        with read_write(config.hydra.overrides), open_dict(config.hydra.overrides):
+            config.hydra.overrides.hydra.append(f"++hydra.job.env_set.{TOKEN_ENV}={self.token}")
 
     def take(self, outcome: Outcome) -> bool:
         """Claim a pending training to launch it here. False where another process holds it (its status is then

@@ -62,10 +62,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         finally:
             if (output_dir / RESULT_FILE).is_file():
                 claim.release()
-                if hydra_cfg.mode == RunMode.MULTIRUN:  # the sweep's page shows this training's end
+                if hydra_cfg.mode == RunMode.MULTIRUN:  # the page shows this training's end, where no driver does
                     from hpsweep.report.page import refresh
 
-                    refresh(Path(hydra_cfg.sweep.dir))
+                    refresh(Path(hydra_cfg.sweep.dir), unless_kept=True)
             else:  # a stop signal, a kill or a takeover: the claim stays, for the requeued job, to go stale, or theirs
                 claim.keep()
 

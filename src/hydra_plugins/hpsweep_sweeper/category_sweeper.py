@@ -120,6 +120,7 @@ class CategorySweeper(Sweeper):
         self.config: DictConfig | None = None
         self.launcher = None
         self.claims: Board | None = None  # this driver's claims on the trainings it launches
+        self.page = None  # the keeper of the sweep's live page while this driver runs it (hpsweep.report.page)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -143,6 +144,8 @@ class CategorySweeper(Sweeper):
         finally:
             if self.claims is not None:
                 self.claims.close()
+            if self.page is not None:
+                self.page.stop()
 
     # --- planning -------------------------------------------------------------------------------------
 
@@ -238,6 +241,7 @@ class CategorySweeper(Sweeper):
                         "hydra/launcher=local with hydra.launcher.gpus_per_node set, or packs SLURM array tasks",
                         self.jobs_per_gpu)
         self.claims = Board(self.resume, pruning=self.pruning["pruner"] != "none")
+        self.claims.hand_to_jobs(self.config)  # the launcher's config too: it is the same object
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(arguments)
         request = self.plan_request()
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -387,6 +391,9 @@ class CategorySweeper(Sweeper):
         collect_outcomes(outcomes, metric)
         print_outcomes(outcomes, sweep_dir, metric)
         if rewrite:  # the page stops reloading: the sweep has ended
+            if self.page is not None:
+                self.page.stop()
+                self.page = None
             self.refresh_report(sweep_dir, live=False)
         failed = [outcome for outcome in outcomes if outcome.status == "failed"]
         if failed:
@@ -518,11 +525,13 @@ class CategorySweeper(Sweeper):
         return outcomes
 
     def refresh_report(self, sweep_dir: Path, live: bool) -> None:
-        """Rewrite the sweep's page (``hpsweep.report.page``); hpsweep's jobs rewrite it as each ends."""
+        """Rewrite the sweep's page (``hpsweep.report.page``); live, keep it current while the sweep runs."""
         if self.live_report:
-            from hpsweep.report.page import refresh
+            from hpsweep.report.page import Keeper, refresh
 
             refresh(sweep_dir, live)
+            if live and self.page is None:
+                self.page = Keeper(sweep_dir)
 
     def say_new_data(self, outcomes: list[Outcome], manifest: dict | None) -> None:
         """Say how many trainings are new only because the files they read changed (their config was trained
@@ -560,7 +569,7 @@ class CategorySweeper(Sweeper):
             if not pending:
                 return returns
             if type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
-                overrides_of = partial(_job_overrides, sweep_dir=sweep_dir, claim=self.claims.job_override)
+                overrides_of = partial(_job_overrides, sweep_dir=sweep_dir)
                 returns.append(launch_queue(self.launcher, self.claims, pending, race, overrides_of,
                                             self.max_batch_size, self.jobs_per_gpu, self.decision_metric()[0]))
             else:
@@ -586,8 +595,6 @@ class CategorySweeper(Sweeper):
                 claimed = [(number, outcome) for number, outcome in part if self.claims.take(outcome)]
                 if claimed:
                     results += self.launch_claimed(claimed, sweep_dir)
-                    if not self.hpsweep_app:  # another app's jobs write no result of their own as they end
-                        self.refresh_report(sweep_dir, live=True)
             if results:
                 returns.append(results)
         return returns
@@ -595,7 +602,7 @@ class CategorySweeper(Sweeper):
     def launch_claimed(self, claimed: list[tuple[int, Outcome]], sweep_dir: Path) -> list[JobReturn]:
         """Launch claimed trainings (numbered as the sweep numbers its jobs) and record each outcome."""
         first, last = claimed[0][0], claimed[-1][0]
-        overrides = [_job_overrides(outcome, sweep_dir, self.claims.job_override) for _, outcome in claimed]
+        overrides = [_job_overrides(outcome, sweep_dir) for _, outcome in claimed]
         from hpsweep.sweep.packs import launch_packs, pack_size
 
         try:
@@ -618,9 +625,9 @@ class CategorySweeper(Sweeper):
         return results
 
 
-def _job_overrides(outcome: Outcome, sweep_dir: Path, claim: str) -> list[str]:
-    """What the launcher gets for a training: its overrides, the directory the sweep gave it, and its claim."""
-    return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'", claim]
+def _job_overrides(outcome: Outcome, sweep_dir: Path) -> list[str]:
+    """What the launcher gets for a training: its overrides and the directory the sweep gave it."""
+    return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
 
 
 def _app_subdir(cfg: DictConfig, number: int) -> str:
