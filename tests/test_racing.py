@@ -15,7 +15,8 @@ from test_sweeps import ENV, results, run_sweep, sweep_command
 from hpsweep.cli import main
 from hpsweep.records import write_csv_atomic
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.racing import RACE_FILE, Race, read_race, training_bounds
+from hpsweep.sweep.race_record import RACE_FILE, read_race
+from hpsweep.sweep.racing import Race, training_bounds
 
 IMAGES = 100
 

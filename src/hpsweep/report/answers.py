@@ -12,7 +12,7 @@ from hpsweep.provenance import code_identity, code_label, compared_packages
 from hpsweep.report.results import Sweep, TrainingResult
 from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide, what_would_decide
 from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.racing import comparison_key, read_race
+from hpsweep.sweep.race_record import comparison_key, read_race
 
 
 @dataclass

@@ -25,7 +25,7 @@ from hpsweep.records import (
 )
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
-from hpsweep.sweep.racing import elimination, read_race
+from hpsweep.sweep.race_record import elimination, read_race
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 

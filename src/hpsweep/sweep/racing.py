@@ -18,44 +18,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import read_json, write_json_atomic
+from hpsweep.records import write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
+from hpsweep.sweep.race_record import RACE_FILE, comparison_key, read_race
 
 log = logging.getLogger(__name__)
 
-RACE_FILE = "race.json"
 DONE = ("completed", "failed", "pruned", "skipped", "unclaimed")  # a training that will not run again here
-
-
-def comparison_key(model: str | None, setting, stage: int, category: str) -> tuple:
-    return (model, tuple(setting), stage, category)
-
-
-def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
-    """The recorded eliminations: comparison key -> option -> why and after how many replicates."""
-    data = read_json(Path(sweep_dir) / RACE_FILE, _race_shape) or {}
-    return {comparison_key(item["model"], item["setting"], item["stage"], item["category"]): item["eliminated"]
-            for item in data.get("comparisons", [])}
-
-
-def elimination(race: dict[tuple, dict[str, dict]], entry: dict) -> dict | None:
-    """Why a manifest entry's training is never trained, where racing eliminated every row it answers."""
-    found = [race.get(comparison_key(entry["model"], entry["setting"], row["stage"], row["category"]), {})
-             .get(row["option"]) for row in entry["rows"] if row["category"]]
-    return found[0] if found and all(found) and not entry.get("is_base") else None
-
-
-def _race_shape(data: object) -> str | None:
-    comparisons = data.get("comparisons") if isinstance(data, dict) else None
-    if not isinstance(comparisons, list):
-        return "valid JSON without a list of comparisons"
-    wanted = {"setting": list, "stage": int, "category": str, "eliminated": dict}
-    if not all(isinstance(item, dict) and all(isinstance(item.get(key), kind) for key, kind in wanted.items())
-               and all(isinstance(why, dict) and isinstance(why.get("after"), int)
-                       for why in item["eliminated"].values()) for item in comparisons):
-        return "a comparison without its category, setting, stage or eliminations"
-    return None
 
 
 @dataclass

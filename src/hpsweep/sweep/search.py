@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 SEARCH_KEY = "search"
-SAMPLERS = ("tpe", "random")  # Optuna's TPESampler, RandomSampler
 
 
 @dataclass(frozen=True)
@@ -111,8 +110,8 @@ def value_text(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def find_searches(trainings: list, configs: list[DictConfig], loader, master: DictConfig, hpsweep_app: bool,
-                  sampler: str, n_trials) -> dict[tuple[str, str], list[Space]]:
+def find_searches(trainings: list, configs: list[DictConfig], loader, master: DictConfig,
+                  hpsweep_app: bool) -> dict[tuple[str, str], list[Space]]:
     """The searched options of a sweep ((category, option) -> their spaces), every space checked before anything
     runs: its fields, its keys (in the composed config and set by the option itself) and the values at its
     edges (composed through Hydra's ``loader`` from the sweep's ``master`` config). Raises ``ConfigError``
@@ -141,10 +140,6 @@ def find_searches(trainings: list, configs: list[DictConfig], loader, master: Di
                                     if any(space.key in problem for space in found)]
         problems += option_problems
         spaces[key] = found
-    if spaces and sampler not in SAMPLERS:
-        problems.append(f"hydra.sweeper.sampler={sampler!r}: expected one of {', '.join(SAMPLERS)}")
-    if spaces and (not isinstance(n_trials, int) or n_trials < 1):
-        problems.append(f"hydra.sweeper.n_trials={n_trials!r}: expected an integer >= 1")
     if problems:
         raise ConfigError(problems, summary=f"{len(problems)} problem(s) in search spaces; nothing was started")
     return spaces

@@ -14,7 +14,7 @@ from hpsweep.provenance import code_label
 from hpsweep.records import PACK_FILE, fields, read_job_record, read_json, read_result
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.racing import elimination, read_race
+from hpsweep.sweep.race_record import elimination, read_race
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:

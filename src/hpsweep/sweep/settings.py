@@ -1,0 +1,94 @@
+"""A category sweep's settings (``hydra.sweeper.*``): one dataclass, and every knob's check in one place.
+
+The sweeper plugin's config (``CategorySweeperConf``) is this dataclass with Hydra's ``_target_``; the driver
+(``hpsweep.sweep.driver``) reads it and nothing else of the plugin's.
+"""
+
+from dataclasses import dataclass, field
+
+from hpsweep.sweep.plan import DEFAULT_REPLICATES
+
+SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
+STRATEGIES = ("union", "greedy")
+RERUNS = ("none", "stale_code")
+DIRECTIONS = ("max", "min")
+SAMPLERS = ("tpe", "random")  # Optuna's TPESampler, RandomSampler
+
+
+@dataclass
+class SweepSettings:
+    categories: list[str] = field(default_factory=lambda: list(SEED_CATEGORIES))  # what category=all sweeps
+    strategy: str = "union"  # union: every category around the base | greedy: each category's winner carried on
+    replicates: list[str] = field(default_factory=lambda: list(DEFAULT_REPLICATES))  # keys that repeat, not choose
+    metric: str | None = None  # what decides: null = early_stopping.monitor (hpsweep), else the task's return value
+    direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
+    alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
+    pruner: str = "median"  # none | median | hyperband: stop options clearly behind their category's others
+    prune_warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
+    prune_margin: float | None = None  # median: how far behind the others' median; null: the validation noise...
+    prune_patience: int = 2  # ...at this many epochs in a row
+    n_trials: int = 8  # trials of each searched option (an option file with a `search:` mapping of spaces)
+    sampler: str = "tpe"  # tpe | random: how Optuna samples a searched option's values
+    racing: bool = True  # replicates in rounds; an option clearly worse than its comparison's leader stops
+    race_from: int = 1  # replicates every option trains before racing may eliminate it
+    share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
+    max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
+    jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
+    report: bool = True  # keep <sweep dir>/report/index.html current while the sweep runs (hpsweep report)
+    resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
+    rerun: str = "none"  # none | stale_code: train again what other code (a commit, a dirty diff, packages) made
+
+    @property
+    def pruning(self) -> dict:
+        """The pruning knobs as ``hpsweep.sweep.studies.Pruning`` takes them (and the manifest records them)."""
+        return {"pruner": self.pruner, "warmup": self.prune_warmup, "margin": self.prune_margin,
+                "patience": self.prune_patience, "alpha": self.alpha}
+
+    @property
+    def pruning_on(self) -> bool:
+        return self.pruner != "none"
+
+    @property
+    def race(self) -> dict:
+        """The racing knobs, as the manifest records them."""
+        return {"enabled": self.racing, "race_from": self.race_from}
+
+    def problems(self) -> list[str]:
+        """Every knob whose value cannot run, each named with what would be valid."""
+        problems = []
+        if self.strategy not in STRATEGIES:
+            problems.append(f"hydra.sweeper.strategy={self.strategy!r}: expected one of {', '.join(STRATEGIES)}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            problems.append(f"hydra.sweeper.direction={self.direction!r}: expected one of {', '.join(DIRECTIONS)}, "
+                            "or null for the metric's own")
+        if not _number(self.alpha) or not 0 < self.alpha < 1:
+            problems.append(f"hydra.sweeper.alpha={self.alpha!r}: expected a probability between 0 and 1 (0.05)")
+        if self.pruning_on:
+            from hpsweep.sweep.studies import Pruning
+
+            problems += Pruning(**self.pruning).problems()
+        if not _count(self.race_from):
+            problems.append(f"hydra.sweeper.race_from={self.race_from!r}: expected an integer >= 1 (replicates every "
+                            "option trains before racing may eliminate it)")
+        if not _count(self.n_trials):
+            problems.append(f"hydra.sweeper.n_trials={self.n_trials!r}: expected an integer >= 1")
+        if self.sampler not in SAMPLERS:
+            problems.append(f"hydra.sweeper.sampler={self.sampler!r}: expected one of {', '.join(SAMPLERS)}")
+        if self.max_batch_size is not None and not _count(self.max_batch_size):
+            problems.append(f"hydra.sweeper.max_batch_size={self.max_batch_size!r}: expected an integer >= 1, or "
+                            "null for every job at once")
+        if not _count(self.jobs_per_gpu):
+            problems.append(f"hydra.sweeper.jobs_per_gpu={self.jobs_per_gpu!r}: expected an integer >= 1 (trainings "
+                            "that share each GPU)")
+        if self.rerun not in RERUNS:
+            problems.append(f"hydra.sweeper.rerun={self.rerun!r}: expected one of {', '.join(RERUNS)} (stale_code "
+                            "trains again what other code made)")
+        return problems
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
