@@ -472,6 +472,21 @@ def test_a_training_taken_over_stops_at_its_next_epoch_and_writes_nothing_more(i
     assert claims.read_claim(out)["token"] == "driver-b", "the new holder's claim is left alone"
 
 
+def test_a_job_whose_claim_went_missing_claims_it_again_and_one_taken_over_stops(tmp_path, monkeypatch):
+    from hpsweep.errors import ClaimLost
+
+    monkeypatch.delenv(claims.TOKEN_ENV, raising=False)
+    job = claims.JobClaim(tmp_path / "training")
+    (tmp_path / "training/claim.json").unlink()  # removed by hand
+    job.check()
+    assert claims.read_claim(tmp_path / "training")["token"] == job.token, "claimed again"
+    write_json_atomic(tmp_path / "training/claim.json", {**claims.read_claim(tmp_path / "training"),
+                                                           "token": "driver-b", "host": "node-7"})
+    with pytest.raises(ClaimLost, match="taken over by node-7"):
+        job.check()
+    job.keep()
+
+
 class RunsCode:
     """A pickle that calls a function when it is loaded: what anyone with write access could put in a checkpoint."""
 

@@ -278,12 +278,12 @@ class JobClaim:
     def check(self) -> None:
         """Raise ``ClaimLost`` where another process has taken this training over (it judged this one stale): the
         job then stops before its next write. A claim found missing (removed by hand, or set aside as damaged) is
-        written again: nobody else holds it."""
+        written again, unless another process claimed the training first."""
         claim = read_claim(self.directory)
         if claim is None:
             log.warning("%s: the claim is missing; this process claims it again", self.directory)
-            take(self.directory, self.token, adopt=True)
-        elif claim["token"] != self.token:
+            claim = take(self.directory, self.token, adopt=True)  # None: ours again; else who got there first
+        if claim is not None and claim["token"] != self.token:
             self.heartbeat.stop()
             raise ClaimLost(f"{self.directory} was taken over by {describe(claim)}: this process stops training it "
                             "and writes nothing more there")
