@@ -70,6 +70,8 @@ def refresh(sweep_dir: Path, live: bool = True, unless_kept: bool = False) -> Pa
 
 
 def _written_within(path: Path, seconds: float) -> bool:
+    """Whether ``path`` was written in the last ``seconds``, by its file time and this host's clock: it sets how
+    often a page is drawn, never who does what, so another host's clock off by a minute costs a redraw at most."""
     try:
         return time.time() - path.stat().st_mtime < seconds
     except OSError:
