@@ -129,11 +129,8 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
               "provenance": outcome.provenance}
     job_return = outcome.job_return
     if job_return is not None and job_return.status == JobStatus.COMPLETED:
-        value = job_return._return_value  # the property re-raises a failure; this one completed
-        if isinstance(value, dict):  # a dict of metrics: each that is a number (Lightning's are tensors)
-            metrics = {str(key): number(item) for key, item in value.items() if number(item) is not None}
-        else:  # a number, a one-element tensor or array; None (nothing returned) has no metric
-            metrics = {metric: number(value)} if number(value) is not None else {}
+        value = numbers(job_return._return_value)  # the property re-raises a failure; this one completed
+        metrics = value if isinstance(value, dict) else {metric: value} if value is not None else {}
         return {**record, "status": "completed", "metrics": metrics}
     kept = " (its last checkpoint is kept: re-running the sweep resumes it)" if (
         outcome.directory / CHECKPOINT_FILE).is_file() else ""
@@ -146,6 +143,14 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
         "the job ended without writing a result"
     message += kept + ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
     return {**record, "status": "failed", "error": {"type": "JobLost", "message": message}}
+
+
+def numbers(value) -> dict[str, int | float] | int | float | None:
+    """What a task returned, as a sweep decides by it: a dict keeps the entries that are numbers (Lightning's are
+    tensors); anything else is one number (a float, a one-element tensor or array) or None (nothing returned)."""
+    if isinstance(value, dict):
+        return {str(key): number(item) for key, item in value.items() if number(item) is not None}
+    return number(value)
 
 
 def number(value) -> int | float | None:

@@ -31,7 +31,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 from hpsweep.records import PACK_FILE, fields, read_json, write_json_atomic
-from hpsweep.sweep.outcomes import number
+from hpsweep.sweep.outcomes import numbers
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,8 @@ RETURN_SHAPE = fields(status=str)
 def return_record(job_return: JobReturn) -> dict:
     """A training's return as JSON: ``completed`` with the number (or the dict of numbers) it returned, which is
     all a sweep decides by; or ``failed`` with its error's type and message."""
-    if job_return.status == JobStatus.COMPLETED:
-        value = job_return._return_value  # the property re-raises a failure; this one completed
-        if isinstance(value, dict):
-            value = {str(key): number(item) for key, item in value.items() if number(item) is not None}
-        return {"status": "completed", "value": value if isinstance(value, dict) else number(value)}
+    if job_return.status == JobStatus.COMPLETED:  # the property re-raises a failure; this one completed
+        return {"status": "completed", "value": numbers(job_return._return_value)}
     error = job_return._return_value
     return {"status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
 

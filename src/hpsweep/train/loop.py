@@ -396,6 +396,7 @@ def save_atomic(state: dict, path: Path) -> None:
     write_atomic(path, save)
 
 
+STARTS_OVER = "the training starts from epoch 1"  # what follows a checkpoint set aside
 CHECKPOINT_KEYS = ("fingerprint", "epoch", "model", "optimizer", "scheduler", "scaler", "early_stopping", "history",
                    "rng")
 
@@ -413,18 +414,13 @@ def load_checkpoint(path: Path) -> dict | None:
     except (OSError, MemoryError) as error:
         raise CheckpointUnreadable(f"{path} could not be read ({type(error).__name__}: {error}); it is kept: run "
                                    "the job again once it can be read, and it resumes from it") from error
-    except pickle.UnpicklingError as error:
-        refused = "Weights only load failed" in str(error)
+    except Exception as error:  # cut short, empty, garbage, or more than tensors: torch raises one of several kinds
+        refused = isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error)
         set_aside(path, "it holds more than tensors and plain data: refused, not unpickled" if refused else
-                  f"not a checkpoint that loads: {type(error).__name__}", then="the training starts from epoch 1")
-        return None
-    except Exception as error:  # cut short, empty or garbage: torch raises one of several kinds
-        set_aside(path, f"not a checkpoint that loads: {type(error).__name__}", then="the training starts from "
-                  "epoch 1")
+                  f"not a checkpoint that loads: {type(error).__name__}", then=STARTS_OVER)
         return None
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in CHECKPOINT_KEYS):
-        set_aside(path, "a checkpoint without the states a training resumes from",
-                  then="the training starts from epoch 1")
+        set_aside(path, "a checkpoint without the states a training resumes from", then=STARTS_OVER)
         return None
     return checkpoint
 
