@@ -79,8 +79,8 @@ def _written_within(path: Path, seconds: float) -> bool:
 
 
 class Keeper:
-    """While its driver runs a sweep, the sweep's live page is rewritten every ``RELOAD_S`` (as often as a reader's
-    browser reloads it), in a thread of the driver's."""
+    """While its driver runs a sweep, the sweep's live page is written at once, then rewritten every ``RELOAD_S``
+    (as often as a reader's browser reloads it), in a thread of the driver's: the first job need not wait for it."""
 
     def __init__(self, sweep_dir: Path):
         self.sweep_dir = Path(sweep_dir)
@@ -89,6 +89,7 @@ class Keeper:
         self.thread.start()
 
     def _keep(self) -> None:
+        refresh(self.sweep_dir, live=True)
         while not self.stopped.wait(RELOAD_S):
             refresh(self.sweep_dir, live=True)
 

@@ -9,20 +9,21 @@ the launcher; the sweeper plugin (``hydra_plugins.hpsweep_sweeper``) only maps H
 import logging
 import sys
 from dataclasses import replace
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.compose import missing_option
 from hpsweep.errors import ConfigError, SweepFailedError
 from hpsweep.provenance import DataDigests
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
+from hpsweep.sweep.composer import Composed, Composer, composition_error
 from hpsweep.sweep.manifest import (
     plan_key,
     read_manifest,
@@ -39,11 +40,10 @@ from hpsweep.sweep.plan import (
     assign_directories,
     bare_key,
     compared_rows,
-    fingerprint,
+    fingerprints,
     group_choices,
     merge_identical,
     plan_jobs,
-    task_config,
 )
 from hpsweep.sweep.racing import Race
 from hpsweep.sweep.settings import SweepSettings
@@ -85,6 +85,11 @@ class Driver:
         from hpsweep.sweep.preflight import is_hpsweep_config
 
         return is_hpsweep_config(self.config)
+
+    @cached_property
+    def composer(self) -> Composer:
+        """Every job's config, each distinct choice of config files composed once."""
+        return Composer(self.config_loader, self.config)
 
     def plan_request(self) -> PlanRequest:
         return PlanRequest(self.config_loader.get_group_options, self.settings.categories, group_choices(self.config),
@@ -171,8 +176,8 @@ class Driver:
         if self.settings.resume and self.all_done_before(sweep_dir, header):
             return []
         trainings = plan_jobs(overrides, request)
-        configs = self.preflight(trainings)  # greedy: every stage's options, checked against the first base
-        spaces = self.find_searches(trainings, configs)
+        composed = self.preflight(trainings)  # greedy: every stage's options, checked against the first base
+        spaces = self.find_searches(trainings, [job.task for job in composed])
         if self.settings.strategy == "greedy":
             if spaces:
                 raise ConfigError([f"{category}/{option}: a searched option runs in hydra.sweeper.strategy=union "
@@ -181,7 +186,7 @@ class Driver:
 
         searched = [training for training in trainings if (training.category, training.option) in spaces]
         kept = [number for number, training in enumerate(trainings) if training not in searched]
-        outcomes = self.prepare([trainings[n] for n in kept], [configs[n] for n in kept], sweep_dir)
+        outcomes = self.prepare([trainings[n] for n in kept], [composed[n] for n in kept], sweep_dir)
         header["search_trials"] = len(searched) * self.settings.n_trials
         entries = {entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)}
         self.write_manifest(sweep_dir, header, list(entries.values()))
@@ -323,11 +328,12 @@ class Driver:
 
     # --- searching inside a category -----------------------------------------------------------------
 
-    def find_searches(self, trainings: list[Training], configs: list[DictConfig]) -> dict[tuple[str, str], list]:
+    def find_searches(self, trainings: list[Training], tasks: list[DictConfig]) -> dict[tuple[str, str], list]:
         """The searched options ((category, option) -> their spaces), checked (``hpsweep.sweep.search``)."""
         from hpsweep.sweep.search import find_searches
 
-        return find_searches(trainings, configs, self.config_loader, self.config, self.hpsweep_app)
+        return find_searches(trainings, tasks, self.config_loader, lambda overrides: self.composer.compose(
+            overrides).task, self.hpsweep_app)
 
     def run_searches(self, searched: list[Training], spaces: dict, sweep_dir: Path, header: dict,
                      entries: dict[str, dict], returns: list) -> list[Outcome]:
@@ -388,47 +394,50 @@ class Driver:
 
     # --- checking and placing -------------------------------------------------------------------------
 
-    def preflight(self, trainings: list[Training]) -> list[DictConfig]:
-        """Compose and check every job before the first starts; report all problems together. The configs
-        keep Hydra's node (the job's subdir comes from it)."""
-        configs, problems = [], []
+    def preflight(self, trainings: list[Training]) -> list[Composed]:
+        """Compose and check every job before the first starts, each distinct choice of config files once
+        (``hpsweep.sweep.composer``); report all problems together."""
+        composed, problems = [], []
         for number, training in enumerate(trainings):
             try:
-                cfg = self.config_loader.load_sweep_config(self.config, list(training.overrides))
+                composed.append(self.composer.compose(list(training.overrides)))
             except HydraException as error:  # an unknown option: named with the closest ones
                 message = missing_option(str(error), self.config_loader.get_group_options) or \
-                    " ".join(str(error).split("\nConfig search path")[0].split())
+                    composition_error(error)
                 problems.append(f"job {number} ({training.label}): {message}")
-                configs.append(None)
-                continue
-            configs.append(cfg)
+                composed.append(None)
         if self.hpsweep_app:
             from hpsweep.sweep.preflight import job_problems
 
-            problems += job_problems(trainings, [task_config(cfg) if cfg is not None else None for cfg in configs])
+            problems += job_problems(trainings, [job.task if job is not None else None for job in composed])
         if problems:
             raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} jobs; "
                                                 "nothing was started")
-        return configs
+        return composed
 
-    def prepare(self, trainings: list[Training], configs: list[DictConfig] | None, sweep_dir: Path) -> list[Outcome]:
-        """Check (unless ``configs`` were checked already), merge trainings of the same config, give each its
+    def prepare(self, trainings: list[Training], composed: list[Composed] | None, sweep_dir: Path) -> list[Outcome]:
+        """Check (unless ``composed`` were checked already), merge trainings of the same config, give each its
         directory; skip what is done."""
-        trainings, configs = list(trainings), list(configs) if configs else self.preflight(trainings)
-        fingerprints = [self.digests.fingerprint(cfg) for cfg in configs]  # each data set digested once
-        config_of = dict(zip(fingerprints, configs, strict=True))  # fingerprint leaves Hydra's node out itself
-        for fp, cfg in zip(fingerprints, configs, strict=True):
-            self.made_of[fp] = (fingerprint(cfg), self.digests.digest_of(cfg))
+        trainings = list(trainings)
+        composed = list(composed) if composed else self.preflight(trainings)
+        fps = []
+        for job in composed:
+            data = self.digests.digest_of(job.task)  # each data set digested once
+            alone, with_data = fingerprints(job.task, data)
+            fps.append(with_data)
+            self.made_of[with_data] = (alone, data)
+        composed_of = dict(zip(fps, composed, strict=True))
         subdirs: dict[str, str] = {}  # merged trainings go where the first of them would
-        for number, (training, cfg, fp) in enumerate(zip(trainings, configs, fingerprints, strict=True)):
-            subdirs.setdefault(fp, training.subdir or _app_subdir(cfg, number))
-        trainings, fingerprints = merge_identical(trainings, fingerprints)
+        for number, (training, job, fp) in enumerate(zip(trainings, composed, fps, strict=True)):
+            if fp not in subdirs:
+                subdirs[fp] = training.subdir or job.subdir(number)
+        trainings, fps = merge_identical(trainings, fps)
         sweep_dir.mkdir(parents=True, exist_ok=True)  # only once every job passed the pre-flight
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        directories = assign_directories(sweep_dir, [(fp, subdirs[fp]) for fp in fingerprints],
+        directories = assign_directories(sweep_dir, [(fp, subdirs[fp]) for fp in fps],
                                          recorded_fingerprints(read_manifest(sweep_dir)))
         outcomes = [Outcome.of(training, directory, fp)
-                    for training, directory, fp in zip(trainings, directories, fingerprints, strict=True)]
+                    for training, directory, fp in zip(trainings, directories, fps, strict=True)]
         for outcome in outcomes:
             outcome.provenance = None if self.hpsweep_app else self.provenance  # hpsweep's jobs record their own
             outcome.fresh = not self.settings.resume
@@ -437,8 +446,9 @@ class Driver:
         self.stale_code(outcomes)
         self.say_new_data(outcomes, read_manifest(sweep_dir))
         if self.settings.share_trajectories and self.hpsweep_app:
-            trajectories.share(outcomes, config_of)
-        check_fit(outcomes, config_of, self.settings.jobs_per_gpu, self.gpu_memory_gb, pinned_gpus(self.launcher))
+            trajectories.share(outcomes, composed_of)
+        check_fit(outcomes, {fp: job.task for fp, job in composed_of.items()}, self.settings.jobs_per_gpu,
+                  self.gpu_memory_gb, pinned_gpus(self.launcher))
         pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
         rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
@@ -450,8 +460,9 @@ class Driver:
         if self.settings.report:
             from hpsweep.report.page import Keeper, refresh
 
-            refresh(sweep_dir, live)
-            if live and self.page is None:
+            if not live:
+                refresh(sweep_dir, live)
+            elif self.page is None:
                 self.page = Keeper(sweep_dir)
 
     def say_new_data(self, outcomes: list[Outcome], manifest: dict | None) -> None:
@@ -551,9 +562,3 @@ def _job_overrides(outcome: Outcome, sweep_dir: Path) -> list[str]:
     """What the launcher gets for a training: its overrides and the directory the sweep gave it."""
     return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
 
-
-def _app_subdir(cfg: DictConfig, number: int) -> str:
-    """Where the app's own ``hydra.sweep.subdir`` puts job ``number`` (``${hydra.job.num}``: its number)."""
-    with open_dict(cfg):
-        cfg.hydra.job.num = number
-    return str(cfg.hydra.sweep.subdir)

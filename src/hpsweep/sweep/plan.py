@@ -307,6 +307,16 @@ def fingerprint(task_cfg: DictConfig, data: str | None = None) -> str:
     Where and when a job runs is not what it computes: ``${hydra:...}`` and ``${now:...}`` stay as written
     (the driver knows neither a job's output dir nor its start), and so does any value whose resolver fails
     outside a job; the driver and the job then compute the same digest."""
+    return _digest(_fingerprinted(task_cfg), data)
+
+
+def fingerprints(task_cfg: DictConfig, data: str | None) -> tuple[str, str]:
+    """``fingerprint(task_cfg)`` and ``fingerprint(task_cfg, data)``, the config resolved once."""
+    container = _fingerprinted(task_cfg)
+    return _digest(container, None), _digest(container, data)
+
+
+def _fingerprinted(task_cfg: DictConfig) -> dict:
     kept = OmegaConf.masked_copy(task_cfg, [key for key in task_cfg if key not in NOT_FINGERPRINTED])
     with runtime_values_as_written():
         container = resolved_container(kept)
@@ -314,6 +324,10 @@ def fingerprint(task_cfg: DictConfig, data: str | None = None) -> str:
         container["trainer"].pop("progress_bar", None)
     if isinstance(container.get("data"), dict):
         container["data"].pop("fingerprint", None)  # how the files are digested, not what they hold
+    return container
+
+
+def _digest(container: dict, data: str | None) -> str:
     if data is not None:
         container = {"config": container, "data": data}
     return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -124,6 +124,12 @@ class Race:
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
         return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
 
+    def after(self, ended: Outcome) -> list[Outcome]:
+        """What may run now that ``ended`` is done: ``ready()`` where its end can change that (a raced row's
+        replicate, the carrier of a shared trajectory), else nothing, at no cost: a work queue asks after every
+        training, and a sweep of 10,000 plain jobs must not read 10,000 statuses each time."""
+        return self.ready() if self.enabled or ended.answers else []
+
     def collect_answered(self) -> None:
         """Read the results a finished carrier wrote for the trainings it answers (``hpsweep.sweep.trajectories``);
         one it could not answer is recorded failed, naming it, and trains on its own when the sweep runs again."""

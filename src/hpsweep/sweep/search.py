@@ -10,6 +10,7 @@ the sampled values as overrides; Optuna chooses them (``hpsweep.sweep.studies.Se
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
@@ -110,17 +111,16 @@ def value_text(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def find_searches(trainings: list, configs: list[DictConfig], loader, master: DictConfig,
+def find_searches(trainings: list, tasks: list[DictConfig], loader, compose: Callable[[list[str]], DictConfig],
                   hpsweep_app: bool) -> dict[tuple[str, str], list[Space]]:
     """The searched options of a sweep ((category, option) -> their spaces), every space checked before anything
-    runs: its fields, its keys (in the composed config and set by the option itself) and the values at its
-    edges (composed through Hydra's ``loader`` from the sweep's ``master`` config). Raises ``ConfigError``
-    naming every problem."""
+    runs: its fields, its keys (in the composed task configs ``tasks`` and set by the option itself, as Hydra's
+    ``loader`` reads it) and the values at its edges (``compose``: a job's task config from its overrides).
+    Raises ``ConfigError`` naming every problem."""
     from hpsweep.errors import ConfigError
-    from hpsweep.sweep.plan import task_config
 
     spaces, problems, seen = {}, [], set()
-    for training, cfg in zip(trainings, configs, strict=True):
+    for training, cfg in zip(trainings, tasks, strict=True):
         key = (training.category, training.option)
         if training.category is None or key in seen:
             continue
@@ -129,12 +129,12 @@ def find_searches(trainings: list, configs: list[DictConfig], loader, master: Di
             continue
         where = f"{training.category}/{training.option}"
         found, option_problems = parse_spaces(OmegaConf.to_container(cfg[SEARCH_KEY]), where)
-        option_problems += space_problems(found, _raw_option(loader, *key), task_config(cfg), where)
+        option_problems += space_problems(found, _raw_option(loader, *key), cfg, where)
         if hpsweep_app and not option_problems:
             from hpsweep.validation import config_problems
 
             for edge in bound_overrides(found):
-                edge_cfg = task_config(loader.load_sweep_config(master, [*training.overrides, *edge]))
+                edge_cfg = compose([*training.overrides, *edge])
                 option_problems += [f"{where}: at the edge of its search space ({' '.join(edge)}): {problem}"
                                     for problem in config_problems(edge_cfg)
                                     if any(space.key in problem for space in found)]

@@ -17,6 +17,7 @@ from datetime import datetime
 from omegaconf import DictConfig, open_dict
 
 from hpsweep import naming
+from hpsweep.sweep.composer import Composed
 from hpsweep.sweep.outcomes import Outcome
 from hpsweep.sweep.plan import DEFAULT_REPLICATES, fingerprint, replicate_dict
 
@@ -43,9 +44,10 @@ def trajectory_key(task_cfg: DictConfig, option_only: bool = False, stops: bool 
     return fingerprint(free)
 
 
-def share(outcomes: list[Outcome], configs: dict[str, DictConfig]) -> None:
-    """Group the pending outcomes whose configs (``configs``: by fingerprint, with Hydra's node) differ only in
-    when they stop; in each group, mark every member but the carrier ``answered`` by it."""
+def share(outcomes: list[Outcome], composed: dict[str, Composed]) -> None:
+    """Group the pending outcomes whose configs (``composed``: by fingerprint) differ only in when they stop; in
+    each group, mark every member but the carrier ``answered`` by it."""
+    configs = {fp: job.task for fp, job in composed.items()}
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.status != "pending" or outcome.training.trial is not None:
@@ -62,15 +64,15 @@ def share(outcomes: list[Outcome], configs: dict[str, DictConfig]) -> None:
         for member in members:
             if member is carrier:
                 continue
-            cfg = configs[member.fingerprint]
+            cfg, choices = configs[member.fingerprint], composed[member.fingerprint].choices
             member.status = "answered"
             member.answered_by = carrier
             member.shared = {
                 "early_stopping": {key: cfg.early_stopping[key] for key in STOP_KEYS},
-                "run_name": naming.run_name(cfg, dict(cfg.hydra.runtime.choices),
+                "run_name": naming.run_name(cfg, choices,
                                             naming.overridden_groups(list(member.training.overrides)), datetime.now(),
                                             replicate_dict(member.training.replicate)),
-                "choices": {group: option for group, option in cfg.hydra.runtime.choices.items()
+                "choices": {group: option for group, option in choices.items()
                             if not group.startswith("hydra")},
             }
             carrier.answers.append(member)

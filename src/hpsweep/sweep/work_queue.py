@@ -54,7 +54,7 @@ def run_queue(pending: list[Outcome], race: Race, width: int | None,
             finally:
                 with changed:
                     running -= 1
-                    fresh = [item for item in race.ready() if id(item) not in queued]
+                    fresh = [item for item in race.after(outcome) if id(item) not in queued]
                     queued.update(id(item) for item in fresh)
                     queue.extend((next(numbers), item) for item in fresh)
                     changed.notify_all()
