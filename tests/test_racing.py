@@ -21,9 +21,10 @@ from hpsweep.sweep.racing import Race, training_bounds
 IMAGES = 100
 
 
-def outcomes_of(sweep_dir, right: dict[str, float], done_rounds: int) -> list[Outcome]:
+def outcomes_of(sweep_dir, right: dict[str, float], done_rounds: int, images: dict | None = None) -> list[Outcome]:
     """A seeded loss_function sweep's outcomes; each option's first ``done_rounds`` replicates done, with the
-    fraction ``right[option]`` of 100 validation images right (written as val_probabilities.csv)."""
+    fraction ``right[option]`` of 100 validation images right (written as val_probabilities.csv): the first ones,
+    or those ``images[option]`` (a set of image numbers) names."""
     outcomes = []
     for training in plan("model=test_resnet", "category=loss_function", "seed=1,2,3"):
         directory = sweep_dir / training.subdir
@@ -31,7 +32,8 @@ def outcomes_of(sweep_dir, right: dict[str, float], done_rounds: int) -> list[Ou
         seed = int(training.replicate[0].split("=")[1])
         if seed <= done_rounds:
             fraction = right[training.option]
-            correct = [image < fraction * IMAGES for image in range(IMAGES)]
+            correct = [image in images[training.option] if images and training.option in images else
+                       image < fraction * IMAGES for image in range(IMAGES)]
             directory.mkdir(parents=True)
             write_csv_atomic(directory / "val_probabilities.csv", ["id", "target", "a", "b"],
                              [[f"img{image}", "a", 1.0 if ok else 0.0, 0.0 if ok else 1.0]
@@ -42,8 +44,8 @@ def outcomes_of(sweep_dir, right: dict[str, float], done_rounds: int) -> list[Ou
     return outcomes
 
 
-def race(sweep_dir, outcomes, race_from=1) -> Race:
-    return Race(sweep_dir, outcomes, "val_f1", higher_is_better=True, alpha=0.05, race_from=race_from)
+def race(sweep_dir, outcomes, race_from=1, **stops) -> Race:
+    return Race(sweep_dir, outcomes, "val_f1", higher_is_better=True, alpha=0.05, race_from=race_from, **stops)
 
 
 def label(outcome: Outcome) -> str:
@@ -75,6 +77,67 @@ def test_the_base_and_the_leader_are_never_eliminated_and_nothing_before_race_fr
     race(tmp_path, outcomes).ready()
     assert not [outcome for outcome in outcomes if outcome.status == "eliminated"], \
         "the base (far behind) and the leader Focal run on; LabelSmoothing is within noise of Focal"
+
+
+def test_a_row_more_replicates_would_not_decide_stops_as_futile_and_a_decided_comparison_stops_its_leader(tmp_path):
+    # Focal is right on 90 images as the base is, disagreeing on 4 of them, 2 each way: more seeds would not decide it
+    level = {"base": 0.9, "Focal": 0.9, "LabelSmoothing": 0.5}
+    outcomes = outcomes_of(tmp_path, level, done_rounds=1, images={"Focal": {*range(88), 90, 91}})
+    assert race(tmp_path, outcomes, futility=0.0).ready(), "futility 0: every row trains every replicate"
+    outcomes = outcomes_of(tmp_path / "futile", level, done_rounds=1, images={"Focal": {*range(88), 90, 91}})
+    assert race(tmp_path / "futile", outcomes, futility=0.2).ready() == [], "every row is decided after one seed"
+    states = {label(outcome): outcome.status for outcome in outcomes}
+    assert states == {"base seed=1": "completed", "base seed=2": "stopped", "base seed=3": "stopped",
+                      "Focal seed=1": "completed", "Focal seed=2": "stopped", "Focal seed=3": "stopped",
+                      "LabelSmoothing seed=1": "completed", "LabelSmoothing seed=2": "eliminated",
+                      "LabelSmoothing seed=3": "eliminated"}
+    recorded = read_race(tmp_path / "futile")[("test_resnet", (), 0, "loss_function")]
+    focal, leader = recorded["Focal"], recorded["CrossEntropy"]
+    assert (focal["stop"], focal["after"], focal["leader"]) == ("futile", 1, "CrossEntropy") and focal["power"] < 0.1
+    assert "within noise of CrossEntropy (stopped after 1 of 3 replicates: the remaining ones would decide it " \
+           "with probability 0.0" in focal["reason"]
+    assert leader["stop"] == "futile" and "every other row is decided" in leader["reason"]
+    assert "stop" not in recorded["LabelSmoothing"], "an elimination stays one"
+    note = next(outcome.note for outcome in outcomes if label(outcome) == "Focal seed=2")
+    assert note.startswith("stopped after 1 replicate(s), within noise of CrossEntropy")
+
+
+def test_the_base_trains_on_while_any_comparison_it_answers_is_undecided(tmp_path):
+    from test_sweep_plan import plan as planned
+
+    outcomes = []
+    for training in planned("model=test_resnet", "category=loss_function,optimizer", "seed=1,2,3"):
+        outcome = Outcome(training, tmp_path / training.subdir, training.subdir, None)
+        if training.replicate == ("seed=1",):
+            outcome.directory.mkdir(parents=True)
+            # loss_function: Focal equal to the base on every image (decided); optimizer: SGD far ahead on one
+            # seed, with its second seed still to decide (undecided)
+            fraction = {"SGD": 0.97}.get(training.option, 0.9)
+            write_csv_atomic(outcome.directory / "val_probabilities.csv", ["id", "target", "a", "b"],
+                             [[f"img{image}", "a", float(image < fraction * IMAGES), float(image >= fraction * IMAGES)]
+                              for image in range(IMAGES)])
+            outcome.result, outcome.status = {"status": "completed", "metrics": {"val_f1": fraction}}, "completed"
+        outcomes.append(outcome)
+    ready = race(tmp_path, outcomes, futility=0.2).ready()
+    assert {label(outcome) for outcome in ready} >= {"base seed=2", "SGD seed=2"}, \
+        "the optimizer comparison is undecided: its base and its leader train on"
+    stopped = {label(outcome) for outcome in outcomes if outcome.status == "stopped"}
+    assert stopped == {"Focal seed=2", "Focal seed=3", "LabelSmoothing seed=2", "LabelSmoothing seed=3"}
+
+
+def test_a_row_surely_within_min_effect_of_the_leader_stops_as_equivalent(tmp_path):
+    level = {"base": 0.9, "Focal": 0.895, "LabelSmoothing": 0.9}
+    outcomes = outcomes_of(tmp_path, level, done_rounds=2)
+    race(tmp_path, outcomes, futility=0.0, min_effect=0.01).ready()
+    recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
+    assert recorded["Focal"]["stop"] == recorded["LabelSmoothing"]["stop"] == "equivalent"
+    assert "inside +-0.01" in recorded["Focal"]["reason"] and recorded["Focal"]["after"] == 2
+    assert [label(outcome) for outcome in outcomes if outcome.status == "stopped"] == \
+        ["base seed=3", "Focal seed=3", "LabelSmoothing seed=3"]
+    outcomes = outcomes_of(tmp_path / "wide", level, done_rounds=2)
+    race(tmp_path / "wide", outcomes, futility=0.0, min_effect=0.001).ready()
+    assert list(read_race(tmp_path / "wide")[("test_resnet", (), 0, "loss_function")]) == ["LabelSmoothing"], \
+        "a difference of 0.005 is no equivalence within +-0.001; none at all is"
 
 
 def test_the_race_takes_between_the_base_and_first_replicates_and_every_training():
@@ -150,3 +213,20 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
     untrained = 9 - len(trained)
     assert capsys.readouterr().out.rstrip().endswith(f"{9 - untrained} completed, {untrained} eliminated"), \
         "every training the race did not run is shown as eliminated"
+
+
+def test_the_futility_simulation_trains_less_than_every_replicate_for_as_many_right_answers():
+    """A small run of benchmarks/futility.py: simulated comparisons raced by the real Race and decided by the real
+    rule; futility stopping trains fewer replicates and gives no more wrong answers than one in its few cases."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("futility", ROOT / "benchmarks" / "futility.py")
+    simulation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(simulation)
+    ways = {"every replicate": None, "futility 0.2": 0.2}
+    found = simulation.simulate(simulation.Noise(270, 0.92, 0.06), comparisons=6, ways=ways, seed=3)["found"]
+    trained = {way: sum(found[kind][way]["trained"] for kind in found) for way in ways}
+    wrong = {way: sum(found[kind][way]["false_win"] + found[kind][way]["miss"] for kind in found) for way in ways}
+    assert trained["every replicate"] == 3 * 6 * 9 and trained["futility 0.2"] < 0.9 * trained["every replicate"]
+    assert wrong["futility 0.2"] <= wrong["every replicate"] + 1
+    assert found["large"]["every replicate"]["false_win"] == found["large"]["futility 0.2"]["false_win"] == 0

@@ -9,7 +9,9 @@ from hpsweep.report.statistics import (
     Candidate,
     decide,
     mcnemar_detectable,
+    difference_interval,
     paired_test,
+    predictive_power,
     signed,
     what_would_decide,
 )
@@ -157,3 +159,55 @@ def test_error_bars_stay_within_the_metrics_range():
     assert error_bar(0.02, 0.05, "val_loss") == [[pytest.approx(0.02)], [pytest.approx(0.05)]]
     assert error_bar(0.5, None, "val_acc") == [[0.0], [0.0]]
     assert error_bar(2.5, 0.5, "return_value") == [[0.5], [0.5]], "another app's value has no known range"
+
+
+def _pooled(option, only_mine: int, only_theirs: int, images: int = 100, done: int = 1):
+    """A candidate right on the first 80 images and ``only_mine`` more; its rival (``rival``) on the same 80 and
+    ``only_theirs`` others, per replicate."""
+    mine = {f"i{k}": k < 80 or 80 <= k < 80 + only_mine for k in range(images)}
+    theirs = {f"i{k}": k < 80 or 80 + only_mine <= k < 80 + only_mine + only_theirs for k in range(images)}
+    values = [sum(mine.values()) / images] * done, [sum(theirs.values()) / images] * done
+    return candidate(option, values[0], correct=mine), candidate("rival", values[1], correct=theirs)
+
+
+def test_predictive_power_is_what_simulating_the_remaining_replicates_gives():
+    """McNemar's pooled test: draw the true split of disagreements from its posterior, the remaining replicates'
+    disagreements from it, and test all of them as the race will."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for only_mine, only_theirs, expected in ((3, 3, "low"), (9, 1, "high"), (4, 1, None)):
+        a, b = _pooled("a", only_mine, only_theirs)
+        power = predictive_power(a, b, planned=3, alpha=0.05)
+        more, significant = 2 * (only_mine + only_theirs), 0
+        for split in rng.beta(only_mine + 0.5, only_theirs + 0.5, 4000):
+            later = rng.binomial(more, split)
+            mine, total = only_mine + later, only_mine + only_theirs + more
+            significant += binomtest(mine, total, 0.5).pvalue < 0.05
+        assert power == pytest.approx(significant / 4000, abs=0.03), (only_mine, only_theirs)
+        assert expected is None or (power < 0.1 if expected == "low" else power > 0.8)
+    a, b = _pooled("a", 9, 1, done=3)
+    assert predictive_power(a, b, planned=3, alpha=0.05) == 1.0, "all replicates done: decided is certain"
+
+
+def test_predictive_power_of_a_paired_t_test_and_the_equivalence_interval():
+    import numpy as np
+    from scipy.stats import t
+
+    close = candidate("close", [0.801, 0.799, 0.800])
+    base = candidate("base", [0.800, 0.800, 0.801], is_base=True)
+    # simulated: the true mean difference from what 3 replicates say, 7 more replicates around it, the final mean
+    # against the t-test's critical value at 10 with the observed spread
+    rng, seen = np.random.default_rng(1), np.array([0.001, -0.001, -0.001])
+    spread, planned = seen.std(ddof=1), 10
+    truth = rng.normal(seen.mean(), spread / np.sqrt(3), 20000)
+    final = (seen.sum() + rng.normal(7 * truth, spread * np.sqrt(7))) / planned
+    simulated = np.mean(np.abs(final) > t.ppf(0.975, planned - 1) * spread / np.sqrt(planned))
+    assert predictive_power(close, base, planned=10, alpha=0.05) == pytest.approx(simulated, abs=0.01)
+    clear = candidate("clear", [0.85, 0.86, 0.855])
+    assert predictive_power(clear, base, planned=5, alpha=0.05) > 0.95
+    assert predictive_power(candidate("one", [0.9]), candidate("other", [0.8]), 3, 0.05) is None, \
+        "one replicate and no predictions: no estimate (the row trains on)"
+    low, high = difference_interval(close, base, 0.05)
+    assert low < -0.0003 < 0 < high < 0.003
+    assert difference_interval(candidate("one", [0.9]), base, 0.05) is None

@@ -80,6 +80,9 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             racing = str(setting("racing", True)).lower() == "true"
             share_trajectories = str(setting("share_trajectories", True)).lower() == "true"
             race_from = int(setting("race_from", 1))
+            # futility stopping may stop the base too (a bad value is the sweep's to name: taken as on)
+            base_may_stop = str(setting("futility", 0.3)) not in ("0", "0.0") or \
+                str(setting("min_effect", None)) not in ("None", "null")
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
                                   list(sweeper.get("replicates", [])))
             trainings = plan_jobs(overrides, request)
@@ -151,10 +154,12 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     if answered:
         out.print(f"{answered} of them share the base's trajectory (they differ from it only in when they stop): "
                   "answered by the base's training, continued until the longest patience stops")
-    fewest, most = training_bounds([training for training in trainings if training not in same], race_from)
+    fewest, most = training_bounds([training for training in trainings if training not in same], race_from,
+                                   base_may_stop)
     if racing and fewest < most:
-        out.print(f"racing: {fewest} to {most} trainings (at fewest, every option but the base is eliminated after "
-                  f"{race_from} replicate(s); hydra.sweeper.racing=false trains all {most})")
+        at_fewest = "every row is decided" if base_may_stop else "every option but the base is eliminated"
+        out.print(f"racing: {fewest} to {most} trainings (at fewest, {at_fewest} after {race_from} replicate(s); "
+                  f"hydra.sweeper.racing=false trains all {most})")
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")

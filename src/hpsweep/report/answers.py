@@ -12,7 +12,7 @@ from hpsweep.provenance import code_identity, code_label, compared_packages
 from hpsweep.report.results import Sweep, TrainingResult
 from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide, what_would_decide
 from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.race_record import comparison_key, read_race
+from hpsweep.sweep.race_record import STOPS, comparison_key, read_race, stop_kind
 
 
 @dataclass
@@ -25,7 +25,12 @@ class RowResult:
     trainings: list[TrainingResult] = field(default_factory=list)
     trial: int | None = None  # a trial of a searched option
     trials: list["RowResult"] = field(default_factory=list)  # a searched option's every trial (this: the best)
-    eliminated: dict | None = None  # racing stopped it (``race.json``): after how many replicates, and why
+    eliminated: dict | None = None  # racing stopped it (``race.json``): after how many replicates, how and why
+
+    @property
+    def stopped(self) -> str | None:
+        """How racing stopped it: ``eliminated`` (clearly worse), ``futile`` or ``equivalent``; None: it was not."""
+        return stop_kind(self.eliminated) if self.eliminated is not None else None
 
     @property
     def is_base(self) -> bool:
@@ -49,7 +54,7 @@ class RowResult:
     @property
     def status(self) -> str:
         """completed when every replicate is; eliminated when racing stopped it; else the worst state among them."""
-        if self.eliminated is not None:
+        if self.stopped == "eliminated":
             return "eliminated"
         for status in ("failed", "pruned", "incomplete", "pending"):
             if status in self.statuses:
@@ -60,7 +65,7 @@ class RowResult:
         by_replicate = {training.replicate: training for training in self.trainings}
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
                          eliminated=f"after {self.eliminated['after']} replicate(s), {self.eliminated['reason']}"
-                         if self.eliminated else None,
+                         if self.stopped == "eliminated" else None,
                          correct=lambda replicate: by_replicate[replicate].correct(metric))
 
 
@@ -147,9 +152,11 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
                     options.append(RowResult(model, category, BASE, base.trainings))
                 for row in options:
                     row.eliminated = race.get(comparison_key(model, setting, stage, category), {}).get(row.option)
+                    if row.stopped in STOPS and not any(t.status == "stopped" for t in row.trainings):
+                        row.eliminated = None  # stopped here, trained on for another comparison (the base)
                     if row.eliminated is not None:  # its replicates never trained are not part of it
                         row.trainings = [training for training in row.trainings
-                                         if training.status not in ("pending", "eliminated")]
+                                         if training.status not in ("pending", "eliminated", "stopped")]
                 verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha)
                 if verdict.undecided is not None:
                     way = what_would_decide(verdict.undecided, sweep.alpha, *_replicates(options))

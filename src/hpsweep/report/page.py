@@ -37,7 +37,7 @@ SVG_URI = re.compile(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+")  # a plot, a
 PLOTS_CACHE = ".plots.json"  # the live page's last drawn plots, beside it
 PLOTS_EVERY_S = 60.0
 RELOAD_S = 15  # how often a live page reloads itself
-PROBLEMS = ("failed", "pruned", "eliminated")
+PROBLEMS = ("failed", "pruned", "eliminated", "stopped")
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def _cost(sweep: Sweep) -> dict:
         "epochs": sum(_number(training.record.get("epochs_run")) for training in trainings),
         "hours": f"{seconds / 3600:.2f} {'GPU' if on_gpu else 'CPU'}-hours ({format_duration(seconds)})",
         "merged": answered_rows - len(trainings), "pruned": statuses.count("pruned"),
-        "eliminated": statuses.count("eliminated"),
+        "eliminated": statuses.count("eliminated"), "stopped": statuses.count("stopped"),
         "answered": sum(bool(training.record.get("answered_by")) for training in trainings),
     }
 
@@ -267,7 +267,8 @@ def _progress(sweep: Sweep, started: float | None) -> dict:
     models: dict[str, dict[str, int]] = {}
     for training in sweep.trainings:
         counts = models.setdefault(training.model or "sweep", {"done": 0, "running": 0, "pending": 0, "failed": 0})
-        state = {"completed": "done", "pruned": "done", "eliminated": "done", "incomplete": "running"}.get(
+        state = {"completed": "done", "pruned": "done", "eliminated": "done", "stopped": "done",
+                 "incomplete": "running"}.get(
             training.status, training.status)
         counts[state if state in counts else "pending"] += 1
     durations = [training.duration_s for training in sweep.trainings if training.duration_s]
@@ -280,7 +281,7 @@ def _progress(sweep: Sweep, started: float | None) -> dict:
 
 
 def _problems(sweep: Sweep) -> list[dict]:
-    """Every failed, pruned or eliminated training, with its reason and its logs."""
+    """Every failed, pruned, eliminated or stopped training, with its reason and its logs."""
     found = []
     for training in sweep.trainings:
         if training.status not in PROBLEMS:

@@ -25,7 +25,7 @@ from hpsweep.records import (
 )
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
-from hpsweep.sweep.race_record import elimination, read_race
+from hpsweep.sweep.race_record import elimination, read_race, stop_kind
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 
@@ -66,7 +66,10 @@ class TrainingResult:
     def status(self) -> str:
         """completed | failed | pruned | incomplete (started, no result yet) | pending (not started) | eliminated
         (never to be trained: racing stopped every row it answers)."""
-        return self.record.get("status") or ("eliminated" if self.eliminated else "pending")
+        if self.record.get("status"):
+            return self.record["status"]
+        return ("eliminated" if stop_kind(self.eliminated) == "eliminated" else "stopped") if self.eliminated else \
+            "pending"
 
     @property
     def model(self) -> str | None:

@@ -192,6 +192,74 @@ def race_test(a: Candidate, b: Candidate, alpha: float = 0.05) -> Test:
     return _mcnemar(a, b, pairs, difference, f" of {len(shared)} replicate(s) pooled", alpha)
 
 
+def predictive_power(a: Candidate, b: Candidate, planned: int, alpha: float) -> float | None:
+    """The probability that ``race_test(a, b)`` over all ``planned`` replicates will be significant (in either
+    direction), given the replicates both completed: Spiegelhalter's predictive power, conditional power averaged
+    over what the observed data say about the true difference (the "current trend" alone trusts one noisy
+    estimate). None where it cannot be estimated (one replicate without per-image predictions).
+
+    Pooled McNemar: the remaining replicates add as many disagreements per replicate as were seen, split between
+    the two as a Beta(1/2, 1/2) prior updated by the observed split says (a beta-binomial). Paired t-test: the
+    remaining replicates' mean difference is normal around the observed one, with the observed spread, widened by
+    the uncertainty of the observed mean. Both assume replicates alike (exchangeable seeds or folds)."""
+    from scipy.stats import betabinom, binom, norm
+    from scipy.stats import t as student
+
+    done = len(set(a.values) & set(b.values))
+    if done == 0:
+        return None
+    if done >= planned:
+        return 1.0 if race_test(a, b, alpha).significant(alpha) else 0.0
+    test = race_test(a, b, alpha)
+    if test.images:  # pooled McNemar: only_a and only_b are in its method text's counts
+        only_a, only_b = _disagreements(a, b)
+        seen = only_a + only_b
+        more = round(seen * (planned - done) / done)
+        total = seen + more
+        if total == 0:
+            return 0.0
+        # the exact two-sided test at p = 1/2 is symmetric: significant at `high` or more of either side
+        high = next((k for k in range(total // 2 + 1, total + 1) if 2 * binom.sf(k - 1, total, 0.5) < alpha), None)
+        if high is None:
+            return 0.0
+        future = betabinom(more, only_a + 0.5, only_b + 0.5)
+        return float(future.sf(high - only_a - 1) + future.cdf(total - high - only_a))
+    if test.spread is None or done < 2:
+        return None
+    differences = [a.values[key] - b.values[key] for key in sorted(set(a.values) & set(b.values))]
+    mean, spread = float(np.mean(differences)), test.spread
+    if spread == 0:
+        return 0.0 if mean == 0 else 1.0
+    critical = float(student.ppf(1 - alpha / 2, planned - 1)) * spread / math.sqrt(planned)
+    rest = planned - done
+    # the final mean: (done * observed + rest * future) / planned, the future mean ~ N(mean, spread^2 (1/rest + 1/done))
+    centre = mean
+    width = rest / planned * spread * math.sqrt(1 / rest + 1 / done)
+    return float(norm.cdf((-critical - centre) / width) + norm.sf((critical - centre) / width))
+
+
+def _disagreements(a: Candidate, b: Candidate) -> tuple[int, int]:
+    """Images right only by ``a``, only by ``b``, pooled over the replicates both completed."""
+    pairs = [(a.correct(key), b.correct(key)) for key in sorted(set(a.values) & set(b.values))]
+    only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
+    only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
+    return only_a, only_b
+
+
+def difference_interval(a: Candidate, b: Candidate, alpha: float) -> tuple[float, float] | None:
+    """The (1 - 2 alpha) confidence interval of the mean difference of a - b per replicate (a t interval over the
+    replicates both completed): inside +-min_effect it shows the two equivalent at ``alpha`` (two one-sided
+    tests). None below two replicates."""
+    from scipy.stats import t as student
+
+    differences = [a.values[key] - b.values[key] for key in sorted(set(a.values) & set(b.values))]
+    if len(differences) < 2:
+        return None
+    mean, spread = float(np.mean(differences)), float(np.std(differences, ddof=1))
+    half = float(student.ppf(1 - alpha, len(differences) - 1)) * spread / math.sqrt(len(differences))
+    return mean - half, mean + half
+
+
 def what_would_decide(test: Test, alpha: float, replicate: str = "seeds", labelled: int | None = None,
                       validated: int | None = None) -> str:
     """What would decide a comparison this test could not: more replicates of the kind compared (``replicate``),

@@ -12,6 +12,7 @@ from hpsweep.display import console, format_duration
 from hpsweep.report.answers import Group, code_versions
 from hpsweep.report.results import Sweep
 from hpsweep.report.statistics import signed
+from hpsweep.sweep.race_record import STOPS
 from hpsweep.sweep.stages import read_decisions
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
@@ -49,9 +50,15 @@ def rows(groups: list[Group]) -> list[dict]:
                 "undecided": bool(best and answer.verdict.undecided is not None),
                 "decided_by": group.sweep.decided_by,
                 "answered_by": sorted({t.record["answered_by"] for t in row.trainings if t.record.get("answered_by")}),
-                "eliminated": row.eliminated is not None,
-                "eliminated_after": row.eliminated["after"] if row.eliminated else None,
-                "eliminated_by": row.eliminated["reason"] if row.eliminated else None,  # the test, or the pruning
+                "eliminated": row.stopped == "eliminated",
+                "eliminated_after": row.eliminated["after"] if row.stopped == "eliminated" else None,
+                "eliminated_by": row.eliminated["reason"] if row.stopped == "eliminated" else None,  # test, or pruning
+                # how racing stopped it (eliminated, futile, equivalent; null: it was not), after how many
+                # replicates, and the probability that its remaining replicates would have decided it
+                "stopped": row.stopped,
+                "stopped_after": row.eliminated["after"] if row.eliminated else None,
+                "stopped_because": row.eliminated["reason"] if row.eliminated else None,
+                "power": row.eliminated.get("power") if row.eliminated else None,
                 "verdict": answer.verdict.reason if best else None,
                 "notes": answer.verdict.notes if best else [],
                 "minutes": round(sum(t.duration_s or 0 for t in row.trainings) / 60, 2),
@@ -130,6 +137,8 @@ def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
         for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
             status = ", ".join(f"{count} {state}" for state, count in row["statuses"].items()) \
                 if len(row["statuses"]) > 1 else row["status"]
+            if row["stopped"] in STOPS:  # the replicates it has, and why it needs no more
+                status += f" ({row['stopped']} after {row['stopped_after']})"
             view.add_row(row["category"] or "-", f"{row['option']}{_mark(row)}",
                          f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
                          _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),

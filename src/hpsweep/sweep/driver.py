@@ -187,6 +187,7 @@ class Driver:
         searched = [training for training in trainings if (training.category, training.option) in spaces]
         kept = [number for number, training in enumerate(trainings) if training not in searched]
         outcomes = self.prepare([trainings[n] for n in kept], [composed[n] for n in kept], sweep_dir)
+        del composed  # the launcher composes each job itself: the driver holds no config while they run
         header["search_trials"] = len(searched) * self.settings.n_trials
         entries = {entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in outcomes)}
         self.write_manifest(sweep_dir, header, list(entries.values()))
@@ -513,7 +514,7 @@ class Driver:
         is ready at once."""
         metric, direction = self.decision_metric()
         return Race(sweep_dir, outcomes, metric, direction == "max", self.settings.alpha, self.settings.race_from,
-                    enabled=self.settings.racing)
+                    enabled=self.settings.racing, futility=self.settings.futility, min_effect=self.settings.min_effect)
 
     def launch_batches(self, pending: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
         """Batches of ``max_batch_size``, each claimed as a whole; the basic launcher's one job at a time (it runs

@@ -22,7 +22,8 @@ from hpsweep.records import (
 from hpsweep.sweep.plan import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
-STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "eliminated": "magenta", "failed": "red"}
+STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "eliminated": "magenta", "stopped": "blue",
+          "failed": "red"}
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Outcome:
     previous: dict | None  # the result found before the launch, if any
     # then completed | failed | pruned | skipped (done in an earlier run of the sweep); on the way, elsewhere
     # (another process holds its claim) or unclaimed (its claim could not be written: recorded failed); or
-    # eliminated: never trained, racing stopped its row (hpsweep.sweep.racing); answered: its carrier trains
+    # eliminated or stopped: never trained, racing stopped its row (hpsweep.sweep.racing); answered: its carrier trains
     # its trajectory (hpsweep.sweep.trajectories)
     status: str = "pending"
     result: dict | None = None
@@ -105,7 +106,7 @@ def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
     (an app that writes no result.json), or as failed (its process was killed)."""
     for outcome in outcomes:
         outcome.result = read_result(outcome.directory)
-        if outcome.status in ("skipped", "eliminated"):
+        if outcome.status in ("skipped", "eliminated", "stopped"):
             continue
         if outcome.result is None:
             outcome.result = _record_from_launcher(outcome, metric)
@@ -199,4 +200,5 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> Non
     out = console()
     out.print(table)
     counts = {status: sum(outcome.status == status for outcome in outcomes) for status in STYLES}
-    out.print(", ".join(f"{count} {status}" for status, count in counts.items()))
+    out.print(", ".join(f"{count} {status}" for status, count in counts.items()
+                        if count or status != "stopped"))  # stopped: only where futility stopping saved some

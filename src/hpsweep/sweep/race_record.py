@@ -1,9 +1,11 @@
-"""``race.json``: the eliminations racing recorded (``hpsweep.sweep.racing`` writes it), as the reports and the status
-read them. Below both racing and the reports, so that neither imports the other to read it."""
+"""``race.json``: the rows racing stopped (eliminated, futile or equivalent), as ``hpsweep.sweep.racing`` writes
+it and the reports and the status read it. Below both racing and the reports, so that neither imports the other
+to read it."""
 
 from pathlib import Path
 
 from hpsweep.records import read_json
+from hpsweep.sweep.plan import BASE
 
 RACE_FILE = "race.json"
 
@@ -19,11 +21,27 @@ def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
             for item in data.get("comparisons", [])}
 
 
+STOPS = ("futile", "equivalent")  # stopped as undecidable by more replicates; else eliminated (clearly worse)
+
+
+def stop_kind(why: dict) -> str:
+    """How racing stopped a row: ``eliminated``, ``futile`` or ``equivalent``."""
+    return why["stop"] if why.get("stop") in STOPS else "eliminated"
+
+
 def elimination(race: dict[tuple, dict[str, dict]], entry: dict) -> dict | None:
-    """Why a manifest entry's training is never trained, where racing eliminated every row it answers."""
-    found = [race.get(comparison_key(entry["model"], entry["setting"], row["stage"], row["category"]), {})
-             .get(row["option"]) for row in entry["rows"] if row["category"]]
-    return found[0] if found and all(found) and not entry.get("is_base") else None
+    """Why a manifest entry's training is never trained, where racing stopped every row it answers (the base:
+    where every comparison of its model was decided, each recorded, the base's row in it included)."""
+    if entry.get("is_base"):
+        stage = next((row["stage"] for row in entry["rows"]), 0)
+        own = {row["category"]: row["option"] for row in entry["rows"] if row["category"]}
+        found = [options.get(own.get(key[3], BASE)) for key, options in race.items()
+                 if key[:3] == (entry["model"], tuple(entry["setting"]), stage)]
+    else:
+        found = [race.get(comparison_key(entry["model"], entry["setting"], row["stage"], row["category"]), {})
+                 .get(row["option"]) for row in entry["rows"] if row["category"]]
+    whys = [why for why in found if why]
+    return next((why for why in whys if stop_kind(why) == "eliminated"), whys[0]) if found and all(found) else None
 
 
 def _race_shape(data: object) -> str | None:

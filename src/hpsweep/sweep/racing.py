@@ -21,7 +21,7 @@ from pathlib import Path
 from hpsweep.records import write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.race_record import RACE_FILE, comparison_key, read_race
+from hpsweep.sweep.race_record import RACE_FILE, comparison_key, read_race, stop_kind
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,14 @@ class Race:
     may run now, and which rows are out."""
 
     def __init__(self, sweep_dir: Path, outcomes: list[Outcome], metric: str, higher_is_better: bool, alpha: float,
-                 race_from: int, enabled: bool = True):
+                 race_from: int, enabled: bool = True, futility: float = 0.0, min_effect: float | None = None):
         self.path = Path(sweep_dir) / RACE_FILE
         self.metric = metric
         self.higher_is_better = higher_is_better
         self.alpha = alpha
         self.race_from = race_from
+        self.futility = futility  # a row whose final test would be significant with less probability stops
+        self.min_effect = min_effect  # a row surely within +-min_effect of the leader stops (None: never)
         self.outcomes = outcomes
         replicates = list(dict.fromkeys(outcome.training.replicate for outcome in outcomes))
         self.round = {replicate: number for number, replicate in enumerate(replicates)}
@@ -102,6 +104,14 @@ class Race:
                 and (key := comparison_key(training.model, training.setting, row.stage, row.category))
                 in self.comparisons]
 
+    def _bases_of(self, outcome: Outcome) -> list[tuple[Comparison, str]]:
+        """Every comparison the base competes in: it trains on while any of them is undecided."""
+        training = outcome.training
+        return [(comparison, comparison.base) for key, comparison in self.comparisons.items()
+                if key[:3] == (training.model, training.setting, training.stage) and comparison.base is not None
+                and self.round.get(training.replicate, 0) in comparison.rows.get(comparison.base, {})
+                and comparison.rows[comparison.base][self.round.get(training.replicate, 0)] is outcome]
+
     def ready(self) -> list[Outcome]:
         """The pending trainings that may run now, earliest round first; those of rows the race eliminated are
         marked ``eliminated`` and left out. Trainings answered by a carrier that is done take its answer first."""
@@ -111,11 +121,14 @@ class Race:
         for outcome in self.outcomes:
             if outcome.status != "pending":
                 continue
-            places = [] if outcome.training.is_base or not self.enabled else self._comparisons_of(outcome)
+            # the base never waits, unless a decided comparison may stop it (futility, equivalence)
+            places = [] if not self.enabled else self._comparisons_of(outcome) if not outcome.training.is_base \
+                else self._bases_of(outcome) if self.futility > 0 or self.min_effect is not None else []
             if places and all(option in comparison.eliminated for comparison, option in places):
-                outcome.status = "eliminated"
-                outcome.note = next(f"eliminated after {why['after']} replicate(s), {why['reason']}"
-                                    for comparison, option in places if (why := comparison.eliminated[option]))
+                whys = [comparison.eliminated[option] for comparison, option in places]
+                why = next((why for why in whys if stop_kind(why) == "eliminated"), whys[0])  # out, whatever else
+                outcome.status = "eliminated" if stop_kind(why) == "eliminated" else "stopped"
+                outcome.note = f"{outcome.status} after {why['after']} replicate(s), {why['reason']}"
                 continue
             number = self.round.get(outcome.training.replicate, 0)
             if all(comparison.rounds_complete() >= number for comparison, option in places
@@ -183,6 +196,47 @@ class Race:
                 log.info("%s / %s / %s: eliminated after %d replicate(s), %s", comparison.key[0], comparison.key[3],
                          option, done, comparison.eliminated[option]["reason"])
                 changed = True
+        return self._stop_undecidable(comparison, running, leader, done) or changed
+
+    def _stop_undecidable(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
+        """Stop the rows that more replicates would not decide: within +-min_effect of the leader for sure
+        (``equivalent``), or whose final test against it would be significant with less probability than
+        ``futility`` (``futile``). Once every other row is out, the leader stops too: nothing is left to decide."""
+        from hpsweep.report.statistics import difference_interval, predictive_power
+
+        changed = False
+        if (self.futility <= 0 and self.min_effect is None) or \
+                done >= max(len(rounds) for rounds in comparison.rows.values()):
+            return changed  # off, or every replicate is done: nothing left to save
+        for option, candidate in running.items():
+            planned = min(len(comparison.rows[option]), len(comparison.rows[leader.option]))
+            if candidate is leader or option in comparison.eliminated or done >= planned:
+                continue
+            interval = difference_interval(candidate, leader, self.alpha) if self.min_effect is not None else None
+            power = predictive_power(candidate, leader, planned, self.alpha) if self.futility > 0 else None
+            if interval is not None and -self.min_effect < interval[0] and interval[1] < self.min_effect:
+                why = {"stop": "equivalent", "power": power, "reason": f"equivalent to the leader {leader.option}: "
+                       f"the difference is within {interval[0]:+.4f} to {interval[1]:+.4f} ({1 - 2 * self.alpha:.0%} "
+                       f"confidence), inside +-{self.min_effect:g}"}
+            elif power is not None and power < self.futility:
+                why = {"stop": "futile", "power": power, "reason": f"within noise of {leader.option} (stopped after "
+                       f"{done} of {planned} replicates: the remaining ones would decide it with probability "
+                       f"{power:.2f})"}
+            else:
+                continue
+            comparison.eliminated[option] = {"after": done, "test": "futility", "p_value": None,
+                                             "leader": leader.option, "difference": None, **why}
+            log.info("%s / %s / %s: stopped after %d replicate(s), %s", comparison.key[0], comparison.key[3], option,
+                     done, why["reason"])
+            changed = True
+        others = [option for option in comparison.rows if option != leader.option]
+        if others and leader.option not in comparison.eliminated and \
+                all(option in comparison.eliminated for option in others):
+            comparison.eliminated[leader.option] = {
+                "after": done, "test": "futility", "p_value": None, "leader": leader.option, "difference": None,
+                "stop": "futile", "power": None, "reason": "the leader: every other row is decided, so more "
+                                                           "replicates cannot change this comparison"}
+            changed = True
         return changed
 
     def _candidate(self, comparison: Comparison, option: str, rounds: int):
@@ -221,21 +275,22 @@ class Race:
             recorded[key] = {**recorded.get(key, {}), **comparison.eliminated}
         write_json_atomic(self.path, {"comparisons": [
             {"model": key[0], "setting": list(key[1]), "stage": key[2], "category": key[3], "eliminated": eliminated}
-            for key, eliminated in recorded.items() if eliminated]})
+            for key, eliminated in recorded.items()]})  # undecided ones too: the base stops once all are decided
 
     def settled(self) -> bool:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
-        return all(outcome.status in (*DONE, "eliminated") for outcome in self.outcomes)
+        return all(outcome.status in (*DONE, "eliminated", "stopped") for outcome in self.outcomes)
 
 
-def training_bounds(trainings, race_from: int) -> tuple[int, int]:
+def training_bounds(trainings, race_from: int, base_may_stop: bool = False) -> tuple[int, int]:
     """(fewest, most) trainings the race can take: at fewest, every option but the base is eliminated after
-    ``race_from`` replicates (the base leading), which the base's own replicates never are."""
+    ``race_from`` replicates (the base leading), which the base's own replicates never are; where futility
+    stopping may stop the base too (``base_may_stop``), every row is decided after ``race_from``."""
     replicates = list(dict.fromkeys(training.replicate for training in trainings))
     if len(replicates) < 2:
         return len(trainings), len(trainings)
     first = set(replicates[:race_from])
-    fewest = sum(1 for training in trainings
-                 if training.is_base or training.trial is not None or training.replicate in first)
+    fewest = sum(1 for training in trainings if (training.is_base and not base_may_stop)
+                 or training.trial is not None or training.replicate in first)
     return fewest, len(trainings)

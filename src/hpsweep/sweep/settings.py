@@ -31,6 +31,10 @@ class SweepSettings:
     sampler: str = "tpe"  # tpe | random: how Optuna samples a searched option's values
     racing: bool = True  # replicates in rounds; an option clearly worse than its comparison's leader stops
     race_from: int = 1  # replicates every option trains before racing may eliminate it
+    # a row whose final test against the leader would be significant with less probability than this stops (its
+    # predictive power: hpsweep.report.statistics.predictive_power); 0: every row trains every replicate
+    futility: float = 0.3
+    min_effect: float | None = None  # a row surely within +-min_effect of the leader (metric units) stops; null: off
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
@@ -51,7 +55,8 @@ class SweepSettings:
     @property
     def race(self) -> dict:
         """The racing knobs, as the manifest records them."""
-        return {"enabled": self.racing, "race_from": self.race_from}
+        return {"enabled": self.racing, "race_from": self.race_from, "futility": self.futility,
+                "min_effect": self.min_effect}
 
     def problems(self) -> list[str]:
         """Every knob whose value cannot run, each named with what would be valid."""
@@ -70,6 +75,12 @@ class SweepSettings:
         if not _count(self.race_from):
             problems.append(f"hydra.sweeper.race_from={self.race_from!r}: expected an integer >= 1 (replicates every "
                             "option trains before racing may eliminate it)")
+        if not _number(self.futility) or not 0 <= self.futility < 1:
+            problems.append(f"hydra.sweeper.futility={self.futility!r}: expected a probability from 0 (off) to below 1 "
+                            "(0.3: stop a row whose remaining replicates would decide it with less probability)")
+        if self.min_effect is not None and (not _number(self.min_effect) or self.min_effect <= 0):
+            problems.append(f"hydra.sweeper.min_effect={self.min_effect!r}: expected a difference > 0 in the metric's "
+                            "units (0.01), or null for no indifference zone")
         if not _count(self.n_trials):
             problems.append(f"hydra.sweeper.n_trials={self.n_trials!r}: expected an integer >= 1")
         if self.sampler not in SAMPLERS:

@@ -14,7 +14,7 @@ from hpsweep.provenance import code_label
 from hpsweep.records import PACK_FILE, fields, read_job_record, read_json, read_result
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.race_record import elimination, read_race
+from hpsweep.sweep.race_record import elimination, read_race, stop_kind
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
@@ -53,8 +53,8 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         claim = read_claim(directory) if result is None else None
         if result is not None:
             state = result.get("status", "failed")
-        elif record is None and elimination(race, job):
-            state = "eliminated"
+        elif record is None and (why := elimination(race, job)):
+            state = "eliminated" if stop_kind(why) == "eliminated" else f"stopped ({stop_kind(why)})"
         elif record is None and job.get("answered_by"):
             state = f"answered by {job['answered_by']}"  # its carrier writes its result when the rule stops
         elif claim is not None and stale_reason(directory, claim) is None:
