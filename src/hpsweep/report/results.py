@@ -65,7 +65,8 @@ class TrainingResult:
     @property
     def status(self) -> str:
         """completed | failed | pruned | incomplete (started, no result yet) | pending (not started) | eliminated
-        (never to be trained: racing stopped every row it answers)."""
+        (never to be trained: racing eliminated a row it answers) | stopped (never to be trained: every row it
+        answers was decided without it)."""
         if self.record.get("status"):
             return self.record["status"]
         return ("eliminated" if stop_kind(self.eliminated) == "eliminated" else "stopped") if self.eliminated else \

@@ -169,8 +169,7 @@ def _mcnemar(a: Candidate, b: Candidate, pairs: list[tuple[dict, dict]], differe
     """McNemar's exact test on the images where ``a`` and ``b`` disagree, over each (a's, b's) correctness pair."""
     from scipy.stats import binomtest
 
-    only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
-    only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
+    only_a, only_b = _split(pairs)
     images = sum(len(right_a) for right_a, _ in pairs)
     unit = "views" if any("@" in image for right_a, _ in pairs for image in right_a) else "images"  # <image>@<view>
     p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
@@ -211,8 +210,8 @@ def predictive_power(a: Candidate, b: Candidate, planned: int, alpha: float) -> 
     if done >= planned:
         return 1.0 if race_test(a, b, alpha).significant(alpha) else 0.0
     test = race_test(a, b, alpha)
-    if test.images:  # pooled McNemar: only_a and only_b are in its method text's counts
-        only_a, only_b = _disagreements(a, b)
+    if test.images:  # pooled McNemar
+        only_a, only_b = _split([(a.correct(key), b.correct(key)) for key in sorted(set(a.values) & set(b.values))])
         seen = only_a + only_b
         more = round(seen * (planned - done) / done)
         total = seen + more
@@ -233,14 +232,12 @@ def predictive_power(a: Candidate, b: Candidate, planned: int, alpha: float) -> 
     critical = float(student.ppf(1 - alpha / 2, planned - 1)) * spread / math.sqrt(planned)
     rest = planned - done
     # the final mean: (done * observed + rest * future) / planned, the future mean ~ N(mean, spread^2 (1/rest + 1/done))
-    centre = mean
     width = rest / planned * spread * math.sqrt(1 / rest + 1 / done)
-    return float(norm.cdf((-critical - centre) / width) + norm.sf((critical - centre) / width))
+    return float(norm.cdf((-critical - mean) / width) + norm.sf((critical - mean) / width))
 
 
-def _disagreements(a: Candidate, b: Candidate) -> tuple[int, int]:
-    """Images right only by ``a``, only by ``b``, pooled over the replicates both completed."""
-    pairs = [(a.correct(key), b.correct(key)) for key in sorted(set(a.values) & set(b.values))]
+def _split(pairs: list[tuple[dict, dict]]) -> tuple[int, int]:
+    """Images right only by the first, only by the second, over each (first's, second's) correctness pair."""
     only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
     only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
     return only_a, only_b
