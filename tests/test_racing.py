@@ -102,6 +102,20 @@ def test_a_row_more_replicates_would_not_decide_stops_as_futile_and_a_decided_co
     assert note.startswith("stopped after 1 replicate(s), within noise of CrossEntropy")
 
 
+def test_a_training_answered_by_a_stopped_carrier_is_stopped_with_its_row_not_lost(tmp_path):
+    level = {"base": 0.9, "Focal": 0.9, "LabelSmoothing": 0.9}
+    outcomes = outcomes_of(tmp_path, level, done_rounds=1, images={"Focal": {*range(88), 90, 91}})
+    by_label = {label(outcome): outcome for outcome in outcomes}
+    for seed in (2, 3):  # as a shared trajectory would: Focal's later seeds answered by the base's
+        member, carrier = by_label[f"Focal seed={seed}"], by_label[f"base seed={seed}"]
+        member.status, member.answered_by = "answered", carrier
+        carrier.answers.append(member)
+    assert race(tmp_path, outcomes, futility=0.3).ready() == []
+    assert {label(outcome): outcome.status for outcome in outcomes if outcome.status != "completed"} == {
+        f"{option} seed={seed}": "stopped" for option in ("base", "Focal", "LabelSmoothing") for seed in (2, 3)}, \
+        "its carrier never trains: it is stopped with its own row (before, it ended failed, 'no result')"
+
+
 def test_the_base_trains_on_while_any_comparison_it_answers_is_undecided(tmp_path):
     from test_sweep_plan import plan as planned
 

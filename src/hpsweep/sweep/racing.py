@@ -134,6 +134,9 @@ class Race:
             if all(comparison.rounds_complete() >= number for comparison, option in places
                    if option not in comparison.eliminated):
                 ready.append(outcome)
+        if any(outcome.status == "answered" and outcome.answered_by.status in ("eliminated", "stopped")
+               for outcome in self.outcomes):
+            return self.ready()  # a carrier stopped in this pass: its members are trainings of their own again
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
         return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
 
@@ -148,7 +151,11 @@ class Race:
         one it could not answer is recorded failed, naming it, and trains on its own when the sweep runs again."""
         for outcome in self.outcomes:
             carrier = outcome.answered_by
-            if outcome.status == "answered" and carrier.status in DONE:
+            if outcome.status == "answered" and carrier.status in ("eliminated", "stopped"):
+                # its carrier never trains: it is a training of its own again, which its own row's stop may stop
+                outcome.status, outcome.answered_by = "pending", None
+                carrier.answers.remove(outcome)
+            elif outcome.status == "answered" and carrier.status in DONE:
                 outcome.launch_error = (f"the training it shares its trajectory with ({carrier.training.label}) "
                                         f"ended {carrier.status} without answering it")
                 collect_outcomes([outcome], self.metric)
