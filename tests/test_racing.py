@@ -246,3 +246,16 @@ def test_the_futility_simulation_trains_less_than_every_replicate_for_as_many_ri
     assert trained["every replicate"] == 3 * 6 * 9 and trained["futility 0.2"] < 0.9 * trained["every replicate"]
     assert wrong["futility 0.2"] <= wrong["every replicate"] + 1
     assert found["large"]["every replicate"]["false_win"] == found["large"]["futility 0.2"]["false_win"] == 0
+
+
+@pytest.mark.hostile
+def test_a_race_record_whose_stop_gives_no_reason_is_read_as_none(tmp_path):
+    """Every reader prints a stop's reason: a race.json without one (cut short, another tool's) is no record."""
+    stop = {"after": 1, "stop": "futile"}
+    (tmp_path / RACE_FILE).write_text(json.dumps({"comparisons": [
+        {"model": "test_resnet", "setting": [], "stage": 0, "category": "optimizer", "eliminated": {"SGD": stop}}]}))
+    assert read_race(tmp_path) == {}
+    stop["reason"] = "within noise of AdamW"
+    (tmp_path / RACE_FILE).write_text(json.dumps({"comparisons": [
+        {"model": "test_resnet", "setting": [], "stage": 0, "category": "optimizer", "eliminated": {"SGD": stop}}]}))
+    assert read_race(tmp_path)[("test_resnet", (), 0, "optimizer")]["SGD"]["reason"] == "within noise of AdamW"

@@ -25,7 +25,7 @@ from hpsweep.records import (
 )
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
-from hpsweep.sweep.race_record import elimination, read_race, stop_kind
+from hpsweep.sweep.race_record import elimination, read_race, untrained_status
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 
@@ -69,8 +69,7 @@ class TrainingResult:
         answers was decided without it)."""
         if self.record.get("status"):
             return self.record["status"]
-        return ("eliminated" if stop_kind(self.eliminated) == "eliminated" else "stopped") if self.eliminated else \
-            "pending"
+        return untrained_status(self.eliminated) if self.eliminated else "pending"
 
     @property
     def model(self) -> str | None:

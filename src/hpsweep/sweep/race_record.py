@@ -29,6 +29,17 @@ def stop_kind(why: dict) -> str:
     return why["stop"] if why.get("stop") in STOPS else "eliminated"
 
 
+def decisive(whys: list[dict]) -> dict:
+    """Of the stops of every row a training answers, the one that says why it is never trained: an elimination
+    (the row is out, whatever else stopped it), else the first."""
+    return next((why for why in whys if stop_kind(why) == "eliminated"), whys[0])
+
+
+def untrained_status(why: dict) -> str:
+    """The status of a training racing never trains: ``eliminated``, or ``stopped`` (decided without it)."""
+    return "eliminated" if stop_kind(why) == "eliminated" else "stopped"
+
+
 def elimination(race: dict[tuple, dict[str, dict]], entry: dict) -> dict | None:
     """Why a manifest entry's training is never trained, where racing stopped every row it answers (the base:
     where every comparison of its model was decided, each recorded, the base's row in it included)."""
@@ -40,8 +51,7 @@ def elimination(race: dict[tuple, dict[str, dict]], entry: dict) -> dict | None:
     else:
         found = [race.get(comparison_key(entry["model"], entry["setting"], row["stage"], row["category"]), {})
                  .get(row["option"]) for row in entry["rows"] if row["category"]]
-    whys = [why for why in found if why]
-    return next((why for why in whys if stop_kind(why) == "eliminated"), whys[0]) if found and all(found) else None
+    return decisive(found) if found and all(found) else None
 
 
 def _race_shape(data: object) -> str | None:
@@ -51,6 +61,7 @@ def _race_shape(data: object) -> str | None:
     wanted = {"setting": list, "stage": int, "category": str, "eliminated": dict}
     if not all(isinstance(item, dict) and all(isinstance(item.get(key), kind) for key, kind in wanted.items())
                and all(isinstance(why, dict) and isinstance(why.get("after"), int)
-                       for why in item["eliminated"].values()) for item in comparisons):
-        return "a comparison without its category, setting, stage or eliminations"
+                       and isinstance(why.get("reason"), str) for why in item["eliminated"].values())
+               for item in comparisons):
+        return "a comparison without its category, setting, stage or stops (each with its replicates and reason)"
     return None

@@ -21,11 +21,12 @@ from pathlib import Path
 from hpsweep.records import write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.race_record import RACE_FILE, comparison_key, read_race, stop_kind
+from hpsweep.sweep.race_record import RACE_FILE, comparison_key, decisive, read_race, untrained_status
 
 log = logging.getLogger(__name__)
 
 DONE = ("completed", "failed", "pruned", "skipped", "unclaimed")  # a training that will not run again here
+UNTRAINED = ("eliminated", "stopped")  # a training racing never trains
 
 
 @dataclass
@@ -125,16 +126,15 @@ class Race:
             places = [] if not self.enabled else self._comparisons_of(outcome) if not outcome.training.is_base \
                 else self._bases_of(outcome) if self.futility > 0 or self.min_effect is not None else []
             if places and all(option in comparison.eliminated for comparison, option in places):
-                whys = [comparison.eliminated[option] for comparison, option in places]
-                why = next((why for why in whys if stop_kind(why) == "eliminated"), whys[0])  # out, whatever else
-                outcome.status = "eliminated" if stop_kind(why) == "eliminated" else "stopped"
+                why = decisive([comparison.eliminated[option] for comparison, option in places])
+                outcome.status = untrained_status(why)
                 outcome.note = f"{outcome.status} after {why['after']} replicate(s), {why['reason']}"
                 continue
             number = self.round.get(outcome.training.replicate, 0)
             if all(comparison.rounds_complete() >= number for comparison, option in places
                    if option not in comparison.eliminated):
                 ready.append(outcome)
-        if any(outcome.status == "answered" and outcome.answered_by.status in ("eliminated", "stopped")
+        if any(outcome.status == "answered" and outcome.answered_by.status in UNTRAINED
                for outcome in self.outcomes):
             return self.ready()  # a carrier stopped in this pass: its members are trainings of their own again
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
@@ -151,7 +151,7 @@ class Race:
         one it could not answer is recorded failed, naming it, and trains on its own when the sweep runs again."""
         for outcome in self.outcomes:
             carrier = outcome.answered_by
-            if outcome.status == "answered" and carrier.status in ("eliminated", "stopped"):
+            if outcome.status == "answered" and carrier.status in UNTRAINED:
                 # its carrier never trains: it is a training of its own again, which its own row's stop may stop
                 outcome.status, outcome.answered_by = "pending", None
                 carrier.answers.remove(outcome)
@@ -287,7 +287,7 @@ class Race:
     def settled(self) -> bool:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
-        return all(outcome.status in (*DONE, "eliminated", "stopped") for outcome in self.outcomes)
+        return all(outcome.status in (*DONE, *UNTRAINED) for outcome in self.outcomes)
 
 
 def training_bounds(trainings, race_from: int, base_may_stop: bool = False) -> tuple[int, int]:
