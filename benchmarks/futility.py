@@ -43,15 +43,16 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from hpsweep.compose import group_files  # noqa: E402
 from hpsweep.records import read_probabilities, write_csv_atomic  # noqa: E402
-from hpsweep.report.statistics import Candidate, decide, t_detectable  # noqa: E402
+from hpsweep.report.statistics import SPENDINGS, Candidate, decide, t_detectable  # noqa: E402
 from hpsweep.sweep.outcomes import Outcome  # noqa: E402
 from hpsweep.sweep.plan import PlanRequest, plan_jobs  # noqa: E402
-from hpsweep.sweep.race_record import read_race, stop_kind  # noqa: E402
+from hpsweep.sweep.race_record import read_race, stop_kind, won  # noqa: E402
 from hpsweep.sweep.racing import Race  # noqa: E402
 
 SEEDS = 3
 ALPHA = 0.05
-BASELINES = {"every replicate": None, "racing": 0.0}  # futility None: no race; 0: racing without futility
+# a way of replicating: None, no race; else the race's futility threshold and efficacy spending
+BASELINES = {"every replicate": None, "racing": {"futility": 0.0, "efficacy": None}}
 METRIC = "val_acc"
 
 
@@ -133,7 +134,7 @@ class Answer:
     trained: int
 
 
-def run_way(work: Path, draws: dict[tuple[str, int], np.ndarray], futility: float | None) -> Answer:
+def run_way(work: Path, draws: dict[tuple[str, int], np.ndarray], way: dict | None) -> Answer:
     """One comparison, replicated one way, on pre-drawn per-image correctness ((option, seed) -> bools)."""
     outcomes = []
     for training in trainings():
@@ -149,11 +150,11 @@ def run_way(work: Path, draws: dict[tuple[str, int], np.ndarray], futility: floa
         outcome.result = {"status": "completed", "metrics": {METRIC: float(np.mean(right))}}
         outcome.status = "completed"
 
-    if futility is None:
+    if way is None:
         for outcome in outcomes:
             train(outcome)
     else:
-        race = Race(work, outcomes, METRIC, higher_is_better=True, alpha=ALPHA, race_from=1, futility=futility)
+        race = Race(work, outcomes, METRIC, higher_is_better=True, alpha=ALPHA, race_from=1, **way)
         while ready := race.ready():
             for outcome in ready:
                 train(outcome)
@@ -173,12 +174,12 @@ def run_way(work: Path, draws: dict[tuple[str, int], np.ndarray], futility: floa
                    for key in [" ".join(o.training.replicate)]}
         candidates.append(Candidate(row, values, complete=True, is_base=names[row] == "base",
                                     eliminated=why["reason"] if why and stop_kind(why) == "eliminated" else None,
-                                    correct=lambda replicate, correct=correct: correct[replicate]))
-    verdict = decide(candidates, higher_is_better=True, alpha=ALPHA)
+                                    won=won(why, row), correct=lambda replicate, correct=correct: correct[replicate]))
+    verdict = decide(candidates, higher_is_better=True, alpha=ALPHA, spending=(way or {}).get("efficacy"))
     return Answer(names.get(verdict.winner, verdict.winner), sum(o.status == "completed" for o in outcomes))
 
 
-def simulate(noise: Noise, comparisons: int, ways: dict[str, float | None], seed: int = 0) -> dict:
+def simulate(noise: Noise, comparisons: int, ways: dict[str, dict | None], seed: int = 0) -> dict:
     """``comparisons`` comparisons of each kind of effect, each replicated every way (each comparison draws its
     own images). Returns, per kind and way, the wrong answers (false wins, misses) and the trainings trained."""
     rng = np.random.default_rng(seed)
@@ -198,8 +199,9 @@ def simulate(noise: Noise, comparisons: int, ways: dict[str, float | None], seed
                 achieved[kind].append(max(np.mean(options[name]) - np.mean(rates) for name in effects))
                 draws = {(name, seed): rng.random(len(rates)) < option_rates for name, option_rates in options.items()
                          for seed in range(1, SEEDS + 1)}
-                for way, futility in ways.items():
-                    answer = run_way(Path(work) / kind / str(number) / way.replace(" ", "-"), draws, futility)
+                for way, settings in ways.items():
+                    answer = run_way(Path(work) / kind / str(number) / way.replace(" ", "-").replace(",", ""), draws,
+                                     settings)
                     counts = found[kind][way]
                     counts["trained"] += answer.trained
                     if answer.winner != best:
@@ -235,10 +237,15 @@ def main() -> None:
                         help="a recorded sweep whose probability files give the noise (default: the demo's)")
     parser.add_argument("--model", help="whose images (default: the recorded sweep's first model)")
     parser.add_argument("--comparisons", type=int, default=500, help="simulated comparisons per kind of effect")
-    parser.add_argument("--futility", default="0.05,0.1,0.2", help="the thresholds to try, comma-separated")
+    parser.add_argument("--futility", default="0.2,0.3", help="the thresholds to try, comma-separated")
+    parser.add_argument("--efficacy", default="obrien_fleming,pocock",
+                        help="the spending functions to try with each threshold, comma-separated (none: no early win)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    ways = {**BASELINES, **{f"futility {value}": float(value) for value in args.futility.split(",")}}
+    ways = {**BASELINES, **{f"futility {value}" + (f", {efficacy}" if efficacy != "none" else ""):
+                            {"futility": float(value), "efficacy": None if efficacy == "none" else efficacy}
+                            for value in args.futility.split(",") for efficacy in ["none", *args.efficacy.split(",")]
+                            if efficacy == "none" or efficacy in SPENDINGS}}
     noise = recorded_noise(args.source, args.model)
     if noise is None:
         sys.exit(f"{args.source}: no val_probabilities.csv to take the noise from; run `make demo` first, or pass "

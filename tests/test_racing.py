@@ -102,6 +102,40 @@ def test_a_row_more_replicates_would_not_decide_stops_as_futile_and_a_decided_co
     assert note.startswith("stopped after 1 replicate(s), within noise of CrossEntropy")
 
 
+def test_a_leader_that_beats_the_base_at_the_looks_boundary_wins_and_stops_its_comparison(tmp_path):
+    # Focal right on 19 images the base gets wrong and none the other way (p=4e-6); LabelSmoothing far behind
+    clear = {"base": 0.8, "Focal": 0.99, "LabelSmoothing": 0.5}
+    outcomes = outcomes_of(tmp_path, clear, done_rounds=1)
+    assert race(tmp_path, outcomes, efficacy="obrien_fleming").ready() == []
+    assert {label(outcome): outcome.status for outcome in outcomes if outcome.status != "completed"} == {
+        **{f"{option} seed={seed}": "stopped" for option in ("base", "Focal") for seed in (2, 3)},
+        "LabelSmoothing seed=2": "eliminated", "LabelSmoothing seed=3": "eliminated"}
+    recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
+    focal, base = recorded["Focal"], recorded["CrossEntropy"]
+    assert (focal["stop"], base["stop"], focal["leader"], focal["after"]) == ("efficacy", "efficacy", "Focal", 1)
+    assert focal["reason"].startswith("won: better than the base by +0.1900 (McNemar on 100 images of 1 "
+                                      "replicate(s) pooled: 19 right only by Focal, 0 only by CrossEntropy")
+    assert "< 0.000687, the efficacy boundary after 1 of 3 replicates" in focal["reason"]
+    assert base["reason"].startswith("beaten by Focal: it is better than the base")
+
+    # 7 images ahead (p=0.016): below Pocock's first boundary (0.023), far above O'Brien-Fleming's (0.0007)
+    close = {"base": 0.8, "Focal": 0.87, "LabelSmoothing": 0.5}
+    early = outcomes_of(tmp_path / "pocock", close, done_rounds=1)
+    assert race(tmp_path / "pocock", early, efficacy="pocock").ready() == []
+    late = outcomes_of(tmp_path / "late", close, done_rounds=1)
+    assert sorted(map(label, race(tmp_path / "late", late, efficacy="obrien_fleming").ready())) == \
+        ["Focal seed=2", "base seed=2"], "not decided yet: the base and the leader train on, round by round"
+    assert "Focal" not in read_race(tmp_path / "late").get(("test_resnet", (), 0, "loss_function"), {})
+
+
+def test_a_leader_does_not_win_early_while_another_row_is_undecided(tmp_path):
+    # LabelSmoothing within noise of Focal, and more seeds may tell them apart: no win is taken from Focal yet
+    outcomes = outcomes_of(tmp_path, {"base": 0.8, "Focal": 0.99, "LabelSmoothing": 0.97}, done_rounds=1)
+    ready = race(tmp_path, outcomes, efficacy="obrien_fleming").ready()
+    assert sorted(map(label, ready)) == ["Focal seed=2", "LabelSmoothing seed=2", "base seed=2"]
+    assert not read_race(tmp_path)
+
+
 def test_a_training_answered_by_a_stopped_carrier_is_stopped_with_its_row_not_lost(tmp_path):
     level = {"base": 0.9, "Focal": 0.9, "LabelSmoothing": 0.9}
     outcomes = outcomes_of(tmp_path, level, done_rounds=1, images={"Focal": {*range(88), 90, 91}})
@@ -231,21 +265,26 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
         "every training the race did not run is shown as eliminated, or stopped where more seeds would not decide it"
 
 
-def test_the_futility_simulation_trains_less_than_every_replicate_for_as_many_right_answers():
+def test_the_stopping_simulation_trains_half_of_every_replicate_for_no_more_wrong_answers():
     """A small run of benchmarks/futility.py: simulated comparisons raced by the real Race and decided by the real
-    rule; futility stopping trains fewer replicates and gives no more wrong answers than one in its few cases."""
+    rule; the defaults (futility 0.3, O'Brien-Fleming efficacy) train about half the replicates and give no more
+    wrong answers than one in its few cases."""
     import importlib.util
+
+    from hpsweep.sweep.settings import SweepSettings
 
     spec = importlib.util.spec_from_file_location("futility", ROOT / "benchmarks" / "futility.py")
     simulation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(simulation)
-    ways = {"every replicate": None, "futility 0.2": 0.2}
+    defaults = SweepSettings()
+    ways = {"every replicate": None, "defaults": {"futility": defaults.futility, "efficacy": defaults.efficacy}}
     found = simulation.simulate(simulation.Noise(270, 0.92, 0.06), comparisons=6, ways=ways, seed=3)["found"]
     trained = {way: sum(found[kind][way]["trained"] for kind in found) for way in ways}
     wrong = {way: sum(found[kind][way]["false_win"] + found[kind][way]["miss"] for kind in found) for way in ways}
-    assert trained["every replicate"] == 3 * 6 * 9 and trained["futility 0.2"] < 0.9 * trained["every replicate"]
-    assert wrong["futility 0.2"] <= wrong["every replicate"] + 1
-    assert found["large"]["every replicate"]["false_win"] == found["large"]["futility 0.2"]["false_win"] == 0
+    assert trained["every replicate"] == 3 * 6 * 9 and trained["defaults"] < 0.6 * trained["every replicate"]
+    assert found["large"]["defaults"]["trained"] <= 6 * 4, "a large effect is decided after the first seed"
+    assert wrong["defaults"] <= wrong["every replicate"] + 1
+    assert found["large"]["every replicate"]["false_win"] == found["large"]["defaults"]["false_win"] == 0
 
 
 @pytest.mark.hostile

@@ -9,6 +9,7 @@ from hpsweep.report.statistics import (
     Candidate,
     decide,
     difference_interval,
+    efficacy_boundaries,
     mcnemar_detectable,
     paired_test,
     predictive_power,
@@ -211,3 +212,28 @@ def test_predictive_power_of_a_paired_t_test_and_the_equivalence_interval():
     low, high = difference_interval(close, base, 0.05)
     assert low < -0.0003 < 0 < high < 0.003
     assert difference_interval(candidate("one", [0.9]), base, 0.05) is None
+
+
+def test_efficacy_boundaries_spend_alpha_over_the_looks_and_sum_to_it():
+    """Lan-DeMets spending, each look given the increment: O'Brien-Fleming's type keeps almost all of alpha for the
+    last look, Pocock's type spends evenly; either way the looks' levels sum to alpha (a Bonferroni bound)."""
+    late = efficacy_boundaries(0.05, 3, "obrien_fleming")
+    even = efficacy_boundaries(0.05, 3, "pocock")
+    assert late == pytest.approx([0.00069, 0.01569, 0.03363], abs=1e-5)
+    assert even == pytest.approx([0.02264, 0.01553, 0.01183], abs=1e-5)
+    assert sum(late) == pytest.approx(0.05) and sum(even) == pytest.approx(0.05)
+    assert efficacy_boundaries(0.05, 3, None) == [0.05] * 3 and efficacy_boundaries(0.05, 1, "pocock") == [0.05]
+
+
+def test_a_race_that_looked_for_a_win_tests_the_last_look_at_what_is_left_and_takes_a_recorded_win():
+    base = candidate("AdamW", [0.80, 0.80, 0.80], is_base=True)
+    better = candidate("SGD", [0.845, 0.82, 0.83])  # paired t-test p between 0.0336 and 0.05
+    assert 0.0337 < ttest_rel([0.845, 0.82, 0.83], [0.80, 0.80, 0.80]).pvalue < 0.05
+    assert decide([base, better], True, 0.05).winner == "SGD", "one look at the end: at alpha"
+    verdict = decide([base, better], True, 0.05, spending="obrien_fleming")
+    assert verdict.kept_base and "p=0.0488 >= 0.0336, what the race's earlier looks left of alpha 0.05" in \
+        verdict.reason
+    won = Candidate("Focal", {"seed=1": 0.9}, True, won="won: better than the base by +0.1000 (...)")
+    verdict = decide([candidate("CE", [0.8, 0.95, 0.95], is_base=True), won], True, 0.05, "obrien_fleming")
+    assert (verdict.winner, verdict.kept_base, verdict.reason) == ("Focal", False, won.won), \
+        "a win the race recorded stands, whatever the means of replicates trained after it"

@@ -12,7 +12,7 @@ from hpsweep.provenance import code_identity, code_label, compared_packages
 from hpsweep.report.results import Sweep, TrainingResult
 from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide, what_would_decide
 from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.race_record import STOPS, comparison_key, read_race, stop_kind
+from hpsweep.sweep.race_record import STOPS, comparison_key, read_race, stop_kind, won
 
 
 @dataclass
@@ -29,7 +29,8 @@ class RowResult:
 
     @property
     def stopped(self) -> str | None:
-        """How racing stopped it: ``eliminated`` (clearly worse), ``futile`` or ``equivalent``; None: it was not."""
+        """How racing stopped it: ``eliminated`` (clearly worse), ``futile``, ``equivalent`` or ``efficacy``; None:
+        it was not."""
         return stop_kind(self.eliminated) if self.eliminated is not None else None
 
     @property
@@ -65,7 +66,7 @@ class RowResult:
         by_replicate = {training.replicate: training for training in self.trainings}
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
                          eliminated=f"after {self.eliminated['after']} replicate(s), {self.eliminated['reason']}"
-                         if self.stopped == "eliminated" else None,
+                         if self.stopped == "eliminated" else None, won=won(self.eliminated, self.option),
                          correct=lambda replicate: by_replicate[replicate].correct(metric))
 
 
@@ -157,7 +158,8 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
                     if row.eliminated is not None:  # its replicates never trained are not part of it
                         row.trainings = [training for training in row.trainings
                                          if training.status not in ("pending", "eliminated", "stopped")]
-                verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha)
+                verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha,
+                                 sweep.spending)
                 if verdict.undecided is not None:
                     way = what_would_decide(verdict.undecided, sweep.alpha, *_replicates(options))
                     verdict.notes += [way] if way else []

@@ -186,6 +186,13 @@ class Sweep:
     def alpha(self) -> float:
         return self.manifest.get("alpha", 0.05)
 
+    @property
+    def spending(self) -> str | None:
+        """How the race spent alpha on looks for a win before the last replicate; None: it looked at the end only
+        (racing off, or a sweep recorded before efficacy stopping)."""
+        racing = self.manifest.get("racing") or {}
+        return racing.get("efficacy") if racing.get("enabled", True) else None
+
 
 def load(paths: Iterable[Path]) -> list[Sweep]:
     """Every sweep under ``paths`` (sweep dirs, or ``outputs/`` for all of them), and every run outside one."""

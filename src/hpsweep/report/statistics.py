@@ -31,6 +31,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class Candidate:
     complete: bool  # every replicate it was asked for completed
     is_base: bool = False
     eliminated: str | None = None  # when and why racing stopped it ("after 1 replicate(s), worse than ...")
+    won: str | None = None  # why racing stopped its comparison for it: it beat the base at an efficacy boundary
     correct: Callable[[str], dict[str, bool] | None] = lambda replicate: None  # image id -> right, per replicate
 
     @property
@@ -257,6 +259,31 @@ def difference_interval(a: Candidate, b: Candidate, alpha: float) -> tuple[float
     return mean - half, mean + half
 
 
+SPENDINGS = ("obrien_fleming", "pocock")  # Lan and DeMets' spending functions of those two designs
+
+
+def spent_alpha(alpha: float, fraction: float, spending: str) -> float:
+    """The share of ``alpha`` a group-sequential design has spent by this fraction of its replicates (Lan and
+    DeMets 1983): O'Brien-Fleming's type spends almost nothing early, Pocock's type spends evenly."""
+    from scipy.stats import norm
+
+    if spending == "obrien_fleming":
+        return float(2 - 2 * norm.cdf(norm.ppf(1 - alpha / 2) / math.sqrt(fraction)))
+    return float(alpha * math.log(1 + (math.e - 1) * fraction))
+
+
+def efficacy_boundaries(alpha: float, looks: int, spending: str | None) -> list[float]:
+    """The p-value each look of ``looks`` (one after each replicate) must beat for a win, the last being the
+    verdict's test over every replicate: each look gets what the spending function spends from the look before to
+    it. Their sum is alpha, so the chance of any false win over all the looks is at most alpha whatever the looks'
+    correlation (a Bonferroni split: the tests differ, pooled McNemar early, the verdict's test at the end).
+    Without spending (no early looks), the one look is at alpha."""
+    if spending is None or looks <= 1:
+        return [alpha] * max(looks, 1)
+    spent = [spent_alpha(alpha, look / looks, spending) for look in range(1, looks)] + [alpha]
+    return [spent[0]] + [later - earlier for earlier, later in pairwise(spent)]
+
+
 def what_would_decide(test: Test, alpha: float, replicate: str = "seeds", labelled: int | None = None,
                       validated: int | None = None) -> str:
     """What would decide a comparison this test could not: more replicates of the kind compared (``replicate``),
@@ -277,8 +304,11 @@ def what_would_decide(test: Test, alpha: float, replicate: str = "seeds", labell
     return "to decide it: " + "; ".join(ways)
 
 
-def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float) -> Verdict:
-    """The winner of one category (see the module's docstring for the rule)."""
+def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float,
+           spending: str | None = None) -> Verdict:
+    """The winner of one category (see the module's docstring for the rule). ``spending``: the race looked for a win
+    after each replicate (``efficacy_boundaries``), so a candidate that won there wins, and the test over every
+    replicate is at what the earlier looks left of alpha."""
     sign = 1.0 if higher_is_better else -1.0
     base = next((candidate for candidate in candidates if candidate.is_base), None)
     against_base = {candidate.option: paired_test(candidate, base, alpha) for candidate in candidates
@@ -306,7 +336,10 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
     if tied:
         rule = "the base option wins a tie" if top.is_base else "the option listed first wins a tie"
         notes.append(f"tie at {top.aggregate.mean:.4f} between {top.option} and {', '.join(tied)}: {rule}")
-    if top.is_base:
+    won = next((candidate for candidate in eligible if candidate.won), None)
+    if won is not None:
+        verdict = Verdict(won.option, won.option, False, False, won.won, notes, against_base)
+    elif top.is_base:
         verdict = Verdict(top.option, top.option, True, False, "the base option has the best mean", notes,
                           against_base)
     elif base is None or base not in eligible:
@@ -314,18 +347,20 @@ def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float
                           "is not compared", notes, against_base)
     else:
         test = against_base[top.option]
+        final = efficacy_boundaries(alpha, test.replicates, spending)[-1]
+        level = f"{final:.3g}, what the race's earlier looks left of alpha {alpha}" if final < alpha else f"{alpha}"
         if test.p_value is None:
             verdict = Verdict(top.option, top.option, False, False,
                               f"best mean ({signed(test.difference)} against the base), untested: {test.method}",
                               notes, against_base)
-        elif test.significant(alpha) and sign * test.difference > 0:
+        elif test.significant(final) and sign * test.difference > 0:
             verdict = Verdict(top.option, top.option, False, False,
                               f"better than the base by {signed(test.difference)} ({test.method}, "
                               f"p={test.p_value:.3g})", notes, against_base)
         else:
             verdict = Verdict(base.option, top.option, True, True,
                               f"{top.option} has the best mean ({signed(test.difference)}) but is within noise of "
-                              f"the base ({test.method}, p={test.p_value:.3g} >= {alpha}): undecided with this "
+                              f"the base ({test.method}, p={test.p_value:.3g} >= {level}): undecided with this "
                               f"validation, which could detect a difference of {test.detectable_text} or more; "
                               "the base is kept", notes, against_base, undecided=test)
     runner_up = next((c for c in ranked if c.option != verdict.winner), None)

@@ -53,8 +53,8 @@ def rows(groups: list[Group]) -> list[dict]:
                 "eliminated": row.stopped == "eliminated",
                 "eliminated_after": row.eliminated["after"] if row.stopped == "eliminated" else None,
                 "eliminated_by": row.eliminated["reason"] if row.stopped == "eliminated" else None,  # test, or pruning
-                # how racing stopped it (eliminated, futile, equivalent; null: it was not), after how many
-                # replicates, and the probability that its remaining replicates would have decided it
+                # how racing stopped it (eliminated, futile, equivalent, efficacy; null: it was not), after how
+                # many replicates, and the probability that its remaining replicates would have decided it
                 "stopped": row.stopped,
                 "stopped_after": row.eliminated["after"] if row.eliminated else None,
                 "stopped_because": row.eliminated["reason"] if row.eliminated else None,

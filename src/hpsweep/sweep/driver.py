@@ -514,7 +514,8 @@ class Driver:
         is ready at once."""
         metric, direction = self.decision_metric()
         return Race(sweep_dir, outcomes, metric, direction == "max", self.settings.alpha, self.settings.race_from,
-                    enabled=self.settings.racing, futility=self.settings.futility, min_effect=self.settings.min_effect)
+                    enabled=self.settings.racing, futility=self.settings.futility, min_effect=self.settings.min_effect,
+                    efficacy=self.settings.efficacy)
 
     def launch_batches(self, pending: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
         """Batches of ``max_batch_size``, each claimed as a whole; the basic launcher's one job at a time (it runs

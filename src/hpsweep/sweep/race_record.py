@@ -21,12 +21,19 @@ def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
             for item in data.get("comparisons", [])}
 
 
-STOPS = ("futile", "equivalent")  # stopped as undecidable by more replicates; else eliminated (clearly worse)
+# stopped as undecidable by more replicates (futile, equivalent), or as decided (efficacy: the leader won, the base
+# lost); else eliminated (clearly worse)
+STOPS = ("futile", "equivalent", "efficacy")
 
 
 def stop_kind(why: dict) -> str:
-    """How racing stopped a row: ``eliminated``, ``futile`` or ``equivalent``."""
+    """How racing stopped a row: ``eliminated``, ``futile``, ``equivalent`` or ``efficacy``."""
     return why["stop"] if why.get("stop") in STOPS else "eliminated"
+
+
+def won(why: dict | None, option: str) -> str | None:
+    """Why the row ``option`` won its comparison before its last replicate (an efficacy stop); None: it did not."""
+    return why["reason"] if why and stop_kind(why) == "efficacy" and why.get("leader") == option else None
 
 
 def decisive(whys: list[dict]) -> dict:

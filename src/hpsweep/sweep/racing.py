@@ -53,7 +53,8 @@ class Race:
     may run now, and which rows are out."""
 
     def __init__(self, sweep_dir: Path, outcomes: list[Outcome], metric: str, higher_is_better: bool, alpha: float,
-                 race_from: int, enabled: bool = True, futility: float = 0.0, min_effect: float | None = None):
+                 race_from: int, enabled: bool = True, futility: float = 0.0, min_effect: float | None = None,
+                 efficacy: str | None = None):
         self.path = Path(sweep_dir) / RACE_FILE
         self.metric = metric
         self.higher_is_better = higher_is_better
@@ -61,6 +62,7 @@ class Race:
         self.race_from = race_from
         self.futility = futility  # a row whose final test would be significant with less probability stops
         self.min_effect = min_effect  # a row surely within +-min_effect of the leader stops (None: never)
+        self.efficacy = efficacy  # the spending function of the looks for a win before the last (None: no such look)
         self.outcomes = outcomes
         replicates = list(dict.fromkeys(outcome.training.replicate for outcome in outcomes))
         self.round = {replicate: number for number, replicate in enumerate(replicates)}
@@ -122,9 +124,9 @@ class Race:
         for outcome in self.outcomes:
             if outcome.status != "pending":
                 continue
-            # the base never waits, unless a decided comparison may stop it (futility, equivalence)
+            # the base never waits, unless a decided comparison may stop it (futility, equivalence, efficacy)
             places = [] if not self.enabled else self._comparisons_of(outcome) if not outcome.training.is_base \
-                else self._bases_of(outcome) if self.futility > 0 or self.min_effect is not None else []
+                else self._bases_of(outcome) if self.base_may_stop else []
             if places and all(option in comparison.eliminated for comparison, option in places):
                 why = decisive([comparison.eliminated[option] for comparison, option in places])
                 outcome.status = untrained_status(why)
@@ -139,6 +141,10 @@ class Race:
             return self.ready()  # a carrier stopped in this pass: its members are trainings of their own again
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
         return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
+
+    @property
+    def base_may_stop(self) -> bool:
+        return self.futility > 0 or self.min_effect is not None or self.efficacy is not None
 
     def after(self, ended: Outcome) -> list[Outcome]:
         """What may run now that ``ended`` is done: ``ready()`` where its end can change that (a raced row's
@@ -203,18 +209,33 @@ class Race:
                 log.info("%s / %s / %s: eliminated after %d replicate(s), %s", comparison.key[0], comparison.key[3],
                          option, done, comparison.eliminated[option]["reason"])
                 changed = True
-        return self._stop_undecidable(comparison, running, leader, done) or changed
+        return self._stop_decided(comparison, running, leader, done) or changed
+
+    def _stop_decided(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
+        """Stop the rows that more replicates would not change: those more replicates would not decide
+        (``_stop_undecidable``), then the leader and the base where the leader has won (``_stop_won``). Once every
+        other row is out, the leader stops too: nothing is left to decide."""
+        if not self.base_may_stop or done >= max(len(rounds) for rounds in comparison.rows.values()):
+            return False  # off, or every replicate is done: nothing left to save
+        changed = self._stop_undecidable(comparison, running, leader, done)
+        changed |= self._stop_won(comparison, running, leader, done)
+        others = [option for option in comparison.rows if option != leader.option]
+        if others and leader.option not in comparison.eliminated and \
+                all(option in comparison.eliminated for option in others):
+            comparison.eliminated[leader.option] = {
+                "after": done, "test": "futility", "p_value": None, "leader": leader.option, "difference": None,
+                "stop": "futile", "power": None, "reason": "the leader: every other row is decided, so more "
+                                                           "replicates cannot change this comparison"}
+            changed = True
+        return changed
 
     def _stop_undecidable(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
         """Stop the rows that more replicates would not decide: within +-min_effect of the leader for sure
         (``equivalent``), or whose final test against it would be significant with less probability than
-        ``futility`` (``futile``). Once every other row is out, the leader stops too: nothing is left to decide."""
+        ``futility`` (``futile``)."""
         from hpsweep.report.statistics import difference_interval, predictive_power
 
         changed = False
-        if (self.futility <= 0 and self.min_effect is None) or \
-                done >= max(len(rounds) for rounds in comparison.rows.values()):
-            return changed  # off, or every replicate is done: nothing left to save
         for option, candidate in running.items():
             planned = min(len(comparison.rows[option]), len(comparison.rows[leader.option]))
             if candidate is leader or option in comparison.eliminated or done >= planned:
@@ -236,15 +257,36 @@ class Race:
             log.info("%s / %s / %s: stopped after %d replicate(s), %s", comparison.key[0], comparison.key[3], option,
                      done, why["reason"])
             changed = True
-        others = [option for option in comparison.rows if option != leader.option]
-        if others and leader.option not in comparison.eliminated and \
-                all(option in comparison.eliminated for option in others):
-            comparison.eliminated[leader.option] = {
-                "after": done, "test": "futility", "p_value": None, "leader": leader.option, "difference": None,
-                "stop": "futile", "power": None, "reason": "the leader: every other row is decided, so more "
-                                                           "replicates cannot change this comparison"}
-            changed = True
         return changed
+
+    def _stop_won(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
+        """Stop the leader and the base where the leader has won: every other row is decided, and the race's test
+        finds the leader better than the base at this look's efficacy boundary (alpha spent over the looks, so the
+        verdict's own test at the last look gets what is left: ``statistics.efficacy_boundaries``)."""
+        from hpsweep.report.statistics import efficacy_boundaries, race_test, signed
+
+        base = running.get(comparison.base)
+        if self.efficacy is None or base is None or base is leader or leader.option in comparison.eliminated or \
+                any(option not in comparison.eliminated for option in comparison.rows
+                    if option not in (leader.option, comparison.base)):
+            return False
+        planned = min(len(comparison.rows[leader.option]), len(comparison.rows[comparison.base]))
+        if done >= planned:
+            return False
+        boundary = efficacy_boundaries(self.alpha, planned, self.efficacy)[done - 1]
+        test = race_test(leader, base, self.alpha)
+        sign = 1.0 if self.higher_is_better else -1.0
+        if not test.significant(boundary) or sign * test.difference <= 0:
+            return False
+        won = (f"better than the base by {signed(test.difference)} ({test.method}, p={test.p_value:.3g} < "
+               f"{boundary:.3g}, the efficacy boundary after {done} of {planned} replicates)")
+        why = {"after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
+               "difference": test.difference, "stop": "efficacy", "power": None, "boundary": boundary}
+        comparison.eliminated[leader.option] = {**why, "reason": f"won: {won}"}
+        comparison.eliminated[comparison.base] = {**why, "reason": f"beaten by {leader.option}: it is {won}"}
+        log.info("%s / %s / %s: won after %d replicate(s), %s", comparison.key[0], comparison.key[3], leader.option,
+                 done, won)
+        return True
 
     def _candidate(self, comparison: Comparison, option: str, rounds: int):
         """The row's first ``rounds`` replicates as a statistics candidate; None unless all completed."""

@@ -6,6 +6,7 @@ The sweeper plugin's config (``CategorySweeperConf``) is this dataclass with Hyd
 
 from dataclasses import dataclass, field
 
+from hpsweep.report.statistics import SPENDINGS
 from hpsweep.sweep.plan import DEFAULT_REPLICATES
 
 SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
@@ -35,6 +36,9 @@ class SweepSettings:
     # predictive power: hpsweep.report.statistics.predictive_power); 0: every row trains every replicate
     futility: float = 0.3
     min_effect: float | None = None  # a row surely within +-min_effect of the leader (metric units) stops; null: off
+    # a comparison whose leader beats the base at a look's boundary stops (alpha spent over the looks in Lan and
+    # DeMets' way: obrien_fleming | pocock; hpsweep.report.statistics.efficacy_boundaries); null: the last look only
+    efficacy: str | None = "obrien_fleming"
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
@@ -56,7 +60,7 @@ class SweepSettings:
     def race(self) -> dict:
         """The racing knobs, as the manifest records them."""
         return {"enabled": self.racing, "race_from": self.race_from, "futility": self.futility,
-                "min_effect": self.min_effect}
+                "min_effect": self.min_effect, "efficacy": self.efficacy}
 
     def problems(self) -> list[str]:
         """Every knob whose value cannot run, each named with what would be valid."""
@@ -81,6 +85,9 @@ class SweepSettings:
         if self.min_effect is not None and (not _number(self.min_effect) or self.min_effect <= 0):
             problems.append(f"hydra.sweeper.min_effect={self.min_effect!r}: expected a difference > 0 in the metric's "
                             "units (0.01), or null for no indifference zone")
+        if self.efficacy is not None and self.efficacy not in SPENDINGS:
+            problems.append(f"hydra.sweeper.efficacy={self.efficacy!r}: expected one of {', '.join(SPENDINGS)} (how "
+                            "alpha is spent over the looks for an early win), or null for the last look only")
         if not _count(self.n_trials):
             problems.append(f"hydra.sweeper.n_trials={self.n_trials!r}: expected an integer >= 1")
         if self.sampler not in SAMPLERS:
