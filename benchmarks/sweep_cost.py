@@ -63,7 +63,8 @@ def run_sweep(conf: Path, sweep_dir: Path, arguments: list[str]) -> float:
     subprocess.run([sys.executable, str(ROOT / "run_experiments.py"), "--config-path", str(conf), "--config-name",
                     "config", "-m", *arguments, f"hydra.sweep.dir={sweep_dir}"],
                    check=True, capture_output=True, env={"WANDB_SILENT": "true", "PATH": "/usr/bin:/bin",
-                                                         "HOME": str(Path.home()), "HF_HUB_OFFLINE": "1"})
+                                                         "HOME": str(Path.home()), "HF_HUB_OFFLINE": "1",
+                                                         "PYTHONPATH": str(ROOT / "src")})  # this checkout's code
     return children_cpu_s() - before
 
 
