@@ -1,5 +1,5 @@
-"""Racing with futility stopping, proven on simulated sweeps: how often each way of replicating gives a wrong answer,
-and what it costs.
+"""Racing with futility and efficacy stopping, proven on simulated sweeps: how often each way of replicating gives a
+wrong answer, and what it costs.
 
     python benchmarks/futility.py                                  # noise from the demo sweep (make demo)
     python benchmarks/futility.py --from <sweep dir> --comparisons 2000
@@ -8,7 +8,10 @@ Each simulated comparison is one model's loss_function category (the base and tw
 planned by hpsweep's planner, raced by its ``Race`` and decided by its ``decide``, exactly as a sweep is:
 - **every replicate**: all nine trainings, then the verdict;
 - **racing**: rows clearly worse than the leader stop (``hydra.sweeper.futility=0``);
-- **futility F**: racing, and rows whose remaining replicates would decide them with probability below F stop.
+- **futility F**: racing, and rows whose remaining replicates would decide them with probability below F stop;
+- **futility F, S**: that, and a leader that beats the base at a look's efficacy boundary (alpha spent over the
+  looks by the spending function S, ``obrien_fleming`` or ``pocock``) wins and stops its comparison; the verdict
+  tests the last look at what the earlier looks left of alpha.
 
 The noise is taken from a recorded sweep's probability files: how many validation images a training has, its
 mean accuracy, and on how many of them two options of one seed disagree. Each simulated comparison draws every
@@ -242,10 +245,12 @@ def main() -> None:
                         help="the spending functions to try with each threshold, comma-separated (none: no early win)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if unknown := set(args.efficacy.split(",")) - {"none", *SPENDINGS}:
+        parser.error(f"--efficacy {','.join(sorted(unknown))}: expected none or {', '.join(SPENDINGS)}")
     ways = {**BASELINES, **{f"futility {value}" + (f", {efficacy}" if efficacy != "none" else ""):
                             {"futility": float(value), "efficacy": None if efficacy == "none" else efficacy}
-                            for value in args.futility.split(",") for efficacy in ["none", *args.efficacy.split(",")]
-                            if efficacy == "none" or efficacy in SPENDINGS}}
+                            for value in args.futility.split(",")
+                            for efficacy in dict.fromkeys(["none", *args.efficacy.split(",")])}}
     noise = recorded_noise(args.source, args.model)
     if noise is None:
         sys.exit(f"{args.source}: no val_probabilities.csv to take the noise from; run `make demo` first, or pass "

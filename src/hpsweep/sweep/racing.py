@@ -8,10 +8,13 @@ row still in the race has done ``race_from`` rounds or more, each row other than
 (the best mean so far) is tested against the leader by ``hpsweep.report.statistics.race_test``; where it is worse
 with p < alpha, it is eliminated. A row's next replicate may start as soon as its comparison has done the round
 before it and tested it, whatever other comparisons do (no barrier across comparisons). The base's trainings,
-which answer every comparison of its model, are never held back.
+which answer every comparison of its model, are held back only where a decided comparison may stop them.
 
-Eliminations are recorded in ``race.json`` in the sweep dir, so that a re-run goes on from them (a recorded
-elimination stands while the results it was made from are still there), and the reports read them.
+With futility stopping, a row that more replicates would not decide stops too; with efficacy stopping, a leader
+that beats the base at a look's boundary wins, and its comparison stops (``_stop_decided``).
+
+Eliminations and stops are recorded in ``race.json`` in the sweep dir, so that a re-run goes on from them (a
+recorded stop stands while the results it was made from are still there), and the reports read them.
 """
 
 import logging
