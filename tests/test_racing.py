@@ -113,10 +113,10 @@ def test_a_leader_that_beats_the_base_at_the_looks_boundary_wins_and_stops_its_c
     recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
     focal, base = recorded["Focal"], recorded["CrossEntropy"]
     assert (focal["stop"], base["stop"], focal["leader"], focal["after"]) == ("efficacy", "efficacy", "Focal", 1)
-    assert focal["reason"].startswith("won: better than the base by +0.1900 (McNemar on 100 images of 1 "
-                                      "replicate(s) pooled: 19 right only by Focal, 0 only by CrossEntropy")
-    assert "< 0.000687, the efficacy boundary after 1 of 3 replicates" in focal["reason"]
-    assert base["reason"].startswith("beaten by Focal: it is better than the base")
+    assert focal["reason"].startswith("won after 1 of 3 replicates: better than the base by +0.1900 (McNemar on 100 "
+                                      "images of 1 replicate(s) pooled: 19 right only by Focal, 0 only by CrossEntropy")
+    assert focal["reason"].endswith("p=3.81e-06 < 0.000687, the efficacy boundary)")
+    assert base["reason"].startswith("beaten by Focal after 1 of 3 replicates: it is better than the base")
 
     # 7 images ahead (p=0.016): below Pocock's first boundary (0.023), far above O'Brien-Fleming's (0.0007)
     close = {"base": 0.8, "Focal": 0.87, "LabelSmoothing": 0.5}
@@ -126,6 +126,36 @@ def test_a_leader_that_beats_the_base_at_the_looks_boundary_wins_and_stops_its_c
     assert sorted(map(label, race(tmp_path / "late", late, efficacy="obrien_fleming").ready())) == \
         ["Focal seed=2", "base seed=2"], "not decided yet: the base and the leader train on, round by round"
     assert "Focal" not in read_race(tmp_path / "late").get(("test_resnet", (), 0, "loss_function"), {})
+
+
+def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status(tmp_path, capsys):
+    from fake_sweeps import fake_sweep
+
+    seed_one = {"base": 0.8, "Focal": 0.99, "LabelSmoothing": 0.5}
+    trainings = fake_sweep(tmp_path, "model=test_resnet", "category=loss_function", "seed=1,2,3",
+                           value=lambda t: seed_one[t.option] if t.replicate == ("seed=1",) else None)
+    outcomes = []
+    for training in trainings:
+        outcome = Outcome(training, tmp_path / training.subdir, training.subdir, None)
+        if training.replicate == ("seed=1",):
+            write_csv_atomic(outcome.directory / "val_probabilities.csv", ["id", "target", "a", "b"],
+                             [[f"img{image}", "a", float(image < seed_one[training.option] * IMAGES),
+                               float(image >= seed_one[training.option] * IMAGES)] for image in range(IMAGES)])
+            outcome.result = json.loads((outcome.directory / "result.json").read_text())
+            outcome.status = "completed"
+        outcomes.append(outcome)
+    assert race(tmp_path, outcomes, efficacy="obrien_fleming").ready() == []
+
+    rows = answer_of(tmp_path)
+    assert rows["Focal"]["best"] and rows["Focal"]["stopped"] == "efficacy" and rows["Focal"]["n"] == 1
+    assert rows["Focal"]["verdict"].startswith("won after 1 of 3 replicates: better than the base by +0.1900")
+    assert rows["CrossEntropy"]["stopped"] == "efficacy" and not rows["CrossEntropy"]["best"]
+    assert rows["LabelSmoothing"]["stopped"] == "eliminated"
+    capsys.readouterr()
+    assert main(["summary", str(tmp_path), "--no-plots"]) == 0
+    assert "completed (efficacy after 1)" in capsys.readouterr().out
+    assert main(["status", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == "3 completed, 4 stopped (efficacy), 2 eliminated"
 
 
 def test_a_leader_does_not_win_early_while_another_row_is_undecided(tmp_path):

@@ -233,7 +233,7 @@ def test_a_race_that_looked_for_a_win_tests_the_last_look_at_what_is_left_and_ta
     verdict = decide([base, better], True, 0.05, spending="obrien_fleming")
     assert verdict.kept_base and "p=0.0488 >= 0.0336, what the race's earlier looks left of alpha 0.05" in \
         verdict.reason
-    won = Candidate("Focal", {"seed=1": 0.9}, True, won="won: better than the base by +0.1000 (...)")
+    won = Candidate("Focal", {"seed=1": 0.9}, True, won="won after 1 of 3 replicates: better than ...")
     verdict = decide([candidate("CE", [0.8, 0.95, 0.95], is_base=True), won], True, 0.05, "obrien_fleming")
     assert (verdict.winner, verdict.kept_base, verdict.reason) == ("Focal", False, won.won), \
         "a win the race recorded stands, whatever the means of replicates trained after it"

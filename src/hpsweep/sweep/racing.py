@@ -282,11 +282,12 @@ class Race:
         if not test.significant(boundary) or sign * test.difference <= 0:
             return False
         won = (f"better than the base by {signed(test.difference)} ({test.method}, p={test.p_value:.3g} < "
-               f"{boundary:.3g}, the efficacy boundary after {done} of {planned} replicates)")
+               f"{boundary:.3g}, the efficacy boundary)")
+        after = f"after {done} of {planned} replicates"
         why = {"after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
                "difference": test.difference, "stop": "efficacy", "power": None, "boundary": boundary}
-        comparison.eliminated[leader.option] = {**why, "reason": f"won: {won}"}
-        comparison.eliminated[comparison.base] = {**why, "reason": f"beaten by {leader.option}: it is {won}"}
+        comparison.eliminated[leader.option] = {**why, "reason": f"won {after}: {won}"}
+        comparison.eliminated[comparison.base] = {**why, "reason": f"beaten by {leader.option} {after}: it is {won}"}
         log.info("%s / %s / %s: won after %d replicate(s), %s", comparison.key[0], comparison.key[3], leader.option,
                  done, won)
         return True
