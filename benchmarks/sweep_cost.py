@@ -94,12 +94,14 @@ def run_replicated_arm(conf: Path, sweep_dir: Path, replicates: list[str], lever
     every = sweeps[0].trainings
     trained = [training for training in every if training.status in ("completed", "pruned")
                and not training.record.get("answered_by")]
-    verdicts = {(group.model, category.category): verdict_text(category.verdict)
-                for group in answer(sweeps) for category in group.categories}
+    answers = [(group.model, category) for group in answer(sweeps) for category in group.categories]
+    verdicts = {(model, category.category): verdict_text(category.verdict) for model, category in answers}
+    decisions = {(model, category.category): category.verdict.winner for model, category in answers}
     return {"cpu_s": cpu_s, "trainings": len(trained), "epochs": sum(t.record.get("epochs_run") or 0 for t in trained),
             "eliminated": sum(training.status == "eliminated" for training in every),
             "answered": sum(bool(training.record.get("answered_by")) for training in every),
-            "pruned": sum(training.status == "pruned" for training in every), "verdicts": verdicts}
+            "pruned": sum(training.status == "pruned" for training in every), "verdicts": verdicts,
+            "decisions": decisions}
 
 
 def replicated(root: Path, conf: Path) -> None:
@@ -112,18 +114,21 @@ def replicated(root: Path, conf: Path) -> None:
         full = arms["full"]
         print(f"\nreplicated arms, {scheme} (every comparison of one model; dedup on in every arm)")
         print(f"{'arm':<16}{'trainings':>10}{'epochs':>8}{'eliminated':>11}{'answered':>9}{'pruned':>8}{'CPU-s':>8}"
-              f"{'x full':>8}  verdicts")
+              f"{'x full':>8}{'x epochs':>9}  decisions")
         for name, arm in arms.items():
-            same = sum(arm["verdicts"].get(key) == verdict for key, verdict in full["verdicts"].items())
+            same = sum(arm["decisions"].get(key) == winner for key, winner in full["decisions"].items())
             print(f"{name:<16}{arm['trainings']:>10}{arm['epochs']:>8}{arm['eliminated']:>11}{arm['answered']:>9}"
-                  f"{arm['pruned']:>8}{arm['cpu_s']:>8.0f}{arm['cpu_s'] / full['cpu_s']:>8.2f}  "
-                  f"{same} of {len(full['verdicts'])} as full")
-        print("verdict per comparison: " + " | ".join(ARMS))
+                  f"{arm['pruned']:>8}{arm['cpu_s']:>8.0f}{arm['cpu_s'] / full['cpu_s']:>8.2f}"
+                  f"{arm['epochs'] / full['epochs']:>9.2f}  {same} of {len(full['decisions'])} as full")
+        # the decision is the winner; the best mean may differ where options are within noise and the base is kept
+        print("best mean (verdict) per comparison: " + " | ".join(ARMS))
         for key in full["verdicts"]:
             chosen = [arms[name]["verdicts"].get(key) for name in ARMS]
-            print(f"  {key[1]:<15}{' | '.join(map(str, chosen))}{'' if len(set(chosen)) == 1 else '   <- differs'}")
+            winners = {arms[name]["decisions"].get(key) for name in ARMS}
+            differs = "" if len(winners) == 1 else "   <- decision differs"
+            print(f"  {key[1]:<15}{' | '.join(map(str, chosen))}{differs}")
         projection[scheme] = arms["all levers"]["cpu_s"] / full["cpu_s"]
-        print(json.dumps({name: {key: value for key, value in arm.items() if key != "verdicts"}
+        print(json.dumps({name: {key: value for key, value in arm.items() if key not in ("verdicts", "decisions")}
                           for name, arm in arms.items()}), flush=True)
     full_hours = SEED_TRAININGS * 3 * SEED_RUN_MINUTES / 60
     print(f"\nseed matrix with three seeds ({SEED_TRAININGS} x 3 trainings, {SEED_RUN_MINUTES} min a run): "
