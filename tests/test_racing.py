@@ -297,7 +297,7 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
 
 def test_the_stopping_simulation_trains_half_of_every_replicate_for_no_more_wrong_answers():
     """A small run of benchmarks/futility.py: simulated comparisons raced by the real Race and decided by the real
-    rule; the defaults (futility 0.3, O'Brien-Fleming efficacy) train about half the replicates and give no more
+    rule; the defaults (futility 0.4, O'Brien-Fleming efficacy) train about half the replicates and give no more
     wrong answers than one in its few cases."""
     import importlib.util
 

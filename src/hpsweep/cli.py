@@ -81,7 +81,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             share_trajectories = str(setting("share_trajectories", True)).lower() == "true"
             race_from = int(setting("race_from", 1))
             # futility and efficacy stopping may stop the base too (a bad value is the sweep's to name: taken as on)
-            base_may_stop = str(setting("futility", 0.3)) not in ("0", "0.0") or \
+            base_may_stop = str(setting("futility", 0.4)) not in ("0", "0.0") or \
                 any(str(setting(key, None)) not in ("None", "null") for key in ("min_effect", "efficacy"))
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
                                   list(sweeper.get("replicates", [])))

@@ -34,7 +34,7 @@ class SweepSettings:
     race_from: int = 1  # replicates every option trains before racing may eliminate it
     # a row whose final test against the leader would be significant with less probability than this stops (its
     # predictive power: hpsweep.report.statistics.predictive_power); 0: every row trains every replicate
-    futility: float = 0.3
+    futility: float = 0.4
     min_effect: float | None = None  # a row surely within +-min_effect of the leader (metric units) stops; null: off
     # a comparison whose leader beats the base at a look's boundary stops (alpha spent over the looks in Lan and
     # DeMets' way: obrien_fleming | pocock; hpsweep.report.statistics.efficacy_boundaries); null: the last look only
@@ -81,7 +81,7 @@ class SweepSettings:
                             "option trains before racing may eliminate it)")
         if not _number(self.futility) or not 0 <= self.futility < 1:
             problems.append(f"hydra.sweeper.futility={self.futility!r}: expected a probability from 0 (off) to below 1 "
-                            "(0.3: stop a row whose remaining replicates would decide it with less probability)")
+                            "(0.4: stop a row whose remaining replicates would decide it with less probability)")
         if self.min_effect is not None and (not _number(self.min_effect) or self.min_effect <= 0):
             problems.append(f"hydra.sweeper.min_effect={self.min_effect!r}: expected a difference > 0 in the metric's "
                             "units (0.01), or null for no indifference zone")
