@@ -166,6 +166,22 @@ def test_a_leader_does_not_win_early_while_another_row_is_undecided(tmp_path):
     assert not read_race(tmp_path)
 
 
+def test_where_more_replicates_would_not_show_the_leader_better_than_the_base_every_row_stops(tmp_path):
+    # Focal leads the base by one image (2 against 1); LabelSmoothing trails Focal by 6 (1 against 7), which more
+    # seeds might decide, but not in its favour: the base is kept whatever they say
+    images = {"base": set(range(90)), "Focal": {*range(89), 90, 91}, "LabelSmoothing": {*range(84), 92}}
+    outcomes = outcomes_of(tmp_path, {"base": 0.9, "Focal": 0.91, "LabelSmoothing": 0.85}, done_rounds=1,
+                           images=images)
+    assert race(tmp_path, outcomes, futility=0.4).ready() == []
+    assert {outcome.status for outcome in outcomes if outcome.training.replicate != ("seed=1",)} == {"stopped"}
+    recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
+    assert recorded["CrossEntropy"]["reason"].startswith("within noise of Focal")
+    assert recorded["LabelSmoothing"]["reason"].startswith("the base is kept: more replicates would not show the "
+                                                           "leader Focal better than it (within noise of Focal")
+    assert recorded["LabelSmoothing"]["reason"].endswith("and this row is behind it")
+    assert recorded["Focal"]["reason"].startswith("the base is kept: more replicates would not show this row")
+
+
 def test_a_training_answered_by_a_stopped_carrier_is_stopped_with_its_row_not_lost(tmp_path):
     level = {"base": 0.9, "Focal": 0.9, "LabelSmoothing": 0.9}
     outcomes = outcomes_of(tmp_path, level, done_rounds=1, images={"Focal": {*range(88), 90, 91}})

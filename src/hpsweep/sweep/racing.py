@@ -222,6 +222,7 @@ class Race:
             return False  # off, or every replicate is done: nothing left to save
         changed = self._stop_undecidable(comparison, running, leader, done)
         changed |= self._stop_won(comparison, running, leader, done)
+        changed |= self._stop_kept(comparison, running, leader, done)
         others = [option for option in comparison.rows if option != leader.option]
         if others and leader.option not in comparison.eliminated and \
                 all(option in comparison.eliminated for option in others):
@@ -261,6 +262,23 @@ class Race:
                      done, why["reason"])
             changed = True
         return changed
+
+    def _stop_kept(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
+        """Stop every row where the base is kept for sure: more replicates would not show the leader better than
+        the base (the base stopped as futile or equivalent against it), and every other row is behind the leader."""
+        why = comparison.eliminated.get(comparison.base)
+        if why is None or why.get("stop") not in ("futile", "equivalent") or why.get("leader") != leader.option:
+            return False
+        stopped = [option for option in running if option not in comparison.eliminated]
+        for option in stopped:
+            which = "this row, the leader," if option == leader.option else f"the leader {leader.option}"
+            behind = "" if option == leader.option else ", and this row is behind it"
+            comparison.eliminated[option] = {
+                "after": done, "test": "futility", "p_value": None, "leader": leader.option, "difference": None,
+                "stop": why["stop"], "power": why.get("power"),
+                "reason": f"the base is kept: more replicates would not show {which} better than it ({why['reason']})"
+                          f"{behind}"}
+        return bool(stopped)
 
     def _stop_won(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
         """Stop the leader and the base where the leader has won: every other row is decided, and the race's test
