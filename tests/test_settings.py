@@ -17,6 +17,8 @@ def test_the_defaults_run():
     pytest.param("pruner", "mean", "hydra.sweeper.pruner='mean': expected one of", id="pruner"),
     pytest.param("prune_warmup", 2.0, "hydra.sweeper.prune_warmup=2.0: expected a fraction from 0 to 1", id="warmup"),
     pytest.param("race_from", 0, "hydra.sweeper.race_from=0: expected an integer >= 1", id="race_from"),
+    pytest.param("efficacy", "bonferroni", "hydra.sweeper.efficacy='bonferroni': expected one of obrien_fleming, "
+                 "pocock", id="efficacy"),
     pytest.param("n_trials", 0, "hydra.sweeper.n_trials=0: expected an integer >= 1", id="n_trials"),
     pytest.param("sampler", "grid", "hydra.sweeper.sampler='grid': expected one of tpe, random", id="sampler"),
     pytest.param("max_batch_size", 0, "hydra.sweeper.max_batch_size=0: expected an integer >= 1, or null",

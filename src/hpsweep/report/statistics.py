@@ -24,7 +24,9 @@ Racing (``hpsweep.sweep.racing``) stops an option early when ``race_test`` finds
 its comparison's leader after some replicates: such an option is *eliminated*, a loser of the verdict, not an
 incomplete one. ``race_test`` pools the per-image correctness of every replicate both options completed into
 one McNemar test (the replicates' validation images are distinct draws, so the pooled pairs are as many
-paired observations); without per-image predictions it falls back to ``paired_test``.
+paired observations); without per-image predictions it falls back to ``paired_test``. Where the race looked for
+a win after each replicate (efficacy stopping, ``efficacy_boundaries``), a win it recorded is the verdict, and
+the test over every replicate (rule 3) is at what those looks left of alpha.
 """
 
 import math
