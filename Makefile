@@ -11,10 +11,11 @@ demo: $(VENV)/installed
 	$(VENV)/bin/hpsweep summary $(DEMO_DIR) --markdown $(DEMO_DIR)/summary/summary.md --json $(DEMO_DIR)/summary/summary.json
 
 # Two test processes (pytest-xdist), each training on one thread: the 2 cores stay busy while the other
-# process starts Python, composes configs or waits on a subprocess.
+# process starts Python, composes configs or waits on a subprocess. loadgroup: the tests that share an expensive
+# session fixture (their xdist_group) run in one process, so it is made once.
 TEST_WORKERS ?= 2
 test: $(VENV)/installed lint browser
-	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(TEST_WORKERS)
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The report's tests open it in a real headless browser: Debian's chromium (installed as root; else they skip).
 browser:

@@ -38,6 +38,7 @@ def hidden_f1(directory, root, hidden) -> float:
     return f1_score([hidden[row["ID"]] for row in rows], [names[row["target"]] for row in rows], average="macro")
 
 
+@pytest.mark.xdist_group("turned")
 def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(turned, tmp_path):
     sweep_dir, root, hidden, *_ = turned
     rows = {row["option"]: row for row in summary_json(sweep_dir, tmp_path)}
@@ -49,6 +50,7 @@ def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(t
     assert "McNemar on 108 views" in rows[chosen]["test"], "the paired test pairs every view of every image"
 
 
+@pytest.mark.xdist_group("turned")
 def test_with_val_distortions_the_distorted_metric_decides_and_early_stopping_follows_it(turned):
     sweep_dir, _, _, finished, _ = turned
     assert "deciding by val_f1_distorted (max): data.val_distortions=['rot90', 'rot180', 'rot270'] is set: the " \
@@ -64,6 +66,7 @@ def test_with_val_distortions_the_distorted_metric_decides_and_early_stopping_fo
         assert (result.parent / "val_distorted_probabilities.csv").is_file()
 
 
+@pytest.mark.xdist_group("turned")
 def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, tmp_path):
     sweep_dir, *_ = turned
     by_loss = summary_json(sweep_dir, tmp_path, "--metric", "val_loss", "--direction", "min")
@@ -88,6 +91,7 @@ def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, t
     assert "--metric val_f1_tt: no completed training recorded it; recorded: best_epoch, val_acc" in wrong.stderr
 
 
+@pytest.mark.xdist_group("turned")
 def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
     sweep_dir, root, _, finished, _ = turned
     manifest = json.loads((sweep_dir / "sweep.json").read_text())

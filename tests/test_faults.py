@@ -578,6 +578,7 @@ def read_everything(sweep_dir: Path, out: Path, top: Path | None = None) -> dict
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("state", "name", "kind"), CASES)
+@pytest.mark.xdist_group("faults")
 def test_reports_read_a_damaged_sweep_without_a_traceback_and_change_nothing(damaged, tmp_path, caplog, capsys, state,
                                                                              name, kind):
     sweep_dir, path = damaged(state, name, kind)
@@ -601,6 +602,7 @@ def test_reports_read_a_damaged_sweep_without_a_traceback_and_change_nothing(dam
 
 @pytest.mark.slow
 @pytest.mark.hostile
+@pytest.mark.xdist_group("faults")
 def test_reading_a_tree_with_other_tools_files_changes_nothing(sweeps, tmp_path, caplog):
     top = tmp_path / "outputs"  # a sweep beside other tools' records, all read as one tree
     sweep_dir = top / "sweep"
@@ -632,6 +634,7 @@ RERUN_CASES = [("finished", name, kind) for name in READ_BY_A_RERUN for kind in 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("state", "name", "kind"), RERUN_CASES)
+@pytest.mark.xdist_group("faults")
 def test_a_damaged_sweep_runs_again_and_finishes_with_every_training_done_once(damaged, state, name, kind):
     sweep_dir, path = damaged(state, name, kind)
     before = readable_results(sweep_dir)
@@ -657,6 +660,7 @@ def test_a_damaged_sweep_runs_again_and_finishes_with_every_training_done_once(d
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("faults")
 def test_stale_locks_of_every_kind_left_in_a_sweep_dir_do_not_stop_it(sweeps, tmp_path):
     """A driver killed holding a claim's lock (its pid gone), Optuna's old symlink lock of a claim never written
     (it spun at full speed for ever) and of the journal: the re-run breaks each and finishes the sweep."""

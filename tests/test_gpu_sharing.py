@@ -28,6 +28,7 @@ def shared_gpus(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("shared_gpus")
 def test_two_trainings_per_gpu_on_two_gpus_run_on_four_workers(shared_gpus):
     sweep_dir, finished = shared_gpus
     assert "4 workers on GPUs 0,1, worker w on GPU w mod 2" in finished.stdout
@@ -41,6 +42,7 @@ def test_two_trainings_per_gpu_on_two_gpus_run_on_four_workers(shared_gpus):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("shared_gpus")
 def test_trainings_that_cannot_share_a_gpu_are_refused_before_any_starts(shared_gpus):
     sweep_dir, _ = shared_gpus
     base = sweep_dir / "test_resnet/base/result.json"

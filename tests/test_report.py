@@ -71,6 +71,7 @@ def test_the_report_of_a_half_finished_sweep_shows_what_runs_what_waits_and_what
     assert "SGD: not all replicates completed, so not compared" in html.unescape(page)
 
 
+@pytest.mark.xdist_group("turned")
 def test_a_running_sweep_keeps_its_page_current_and_stops_reloading_at_its_end(turned):
     *_, snapshots = turned
     live = [snapshot for snapshot in snapshots if RELOADS in snapshot]
@@ -111,6 +112,7 @@ def chromium() -> str:
     return found
 
 
+@pytest.mark.xdist_group("turned")
 def test_the_page_opens_in_a_real_browser_with_its_tables(turned, tmp_path):
     sweep_dir, *_ = turned
     page = sweep_dir / "report" / "index.html"
