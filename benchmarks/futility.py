@@ -240,7 +240,7 @@ def main() -> None:
                         help="a recorded sweep whose probability files give the noise (default: the demo's)")
     parser.add_argument("--model", help="whose images (default: the recorded sweep's first model)")
     parser.add_argument("--comparisons", type=int, default=500, help="simulated comparisons per kind of effect")
-    parser.add_argument("--futility", default="0.2,0.3", help="the thresholds to try, comma-separated")
+    parser.add_argument("--futility", default="0.3,0.4", help="the thresholds to try, comma-separated")
     parser.add_argument("--efficacy", default="obrien_fleming,pocock",
                         help="the spending functions to try with each threshold, comma-separated (none: no early win)")
     parser.add_argument("--json", type=Path, help="also write the figures here")

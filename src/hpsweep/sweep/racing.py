@@ -287,7 +287,8 @@ class Race:
         from hpsweep.report.statistics import efficacy_boundaries, race_test, signed
 
         base = running.get(comparison.base)
-        if self.efficacy is None or base is None or base is leader or leader.option in comparison.eliminated or \
+        if self.efficacy is None or base is None or base is leader or \
+                {leader.option, comparison.base} & set(comparison.eliminated) or \
                 any(option not in comparison.eliminated for option in comparison.rows
                     if option not in (leader.option, comparison.base)):
             return False
