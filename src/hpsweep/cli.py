@@ -64,6 +64,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     from hpsweep.sweep.estimates import Estimator
     from hpsweep.sweep.plan import PlanRequest, compared_rows, group_choices, plan_jobs
     from hpsweep.sweep.racing import training_bounds
+    from hpsweep.sweep.settings import SweepSettings
     from hpsweep.sweep.stages import stage_categories
 
     try:
@@ -71,18 +72,18 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             master = compose(config_name="config", overrides=[], return_hydra_config=True)
             loader = GlobalHydra.instance().config_loader()
             overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-            sweeper = master.hydra.sweeper
-            def setting(key: str, default):
+            sweeper, defaults = master.hydra.sweeper, SweepSettings()
+            def setting(key: str):
                 return next((item.split("=", 1)[1] for item in arguments if item.startswith(f"hydra.sweeper.{key}=")),
-                            sweeper.get(key, default))
+                            sweeper.get(key, getattr(defaults, key)))
 
-            strategy = setting("strategy", "union")
-            racing = str(setting("racing", True)).lower() == "true"
-            share_trajectories = str(setting("share_trajectories", True)).lower() == "true"
-            race_from = int(setting("race_from", 1))
+            strategy = setting("strategy")
+            racing = str(setting("racing")).lower() == "true"
+            share_trajectories = str(setting("share_trajectories")).lower() == "true"
+            race_from = int(setting("race_from"))
             # futility and efficacy stopping may stop the base too (a bad value is the sweep's to name: taken as on)
-            base_may_stop = str(setting("futility", 0.4)) not in ("0", "0.0") or \
-                any(str(setting(key, None)) not in ("None", "null") for key in ("min_effect", "efficacy"))
+            base_may_stop = str(setting("futility")) not in ("0", "0.0") or \
+                any(str(setting(key)) not in ("None", "null") for key in ("min_effect", "efficacy"))
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
                                   list(sweeper.get("replicates", [])))
             trainings = plan_jobs(overrides, request)

@@ -21,9 +21,9 @@ def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
             for item in data.get("comparisons", [])}
 
 
-# stopped as undecidable by more replicates (futile, equivalent), or as decided (efficacy: the leader won, the base
-# lost); else eliminated (clearly worse)
-STOPS = ("futile", "equivalent", "efficacy")
+UNDECIDABLE = ("futile", "equivalent")  # stopped because more replicates would not decide the row
+# those, or stopped as decided (efficacy: the leader won, the base lost); else eliminated (clearly worse)
+STOPS = (*UNDECIDABLE, "efficacy")
 
 
 def stop_kind(why: dict) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from hpsweep.records import write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.race_record import RACE_FILE, comparison_key, decisive, read_race, untrained_status
+from hpsweep.sweep.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +226,8 @@ class Race:
         others = [option for option in comparison.rows if option != leader.option]
         if others and leader.option not in comparison.eliminated and \
                 all(option in comparison.eliminated for option in others):
-            comparison.eliminated[leader.option] = {
-                "after": done, "test": "futility", "p_value": None, "leader": leader.option, "difference": None,
-                "stop": "futile", "power": None, "reason": "the leader: every other row is decided, so more "
-                                                           "replicates cannot change this comparison"}
+            reason = "the leader: every other row is decided, so more replicates cannot change this comparison"
+            comparison.eliminated[leader.option] = undecided(done, leader.option, "futile", None, reason)
             changed = True
         return changed
 
@@ -256,8 +254,7 @@ class Race:
                        f"{power:.2f})"}
             else:
                 continue
-            comparison.eliminated[option] = {"after": done, "test": "futility", "p_value": None,
-                                             "leader": leader.option, "difference": None, **why}
+            comparison.eliminated[option] = undecided(done, leader.option, **why)
             log.info("%s / %s / %s: stopped after %d replicate(s), %s", comparison.key[0], comparison.key[3], option,
                      done, why["reason"])
             changed = True
@@ -267,17 +264,15 @@ class Race:
         """Stop every row where the base is kept for sure: more replicates would not show the leader better than
         the base (the base stopped as futile or equivalent against it), and every other row is behind the leader."""
         why = comparison.eliminated.get(comparison.base)
-        if why is None or why.get("stop") not in ("futile", "equivalent") or why.get("leader") != leader.option:
+        if why is None or why.get("stop") not in UNDECIDABLE or why.get("leader") != leader.option:
             return False
         stopped = [option for option in running if option not in comparison.eliminated]
         for option in stopped:
             which = "this row, the leader," if option == leader.option else f"the leader {leader.option}"
             behind = "" if option == leader.option else ", and this row is behind it"
-            comparison.eliminated[option] = {
-                "after": done, "test": "futility", "p_value": None, "leader": leader.option, "difference": None,
-                "stop": why["stop"], "power": why.get("power"),
-                "reason": f"the base is kept: more replicates would not show {which} better than it ({why['reason']})"
-                          f"{behind}"}
+            comparison.eliminated[option] = undecided(
+                done, leader.option, why["stop"], why.get("power"),
+                f"the base is kept: more replicates would not show {which} better than it ({why['reason']}){behind}")
         return bool(stopped)
 
     def _stop_won(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
@@ -353,6 +348,12 @@ class Race:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
         return all(outcome.status in (*DONE, *UNTRAINED) for outcome in self.outcomes)
+
+
+def undecided(after: int, leader: str, stop: str, power: float | None, reason: str) -> dict:
+    """The record of a row stopped without a test of its own deciding it (futile or equivalent)."""
+    return {"after": after, "test": "futility", "p_value": None, "leader": leader, "difference": None, "stop": stop,
+            "power": power, "reason": reason}
 
 
 def training_bounds(trainings, race_from: int, base_may_stop: bool = False) -> tuple[int, int]:
