@@ -57,6 +57,21 @@ def test_replicates_aggregate_into_one_row_per_option(tmp_path, capsys):
     assert sorted(sweep.rglob("*")) == before, "alone, summary only reads the sweep dir: no plots written into it"
 
 
+@pytest.mark.hostile
+@pytest.mark.parametrize(("alpha", "racing"), [("0.05; rm -rf", "obrien_fleming"), (None, [1]), (7, {"efficacy": 3})])
+def test_a_manifest_whose_alpha_or_racing_means_nothing_is_decided_at_the_defaults(tmp_path, alpha, racing):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", SEEDS,
+               value=by_option({"base": [0.80, 0.81, 0.79], "SGD": [0.845, 0.83, 0.835]}))
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    manifest.update(alpha=alpha, racing=racing)
+    (sweep / "sweep.json").write_text(json.dumps(manifest))
+    before = {path: path.read_bytes() for path in sweep.rglob("*") if path.is_file()}
+    rows = {row["option"]: row for row in summary_json(tmp_path, sweep)}
+    assert rows["SGD"]["best"] and "better than the base" in rows["SGD"]["verdict"], "alpha 0.05, one look"
+    assert {path: path.read_bytes() for path in sweep.rglob("*") if path.is_file()} == before
+
+
 def test_summary_exports_and_plots_with_every_replicate(tmp_path):
     sweep = tmp_path / "sweep"
     fake_sweep(sweep, "model=test_resnet,test_efficientnet", "category=optimizer", SEEDS,

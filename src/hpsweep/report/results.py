@@ -23,6 +23,7 @@ from hpsweep.records import (
     read_probabilities,
     read_result,
 )
+from hpsweep.report.statistics import SPENDINGS
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
 from hpsweep.sweep.race_record import elimination, read_race, untrained_status
@@ -184,14 +185,18 @@ class Sweep:
 
     @property
     def alpha(self) -> float:
-        return self.manifest.get("alpha", 0.05)
+        """The sweep's alpha; 0.05 where the manifest holds no probability (another tool's, or damaged)."""
+        alpha = self.manifest.get("alpha", 0.05)
+        return alpha if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1 else 0.05
 
     @property
     def spending(self) -> str | None:
         """How the race spent alpha on looks for a win before the last replicate; None: it looked at the end only
-        (racing off, or a sweep recorded before efficacy stopping)."""
-        racing = self.manifest.get("racing") or {}
-        return racing.get("efficacy") if racing.get("enabled", True) else None
+        (racing off, a sweep recorded before efficacy stopping, or a manifest that names no spending function)."""
+        racing = self.manifest.get("racing")
+        if not isinstance(racing, dict) or not racing.get("enabled", True):
+            return None
+        return racing.get("efficacy") if racing.get("efficacy") in SPENDINGS else None
 
 
 def load(paths: Iterable[Path]) -> list[Sweep]:
