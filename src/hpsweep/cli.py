@@ -53,6 +53,35 @@ def check(config_dir: Path, overrides: list[str]) -> int:
     return 0
 
 
+def status(sweep_dir: Path) -> int:
+    """Each training's state, then what the sweep's verdicts say so far (each category's choice, and the sweep's
+    expected false wins)."""
+    from hpsweep.display import console
+    from hpsweep.report.answers import answer
+    from hpsweep.report.results import load
+    from hpsweep.report.summary import correction_line
+    from hpsweep.sweep.status import print_status
+
+    code = print_status(sweep_dir)
+    if code:
+        return code
+    out = console()
+    for group in answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir):
+        if group.categories:
+            chosen = [f"{item.category}: {_choice(item.verdict)}" for item in group.categories]
+            out.print(f"{group.model or 'sweep'}: {'; '.join(chosen)} ({correction_line(group)})", soft_wrap=True,
+                      markup=False)
+    return 0
+
+
+def _choice(verdict) -> str:
+    if verdict.winner is None:
+        return "no winner"
+    if verdict.kept_base:
+        return "base kept" + (f" ({verdict.top} untested against seed luck)" if verdict.untested else "")
+    return f"{verdict.winner} wins"
+
+
 def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     """Print every row a sweep command line asks about and the trainings that answer them (rows whose config
     is the base's share its training), with run names and, where past results exist, time estimates."""
@@ -62,7 +91,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 
     from hpsweep.display import console, format_duration
     from hpsweep.sweep.estimates import Estimator
-    from hpsweep.sweep.plan import PlanRequest, compared_rows, group_choices, plan_jobs
+    from hpsweep.sweep.plan import PlanRequest, compared_rows, control_key, group_choices, plan_jobs
     from hpsweep.sweep.racing import training_bounds
     from hpsweep.sweep.settings import SweepSettings
     from hpsweep.sweep.stages import stage_categories
@@ -84,8 +113,11 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             # futility and efficacy stopping may stop the base too (a bad value is the sweep's to name: taken as on)
             base_may_stop = str(setting("futility")) not in ("0", "0.0") or \
                 any(str(setting(key)) not in ("None", "null") for key in ("min_effect", "efficacy"))
+            replicate_keys = list(sweeper.get("replicates", []))
+            key, value = control_key(master, replicate_keys)
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
-                                  list(sweeper.get("replicates", [])))
+                                  replicate_keys, control_seeds=int(setting("control_seeds")), control_key=key,
+                                  control_base=value)
             trainings = plan_jobs(overrides, request)
             stages = stage_categories(overrides, request) if strategy == "greedy" else []
             described = describe_jobs(trainings, lambda job: loader.load_sweep_config(master, list(job.overrides)))
@@ -525,9 +557,7 @@ def command_line(argv: list[str] | None) -> int:
     if args.command == "best":
         return best(args.directories, args.out, args.metric, args.direction, args.verify, args.verify_overrides)
     if args.command == "status":
-        from hpsweep.sweep.status import print_status
-
-        return print_status(args.sweep_dir)
+        return status(args.sweep_dir)
     if args.command == "sync":
         return sync(args.sweep_dir, args.dry_run)
     if args.command == "predict":

@@ -9,8 +9,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hpsweep.provenance import code_identity, code_label, compared_packages
+from hpsweep.report.inference import DEFAULT_HELD_OUT, Evidence, Run
 from hpsweep.report.results import Sweep, TrainingResult
-from hpsweep.report.statistics import Aggregate, Candidate, Test, Verdict, decide, what_would_decide
+from hpsweep.report.statistics import (
+    Aggregate,
+    Candidate,
+    Test,
+    Verdict,
+    compare,
+    correct,
+    decide,
+    efficacy_boundaries,
+    what_would_decide,
+)
 from hpsweep.sweep.plan import BASE
 from hpsweep.sweep.race_record import STOPS, comparison_key, read_race, stop_kind, won
 
@@ -62,19 +73,34 @@ class RowResult:
                 return status
         return "completed"
 
+    @property
+    def name(self) -> str:
+        """Its row in its group's evidence: the base's trainings are one row, whichever categories they answer."""
+        trial = f"#{self.trial}" if self.trial is not None else ""
+        return BASE if self.is_base else f"{self.category}/{self.option}{trial}"
+
+    def runs(self, metric: str) -> dict[str, Run]:
+        """Its completed replicates as evidence: the value, the images validated on and (read when asked) the
+        predictions."""
+        return {training.replicate: Run(training.metric(metric), training.validated_on(metric),
+                                        lambda training=training: training.labels(metric))
+                for training in self.trainings
+                if training.status == "completed" and training.metric(metric) is not None}
+
     def candidate(self, metric: str) -> Candidate:
-        by_replicate = {training.replicate: training for training in self.trainings}
+        why = self.eliminated
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
-                         eliminated=f"after {self.eliminated['after']} replicate(s), {self.eliminated['reason']}"
-                         if self.stopped == "eliminated" else None, won=won(self.eliminated, self.option),
-                         correct=lambda replicate: by_replicate[replicate].correct(metric))
+                         stopped=self.stopped, stop_reason=f"after {why['after']} replicate(s), {why['reason']}"
+                         if why else None, won=won(why, self.option),
+                         stagewise=why.get("stagewise") if won(why, self.option) else None, row=self.name,
+                         runs=lambda: self.runs(metric))
 
 
 @dataclass
 class CategoryAnswer:
     category: str
     rows: list[RowResult]  # the options, then the base where it is none of them
-    verdict: Verdict
+    verdict: Verdict | None  # None until its family of comparisons is corrected
 
     @property
     def made_by(self) -> list[TrainingResult]:
@@ -95,6 +121,8 @@ class CategoryAnswer:
         return len({tuple(compared_packages(training.provenance.get("packages")).items())
                     for training in self.made_by if training.provenance}) > 1
 
+    tests: dict[str, Test] = field(default_factory=dict)  # each option against the base, before the verdict
+
     def against_base(self, row: RowResult) -> Test | None:
         return self.verdict.against_base.get(row.option)
 
@@ -112,6 +140,7 @@ class Group:
     stage: int
     base: RowResult | None
     categories: list[CategoryAnswer]
+    expected_false_wins: float = 0.0  # of its family's wins (its sweep's stage), by the sweep's correction
 
     @property
     def title(self) -> str:
@@ -130,7 +159,8 @@ class Group:
 
 
 def answer(sweeps: Iterable[Sweep]) -> list[Group]:
-    """Every comparison in the sweeps, each category decided."""
+    """Every comparison in the sweeps, tested against its base on the evidence of its group, corrected over its
+    family (a sweep's stage), each category decided."""
     groups = []
     for sweep in sweeps:
         race = read_race(sweep.directory)
@@ -143,29 +173,72 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
                 group_rows.setdefault(row_key, RowResult(training.model, row["category"], row["option"],
                                                          trial=row.get("trial")))
                 group_rows[row_key].trainings.append(training)
+        families: dict[int, list[tuple[Group, CategoryAnswer, Evidence]]] = {}
         for (model, setting, stage), by_key in rows.items():
-            base = by_key.get((None, BASE, None))
-            categories = []
+            group = Group(sweep, model, setting, stage, by_key.get((None, BASE, None)), [])
+            looks = len({t.replicate for row in by_key.values() for t in row.trainings if not t.entry.get("control")})
+            boundaries = efficacy_boundaries(sweep.alpha, looks, sweep.spending)
             for category in dict.fromkeys(category for category, _, _ in by_key if category):
-                options = best_trials([row for (owner, _, _), row in by_key.items() if owner == category],
-                                      sweep.metric, sweep.higher_is_better)
-                if base is not None and not any(row.is_base for row in options):
-                    options.append(RowResult(model, category, BASE, base.trainings))
-                for row in options:
-                    row.eliminated = race.get(comparison_key(model, setting, stage, category), {}).get(row.option)
-                    if row.stopped in STOPS and not any(t.status == "stopped" for t in row.trainings):
-                        row.eliminated = None  # stopped here, trained on for another comparison (the base)
-                    if row.eliminated is not None:  # its replicates never trained are not part of it
-                        row.trainings = [training for training in row.trainings
-                                         if training.status not in ("pending", "eliminated", "stopped")]
-                verdict = decide([row.candidate(sweep.metric) for row in options], sweep.higher_is_better, sweep.alpha,
-                                 sweep.spending)
-                if verdict.undecided is not None:
-                    way = what_would_decide(verdict.undecided, sweep.alpha, *_replicates(options))
-                    verdict.notes += [way] if way else []
-                categories.append(CategoryAnswer(category, options, verdict))
-            groups.append(Group(sweep, model, setting, stage, base, categories))
+                group.categories.append(CategoryAnswer(category, _options(group, by_key, category, race), None))
+            evidence = _evidence([*by_key.values(), *(row for answer_ in group.categories for row in answer_.rows)],
+                                 sweep)
+            for answer_ in group.categories:
+                answer_.tests = compare(evidence, [row.candidate(sweep.metric) for row in answer_.rows],
+                                        sweep.higher_is_better, sweep.alpha, boundaries)
+                families.setdefault(stage, []).append((group, answer_, evidence))
+            groups.append(group)
+        for family in families.values():
+            expected = correct([answer_.tests for _, answer_, _ in family], sweep.multiplicity, sweep.fdr)
+            for group, answer_, evidence in family:
+                group.expected_false_wins = expected
+                answer_.verdict = _verdict(answer_, evidence, sweep)
     return groups
+
+
+def _evidence(rows: list[RowResult], sweep: Sweep) -> Evidence:
+    """A group's rows fitted together: every option of every category and the base (once), each with the
+    replicates it was tested on."""
+    runs = {}
+    for row in rows:
+        runs[row.name] = row.runs(sweep.metric)
+    trainings = [training for row in rows for training in row.trainings]
+    setup = next((t.record["setup"] for t in trainings if isinstance(t.record.get("setup"), dict)), {})
+    validated, trained = setup.get("val_images"), setup.get("train_images")
+    held_out = validated / trained if isinstance(validated, int) and isinstance(trained, int) and trained else None
+    return Evidence.of(runs, sweep.metric, held_out or DEFAULT_HELD_OUT)
+
+
+def _options(group: Group, by_key: dict[tuple, RowResult], category: str, race: dict) -> list[RowResult]:
+    """A category's rows: its options (a searched one as its best trial), then the base where it is none of them;
+    each with racing's stop, and without the replicates racing never trained."""
+    sweep, base = group.sweep, group.base
+    options = best_trials([row for (owner, _, _), row in by_key.items() if owner == category],
+                          sweep.metric, sweep.higher_is_better)
+    if base is not None and not any(row.is_base for row in options):
+        options.append(RowResult(group.model, category, BASE, base.trainings))
+    for row in options:
+        row.eliminated = race.get(comparison_key(group.model, group.setting, group.stage, category), {}).get(row.option)
+        if row.stopped in STOPS and not any(t.status == "stopped" for t in row.trainings):
+            row.eliminated = None  # stopped here, trained on for another comparison (the base)
+        if row.eliminated is not None:  # its replicates never trained are not part of it
+            row.trainings = [training for training in row.trainings
+                             if training.status not in ("pending", "eliminated", "stopped")]
+    return options
+
+
+def _verdict(answer_: CategoryAnswer, evidence: Evidence, sweep: Sweep) -> Verdict:
+    candidates = [row.candidate(sweep.metric) for row in answer_.rows]
+    verdict = decide(candidates, answer_.tests, sweep.higher_is_better, sweep.fdr, evidence)
+    top = next((c for c in candidates if c.option == verdict.top), None)
+    if verdict.undecided is not None and top is not None and not top.stopped:  # a stopped row: more would not do
+        way = what_would_decide(verdict.undecided, sweep.alpha, _replicate_kind(answer_.rows))
+        verdict.notes += [way] if way else []
+    return verdict
+
+
+def _replicate_kind(rows: list[RowResult]) -> str:
+    keys = {key for row in rows for training in row.trainings for key in training.entry.get("replicate", {})}
+    return "folds" if keys & {"fold", "data.fold"} else "seeds"
 
 
 def code_versions(trainings: Iterable[TrainingResult]) -> list[str]:
@@ -174,17 +247,6 @@ def code_versions(trainings: Iterable[TrainingResult]) -> list[str]:
     labels = (("unrecorded" if training.provenance is None else code_label(training.provenance.get("code"))
                or "no commit") for training in trainings)
     return sorted(set(labels))
-
-
-def _replicates(rows: list[RowResult]) -> tuple[str, int | None, int | None]:
-    """What the rows' replicates are (seeds or folds), how many labelled images the trainings had, and how many
-    of them each validated on (hpsweep's trainer records both; None for another app)."""
-    trainings = [training for row in rows for training in row.trainings]
-    keys = {key for training in trainings for key in training.entry.get("replicate", {})}
-    setup = next((t.record["setup"] for t in trainings if isinstance(t.record.get("setup"), dict)), {})
-    validated = setup.get("val_images")
-    labelled = setup.get("train_images", 0) + (validated or 0)
-    return "folds" if keys & {"fold", "data.fold"} else "seeds", labelled or None, validated
 
 
 def best_trials(rows: list[RowResult], metric: str, higher_is_better: bool) -> list[RowResult]:

@@ -6,6 +6,7 @@ a result.json outside any sweep dir is a run of its own. Reads only JSON and CSV
 in well under a second, with no torch import.
 """
 
+import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from hpsweep.records import (
     read_probabilities,
     read_result,
 )
-from hpsweep.report.statistics import SPENDINGS
+from hpsweep.report.inference import Labels
+from hpsweep.report.statistics import MULTIPLICITIES, SPENDINGS
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
 from hpsweep.sweep.race_record import elimination, read_race, untrained_status
@@ -39,7 +41,7 @@ class TrainingResult:
     record: dict
     entry: dict  # the manifest's entry, or one made from the record for a run outside a sweep
     eliminated: dict | None = None  # why racing never trained it (``race.json``)
-    _correct: dict = field(default_factory=dict, repr=False)  # probability file -> image id -> right
+    _labels: dict = field(default_factory=dict, repr=False)  # probability file -> its labels, read once
 
     @classmethod
     def read(cls, directory: Path, entry: dict | None = None) -> "TrainingResult":
@@ -124,19 +126,35 @@ class TrainingResult:
     def history_path(self) -> Path:
         return self.directory / HISTORY_FILE
 
-    def correct(self, metric: str = "val_f1") -> dict[str, bool] | None:
-        """Which validation images the best weights got right (from ``val_probabilities.csv``), by image id; for
-        a metric of the distorted views, which view of which image (``<image>@<view>``)."""
+    def labels(self, metric: str = "val_f1") -> Labels | None:
+        """The validation images' ids, targets and predicted classes (as class numbers, from
+        ``val_probabilities.csv``, sorted by id); for a metric of the distorted views, each ``<image>@<view>``.
+        None where the file is absent or unreadable."""
+        import numpy as np
+
         name = VAL_VIEWS_PROBABILITIES_FILE if metrics.is_per_view(metric) else VAL_PROBABILITIES_FILE
-        if name not in self._correct:
+        if name not in self._labels:
             found = read_probabilities(self.directory / name, with_target=True)
             if found is None:
                 return None
             header, leading, values = found
-            classes = header[2:]
-            self._correct[name] = {image: classes[row.index(max(row))] == target
-                                   for (image, target), row in zip(leading, values, strict=True)}
-        return self._correct[name]
+            classes = {label: number for number, label in enumerate(header[2:])}
+            rows = sorted(zip(leading, values, strict=True))
+            if any(target not in classes for (_, target), _ in rows):
+                return None  # a target that is no class column: nothing to score per image
+            self._labels[name] = (tuple(image for (image, _), _ in rows),
+                                  np.array([classes[target] for (_, target), _ in rows]),
+                                  np.array([row.index(max(row)) for _, row in rows]))
+        return self._labels[name]
+
+    def validated_on(self, metric: str = "val_f1") -> str | None:
+        """Which images it validated on, as an identity equal for runs on the same ones: the trainer's record
+        (``validation.images``), else the ids in its predictions; None where neither says."""
+        recorded = self.record.get("validation")
+        if isinstance(recorded, dict) and isinstance(recorded.get("images"), str):
+            return recorded["images"]
+        labels = self.labels(metric)
+        return hashlib.sha256("\n".join(labels[0]).encode()).hexdigest()[:16] if labels else None
 
 
 @dataclass
@@ -188,6 +206,18 @@ class Sweep:
         """The sweep's alpha; 0.05 where the manifest holds no probability (another tool's, or damaged)."""
         alpha = self.manifest.get("alpha", 0.05)
         return alpha if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < alpha < 1 else 0.05
+
+    @property
+    def multiplicity(self) -> str:
+        """How the sweep's comparisons are corrected together (``bh`` where the manifest does not say)."""
+        method = self.manifest.get("multiplicity")
+        return method if method in MULTIPLICITIES else "bh"
+
+    @property
+    def fdr(self) -> float:
+        """The rate the sweep's correction holds its false wins to; alpha where the manifest does not say."""
+        rate = self.manifest.get("fdr")
+        return rate if isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 < rate < 1 else self.alpha
 
     @property
     def spending(self) -> str | None:

@@ -1,43 +1,42 @@
-"""Statistics of the answer, in one place: replicate values -> aggregates, paired tests and a verdict.
+"""Statistics of the answer, in one place: rows of replicate values -> tests against the base -> a verdict.
 
-The summary, the plots, ``hpsweep best`` and greedy sweeps all ask ``decide``, so they cannot disagree.
+The summary, the page, ``hpsweep best``, greedy stages and racing all ask this module (and ``inference``, the
+model behind it), so they cannot disagree.
 
 The rule, in order:
-1. An option competes when every replicate it was asked for completed (a failed, pruned or missing
-   replicate puts it out).
-2. Options are ranked by their mean over replicates. A tie (equal means) goes to the base option, then to
-   the option listed first; the verdict says so.
-3. The best option is compared with the base option, paired over the replicates both have: with two or more,
-   a paired t-test of the metric (``scipy.stats.ttest_rel``); with one (no seeds or folds swept), McNemar's
-   exact test of which validation images each got right (``scipy.stats.binomtest`` on the images where they
-   disagree). It wins only where it is better with p < ``alpha``; otherwise it is within noise of the base,
-   and the base option is kept. Where no test is possible the best mean wins, and the verdict says it is
-   untested.
-4. The winner is also compared with the runner-up, and the verdict says when they are within noise.
-
-Every test also says the smallest difference it could have detected at ``alpha``: from the spread of the paired
-differences for a t-test, from the number of images (or views) and how many of them the two options disagree
-on for McNemar's. A best mean that is not significant is *undecided with this validation* (not "equal"), and
-``what_would_decide`` says what more replicates or cross-validation would detect.
-
-Racing (``hpsweep.sweep.racing``) stops an option early when ``race_test`` finds it significantly worse than
-its comparison's leader after some replicates: such an option is *eliminated*, a loser of the verdict, not an
-incomplete one. ``race_test`` pools the per-image correctness of every replicate both options completed into
-one McNemar test (the replicates' validation images are distinct draws, so the pooled pairs are as many
-paired observations); without per-image predictions it falls back to ``paired_test``. Where the race looked for
-a win after each replicate (efficacy stopping, ``efficacy_boundaries``), a win it recorded is the verdict, and
-the test over every replicate (rule 3) is at what those looks left of alpha.
+1. An option competes when every replicate it was asked for completed and racing did not stop it (eliminated,
+   futile or equivalent rows only drop out; a failed, pruned or missing replicate puts a row out).
+2. Every option is tested against the base by ``compare``: a contrast of the group's pooled row + replicate model
+   (``hpsweep.report.inference``), one-sided, the comparison's K options corrected together by Dunnett's
+   many-to-one test (``p_comparison``); where the race looked for a win before the last replicate, the stage-wise
+   p of the look it stopped at, or of the last look (the boundaries spent before it, added).
+3. The sweep's comparisons are corrected together by ``correct`` (``hydra.sweeper.multiplicity``: Benjamini and
+   Hochberg's false discovery rate over the comparisons, each comparison's options then tested at what that leaves,
+   as Benjamini and Bogomolov's selective inference on families does; Holm's family-wise control; or none):
+   ``p_adjusted``. A greedy sweep's stages are families of their own.
+4. The winner is the option with the best adjusted mean among those better than the base with ``p_adjusted`` below
+   the sweep's rate; otherwise the base is kept. One run each with no control seeds has no seed luck to measure:
+   the best mean is *untested against seed luck*, never a win.
 """
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
 
+from hpsweep.report.inference import (
+    Evidence,
+    Run,
+    critical_value,
+    detectable,
+    many_to_one,
+)
+
 TIE = 1e-12  # means closer than this are equal
+MULTIPLICITIES = ("bh", "holm", "none")
+OUT = ("eliminated", "futile", "equivalent")  # racing's stops that drop a row from the verdict
 
 
 @dataclass(frozen=True)
@@ -70,46 +69,54 @@ class Aggregate:
 
 @dataclass
 class Candidate:
-    """One option of a comparison: its metric per replicate, and each replicate's per-image correctness."""
+    """One option of a comparison: its metric per replicate, and the row of the group's evidence it is."""
 
     option: str
     values: dict[str, float]  # replicate label -> metric, completed replicates only
     complete: bool  # every replicate it was asked for completed
     is_base: bool = False
-    eliminated: str | None = None  # when and why racing stopped it ("after 1 replicate(s), worse than ...")
-    won: str | None = None  # why racing stopped its comparison for it: it beat the base at an efficacy boundary
-    correct: Callable[[str], dict[str, bool] | None] = lambda replicate: None  # image id -> right, per replicate
+    stopped: str | None = None  # how racing stopped it: eliminated | futile | equivalent | efficacy
+    stop_reason: str | None = None  # when and why ("after 1 replicate(s), worse than ...")
+    won: str | None = None  # why racing stopped its comparison for it: it beat the base at an efficacy look
+    stagewise: float | None = None  # the stage-wise p of that look
+    row: str | None = None  # its name in the group's evidence (default: the option)
+    runs: Callable[[], dict[str, Run]] | None = None  # its runs with their images, for the group's evidence
+
+    def __post_init__(self):
+        self.row = self.row or self.option
 
     @property
     def aggregate(self) -> Aggregate:
         return Aggregate(tuple(self.values[key] for key in sorted(self.values)))
 
+    @property
+    def out(self) -> bool:
+        return self.stopped in OUT
 
-@dataclass(frozen=True)
+
+@dataclass
 class Test:
-    """One candidate against another over what they share."""
+    """One option against the base: the contrast, its test and what it could detect."""
 
-    difference: float | None  # mean of a - b over the shared replicates (in the metric's units)
-    p_value: float | None  # None: no test was possible
+    difference: float | None  # the option's adjusted mean minus the base's (metric units)
+    p_value: float | None  # raw, one-sided (better than the base); None: no test was possible
     method: str
-    # the smallest difference the test could have found at alpha: in the metric's units for a t-test, as a share
-    # of the images (views) for McNemar's (``images`` then says how many); None where nothing could be detected
-    detectable: float | None = None
+    se: float | None = None
+    df: float | None = None
+    p_comparison: float | None = None  # Dunnett's over the comparison's options (stage-wise after efficacy looks)
+    p_adjusted: float | None = None  # after the sweep's correction (``correct``)
+    critical: float | None = None  # the difference significant half the time at the comparison's alpha
+    detectable: float | None = None  # the difference found with 80% power
     replicates: int = 0
-    images: int | None = None  # McNemar: the images (or views of images) paired
-    unit: str = "images"  # views: a distorted metric pairs every view of every image
-    spread: float | None = None  # the standard deviation of one replicate's difference, for projections
 
-    def significant(self, alpha: float) -> bool:
-        return self.p_value is not None and self.p_value < alpha
+    def significant(self, level: float) -> bool:
+        p_value = next((p for p in (self.p_adjusted, self.p_comparison, self.p_value) if p is not None), None)
+        return p_value is not None and p_value < level
 
     @property
     def detectable_text(self) -> str:
-        if self.detectable is None:
-            return "no difference at all (too few images or replicates)"
-        if self.images:
-            return f"{self.detectable:.3f} ({round(self.detectable * self.images)} of {self.images} {self.unit} right)"
-        return f"{self.detectable:.4f}"
+        return "no difference at all (nothing to estimate seed luck from)" if self.detectable is None else \
+            f"{self.detectable:.4f} (80% power)"
 
 
 @dataclass
@@ -124,144 +131,201 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     against_base: dict[str, Test] = field(default_factory=dict)  # each option against the base
     undecided: Test | None = None  # the test that could not decide the best mean against the base
+    untested: bool = False  # one run each: the best mean is untested against seed luck
 
 
-def paired_test(a: Candidate, b: Candidate, alpha: float = 0.05) -> Test:
-    """``a`` against ``b``, paired over the replicates both completed."""
-    shared = sorted(set(a.values) & set(b.values))
-    if not shared:
-        return Test(None, None, "no replicate in common")
-    differences = [a.values[key] - b.values[key] for key in shared]
-    difference = float(np.mean(differences))
-    if len(shared) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # identical values: nan, taken as no difference
-            from scipy.stats import ttest_rel
-
-            p_value = float(ttest_rel([a.values[k] for k in shared], [b.values[k] for k in shared]).pvalue)
-        spread = float(np.std(differences, ddof=1))
-        return Test(difference, 1.0 if math.isnan(p_value) else p_value, f"paired t-test over {len(shared)} "
-                    "replicates", t_detectable(spread, len(shared), alpha), len(shared), spread=spread)
-    right_a, right_b = a.correct(shared[0]), b.correct(shared[0])
-    if not right_a or not right_b or set(right_a) != set(right_b):
-        return Test(difference, None, "one replicate each and no per-image predictions "
-                                      "(val_probabilities.csv) to compare", replicates=1)
-    return _mcnemar(a, b, [(right_a, right_b)], difference, "", alpha)
+def evidence_of(candidates: Sequence[Candidate], metric: str, held_out: float | None = None) -> Evidence:
+    """The evidence of these rows alone (a group's rows are usually fitted together: ``Evidence.of``)."""
+    runs = {c.row: c.runs() if c.runs else {key: Run(value) for key, value in c.values.items()} for c in candidates}
+    return Evidence.of(runs, metric, held_out)
 
 
-def t_detectable(spread: float, replicates: int, alpha: float) -> float:
-    """The smallest mean difference a paired t-test over ``replicates`` with this spread calls significant."""
-    from scipy.stats import t
-
-    return float(t.ppf(1 - alpha / 2, replicates - 1) * spread / math.sqrt(replicates))
-
-
-def mcnemar_detectable(disagreeing: int, images: int, alpha: float) -> float | None:
-    """The smallest share of ``images`` that McNemar's exact test calls significant, where the two options
-    disagree on ``disagreeing`` of them (a larger difference disagrees on at least as many)."""
-    from scipy.stats import binomtest
-
-    for more in range(1, images + 1):  # one option right on `more` images more than the other
-        pairs = max(disagreeing, more)
-        if binomtest((pairs + more + 1) // 2, pairs, 0.5).pvalue < alpha:
-            return more / images
-    return None
-
-
-def _mcnemar(a: Candidate, b: Candidate, pairs: list[tuple[dict, dict]], difference: float, pooled: str,
-             alpha: float) -> Test:
-    """McNemar's exact test on the images where ``a`` and ``b`` disagree, over each (a's, b's) correctness pair."""
-    from scipy.stats import binomtest
-
-    only_a, only_b = _split(pairs)
-    images = sum(len(right_a) for right_a, _ in pairs)
-    unit = "views" if any("@" in image for right_a, _ in pairs for image in right_a) else "images"  # <image>@<view>
-    p_value = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    # under no difference, one replicate's (only_a - only_b) / images has this standard deviation
-    spread = math.sqrt(only_a + only_b) / images * math.sqrt(len(pairs))
-    return Test(difference, float(p_value), f"McNemar on {images} {unit}{pooled}: {only_a} right only by "
-                                           f"{a.option}, {only_b} only by {b.option}",
-                mcnemar_detectable(only_a + only_b, images, alpha), len(pairs), images, unit, spread)
-
-
-def race_test(a: Candidate, b: Candidate, alpha: float = 0.05) -> Test:
-    """``a`` against ``b`` for racing: McNemar's exact test on the validation images of every replicate both
-    completed, pooled (``paired_test`` where a replicate lacks per-image predictions)."""
-    shared = sorted(set(a.values) & set(b.values))
-    pairs = [(a.correct(key), b.correct(key)) for key in shared]
-    if not shared or any(not right_a or not right_b or set(right_a) != set(right_b) for right_a, right_b in pairs):
-        return paired_test(a, b, alpha)
-    difference = float(np.mean([a.values[key] - b.values[key] for key in shared]))
-    return _mcnemar(a, b, pairs, difference, f" of {len(shared)} replicate(s) pooled", alpha)
-
-
-def predictive_power(a: Candidate, b: Candidate, planned: int, alpha: float) -> float | None:
-    """The probability that ``race_test(a, b)`` over all ``planned`` replicates will be significant (in either
-    direction), given the replicates both completed: Spiegelhalter's predictive power, conditional power averaged
-    over what the observed data say about the true difference (the "current trend" alone trusts one noisy
-    estimate). None where it cannot be estimated (one replicate without per-image predictions).
-
-    Pooled McNemar: the remaining replicates add as many disagreements per replicate as were seen, split between
-    the two as a Beta(1/2, 1/2) prior updated by the observed split says (a beta-binomial). Paired t-test: the
-    remaining replicates' mean difference is normal around the observed one, with the observed spread, widened by
-    the uncertainty of the observed mean. Both assume replicates alike (exchangeable seeds or folds)."""
-    from scipy.stats import betabinom, binom, norm
+def compare(evidence: Evidence, candidates: Sequence[Candidate], higher_is_better: bool, alpha: float,
+            boundaries: Sequence[float] = ()) -> dict[str, Test]:
+    """Each option against the base, Dunnett-corrected over the comparison's options (every one it started with:
+    those without a value count too). ``boundaries``: the efficacy looks the race planned (their sum before the
+    last is added to the last look's p; a recorded win brings its own stage-wise p)."""
+    sign = 1.0 if higher_is_better else -1.0
+    base = next((c for c in candidates if c.is_base), None)
+    options = [c for c in candidates if not c.is_base]
+    fitted = evidence.fitted
+    if base is None or fitted is None or base.row not in fitted:
+        return {c.option: Test(None, None, "the base has no completed replicate to compare with") for c in options}
+    tested = [c for c in options if c.row in fitted]
+    contrasts = {c.option: evidence.contrast(c.row, base.row) for c in tested}
+    if not tested or any(contrast.se is None for contrast in contrasts.values()):
+        return {c.option: Test(contrasts[c.option].estimate if c.option in contrasts else None, None,
+                               "one run each: nothing to measure seed luck with (sweep seeds, or keep "
+                               "hydra.sweeper.control_seeds on)") for c in options}
     from scipy.stats import t as student
 
-    done = len(set(a.values) & set(b.values))
-    if done == 0:
-        return None
-    if done >= planned:
-        return 1.0 if race_test(a, b, alpha).significant(alpha) else 0.0
-    test = race_test(a, b, alpha)
-    if test.images:  # pooled McNemar
-        only_a, only_b = _split([(a.correct(key), b.correct(key)) for key in sorted(set(a.values) & set(b.values))])
-        seen = only_a + only_b
-        more = round(seen * (planned - done) / done)
-        total = seen + more
-        if total == 0:
-            return 0.0
-        # the exact two-sided test at p = 1/2 is symmetric: significant at `high` or more of either side
-        high = next((k for k in range(total // 2 + 1, total + 1) if 2 * binom.sf(k - 1, total, 0.5) < alpha), None)
-        if high is None:
-            return 0.0
-        future = betabinom(more, only_a + 0.5, only_b + 0.5)
-        return float(future.sf(high - only_a - 1) + future.cdf(total - high - only_a))
-    if test.spread is None or done < 2:
-        return None
-    differences = [a.values[key] - b.values[key] for key in sorted(set(a.values) & set(b.values))]
-    mean, spread = float(np.mean(differences)), test.spread
-    if spread == 0:
-        return 0.0 if mean == 0 else 1.0
-    critical = float(student.ppf(1 - alpha / 2, planned - 1)) * spread / math.sqrt(planned)
-    rest = planned - done
-    # the final mean: (done * observed + rest * future) / planned, the future mean ~ N(mean, spread^2 (1/rest + 1/done))
-    width = rest / planned * spread * math.sqrt(1 / rest + 1 / done)
-    return float(norm.cdf((-critical - mean) / width) + norm.sf((critical - mean) / width))
+    pairs = [(c.row, base.row) for c in tested]
+    covariance = np.array([[fitted.covariance(first, second) or 0.0 for second in pairs] for first in pairs])
+    scale = np.sqrt(np.diag(covariance))
+    correlation = covariance / np.outer(scale, scale) if scale.all() else np.eye(len(pairs))
+    statistics = [(contrasts[c.option].t(sign), contrasts[c.option].df) for c in tested]
+    family = many_to_one(statistics, correlation, untested=len(options) - len(tested))
+    df = min(df for _, df in statistics)
+    critical = critical_value(len(options), correlation, df, alpha)
+    spent = sum(boundaries[:-1]) if len(boundaries) > 1 else 0.0
+    tests = {c.option: Test(None, None, "no completed replicate") for c in options}
+    for c, (t_value, own_df), p_family in zip(tested, statistics, family, strict=True):
+        contrast = contrasts[c.option]
+        looks = f"; plus {spent:.3g} the race's earlier looks spent" if spent and c.stagewise is None else ""
+        p_comparison = c.stagewise if c.stagewise is not None else min(1.0, p_family + spent)
+        tests[c.option] = Test(
+            contrast.estimate, float(student.sf(t_value, own_df)),
+            f"Dunnett, {len(options)} option(s) against the base, one-sided, {own_df:.0f} df "
+            f"({', '.join(contrast.parts)}){looks}", contrast.se, own_df, p_comparison,
+            critical=critical * contrast.se, detectable=detectable(contrast.se, critical, own_df),
+            replicates=min(fitted.counts[c.row], fitted.counts[base.row]))
+    return tests
 
 
-def _split(pairs: list[tuple[dict, dict]]) -> tuple[int, int]:
-    """Images right only by the first, only by the second, over each (first's, second's) correctness pair."""
-    only_a = sum(right_a[image] and not right_b[image] for right_a, right_b in pairs for image in right_a)
-    only_b = sum(right_b[image] and not right_a[image] for right_a, right_b in pairs for image in right_a)
-    return only_a, only_b
+def correct(family: Sequence[dict[str, Test]], method: str, rate: float) -> float:
+    """Adjust every test of a family of comparisons (``p_adjusted``) and return the expected number of false wins
+    among the family's wins. Each comparison counts once, by its smallest ``p_comparison``: ``bh`` selects the
+    comparisons by Benjamini-Hochberg at ``rate`` and tests each selected one's options at ``rate`` x selected /
+    comparisons (Benjamini and Bogomolov 2014; the best option's ``p_adjusted`` is then its comparison's BH-adjusted
+    p); ``holm`` scales each comparison's tests by its Holm factor (the
+    chance of any false win at most ``rate``); ``none`` keeps Dunnett's."""
+    from scipy.stats import false_discovery_control
+
+    comparisons = [(tests, min(t.p_comparison for t in tests.values() if t.p_comparison is not None))
+                   for tests in family if any(t.p_comparison is not None for t in tests.values())]
+    if not comparisons:
+        return 0.0
+    smallest = np.array([p for _, p in comparisons])
+    if method == "bh":
+        adjusted = false_discovery_control(smallest, method="bh")
+        # at the rate that selects this comparison, so many are selected: its options are tested at rate x that / m
+        factor = [len(comparisons) / int((adjusted <= floor).sum()) for floor in adjusted]
+    elif method == "holm":
+        adjusted = _holm(smallest)
+        factor = [a / p if p > 0 else 1.0 for a, p in zip(adjusted, smallest, strict=True)]
+    else:
+        adjusted, factor = smallest, [1.0] * len(comparisons)
+    for (tests, _), floor, scale in zip(comparisons, adjusted, factor, strict=True):
+        for test in tests.values():
+            if test.p_comparison is not None:
+                test.p_adjusted = float(min(1.0, max(floor, test.p_comparison * scale)))
+    wins = int((adjusted < rate).sum())
+    return {"bh": rate * wins, "holm": rate}.get(method, rate * len(comparisons))
 
 
-def difference_interval(a: Candidate, b: Candidate, alpha: float) -> tuple[float, float] | None:
-    """The (1 - 2 alpha) confidence interval of the mean difference of a - b per replicate (a t interval over the
-    replicates both completed): inside +-min_effect it shows the two equivalent at ``alpha`` (two one-sided
-    tests). None below two replicates."""
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    order = np.argsort(p_values)
+    scaled = np.maximum.accumulate(p_values[order] * (len(p_values) - np.arange(len(p_values))))
+    adjusted = np.empty_like(scaled)
+    adjusted[order] = np.minimum(scaled, 1.0)
+    return adjusted
+
+
+def decide(candidates: Sequence[Candidate], tests: dict[str, Test], higher_is_better: bool, level: float,
+           evidence: Evidence | None = None) -> Verdict:
+    """The winner of one category (the module's rule), from ``compare``'s tests once ``correct`` adjusted them;
+    ranked on the group's adjusted means (each row's replicates' luck taken out) where the evidence has them."""
+    sign = 1.0 if higher_is_better else -1.0
+    base = next((candidate for candidate in candidates if candidate.is_base), None)
+    order = {candidate.option: number for number, candidate in enumerate(candidates)}
+    eligible = [c for c in candidates if c.complete and c.values and not c.out]
+    out = [c.option for c in candidates if not c.complete and not c.out]
+    # a task function that returns None (lightning-hydra-template's without optimized_metric) completes valueless
+    valueless = [c.option for c in candidates if c.complete and not c.values and not c.out]
+    notes = [f"{c.option}: {'eliminated' if c.stopped == 'eliminated' else 'stopped'} {c.stop_reason}"
+             for c in candidates if c.out]
+    notes += [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
+    notes += [f"{', '.join(valueless)}: completed without a value of the metric, so not compared"] if valueless else []
+    if not eligible:
+        reason = "no option completed all its replicates" if out or not valueless else \
+            "nothing to decide by: the trainings completed without a value of the metric (a task function that " \
+            "returns None; return the metric, or name a recorded one with --metric)"
+        return Verdict(None, None, False, False, reason, notes, tests)
+
+    fitted = evidence.fitted if evidence is not None else None
+
+    def mean(c: Candidate) -> float:
+        return fitted.mean(c.row) if fitted is not None and c.row in fitted else c.aggregate.mean
+
+    ranked = sorted(eligible, key=lambda c: (-sign * round(mean(c), 10), not c.is_base, order[c.option]))
+    top = ranked[0]
+    tied = [c.option for c in ranked[1:] if abs(mean(c) - mean(top)) <= TIE]
+    if tied:
+        rule = "the base option wins a tie" if top.is_base else "the option listed first wins a tie"
+        notes.append(f"tie at {mean(top):.4f} between {top.option} and {', '.join(tied)}: {rule}")
+    better = [c for c in ranked if not c.is_base and tests.get(c.option) and tests[c.option].significant(level)
+              and sign * tests[c.option].difference > 0]
+    test = tests.get(top.option)
+    if better:
+        winner, test = better[0], tests[better[0].option]
+        early = f"; {winner.won}" if winner.won else ""
+        verdict = Verdict(winner.option, top.option, False, False,
+                          f"better than the base by {signed(test.difference)} ({_p_text(test)}; {test.method}){early}",
+                          notes, tests)
+    elif top.is_base:
+        verdict = Verdict(top.option, top.option, True, False, "the base option has the best mean", notes, tests)
+    elif base is None or base not in eligible:
+        verdict = Verdict(None, top.option, False, False, "best mean, untested: the base did not complete",
+                          notes, tests)
+    elif test is None or test.p_value is None:
+        reason = test.method if test is not None else "no test"
+        verdict = Verdict(base.option, top.option, True, False,
+                          f"{top.option} has the best mean ({signed(test.difference if test else None)} against the "
+                          f"base), untested against seed luck: {reason}; the base is kept", notes, tests,
+                          untested=True)
+    else:
+        verdict = Verdict(base.option, top.option, True, True,
+                          f"{top.option} has the best mean ({signed(test.difference)}) but is within noise of the base "
+                          f"({_p_text(test)} >= {level}; {test.method}): a difference of {test.detectable_text} would "
+                          "be found; the base is kept", notes, tests, undecided=test)
+    _runner_up(verdict, ranked, candidates, evidence, level)
+    return verdict
+
+
+def _p_text(test: Test) -> str:
+    adjusted = f", adjusted p={test.p_adjusted:.3g}" if test.p_adjusted is not None else ""
+    return f"p={test.p_value:.3g}{adjusted}"
+
+
+def _runner_up(verdict: Verdict, ranked: list[Candidate], candidates: Sequence[Candidate],
+               evidence: Evidence | None, level: float) -> None:
+    """Say whether the winner is ahead of the runner-up beyond noise (a two-sided contrast, uncorrected)."""
     from scipy.stats import t as student
 
-    differences = [a.values[key] - b.values[key] for key in sorted(set(a.values) & set(b.values))]
-    if len(differences) < 2:
-        return None
-    mean, spread = float(np.mean(differences)), float(np.std(differences, ddof=1))
-    half = float(student.ppf(1 - alpha, len(differences) - 1)) * spread / math.sqrt(len(differences))
-    return mean - half, mean + half
+    runner_up = next((c for c in ranked if c.option != verdict.winner), None)
+    winner = next((c for c in candidates if c.option == verdict.winner), None)
+    if runner_up is None or winner is None or evidence is None or evidence.fitted is None or \
+            (verdict.kept_base and runner_up.option == verdict.top) or \
+            winner.row not in evidence.fitted or runner_up.row not in evidence.fitted:
+        return
+    contrast = evidence.contrast(winner.row, runner_up.row)
+    if contrast.se is None or contrast.se == 0:
+        return
+    p_value = float(2 * student.sf(abs(contrast.estimate) / contrast.se, contrast.df))
+    if p_value < level:
+        verdict.notes.append(f"ahead of the runner-up {runner_up.option} by {signed(contrast.estimate)} "
+                             f"(two-sided p={p_value:.3g})")
+    else:
+        verdict.notes.append(f"within noise of the runner-up {runner_up.option} (two-sided p={p_value:.3g})")
 
 
-SPENDINGS = ("obrien_fleming", "pocock")  # Lan and DeMets' spending functions of those two designs
+def what_would_decide(test: Test, alpha: float, replicate: str = "seeds") -> str:
+    """How many replicates of the kind compared would find the difference this test saw with 80% power (the
+    standard error shrinking as 1/sqrt(replicates)); empty where no number would do."""
+    if test.se is None or not test.difference or test.critical is None or test.replicates < 1:
+        return ""
+    needed = math.ceil(test.replicates * (test.detectable / abs(test.difference)) ** 2)
+    if needed <= test.replicates:
+        return ""
+    if needed > 50:
+        return (f"a difference of {signed(test.difference)} is too small for more {replicate} to decide (about "
+                f"{needed} would): the base is kept")
+    return f"to decide it: about {needed} {replicate} would find a difference of {signed(test.difference)} with 80% " \
+        "power"
+
+
+SPENDINGS = ("haybittle_peto", "obrien_fleming", "pocock")
+HAYBITTLE_PETO = 0.001  # each early look's level: small, so the last look keeps almost all of alpha
 
 
 def spent_alpha(alpha: float, fraction: float, spending: str) -> float:
@@ -275,106 +339,17 @@ def spent_alpha(alpha: float, fraction: float, spending: str) -> float:
 
 
 def efficacy_boundaries(alpha: float, looks: int, spending: str | None) -> list[float]:
-    """The p-value each look of ``looks`` (one after each replicate) must beat for a win, the last being the
-    verdict's test over every replicate: each look gets what the spending function spends from the look before to
-    it. Their sum is alpha, so the chance of any false win over all the looks is at most alpha whatever the looks'
-    correlation (a Bonferroni split: the tests differ, pooled McNemar early, the verdict's test at the end).
-    Without spending (no early looks), the one look is at alpha."""
+    """The p each of ``looks`` looks (one after each replicate, fixed when the sweep is planned) must beat for a
+    win; the last look gets what the earlier ones left, so their sum is alpha and any false win over the looks has
+    probability at most alpha, whatever their correlation (a Bonferroni bound; a win's stage-wise p is the earlier
+    looks' sum plus its own). ``haybittle_peto``: 0.001 at each early look; the others spend as Lan and DeMets."""
     if spending is None or looks <= 1:
         return [alpha] * max(looks, 1)
+    if spending == "haybittle_peto":
+        early = [min(HAYBITTLE_PETO, alpha / looks)] * (looks - 1)
+        return [*early, alpha - sum(early)]
     spent = [spent_alpha(alpha, look / looks, spending) for look in range(1, looks)] + [alpha]
     return [spent[0]] + [later - earlier for earlier, later in pairwise(spent)]
-
-
-def what_would_decide(test: Test, alpha: float, replicate: str = "seeds", labelled: int | None = None,
-                      validated: int | None = None) -> str:
-    """What would decide a comparison this test could not: more replicates of the kind compared (``replicate``),
-    and for one replicate validated on ``validated`` of ``labelled`` images, cross-validation over all of them;
-    each with the difference it would detect (from the test's spread: the same disagreement per image, or the
-    same variation per replicate)."""
-    if test.spread is None or test.spread == 0:
-        return ""
-    ways = []
-    if test.images and labelled and validated and test.replicates == 1 and labelled > validated:
-        folds = 5  # the fold category's five folds: every labelled image is validated once
-        per_fold = test.spread * math.sqrt(validated / (labelled / folds))  # the same disagreement per image
-        ways.append(f"cross-validating it (add fold to category=, {folds} folds over all {labelled} labelled images) "
-                    f"would detect about {t_detectable(per_fold, folds, alpha):.3f}")
-    more = max(5, 2 * test.replicates)
-    same = f" on the same {test.images // test.replicates} {test.unit}" if test.images else ""
-    ways.append(f"{more} {replicate}{same} about {t_detectable(test.spread, more, alpha):.3f}")
-    return "to decide it: " + "; ".join(ways)
-
-
-def decide(candidates: Sequence[Candidate], higher_is_better: bool, alpha: float,
-           spending: str | None = None) -> Verdict:
-    """The winner of one category (see the module's docstring for the rule). ``spending``: the race looked for a win
-    after each replicate (``efficacy_boundaries``), so a candidate that won there wins, and the test over every
-    replicate is at what the earlier looks left of alpha."""
-    sign = 1.0 if higher_is_better else -1.0
-    base = next((candidate for candidate in candidates if candidate.is_base), None)
-    against_base = {candidate.option: paired_test(candidate, base, alpha) for candidate in candidates
-                    if base is not None and candidate is not base}
-    order = {candidate.option: number for number, candidate in enumerate(candidates)}
-    eligible = [candidate for candidate in candidates if candidate.complete and candidate.values
-                and not candidate.eliminated]
-    out = [candidate.option for candidate in candidates if not candidate.complete and not candidate.eliminated]
-    # a task function that returns None (lightning-hydra-template's without optimized_metric) completes valueless
-    valueless = [candidate.option for candidate in candidates if candidate.complete and not candidate.values
-                 and not candidate.eliminated]
-    notes = [f"{candidate.option}: eliminated {candidate.eliminated}" for candidate in candidates
-             if candidate.eliminated]
-    notes += [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
-    notes += [f"{', '.join(valueless)}: completed without a value of the metric, so not compared"] if valueless else []
-    if not eligible:
-        reason = "no option completed all its replicates" if out or not valueless else \
-            "nothing to decide by: the trainings completed without a value of the metric (a task function that " \
-            "returns None; return the metric, or name a recorded one with --metric)"
-        return Verdict(None, None, False, False, reason, notes, against_base)
-
-    ranked = sorted(eligible, key=lambda c: (-sign * c.aggregate.mean, not c.is_base, order[c.option]))
-    top = ranked[0]
-    tied = [c.option for c in ranked[1:] if abs(c.aggregate.mean - top.aggregate.mean) <= TIE]
-    if tied:
-        rule = "the base option wins a tie" if top.is_base else "the option listed first wins a tie"
-        notes.append(f"tie at {top.aggregate.mean:.4f} between {top.option} and {', '.join(tied)}: {rule}")
-    won = next((candidate for candidate in eligible if candidate.won), None)
-    if won is not None:
-        verdict = Verdict(won.option, won.option, False, False, won.won, notes, against_base)
-    elif top.is_base:
-        verdict = Verdict(top.option, top.option, True, False, "the base option has the best mean", notes,
-                          against_base)
-    elif base is None or base not in eligible:
-        verdict = Verdict(top.option, top.option, False, False, "best mean; the base did not complete, so it "
-                          "is not compared", notes, against_base)
-    else:
-        test = against_base[top.option]
-        final = efficacy_boundaries(alpha, test.replicates, spending)[-1]
-        level = f"{final:.3g}, what the race's earlier looks left of alpha {alpha}" if final < alpha else f"{alpha}"
-        if test.p_value is None:
-            verdict = Verdict(top.option, top.option, False, False,
-                              f"best mean ({signed(test.difference)} against the base), untested: {test.method}",
-                              notes, against_base)
-        elif test.significant(final) and sign * test.difference > 0:
-            verdict = Verdict(top.option, top.option, False, False,
-                              f"better than the base by {signed(test.difference)} ({test.method}, "
-                              f"p={test.p_value:.3g})", notes, against_base)
-        else:
-            verdict = Verdict(base.option, top.option, True, True,
-                              f"{top.option} has the best mean ({signed(test.difference)}) but is within noise of "
-                              f"the base ({test.method}, p={test.p_value:.3g} >= {level}): undecided with this "
-                              f"validation, which could detect a difference of {test.detectable_text} or more; "
-                              "the base is kept", notes, against_base, undecided=test)
-    runner_up = next((c for c in ranked if c.option != verdict.winner), None)
-    winner = next(c for c in candidates if c.option == verdict.winner)
-    if runner_up is not None and not (verdict.kept_base and runner_up.option == top.option):
-        test = paired_test(winner, runner_up, alpha)
-        if test.p_value is not None and not test.significant(alpha):
-            notes.append(f"within noise of the runner-up {runner_up.option} ({test.method}, p={test.p_value:.3g})")
-        elif test.significant(alpha):
-            notes.append(f"significantly ahead of the runner-up {runner_up.option} by {signed(test.difference)} "
-                         f"({test.method}, p={test.p_value:.3g} < {alpha})")
-    return verdict
 
 
 def signed(value: float | None) -> str:

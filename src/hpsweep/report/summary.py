@@ -16,7 +16,7 @@ from hpsweep.sweep.race_record import STOPS
 from hpsweep.sweep.stages import read_decisions
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
-               "min", "max", "delta_base", "p_base", "best", "metric", "values", "replicates", "verdict")
+               "min", "max", "delta_base", "p_base", "p_adjusted", "best", "metric", "values", "replicates", "verdict")
 STYLES = {"completed": "green", "failed": "red", "pruned": "yellow", "eliminated": "magenta", "incomplete": "yellow",
           "pending": "dim"}
 
@@ -43,11 +43,18 @@ def rows(groups: list[Group]) -> list[dict]:
                 "max": aggregate.max, "values": [values[key] for key in sorted(values)],
                 "replicates": sorted(values), "delta_base": test.difference if test else (0.0 if row.is_base and
                                                                                          aggregate.n else None),
-                "p_base": test.p_value if test else None, "test": test.method if test else None, "best": best,
-                # the smallest difference to the base the test could have detected (a share of the images for
-                # McNemar's test), and whether the category's best mean stays undecided with this validation
+                # the raw one-sided p against the base, the one corrected over the comparison's options and the
+                # sweep's comparisons (what decides), the contrast's standard error and degrees of freedom
+                "p_base": test.p_value if test else None, "p_adjusted": test.p_adjusted if test else None,
+                "se": test.se if test else None, "df": test.df if test else None,
+                "test": test.method if test else None, "best": best,
+                # the difference significant half the time, and the one found with 80% power; whether the
+                # category's best mean stays undecided, or untested against seed luck (one run each)
+                "critical_base": test.critical if test else None,
                 "detectable_base": test.detectable if test else None,
                 "undecided": bool(best and answer.verdict.undecided is not None),
+                "untested": bool(answer and answer.verdict.untested and row.option == answer.verdict.top),
+                "expected_false_wins": group.expected_false_wins,
                 "decided_by": group.sweep.decided_by,
                 "answered_by": sorted({t.record["answered_by"] for t in row.trainings if t.record.get("answered_by")}),
                 "eliminated": row.stopped == "eliminated",
@@ -108,6 +115,8 @@ def verdict_lines(group: Group, decided: bool = True) -> list[str]:
     direction = "higher" if group.sweep.higher_is_better else "lower"
     lines = [f"decided by {group.sweep.metric} ({direction} is better): {group.sweep.decided_by}"] \
         if decided and group.categories and group.sweep.decided_by else []
+    if group.categories:
+        lines.append(correction_line(group))
     for answer in group.categories:
         verdict = answer.verdict
         chosen = "no winner" if verdict.winner is None else (
@@ -122,6 +131,17 @@ def verdict_lines(group: Group, decided: bool = True) -> list[str]:
     return lines
 
 
+def correction_line(group: Group) -> str:
+    """How the group's comparisons were corrected together, and what that leaves of false wins."""
+    sweep = group.sweep
+    how = {"bh": f"false discovery rate {sweep.fdr:g} (Benjamini-Hochberg) over the sweep's comparisons",
+           "holm": f"family-wise error {sweep.fdr:g} (Holm) over the sweep's comparisons",
+           "none": f"each comparison at {sweep.fdr:g}, uncorrected across the sweep"}[sweep.multiplicity]
+    stage = f" of stage {group.stage}" if group.stage else ""
+    return f"corrected: Dunnett within each category, {how}{stage}; expected false wins at most about " \
+           f"{group.expected_false_wins:.2f}"
+
+
 def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
     from rich.table import Table
 
@@ -131,8 +151,8 @@ def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
         metric = group.sweep.metric
         out.print(group.title, style="bold", soft_wrap=True, markup=False)  # a title in the table would wrap
         view = Table()
-        for column in ("category", "option", "status", "n", f"{metric} mean ± std", "min", "max", "Δ base", "p",
-                       "time"):
+        for column in ("category", "option", "status", "n", f"{metric} mean ± std", "min", "max", "Δ base",
+                       "p adj.", "time"):
             view.add_column(column, justify="left" if column in ("category", "option", "status") else "right")
         for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
             status = ", ".join(f"{count} {state}" for state, count in row["statuses"].items()) \
@@ -142,7 +162,7 @@ def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
             view.add_row(row["category"] or "-", f"{row['option']}{_mark(row)}",
                          f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
                          _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),
-                         _number(row["p_base"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
+                         _number(row["p_adjusted"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
         out.print(view)
         for line in verdict_lines(group):
             out.print(line, soft_wrap=True, markup=False)
@@ -202,13 +222,13 @@ def write_markdown(groups: list[Group], path: Path, images: list[Path]) -> None:
     for number, group in enumerate(groups):
         metric = group.sweep.metric
         lines += [f"## {group.title}", "",
-                  f"| category | option | status | n | {metric} mean ± std | min | max | Δ base | p |",
+                  f"| category | option | status | n | {metric} mean ± std | min | max | Δ base | p adj. |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|"]
         for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
             option = (f"**{row['option']}**" if row["best"] else row["option"]) + _mark(row)
             lines.append(f"| {row['category'] or '-'} | {option} | {row['status']} | {row['n']} | {_mean_std(row)} | "
                          f"{_number(row['min'])} | {_number(row['max'])} | {_signed(row['delta_base'])} | "
-                         f"{_number(row['p_base'], 3)} |")
+                         f"{_number(row['p_adjusted'], 3)} |")
         lines += [""] + [f"- {line.strip()}" for line in verdict_lines(group)] + [""]
     lines += [f"![{image.stem}]({image.relative_to(path.parent)})" for image in images]
     path.write_text("\n".join(lines) + "\n")

@@ -40,6 +40,7 @@ from hpsweep.sweep.plan import (
     assign_directories,
     bare_key,
     compared_rows,
+    control_key,
     fingerprints,
     group_choices,
     merge_identical,
@@ -92,8 +93,10 @@ class Driver:
         return Composer(self.config_loader, self.config)
 
     def plan_request(self) -> PlanRequest:
+        key, value = control_key(self.config, self.settings.replicates)
         return PlanRequest(self.config_loader.get_group_options, self.settings.categories, group_choices(self.config),
-                           self.settings.replicates, has_category_key="category" in self.config)
+                           self.settings.replicates, has_category_key="category" in self.config,
+                           control_seeds=self.settings.control_seeds, control_key=key, control_base=value)
 
     def decision_metric(self) -> tuple[str, str]:
         """(metric, direction) that decide winners (``decided_by`` says why)."""
@@ -119,7 +122,7 @@ class Driver:
         settings = {"strategy": chosen.strategy, "replicates": chosen.replicates, "categories": chosen.categories,
                     "metric": metric, "direction": direction, "alpha": chosen.alpha, "pruning": chosen.pruning,
                     "n_trials": chosen.n_trials, "sampler": chosen.sampler, "racing": chosen.race,
-                    "share_trajectories": self.settings.share_trajectories}
+                    "share_trajectories": self.settings.share_trajectories, "control_seeds": chosen.control_seeds}
         # Hydra gives a source's path without its scheme (``schema`` says "file", "pkg" or "structured")
         config_dirs = [source.path for source in self.config.hydra.runtime.config_sources if source.schema == "file"]
         return {
@@ -135,6 +138,9 @@ class Driver:
             "direction": direction,
             "decided_by": why,
             "alpha": self.settings.alpha,
+            "multiplicity": self.settings.multiplicity,
+            "fdr": self.settings.rate,
+            "control_seeds": self.settings.control_seeds,
             "pruning": self.settings.pruning,
             "racing": self.settings.race,
             "share_trajectories": self.settings.share_trajectories,

@@ -33,6 +33,7 @@ def training_entry(training: Training, directory: Path, sweep_dir: Path, job_fin
         "rows": [row.as_dict() for row in training.rows],
         "overrides": list(training.overrides),
         "params": dict(training.params),
+        "control": training.control,
     }
 
 
@@ -90,7 +91,8 @@ def training_from_entry(entry: dict) -> Training:
                      row.get("trial")) for row in entry["rows"])
     replicate = tuple(item for item in entry["overrides"] if bare_key(item) in entry["replicate"])
     return Training(tuple(entry["overrides"]), rows, replicate, entry["is_base"],
-                    swept=any(row.category for row in rows), params=tuple(entry.get("params", {}).items()))
+                    swept=any(row.category for row in rows), params=tuple(entry.get("params", {}).items()),
+                    control=entry.get("control") is True)
 
 
 def plan_key(arguments: list[str], settings: dict, config_dirs: Iterable[str]) -> str:

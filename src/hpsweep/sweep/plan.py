@@ -68,6 +68,7 @@ class Training:
     is_base: bool = False  # the base combination of its model and setting
     swept: bool = False  # a category sweep's training (False: a plain multirun's, named by job number)
     params: tuple[tuple[str, object], ...] = ()  # a search trial's sampled values (key, value)
+    control: bool = False  # one of the base's control seeds: it measures seed luck where no replicate is swept
 
     @property
     def trial(self) -> int | None:
@@ -131,6 +132,9 @@ class PlanRequest:
     default_choices: Mapping[str, str | None] = field(default_factory=dict)  # the primary config's choices
     replicate_keys: Sequence[str] = DEFAULT_REPLICATES
     has_category_key: bool = True  # the primary config has a ``category`` key for the sweeper to set
+    control_seeds: int = 0  # extra values of ``control_key`` the base trains where no replicate key is swept
+    control_key: str | None = None  # the first replicate key the app's config has as an integer (``seed``)
+    control_base: int = 0  # its value in the config
 
     def __post_init__(self):
         # Hydra's loader builds a fresh config repository for each call (13 ms): ask it once per group.
@@ -214,6 +218,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
                      _base_choices(request.default_choices, combination))
                     for combination in BasicSweeper.split_arguments(others, None)[0]]
 
+    unreplicated = all(not replicate for _, _, replicate, _ in combinations)
     trainings = []
     for model in models:
         head = [f"model={model}"] if model else []
@@ -223,6 +228,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
             rows += [Row(model_name, category, option, setting, stage) for category in categories
                      for option in request.group_options(category) if choices.get(category) == option]
             trainings.append(Training(tuple(head + combination), tuple(rows), replicate, is_base=True, swept=True))
+            trainings += _control_trainings(head, combination, tuple(rows), request, unreplicated)
         for category in categories:
             add = "" if category in request.default_choices else "+"
             for option in request.group_options(category):
@@ -236,6 +242,31 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
                                               (Row(model_name, category, option, setting, stage),), replicate,
                                               swept=True))
     return trainings
+
+
+def _control_trainings(head: list[str], combination: list[str], rows: tuple[Row, ...], request: PlanRequest,
+                       unreplicated: bool) -> list[Training]:
+    """The base's control seeds: where no replicate key is swept, each option's one run has no seed luck to be
+    measured against but the base's; the base trains ``control_seeds`` more values of the control key (the
+    config's value + 1, + 2, ...; a fixed override's value where one is given)."""
+    key = request.control_key
+    if not (unreplicated and request.control_seeds and key):
+        return []
+    fixed = next((item.split("=", 1)[1] for item in combination if bare_key(item) == key), None)
+    start = int(fixed) if fixed is not None and fixed.lstrip("-").isdigit() else request.control_base
+    kept = [item for item in combination if bare_key(item) != key]
+    return [Training(tuple([*head, *kept, f"{key}={start + number}"]), rows, (f"{key}={start + number}",),
+                     is_base=True, swept=True, control=True) for number in range(1, request.control_seeds + 1)]
+
+
+def control_key(config: DictConfig, replicate_keys: Sequence[str]) -> tuple[str | None, int]:
+    """The first replicate key the app's config holds as an integer (``seed`` for hpsweep's), and its value: what
+    the base's control seeds vary. (None, 0) where the app has none."""
+    for key in replicate_keys:
+        value = OmegaConf.select(config, key, default=None, throw_on_missing=False)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return key, value
+    return None, 0
 
 
 def rows_of(trainings: list[Training]) -> list[Row]:

@@ -5,9 +5,10 @@ seeds). Its remaining replicates are never trained; the verdict counts it as a l
 A *comparison* is one model's category in one setting and stage; its *rows* are the category's options and the
 base. Round ``r`` is every row's ``r``-th replicate (seeds, folds, in the order the plan lists them). Once every
 row still in the race has done ``race_from`` rounds or more, each row other than the base and the current leader
-(the best mean so far) is tested against the leader by ``hpsweep.report.statistics.race_test``; where it is worse
-with p < alpha, it is eliminated. A row's next replicate may start as soon as its comparison has done the round
-before it and tested it, whatever other comparisons do (no barrier across comparisons). The base's trainings,
+(the best adjusted mean so far) is tested against the leader by a contrast of the group's pooled model
+(``hpsweep.report.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
+next replicate may start as soon as its comparison has done the round before it and tested it, whatever other
+comparisons do (no barrier across comparisons). The base's trainings,
 which answer every comparison of its model, are held back only where a decided comparison may stop them.
 
 With futility stopping, a row that more replicates would not decide stops too; with efficacy stopping, a leader
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.records import write_json_atomic
+from hpsweep.report.inference import DEFAULT_HELD_OUT, Contrast, Evidence, Run, predictive_power
+from hpsweep.report.statistics import Candidate, compare, efficacy_boundaries, signed
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
 from hpsweep.sweep.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
@@ -67,7 +70,9 @@ class Race:
         self.min_effect = min_effect  # a row surely within +-min_effect of the leader stops (None: never)
         self.efficacy = efficacy  # the spending function of the looks for a win before the last (None: no such look)
         self.outcomes = outcomes
-        replicates = list(dict.fromkeys(outcome.training.replicate for outcome in outcomes))
+        # the base's control seeds are no round: they measure seed luck where no replicate is swept
+        replicates = list(dict.fromkeys(outcome.training.replicate for outcome in outcomes
+                                        if not outcome.training.control))
         self.round = {replicate: number for number, replicate in enumerate(replicates)}
         self.enabled = enabled and len(replicates) > 1
         self.comparisons: dict[tuple, Comparison] = {}
@@ -173,15 +178,58 @@ class Race:
         """Test every comparison whose rows have done ``race_from`` rounds or more; record what is eliminated."""
         if not self.enabled:
             return
-        changed = False
-        for comparison in self.comparisons.values():
-            changed |= self._eliminate(comparison)
+        changed, evidence = False, {}
+        for key, comparison in self.comparisons.items():
+            if comparison.rounds_complete() >= self.race_from:
+                if key[:3] not in evidence:
+                    evidence[key[:3]] = self._evidence(key[:3])
+                changed |= self._eliminate(comparison, evidence[key[:3]])
         if changed:
             self._record()
 
-    def _eliminate(self, comparison: Comparison) -> bool:
-        from hpsweep.report.statistics import race_test
+    def _evidence(self, group: tuple) -> Evidence:
+        """What the completed trainings of a group (one model, setting and stage: every comparison's rows) say,
+        fitted together as the verdict fits them (``hpsweep.report.inference``)."""
+        runs: dict[str, dict[str, Run]] = {}
+        for key, comparison in self.comparisons.items():
+            if key[:3] != group:
+                continue
+            for option, rounds in comparison.rows.items():
+                name = self._row(comparison, option)
+                for outcome in rounds.values():
+                    found = self._finished(outcome)
+                    if found is not None:
+                        runs.setdefault(name, {})[" ".join(outcome.training.replicate)] = found
+        return Evidence.of(runs, self.metric, self.held_out(runs))
 
+    def held_out(self, runs: dict) -> float:
+        """Validation over training images, from any finished training's record (for the overlap correction)."""
+        for result in self.finished.values():
+            setup = result.record.get("setup") if isinstance(result.record.get("setup"), dict) else {}
+            if isinstance(setup.get("val_images"), int) and isinstance(setup.get("train_images"), int) and \
+                    setup["train_images"]:
+                return setup["val_images"] / setup["train_images"]
+        return DEFAULT_HELD_OUT
+
+    def _finished(self, outcome: Outcome) -> Run | None:
+        """A completed training's run (value, images, predictions), read once; None until it completed."""
+        from hpsweep.report.results import TrainingResult
+
+        record = outcome.result or outcome.previous or {}
+        value = (record.get("metrics") or {}).get(self.metric)
+        if record.get("status") != "completed" or not isinstance(value, (int, float)):
+            return None
+        if outcome.directory not in self.finished:  # ready() runs after every training: read each file once
+            self.finished[outcome.directory] = TrainingResult(outcome.directory, record, {})
+        result = self.finished[outcome.directory]
+        return Run(float(value), result.validated_on(self.metric), lambda: result.labels(self.metric))
+
+    @staticmethod
+    def _row(comparison: Comparison, option: str) -> str:
+        """The row's name in its group's evidence: the base's trainings are one row in every comparison."""
+        return BASE if option == comparison.base else f"{comparison.key[3]}/{option}"
+
+    def _eliminate(self, comparison: Comparison, evidence: Evidence) -> bool:
         done = comparison.rounds_complete()
         if done < self.race_from:
             return False
@@ -198,30 +246,32 @@ class Race:
         if len(running) < 2:
             return changed
         sign = 1.0 if self.higher_is_better else -1.0
-        leader = max(running.values(), key=lambda candidate: (sign * candidate.aggregate.mean, candidate.is_base))
+        leader = max(running.values(), key=lambda candidate: (sign * evidence.mean(candidate.row), candidate.is_base))
         for option, candidate in running.items():
             if option == comparison.base or candidate is leader or self._free(comparison, option):
                 continue
-            test = race_test(candidate, leader, self.alpha)
-            if test.significant(self.alpha) and sign * test.difference < 0:
+            contrast = evidence.contrast(candidate.row, leader.row)
+            p_value = two_sided(contrast)
+            if p_value is not None and p_value < self.alpha and sign * contrast.estimate < 0:
+                method = f"pooled t-test, {contrast.df:.0f} df ({', '.join(contrast.parts)})"
                 comparison.eliminated[option] = {
-                    "after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
-                    "difference": test.difference,
-                    "reason": f"worse than the leader {leader.option} by {test.difference:+.4f} ({test.method}, "
-                              f"p={test.p_value:.3g} < {self.alpha})"}
+                    "after": done, "test": method, "p_value": p_value, "leader": leader.option,
+                    "difference": contrast.estimate,
+                    "reason": f"worse than the leader {leader.option} by {contrast.estimate:+.4f} ({method}, "
+                              f"p={p_value:.3g} < {self.alpha})"}
                 log.info("%s / %s / %s: eliminated after %d replicate(s), %s", comparison.key[0], comparison.key[3],
                          option, done, comparison.eliminated[option]["reason"])
                 changed = True
-        return self._stop_decided(comparison, running, leader, done) or changed
+        return self._stop_decided(comparison, running, leader, done, evidence) or changed
 
-    def _stop_decided(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
+    def _stop_decided(self, comparison: Comparison, running: dict, leader, done: int, evidence: Evidence) -> bool:
         """Stop the rows that more replicates would not change: those more replicates would not decide
         (``_stop_undecidable``), then the leader and the base where the leader has won (``_stop_won``). Once every
         other row is out, the leader stops too: nothing is left to decide."""
         if not self.base_may_stop or done >= max(len(rounds) for rounds in comparison.rows.values()):
             return False  # off, or every replicate is done: nothing left to save
-        changed = self._stop_undecidable(comparison, running, leader, done)
-        changed |= self._stop_won(comparison, running, leader, done)
+        changed = self._stop_undecidable(comparison, running, leader, done, evidence)
+        changed |= self._stop_won(comparison, running, leader, done, evidence)
         changed |= self._stop_kept(comparison, running, leader, done)
         others = [option for option in comparison.rows if option != leader.option]
         if others and leader.option not in comparison.eliminated and \
@@ -231,19 +281,18 @@ class Race:
             changed = True
         return changed
 
-    def _stop_undecidable(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
+    def _stop_undecidable(self, comparison: Comparison, running: dict, leader, done: int, evidence: Evidence) -> bool:
         """Stop the rows that more replicates would not decide: within +-min_effect of the leader for sure
-        (``equivalent``), or whose final test against it would be significant with less probability than
-        ``futility`` (``futile``)."""
-        from hpsweep.report.statistics import difference_interval, predictive_power
-
+        (``equivalent``: the (1 - 2 alpha) interval of the contrast inside it, two one-sided tests), or whose final
+        test against it would be significant with less probability than ``futility`` (``futile``)."""
         changed = False
         for option, candidate in running.items():
             planned = min(len(comparison.rows[option]), len(comparison.rows[leader.option]))
             if candidate is leader or option in comparison.eliminated or done >= planned:
                 continue
-            interval = difference_interval(candidate, leader, self.alpha) if self.min_effect is not None else None
-            power = predictive_power(candidate, leader, planned, self.alpha) if self.futility > 0 else None
+            contrast = evidence.contrast(candidate.row, leader.row)
+            interval = equivalence_interval(contrast, self.alpha) if self.min_effect is not None else None
+            power = predictive_power(contrast, done, planned, self.alpha) if self.futility > 0 else None
             if interval is not None and -self.min_effect < interval[0] and interval[1] < self.min_effect:
                 why = {"stop": "equivalent", "power": power, "reason": f"equivalent to the leader {leader.option}: "
                        f"the difference is within {interval[0]:+.4f} to {interval[1]:+.4f} ({1 - 2 * self.alpha:.0%} "
@@ -275,12 +324,11 @@ class Race:
                 f"the base is kept: more replicates would not show {which} better than it ({why['reason']}){behind}")
         return bool(stopped)
 
-    def _stop_won(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
-        """Stop the leader and the base where the leader has won: every other row is decided, and the race's test
-        finds the leader better than the base at this look's efficacy boundary (alpha spent over the looks, so the
-        verdict's own test at the last look gets what is left: ``statistics.efficacy_boundaries``)."""
-        from hpsweep.report.statistics import efficacy_boundaries, race_test, signed
-
+    def _stop_won(self, comparison: Comparison, running: dict, leader, done: int, evidence: Evidence) -> bool:
+        """Stop the leader and the base where the leader has won: every other row is decided, and the verdict's own
+        test (Dunnett's over the comparison's options) finds the leader better than the base at this look's
+        efficacy boundary, fixed from the looks planned (``statistics.efficacy_boundaries``); the win's stage-wise
+        p (the earlier looks' boundaries plus its own) is what the sweep's correction takes."""
         base = running.get(comparison.base)
         if self.efficacy is None or base is None or base is leader or \
                 {leader.option, comparison.base} & set(comparison.eliminated) or \
@@ -290,40 +338,37 @@ class Race:
         planned = min(len(comparison.rows[leader.option]), len(comparison.rows[comparison.base]))
         if done >= planned:
             return False
-        boundary = efficacy_boundaries(self.alpha, planned, self.efficacy)[done - 1]
-        test = race_test(leader, base, self.alpha)
+        boundaries = efficacy_boundaries(self.alpha, planned, self.efficacy)
+        candidates = [self._candidate(comparison, option, done) or Candidate(option, {}, False, row=self._row(
+            comparison, option)) for option in comparison.rows]
+        test = compare(evidence, candidates, self.higher_is_better, self.alpha)[leader.option]
         sign = 1.0 if self.higher_is_better else -1.0
-        if not test.significant(boundary) or sign * test.difference <= 0:
+        if test.p_comparison is None or test.p_comparison >= boundaries[done - 1] or sign * test.difference <= 0:
             return False
-        won = (f"better than the base by {signed(test.difference)} ({test.method}, p={test.p_value:.3g} < "
-               f"{boundary:.3g}, the efficacy boundary)")
+        stagewise = sum(boundaries[:done - 1]) + test.p_comparison
+        won = (f"better than the base by {signed(test.difference)} ({test.method}, p={test.p_comparison:.3g} < "
+               f"{boundaries[done - 1]:.3g}, the efficacy boundary of look {done}; stage-wise p={stagewise:.3g})")
         after = f"after {done} of {planned} replicates"
-        why = {"after": done, "test": test.method, "p_value": test.p_value, "leader": leader.option,
-               "difference": test.difference, "stop": "efficacy", "power": None, "boundary": boundary}
+        why = {"after": done, "test": test.method, "p_value": test.p_comparison, "leader": leader.option,
+               "difference": test.difference, "stop": "efficacy", "power": None, "boundary": boundaries[done - 1],
+               "boundaries": boundaries, "stagewise": stagewise}
         comparison.eliminated[leader.option] = {**why, "reason": f"won {after}: {won}"}
         comparison.eliminated[comparison.base] = {**why, "reason": f"beaten by {leader.option} {after}: it is {won}"}
         log.info("%s / %s / %s: won after %d replicate(s), %s", comparison.key[0], comparison.key[3], leader.option,
                  done, won)
         return True
 
-    def _candidate(self, comparison: Comparison, option: str, rounds: int):
+    def _candidate(self, comparison: Comparison, option: str, rounds: int) -> Candidate | None:
         """The row's first ``rounds`` replicates as a statistics candidate; None unless all completed."""
-        from hpsweep.report.results import TrainingResult
-        from hpsweep.report.statistics import Candidate
-
-        results = {}
+        values = {}
         for number in range(rounds):
-            outcome = comparison.rows[option][number]
-            record = outcome.result or outcome.previous or {}
-            value = (record.get("metrics") or {}).get(self.metric)
-            if record.get("status") != "completed" or not isinstance(value, (int, float)):
+            outcome = comparison.rows[option].get(number)
+            run = self._finished(outcome) if outcome is not None else None
+            if run is None:
                 return None
-            if outcome.directory not in self.finished:  # ready() runs after every training: read each file once
-                self.finished[outcome.directory] = TrainingResult(outcome.directory, record, {})
-            results[" ".join(outcome.training.replicate)] = (value, self.finished[outcome.directory])
-        return Candidate(option, {key: value for key, (value, _) in results.items()}, complete=True,
-                         is_base=option == comparison.base,
-                         correct=lambda replicate: results[replicate][1].correct(self.metric))
+            values[" ".join(outcome.training.replicate)] = run.value
+        return Candidate(option, values, complete=True, is_base=option == comparison.base,
+                         row=self._row(comparison, option))
 
     @staticmethod
     def _free(comparison: Comparison, option: str) -> bool:
@@ -348,6 +393,28 @@ class Race:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
         return all(outcome.status in (*DONE, *UNTRAINED) for outcome in self.outcomes)
+
+
+def two_sided(contrast: Contrast) -> float | None:
+    """The two-sided p of a contrast being zero; None where the noise could not be estimated."""
+    from scipy.stats import t as student
+
+    if contrast.se is None:
+        return None
+    if contrast.se == 0:
+        return 1.0 if contrast.estimate == 0 else 0.0
+    return float(2 * student.sf(abs(contrast.estimate) / contrast.se, contrast.df))
+
+
+def equivalence_interval(contrast: Contrast, alpha: float) -> tuple[float, float] | None:
+    """The (1 - 2 alpha) confidence interval of the contrast: inside +-min_effect it shows the two equivalent at
+    ``alpha`` (two one-sided tests). None where the noise could not be estimated."""
+    from scipy.stats import t as student
+
+    if contrast.se is None:
+        return None
+    half = float(student.isf(alpha, contrast.df)) * contrast.se
+    return contrast.estimate - half, contrast.estimate + half
 
 
 def undecided(after: int, leader: str, stop: str, power: float | None, reason: str) -> dict:

@@ -6,7 +6,7 @@ The sweeper plugin's config (``CategorySweeperConf``) is this dataclass with Hyd
 
 from dataclasses import dataclass, field
 
-from hpsweep.report.statistics import SPENDINGS
+from hpsweep.report.statistics import MULTIPLICITIES, SPENDINGS
 from hpsweep.sweep.plan import DEFAULT_REPLICATES
 
 SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
@@ -24,6 +24,13 @@ class SweepSettings:
     metric: str | None = None  # what decides: null = early_stopping.monitor (hpsweep), else the task's return value
     direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
     alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
+    # how the sweep's comparisons are corrected together: bh (false discovery rate, Benjamini-Hochberg) | holm
+    # (family-wise) | none (each comparison's options still by Dunnett's test); hpsweep.report.statistics.correct
+    multiplicity: str = "bh"
+    fdr: float | None = None  # the rate multiplicity holds false wins to; null: alpha
+    # where no replicate key is swept, the base trains this many more seeds so that each option's one run is
+    # tested against seed luck (README: What alpha means); 0: off, the best mean is then untested, never a win
+    control_seeds: int = 4
     pruner: str = "median"  # none | median | hyperband: stop options clearly behind their category's others
     prune_warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
     prune_margin: float | None = None  # median: how far behind the others' median; null: the validation noise...
@@ -36,9 +43,10 @@ class SweepSettings:
     # predictive power: hpsweep.report.statistics.predictive_power); 0: every row trains every replicate
     futility: float = 0.4
     min_effect: float | None = None  # a row surely within +-min_effect of the leader (metric units) stops; null: off
-    # a comparison whose leader beats the base at a look's boundary stops (alpha spent over the looks in Lan and
-    # DeMets' way: obrien_fleming | pocock; hpsweep.report.statistics.efficacy_boundaries); null: the last look only
-    efficacy: str | None = "obrien_fleming"
+    # a comparison whose leader beats the base at a look's boundary stops; the boundaries, fixed from the looks
+    # planned: haybittle_peto (0.001 at each early look) | obrien_fleming | pocock (Lan and DeMets' spending;
+    # hpsweep.report.statistics.efficacy_boundaries); null: the last look only
+    efficacy: str | None = "haybittle_peto"
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
@@ -57,6 +65,11 @@ class SweepSettings:
         return self.pruner != "none"
 
     @property
+    def rate(self) -> float:
+        """What the sweep's correction holds false wins to."""
+        return self.alpha if self.fdr is None else self.fdr
+
+    @property
     def race(self) -> dict:
         """The racing knobs, as the manifest records them."""
         return {"enabled": self.racing, "race_from": self.race_from, "futility": self.futility,
@@ -72,6 +85,15 @@ class SweepSettings:
                             "or null for the metric's own")
         if not _number(self.alpha) or not 0 < self.alpha < 1:
             problems.append(f"hydra.sweeper.alpha={self.alpha!r}: expected a probability between 0 and 1 (0.05)")
+        if self.multiplicity not in MULTIPLICITIES:
+            problems.append(f"hydra.sweeper.multiplicity={self.multiplicity!r}: expected one of "
+                            f"{', '.join(MULTIPLICITIES)} (how the sweep's comparisons are corrected together)")
+        if self.fdr is not None and (not _number(self.fdr) or not 0 < self.fdr < 1):
+            problems.append(f"hydra.sweeper.fdr={self.fdr!r}: expected a rate between 0 and 1 (0.05), or null for "
+                            "alpha")
+        if not isinstance(self.control_seeds, int) or isinstance(self.control_seeds, bool) or self.control_seeds < 0:
+            problems.append(f"hydra.sweeper.control_seeds={self.control_seeds!r}: expected an integer >= 0 (the "
+                            "base's extra seeds where none is swept; 0: off)")
         if self.pruning_on:
             from hpsweep.sweep.studies import Pruning
 
