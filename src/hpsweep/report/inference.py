@@ -25,6 +25,7 @@ degrees of freedom (``scipy.stats.multivariate_t``, its Monte Carlo integration 
 between two reads). ``scipy.stats.dunnett`` assumes independent samples without blocks, so it is not used.
 """
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -270,8 +271,11 @@ class Evidence:
         return len(seen) == 1
 
     def image_variance(self, a: str, b: str) -> float | None:
-        """The bootstrap variance over the shared validation images of (a's mean metric - b's), the replicates'
-        predictions fixed; None without every run's predictions or for a metric not computed from them."""
+        """The variance that sampling other validation images would add to (a's mean metric - b's): a paired
+        bootstrap over the shared images of the rows' mean metrics, less the part of it that is the runs' own
+        disagreement (seed to seed, already in the model's noise), estimated from the spread of each row's runs
+        around their mean on the same resamples. None without every run's predictions or for a metric not computed
+        from them."""
         key = (a, b)
         if key not in self._bootstraps:
             self._bootstraps[key] = self._bootstrap(a, b)
@@ -285,11 +289,13 @@ class Evidence:
             return None
         images = len(found[0][0])
         classes = 1 + max(int(max(labels[1].max(), labels[2].max())) for labels in found)
-        rng = np.random.default_rng(SEED)
-        draws = rng.integers(0, images, size=(BOOTSTRAP, images))
-        means = {row: np.mean([score(target[draws], predicted[draws], classes) for _, target, predicted in runs],
-                              axis=0) for row, runs in labelled.items()}
-        return float(np.var(means[a] - means[b], ddof=1))
+        draws = np.random.default_rng(SEED).integers(0, images, size=(BOOTSTRAP, images))
+        scores = {row: np.array([score(target[draws], predicted[draws], classes) for _, target, predicted in runs])
+                  for row, runs in labelled.items()}  # row -> runs x resamples
+        total = float(np.var(scores[a].mean(axis=0) - scores[b].mean(axis=0), ddof=1))
+        own = sum(float(np.var(runs - runs.mean(axis=0), axis=1, ddof=1).mean()) / (len(runs) - 1)
+                  for runs in scores.values() if len(runs) > 1)
+        return max(total - own, 0.0)
 
 
 def _satterthwaite(components: Sequence[tuple[float, float]]) -> float:
@@ -358,13 +364,19 @@ def _max_sf(value: float, shape: np.ndarray, df: float) -> float:
 
 def critical_value(shape_size: int, correlation: np.ndarray, df: float, level: float) -> float:
     """The statistic Dunnett's test needs to reach at ``level`` (one-sided, K = ``shape_size`` options)."""
+    rounded = tuple(tuple(round(float(value), 3) for value in row) for row in correlation)
+    return _critical_value(shape_size, rounded, round(float(df), 1), level)
+
+
+@functools.lru_cache(maxsize=1024)  # a balanced sweep's comparisons share K, correlations and df: solve each once
+def _critical_value(shape_size: int, correlation: tuple, df: float, level: float) -> float:
     from scipy.optimize import brentq
     from scipy.stats import t as student
 
     if shape_size <= 1:
         return float(student.isf(level, df))
     shape = np.full((shape_size, shape_size), 0.5)
-    shape[:len(correlation), :len(correlation)] = correlation
+    shape[:len(correlation), :len(correlation)] = np.array(correlation)
     np.fill_diagonal(shape, 1.0)
     low = float(student.isf(level, df))
     return float(brentq(lambda x: _max_sf(x, shape, df) - level, low, low + 4, xtol=1e-3))
