@@ -14,6 +14,7 @@ import pytest
 from competition_data import write_competition
 from conftest import CONF_DIR, ROOT
 from omegaconf import OmegaConf
+from test_sweeps import NO_CONTROL
 
 from hpsweep.provenance import code_label, code_unknown, code_version, data_digest
 from hpsweep.records import in_attempt
@@ -141,7 +142,7 @@ def test_a_fresh_start_archives_the_attempt_it_replaces_and_nothing_reads_it_as_
 
 def sweep(sweep_dir: Path, *arguments: str, script: Path = ROOT / "run_experiments.py", config_dir: Path | None = None):
     config = ["--config-path", str(config_dir), "--config-name", "config"] if config_dir else []
-    return subprocess.run([sys.executable, str(script), *config, "-m", *TINY, *arguments,
+    return subprocess.run([sys.executable, str(script), *config, "-m", *TINY, NO_CONTROL, *arguments,
                            f"hydra.sweep.dir={sweep_dir}"], cwd=script.parent, env=ENV, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)  # its log and its errors, in order
 

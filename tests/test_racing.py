@@ -75,7 +75,8 @@ def test_the_base_and_the_leader_are_never_eliminated_and_nothing_before_race_fr
     behind = {"base": [0.5, 0.51, 0.5], "Focal": [0.95], "LabelSmoothing": [0.93]}
     outcomes = outcomes_of(tmp_path, behind)
     race(tmp_path, outcomes, race_from=2).ready()
-    assert not [outcome for outcome in outcomes if outcome.status == "eliminated"], "race_from=2: one round decides nothing"
+    assert not [outcome for outcome in outcomes if outcome.status == "eliminated"], \
+        "race_from=2: one round decides nothing"
     race(tmp_path, outcomes).ready()
     assert not [outcome for outcome in outcomes if outcome.status == "eliminated"], \
         "the base (far behind) and the leader Focal run on; LabelSmoothing is within noise of Focal"

@@ -17,9 +17,14 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
 
 
+# The base's control seeds (4 more trainings per model where no seed is swept) are off in the suite's sweeps:
+# their counts are the plan's without them; test_sweep_plan and test_answers test the control seeds themselves.
+NO_CONTROL = "hydra.sweeper.control_seeds=0"
+
+
 def sweep_command(sweep_dir, *arguments, config_dir=None):
     config = ["--config-path", str(config_dir), "--config-name", "config"] if config_dir else []
-    return [sys.executable, str(ROOT / "run_experiments.py"), *config, "-m", *CPU_SIZE, *arguments,
+    return [sys.executable, str(ROOT / "run_experiments.py"), *config, "-m", *CPU_SIZE, NO_CONTROL, *arguments,
             f"hydra.sweep.dir={sweep_dir}"]
 
 
