@@ -9,9 +9,12 @@ planned by hpsweep's planner, raced by its ``Race`` and decided by its ``decide`
 - **every replicate**: all nine trainings, then the verdict;
 - **racing**: rows clearly worse than the leader stop (``hydra.sweeper.futility=0``);
 - **futility F**: racing, and rows whose remaining replicates would decide them with probability below F stop;
-- **futility F, S**: that, and a leader that beats the base at a look's efficacy boundary (alpha spent over the
-  looks by the spending function S, ``obrien_fleming`` or ``pocock``) wins and stops its comparison; the verdict
-  tests the last look at what the earlier looks left of alpha.
+- **futility F, S**: that, and a leader that beats the base at a look's efficacy boundary (S: ``haybittle_peto``,
+  0.001 at each early look, or alpha spent by ``obrien_fleming`` or ``pocock``) wins and stops its comparison; the
+  verdict takes a win's stage-wise p, and adds the early looks' boundaries to the last look's.
+
+Every test is the verdict's own: the pooled row + replicate model of ``hpsweep.report.inference`` over the runs'
+metric, with the paired bootstrap over the shared images; a row is tested once seed luck can be measured.
 
 The noise is taken from a recorded sweep's probability files: how many validation images a training has, its
 mean accuracy, and on how many of them two options of one seed disagree. Each simulated comparison draws every
@@ -46,7 +49,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from hpsweep.compose import group_files  # noqa: E402
 from hpsweep.records import read_probabilities, write_csv_atomic  # noqa: E402
-from hpsweep.report.statistics import SPENDINGS, Candidate, decide, t_detectable  # noqa: E402
+from hpsweep.report.inference import Evidence, Run  # noqa: E402
+from hpsweep.report.statistics import (  # noqa: E402
+    SPENDINGS,
+    Candidate,
+    compare,
+    correct,
+    decide,
+    efficacy_boundaries,
+)
 from hpsweep.sweep.outcomes import Outcome  # noqa: E402
 from hpsweep.sweep.plan import PlanRequest, plan_jobs  # noqa: E402
 from hpsweep.sweep.race_record import read_race, stop_kind, won  # noqa: E402
@@ -169,17 +180,31 @@ def run_way(work: Path, draws: dict[tuple[str, int], np.ndarray], way: dict | No
         names[row] = outcome.training.option
         if outcome.status == "completed":
             rows.setdefault(row, {})[" ".join(outcome.training.replicate)] = outcome.result["metrics"][METRIC]
-    candidates = []
+    candidates, runs = [], {}
     for row, values in rows.items():
         why = stopped.get(row)
-        correct = {key: _correct(work / o.training.subdir / "val_probabilities.csv") for o in outcomes
-                   if o.training.rows[0].option == row and o.status == "completed"
-                   for key in [" ".join(o.training.replicate)]}
+        runs[row] = {key: Run(value, "split", _labels(work, outcome)) for key, value in values.items()
+                     for outcome in outcomes if outcome.training.rows[0].option == row and
+                     " ".join(outcome.training.replicate) == key}
         candidates.append(Candidate(row, values, complete=True, is_base=names[row] == "base",
-                                    eliminated=why["reason"] if why and stop_kind(why) == "eliminated" else None,
-                                    won=won(why, row), correct=lambda replicate, correct=correct: correct[replicate]))
-    verdict = decide(candidates, higher_is_better=True, alpha=ALPHA, spending=(way or {}).get("efficacy"))
-    return Answer(names.get(verdict.winner, verdict.winner), sum(o.status == "completed" for o in outcomes))
+                                    stopped=stop_kind(why) if why else None, stop_reason=why["reason"] if why else None,
+                                    won=won(why, row), stagewise=why.get("stagewise") if won(why, row) else None))
+    evidence = Evidence.of(runs, METRIC)
+    spending = (way or {}).get("efficacy")
+    tests = compare(evidence, candidates, True, ALPHA, efficacy_boundaries(ALPHA, SEEDS, spending) if spending else ())
+    correct([tests], "none", ALPHA)
+    verdict = decide(candidates, tests, True, ALPHA, evidence)
+    winner = None if verdict.kept_base else verdict.winner
+    return Answer(names.get(winner, winner) or "base", sum(o.status == "completed" for o in outcomes))
+
+
+def _labels(work: Path, outcome: Outcome):
+    """The training's images, targets and predictions, read when the verdict asks (as a sweep's are)."""
+    def read():
+        correct = _correct(work / outcome.training.subdir / "val_probabilities.csv")
+        images = tuple(sorted(correct))
+        return images, np.zeros(len(images), dtype=int), np.array([0 if correct[image] else 1 for image in images])
+    return read
 
 
 def simulate(noise: Noise, comparisons: int, ways: dict[str, dict | None], seed: int = 0) -> dict:
@@ -187,7 +212,10 @@ def simulate(noise: Noise, comparisons: int, ways: dict[str, dict | None], seed:
     own images). Returns, per kind and way, the wrong answers (false wins, misses) and the trainings trained."""
     rng = np.random.default_rng(seed)
     spread = math.sqrt(noise.disagreement / noise.images)  # one seed's difference of two equal options
-    detectable = t_detectable(spread, SEEDS, ALPHA)
+    from scipy.stats import t as student
+
+    # what a paired t-test over every replicate detects half the time, the effects' unit
+    detectable = float(student.isf(ALPHA / 2, SEEDS - 1)) * spread / math.sqrt(SEEDS)
     kinds = {"none": {"Focal": 0.0, "LabelSmoothing": 0.0},
              "detectable": {"Focal": detectable, "LabelSmoothing": 0.0},
              "large": {"Focal": 3 * detectable, "LabelSmoothing": -3 * detectable}}
@@ -241,7 +269,7 @@ def main() -> None:
     parser.add_argument("--model", help="whose images (default: the recorded sweep's first model)")
     parser.add_argument("--comparisons", type=int, default=500, help="simulated comparisons per kind of effect")
     parser.add_argument("--futility", default="0.3,0.4", help="the thresholds to try, comma-separated")
-    parser.add_argument("--efficacy", default="obrien_fleming,pocock",
+    parser.add_argument("--efficacy", default="haybittle_peto,obrien_fleming",
                         help="the spending functions to try with each threshold, comma-separated (none: no early win)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

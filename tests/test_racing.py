@@ -83,13 +83,13 @@ def test_the_base_and_the_leader_are_never_eliminated_and_nothing_before_race_fr
 
 
 def test_a_row_more_replicates_would_not_decide_stops_as_futile_and_a_decided_comparison_stops_its_leader(tmp_path):
-    level = {"base": [0.90, 0.92], "Focal": [0.905, 0.915], "LabelSmoothing": [0.50, 0.52]}
+    level = {"base": [0.90, 0.92, 0.915], "Focal": [0.905, 0.915], "LabelSmoothing": [0.50, 0.52]}
     outcomes = outcomes_of(tmp_path, level)
     assert race(tmp_path, outcomes).ready(), "futility 0: every row trains every replicate"
     outcomes = outcomes_of(tmp_path / "futile", level)
     assert race(tmp_path / "futile", outcomes, futility=0.2).ready() == [], "every row is decided after two seeds"
     states = {label(outcome): outcome.status for outcome in outcomes if outcome.status != "completed"}
-    assert states == {"base seed=3": "stopped", "Focal seed=3": "stopped", "LabelSmoothing seed=3": "eliminated"}
+    assert states == {"Focal seed=3": "stopped", "LabelSmoothing seed=3": "eliminated"}, "the base never waits"
     recorded = read_race(tmp_path / "futile")[("test_resnet", (), 0, "loss_function")]
     focal, leader = recorded["Focal"], recorded["CrossEntropy"]
     assert (focal["stop"], focal["after"], focal["leader"]) == ("futile", 2, "CrossEntropy") and focal["power"] < 0.1
@@ -102,11 +102,11 @@ def test_a_row_more_replicates_would_not_decide_stops_as_futile_and_a_decided_co
 
 
 def test_a_leader_that_beats_the_base_at_the_looks_boundary_wins_and_stops_its_comparison(tmp_path):
-    clear = {"base": [0.80, 0.81], "Focal": [0.99, 0.985], "LabelSmoothing": [0.50, 0.51]}
+    clear = {"base": [0.80, 0.81, 0.805], "Focal": [0.99, 0.985], "LabelSmoothing": [0.50, 0.51]}
     outcomes = outcomes_of(tmp_path, clear)
     assert race(tmp_path, outcomes, efficacy="haybittle_peto").ready() == []
     assert {label(outcome): outcome.status for outcome in outcomes if outcome.status != "completed"} == {
-        "base seed=3": "stopped", "Focal seed=3": "stopped", "LabelSmoothing seed=3": "eliminated"}
+        "Focal seed=3": "stopped", "LabelSmoothing seed=3": "eliminated"}
     recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
     focal, base = recorded["Focal"], recorded["CrossEntropy"]
     assert (focal["stop"], base["stop"], focal["leader"], focal["after"]) == ("efficacy", "efficacy", "Focal", 2)
@@ -117,21 +117,20 @@ def test_a_leader_that_beats_the_base_at_the_looks_boundary_wins_and_stops_its_c
     assert base["reason"].startswith("beaten by Focal after 2 of 3 replicates: it is better than the base")
 
     # ahead, but not beyond the small early boundary: the base and the leader train on, round by round
-    close = {"base": [0.80, 0.82], "Focal": [0.86, 0.85], "LabelSmoothing": [0.50, 0.52]}
+    close = {"base": [0.80, 0.82, 0.81], "Focal": [0.86, 0.85], "LabelSmoothing": [0.50, 0.52]}
     late = outcomes_of(tmp_path / "late", close)
-    assert sorted(map(label, race(tmp_path / "late", late, efficacy="haybittle_peto").ready())) == \
-        ["Focal seed=3", "base seed=3"]
+    assert sorted(map(label, race(tmp_path / "late", late, efficacy="haybittle_peto").ready())) == ["Focal seed=3"]
     assert "Focal" not in read_race(tmp_path / "late").get(("test_resnet", (), 0, "loss_function"), {})
 
 
 def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status(tmp_path, capsys):
     from fake_sweeps import fake_sweep
 
-    seeds = {"base": [0.80, 0.81], "Focal": [0.99, 0.985], "LabelSmoothing": [0.50, 0.51]}
+    seeds = {"base": [0.80, 0.81, 0.805], "Focal": [0.99, 0.985], "LabelSmoothing": [0.50, 0.51]}
 
     def value(training):
         number = int(training.replicate[0].split("=")[1])
-        return seeds[training.option][number - 1] if number <= 2 else None
+        return seeds[training.option][number - 1] if number <= len(seeds[training.option]) else None
 
     trainings = fake_sweep(tmp_path, "model=test_resnet", "category=loss_function", "seed=1,2,3", value=value)
     outcomes = []
@@ -154,31 +153,34 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
                                              + rows["Focal"]["verdict"].split("; won after 2 of 3 replicates: "
                                                                               "better than the base by +0.1825 ")[1])
     assert rows["Focal"]["p_adjusted"] < 0.002, "the win's stage-wise p, the sweep's one comparison"
-    assert rows["CrossEntropy"]["stopped"] == "efficacy" and not rows["CrossEntropy"]["best"]
+    assert rows["CrossEntropy"]["stopped"] is None and rows["CrossEntropy"]["n"] == 3, "the base never waits"
+    assert not rows["CrossEntropy"]["best"]
     assert rows["LabelSmoothing"]["stopped"] == "eliminated"
     capsys.readouterr()
     assert main(["summary", str(tmp_path), "--no-plots"]) == 0
     assert "completed (efficacy after 2)" in capsys.readouterr().out
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out.rstrip().splitlines()
-    assert out[-2] == "6 completed, 2 stopped (efficacy), 1 eliminated"
+    assert out[-2] == "7 completed, 1 stopped (efficacy), 1 eliminated"
     assert out[-1].startswith("test_resnet: loss_function: Focal wins (corrected: Dunnett within each category")
 
 
 def test_a_leader_does_not_win_early_while_another_row_is_undecided(tmp_path):
-    outcomes = outcomes_of(tmp_path, {"base": [0.80, 0.81], "Focal": [0.99, 0.985], "LabelSmoothing": [0.98, 0.99]})
+    outcomes = outcomes_of(tmp_path, {"base": [0.80, 0.81, 0.805], "Focal": [0.99, 0.985],
+                                      "LabelSmoothing": [0.98, 0.99]})
     ready = race(tmp_path, outcomes, efficacy="haybittle_peto").ready()
-    assert sorted(map(label, ready)) == ["Focal seed=3", "LabelSmoothing seed=3", "base seed=3"]
+    assert sorted(map(label, ready)) == ["Focal seed=3", "LabelSmoothing seed=3"]
     assert not read_race(tmp_path)
 
 
 def test_where_more_replicates_would_not_show_the_leader_better_than_the_base_every_row_stops(tmp_path):
     # Focal leads the base by a hair; LabelSmoothing trails Focal, which more seeds might decide, but not in its
     # favour: the base is kept whatever they say
-    values = {"base": [0.900, 0.910], "Focal": [0.905, 0.907], "LabelSmoothing": [0.893, 0.888]}
+    values = {"base": [0.900, 0.910, 0.904], "Focal": [0.905, 0.907], "LabelSmoothing": [0.899, 0.893]}
     outcomes = outcomes_of(tmp_path, values)
     assert race(tmp_path, outcomes, futility=0.4).ready() == []
-    assert {outcome.status for outcome in outcomes if outcome.training.replicate == ("seed=3",)} == {"stopped"}
+    assert {outcome.status for outcome in outcomes if outcome.training.replicate == ("seed=3",)
+            and not outcome.training.is_base} == {"stopped"}
     recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
     assert recorded["CrossEntropy"]["reason"].startswith("within noise of Focal")
     assert recorded["LabelSmoothing"]["reason"].startswith("the base is kept: more replicates would not show the "
@@ -188,40 +190,40 @@ def test_where_more_replicates_would_not_show_the_leader_better_than_the_base_ev
 
 
 def test_a_training_answered_by_a_stopped_carrier_is_stopped_with_its_row_not_lost(tmp_path):
-    level = {"base": [0.90, 0.92], "Focal": [0.905, 0.915], "LabelSmoothing": [0.905, 0.915]}
+    level = {"base": [0.90, 0.92, 0.91], "Focal": [0.905, 0.915], "LabelSmoothing": [0.905, 0.915]}
     outcomes = outcomes_of(tmp_path, level)
     by_label = {label(outcome): outcome for outcome in outcomes}
-    member, carrier = by_label["Focal seed=3"], by_label["base seed=3"]  # as a shared trajectory would
+    # as a shared trajectory would (its carrier the longest patience where the base is none of them)
+    member, carrier = by_label["Focal seed=3"], by_label["LabelSmoothing seed=3"]
     member.status, member.answered_by = "answered", carrier
     carrier.answers.append(member)
     assert race(tmp_path, outcomes, futility=0.3).ready() == []
     assert {label(outcome): outcome.status for outcome in outcomes if outcome.status != "completed"} == {
-        f"{option} seed=3": "stopped" for option in ("base", "Focal", "LabelSmoothing")}, \
+        f"{option} seed=3": "stopped" for option in ("Focal", "LabelSmoothing")}, \
         "its carrier never trains: it is stopped with its own row (before, it ended failed, 'no result')"
 
 
-def test_the_base_trains_on_while_any_comparison_it_answers_is_undecided(tmp_path):
-    # loss_function: both options level with the base (decided); optimizer: SGD far ahead, its third seed still
-    # to decide whether it beats the base (undecided)
-    values = {"CrossEntropy": [0.90, 0.92], "Focal": [0.905, 0.915], "LabelSmoothing": [0.91, 0.905],
-              "SGD": [0.97, 0.96]}
-    outcomes = outcomes_of(tmp_path, {**values, "base": values["CrossEntropy"]}, "loss_function,optimizer")
+def test_a_decided_comparison_stops_while_another_of_its_model_trains_on(tmp_path):
+    # loss_function: both options level with the base (decided); optimizer: SGD ahead, its third seed still to
+    # decide whether it beats the base (undecided); the base never waits
+    outcomes = outcomes_of(tmp_path, {"base": [0.90, 0.92], "Focal": [0.905, 0.915], "LabelSmoothing": [0.91, 0.905],
+                                      "SGD": [0.95, 0.96]}, "loss_function,optimizer")
     ready = race(tmp_path, outcomes, futility=0.2).ready()
-    assert {label(outcome) for outcome in ready} >= {"base seed=3", "SGD seed=3"}, \
-        "the optimizer comparison is undecided: its base and its leader train on"
+    assert {label(outcome) for outcome in ready} == {"base seed=3", "SGD seed=3"}, \
+        "the optimizer comparison is undecided: its leader trains on"
     stopped = {label(outcome) for outcome in outcomes if outcome.status == "stopped"}
     assert stopped == {"Focal seed=3", "LabelSmoothing seed=3"}
 
 
 def test_a_row_surely_within_min_effect_of_the_leader_stops_as_equivalent(tmp_path):
-    level = {"base": [0.900, 0.902], "Focal": [0.897, 0.899], "LabelSmoothing": [0.901, 0.900]}
+    level = {"base": [0.900, 0.902, 0.901], "Focal": [0.898, 0.901], "LabelSmoothing": [0.901, 0.900]}
     outcomes = outcomes_of(tmp_path, level)
     race(tmp_path, outcomes, min_effect=0.05).ready()
     recorded = read_race(tmp_path)[("test_resnet", (), 0, "loss_function")]
     assert recorded["Focal"]["stop"] == recorded["LabelSmoothing"]["stop"] == "equivalent"
     assert "inside +-0.05" in recorded["Focal"]["reason"] and recorded["Focal"]["after"] == 2
     assert [label(outcome) for outcome in outcomes if outcome.status == "stopped"] == \
-        ["base seed=3", "Focal seed=3", "LabelSmoothing seed=3"]
+        ["Focal seed=3", "LabelSmoothing seed=3"]
     outcomes = outcomes_of(tmp_path / "narrow", level)
     race(tmp_path / "narrow", outcomes, min_effect=0.001).ready()
     assert not read_race(tmp_path / "narrow"), "the interval is wider than +-0.001: no equivalence"
@@ -230,6 +232,7 @@ def test_a_row_surely_within_min_effect_of_the_leader_stops_as_equivalent(tmp_pa
 def test_the_race_takes_between_the_base_and_first_replicates_and_every_training():
     trainings = plan("model=test_resnet", "category=optimizer,loss_function", "seed=1,2,3")
     assert training_bounds(trainings, race_from=1) == (3 + 3, 12), "every base, and each option's first replicate"
+    assert training_bounds(trainings, race_from=2) == (3 + 6, 12)
     assert training_bounds(trainings, race_from=3) == (12, 12)
     assert training_bounds(plan("model=test_resnet", "category=optimizer"), 1) == (2, 2), "no replicates: no race"
 
@@ -304,10 +307,11 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
         "every training the race did not run is shown as eliminated, or stopped where more seeds would not decide it"
 
 
-def test_the_stopping_simulation_trains_half_of_every_replicate_for_no_more_wrong_answers():
+def test_the_stopping_simulation_trains_less_than_every_replicate_for_no_more_wrong_answers():
     """A small run of benchmarks/futility.py: simulated comparisons raced by the real Race and decided by the real
-    rule; the defaults (futility 0.4, O'Brien-Fleming efficacy) train about half the replicates and give no more
-    wrong answers than one in its few cases."""
+    rule; the defaults (futility 0.4, Haybittle-Peto efficacy) train about two thirds of the replicates of a
+    one-category comparison (the base's seeds are a third of them) and give no more wrong answers than one in its
+    few cases."""
     import importlib.util
 
     from hpsweep.sweep.settings import SweepSettings
@@ -320,8 +324,9 @@ def test_the_stopping_simulation_trains_half_of_every_replicate_for_no_more_wron
     found = simulation.simulate(simulation.Noise(270, 0.92, 0.06), comparisons=6, ways=ways, seed=3)["found"]
     trained = {way: sum(found[kind][way]["trained"] for kind in found) for way in ways}
     wrong = {way: sum(found[kind][way]["false_win"] + found[kind][way]["miss"] for kind in found) for way in ways}
-    assert trained["every replicate"] == 3 * 6 * 9 and trained["defaults"] < 0.6 * trained["every replicate"]
-    assert found["large"]["defaults"]["trained"] <= 6 * 4, "a large effect is decided after the first seed"
+    # one comparison of two options: the base's three seeds (it never waits) are a third of every replicate
+    assert trained["every replicate"] == 3 * 6 * 9 and trained["defaults"] < 0.75 * trained["every replicate"]
+    assert found["large"]["defaults"]["trained"] <= 6 * 6, "a large effect is decided by the second seed"
     assert wrong["defaults"] <= wrong["every replicate"] + 1
     assert found["large"]["every replicate"]["false_win"] == found["large"]["defaults"]["false_win"] == 0
 

@@ -110,9 +110,6 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             racing = str(setting("racing")).lower() == "true"
             share_trajectories = str(setting("share_trajectories")).lower() == "true"
             race_from = int(setting("race_from"))
-            # futility and efficacy stopping may stop the base too (a bad value is the sweep's to name: taken as on)
-            base_may_stop = str(setting("futility")) not in ("0", "0.0") or \
-                any(str(setting(key)) not in ("None", "null") for key in ("min_effect", "efficacy"))
             replicate_keys = list(sweeper.get("replicates", []))
             key, value = control_key(master, replicate_keys)
             request = PlanRequest(loader.get_group_options, list(sweeper.categories), group_choices(master),
@@ -187,12 +184,10 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     if answered:
         out.print(f"{answered} of them share the base's trajectory (they differ from it only in when they stop): "
                   "answered by the base's training, continued until the longest patience stops")
-    fewest, most = training_bounds([training for training in trainings if training not in same], race_from,
-                                   base_may_stop)
+    fewest, most = training_bounds([training for training in trainings if training not in same], race_from)
     if racing and fewest < most:
-        at_fewest = "every row is decided" if base_may_stop else "every option but the base is eliminated"
-        out.print(f"racing: {fewest} to {most} trainings (at fewest, {at_fewest} after {race_from} replicate(s); "
-                  f"hydra.sweeper.racing=false trains all {most})")
+        out.print(f"racing: {fewest} to {most} trainings (at fewest, every option is decided after {race_from} "
+                  f"replicate(s) against the base's seeds; hydra.sweeper.racing=false trains all {most})")
     if stages:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")

@@ -177,7 +177,8 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
         for (model, setting, stage), by_key in rows.items():
             group = Group(sweep, model, setting, stage, by_key.get((None, BASE, None)), [])
             looks = len({t.replicate for row in by_key.values() for t in row.trainings if not t.entry.get("control")})
-            boundaries = efficacy_boundaries(sweep.alpha, looks, sweep.spending)
+            # the race's planned looks for an early win: the last look's p adds what the earlier ones spent
+            boundaries = efficacy_boundaries(sweep.alpha, looks, sweep.spending) if sweep.spending else ()
             for category in dict.fromkeys(category for category, _, _ in by_key if category):
                 group.categories.append(CategoryAnswer(category, _options(group, by_key, category, race), None))
             evidence = _evidence([*by_key.values(), *(row for answer_ in group.categories for row in answer_.rows)],

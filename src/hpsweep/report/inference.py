@@ -389,10 +389,12 @@ def detectable(se: float, critical: float, df: float) -> float:
     return se * (critical + float(student.ppf(POWER, df)))
 
 
-def predictive_power(contrast: Contrast, done: int, planned: int, alpha: float) -> float | None:
+def predictive_power(contrast: Contrast, done: int, planned: int, alpha: float,
+                     final_df: float | None = None) -> float | None:
     """The probability that the two-sided test of this contrast at ``alpha``, once every one of ``planned``
     replicates is done, will be significant, given ``done`` of them: conditional power averaged over what the data
-    say of the true difference (Spiegelhalter). The standard error shrinks as 1/sqrt(replicates)."""
+    say of the true difference (Spiegelhalter). The standard error shrinks as 1/sqrt(replicates); ``final_df``: the
+    degrees of freedom the last test will have (default: the contrast's now)."""
     from scipy.stats import norm
     from scipy.stats import t as student
 
@@ -403,6 +405,6 @@ def predictive_power(contrast: Contrast, done: int, planned: int, alpha: float) 
     if contrast.se == 0:
         return 0.0 if contrast.estimate == 0 else 1.0
     final_se = contrast.se * math.sqrt(done / planned)
-    critical = float(student.isf(alpha / 2, max(contrast.df, 1))) * final_se
+    critical = float(student.isf(alpha / 2, max(final_df or contrast.df, contrast.df, 1))) * final_se
     width = contrast.se * math.sqrt((planned - done) / planned)  # the final estimate's predictive spread
     return float(norm.cdf((-critical - contrast.estimate) / width) + norm.sf((critical - contrast.estimate) / width))

@@ -115,14 +115,6 @@ class Race:
                 and (key := comparison_key(training.model, training.setting, row.stage, row.category))
                 in self.comparisons]
 
-    def _bases_of(self, outcome: Outcome) -> list[tuple[Comparison, str]]:
-        """Every comparison the base competes in: it trains on while any of them is undecided."""
-        training = outcome.training
-        return [(comparison, comparison.base) for key, comparison in self.comparisons.items()
-                if key[:3] == (training.model, training.setting, training.stage) and comparison.base is not None
-                and self.round.get(training.replicate, 0) in comparison.rows.get(comparison.base, {})
-                and comparison.rows[comparison.base][self.round.get(training.replicate, 0)] is outcome]
-
     def ready(self) -> list[Outcome]:
         """The pending trainings that may run now, earliest round first; those of rows the race eliminated are
         marked ``eliminated`` and left out. Trainings answered by a carrier that is done take its answer first."""
@@ -132,9 +124,9 @@ class Race:
         for outcome in self.outcomes:
             if outcome.status != "pending":
                 continue
-            # the base never waits, unless a decided comparison may stop it (futility, equivalence, efficacy)
-            places = [] if not self.enabled else self._comparisons_of(outcome) if not outcome.training.is_base \
-                else self._bases_of(outcome) if self.base_may_stop else []
+            # the base never waits: its every replicate answers every comparison of its model, and its seeds are what
+            # the first round's runs are tested against (one run each has no seed luck to measure)
+            places = self._comparisons_of(outcome) if self.enabled and not outcome.training.is_base else []
             if places and all(option in comparison.eliminated for comparison, option in places):
                 why = decisive([comparison.eliminated[option] for comparison, option in places])
                 outcome.status = untrained_status(why)
@@ -151,7 +143,8 @@ class Race:
         return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
 
     @property
-    def base_may_stop(self) -> bool:
+    def stops_decided(self) -> bool:
+        """Whether rows that more replicates would not change stop (futility, equivalence, efficacy)."""
         return self.futility > 0 or self.min_effect is not None or self.efficacy is not None
 
     def after(self, ended: Outcome) -> list[Outcome]:
@@ -268,7 +261,7 @@ class Race:
         """Stop the rows that more replicates would not change: those more replicates would not decide
         (``_stop_undecidable``), then the leader and the base where the leader has won (``_stop_won``). Once every
         other row is out, the leader stops too: nothing is left to decide."""
-        if not self.base_may_stop or done >= max(len(rounds) for rounds in comparison.rows.values()):
+        if not self.stops_decided or done >= max(len(rounds) for rounds in comparison.rows.values()):
             return False  # off, or every replicate is done: nothing left to save
         changed = self._stop_undecidable(comparison, running, leader, done, evidence)
         changed |= self._stop_won(comparison, running, leader, done, evidence)
@@ -292,7 +285,9 @@ class Race:
                 continue
             contrast = evidence.contrast(candidate.row, leader.row)
             interval = equivalence_interval(contrast, self.alpha) if self.min_effect is not None else None
-            power = predictive_power(contrast, done, planned, self.alpha) if self.futility > 0 else None
+            # the last test pools every row of the group over the planned replicates: (rows - 1)(replicates - 1) df
+            final_df = (len(evidence.fitted.counts) - 1) * (planned - 1)
+            power = predictive_power(contrast, done, planned, self.alpha, final_df) if self.futility > 0 else None
             if interval is not None and -self.min_effect < interval[0] and interval[1] < self.min_effect:
                 why = {"stop": "equivalent", "power": power, "reason": f"equivalent to the leader {leader.option}: "
                        f"the difference is within {interval[0]:+.4f} to {interval[1]:+.4f} ({1 - 2 * self.alpha:.0%} "
@@ -423,14 +418,13 @@ def undecided(after: int, leader: str, stop: str, power: float | None, reason: s
             "power": power, "reason": reason}
 
 
-def training_bounds(trainings, race_from: int, base_may_stop: bool = False) -> tuple[int, int]:
-    """(fewest, most) trainings the race can take: at fewest, every option but the base is eliminated after
-    ``race_from`` replicates (the base leading), which the base's own replicates never are; where futility
-    stopping may stop the base too (``base_may_stop``), every row is decided after ``race_from``."""
+def training_bounds(trainings, race_from: int) -> tuple[int, int]:
+    """(fewest, most) trainings the race can take: at fewest, every option but the base is decided after
+    ``race_from`` replicates (the base, which never waits, trains every one)."""
     replicates = list(dict.fromkeys(training.replicate for training in trainings))
     if len(replicates) < 2:
         return len(trainings), len(trainings)
     first = set(replicates[:race_from])
-    fewest = sum(1 for training in trainings if (training.is_base and not base_may_stop)
-                 or training.trial is not None or training.replicate in first)
+    fewest = sum(1 for training in trainings if training.is_base or training.trial is not None
+                 or training.replicate in first)
     return fewest, len(trainings)
