@@ -28,7 +28,9 @@ def test_matrix_of_the_seed_lists_68_jobs_with_run_names_and_imports_no_torch(tm
     assert finished.returncode == 0, finished.stderr
     out = finished.stdout
     assert "68 rows: 4 model(s) x 6 categories" in out
-    assert "52 trainings: each model's base also answers" in out
+    # the 52 trainings of the seed's matrix, and the base's 4 control seeds for each of the 4 models (no seed swept)
+    assert "68 trainings: each model's base also answers" in out
+    assert "16 of them the base's control seeds (4 more seeds per model" in out
     for project in ("efficientnet_b4_ra2_in1k", "efficientnet_b3_ra2_in1k", "resnet50_tv2_in1k",
                     "swin_base_patch4_window12_384_ms_in1k"):
         assert f"(W&B project {project})" in out
@@ -51,7 +53,7 @@ def test_matrix_estimates_time_from_past_results_scaled_to_epochs_and_image_size
     (tmp_path / "other").mkdir()
     (tmp_path / "other/result.json").write_text(json.dumps({"status": "completed", "model": "resnet18"}))
     assert main(["matrix", "model=test_resnet", "category=optimizer,early_stopping", "data.image_size=64",
-                 "trainer.max_epochs=10", "--results", str(tmp_path)]) == 0
+                 "trainer.max_epochs=10", "hydra.sweeper.control_seeds=0", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "5 rows: 1 model(s) x 2 categories" in out and "4 trainings" in out
     # at 64 px an epoch costs 4 times as much, and there are twice as many: the base and the patience options at

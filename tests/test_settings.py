@@ -17,8 +17,12 @@ def test_the_defaults_run():
     pytest.param("pruner", "mean", "hydra.sweeper.pruner='mean': expected one of", id="pruner"),
     pytest.param("prune_warmup", 2.0, "hydra.sweeper.prune_warmup=2.0: expected a fraction from 0 to 1", id="warmup"),
     pytest.param("race_from", 0, "hydra.sweeper.race_from=0: expected an integer >= 1", id="race_from"),
-    pytest.param("efficacy", "bonferroni", "hydra.sweeper.efficacy='bonferroni': expected one of obrien_fleming, "
-                 "pocock", id="efficacy"),
+    pytest.param("efficacy", "bonferroni", "hydra.sweeper.efficacy='bonferroni': expected one of haybittle_peto, "
+                 "obrien_fleming, pocock", id="efficacy"),
+    pytest.param("multiplicity", "bonferroni", "hydra.sweeper.multiplicity='bonferroni': expected one of bh, holm, "
+                 "none", id="multiplicity"),
+    pytest.param("fdr", 1.5, "hydra.sweeper.fdr=1.5: expected a rate between 0 and 1", id="fdr"),
+    pytest.param("control_seeds", -1, "hydra.sweeper.control_seeds=-1: expected an integer >= 0", id="control_seeds"),
     pytest.param("n_trials", 0, "hydra.sweeper.n_trials=0: expected an integer >= 1", id="n_trials"),
     pytest.param("sampler", "grid", "hydra.sweeper.sampler='grid': expected one of tpe, random", id="sampler"),
     pytest.param("max_batch_size", 0, "hydra.sweeper.max_batch_size=0: expected an integer >= 1, or null",

@@ -158,7 +158,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         answered += trajectory and share_trajectories
         if identical:
             same.add(training)
-        what = f"decided after stage {later}" if later else f"{n_trials} trials" if searched else (
+        what = f"decided after stage {later}" if later else f"{n_trials} trials" if searched else \
+            "base's control seed" if training.control else (
             f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
             else "base's training (same config)" if identical
             else "base's trajectory" if trajectory and share_trajectories else "own")
@@ -170,7 +171,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         out.print(table)
     rows = compared_rows(trainings)
     categories = list(dict.fromkeys(row.category for row in rows if row.category))
-    replicates = len({training.replicate for training in trainings})
+    replicates = len({training.replicate for training in trainings if not training.control})
+    controls = sum(training.control for training in trainings)
     shared = sorted({f"{row.category}/{row.option}" for training in trainings if training.is_base
                      for row in training.rows if row.category})
     out.print(f"{len(rows)} rows: {len(tables)} model(s) x {len(categories) or 'no'} categories"
@@ -178,6 +180,10 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
               + (f", {replicates} replicates each" if replicates > 1 else ""))
     out.print(f"{len(trainings) - len(same)} trainings" + (f": each model's base also answers {', '.join(shared)}"
                                                  if shared else ""))
+    if controls:
+        out.print(f"{controls} of them the base's control seeds ({controls // len(tables)} more seeds per model: with "
+                  "no seed swept, each option's one run is tested against the base's seed luck; "
+                  "hydra.sweeper.control_seeds=0 turns them off, and no option can then win)")
     if same:
         names = sorted({f"{training.category}/{training.option}" for training in same})
         out.print(f"{', '.join(names)}: the same config as the base (equal in effect): trained once, with it")
