@@ -1,0 +1,108 @@
+"""The layouts users keep their data in, recognised by ``data=auto``: each trains end to end and validates on
+exactly the images its validation split names; a drawn split is the same for every seed."""
+
+import csv
+import json
+
+import pytest
+from conftest import compose
+from layout_data import CLASSES, SPLIT_SIZES, WRITERS, write_imagenet
+
+from hpsweep.train.data import data_problems
+from hpsweep.train.job import run
+from hpsweep.train.layouts import NAMES
+from hpsweep.train.loop import build_data
+
+TRAIN_IMAGES = SPLIT_SIZES["train"] * len(CLASSES)
+SMALL = ["data.num_workers=0", "logger.mode=disabled", "trainer.max_epochs=1", "data.batch_size=8"]
+
+
+@pytest.fixture(autouse=True)
+def no_hub(tmp_path, monkeypatch):
+    """Nothing downloaded: the hub clients offline, with an empty cache of their own."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory):
+    """Every layout's data set, written once: name -> (root, the validation ids it gives)."""
+    top = tmp_path_factory.mktemp("layouts")
+    return {name: (top / name, write(top / name)) for name, write in WRITERS.items()}
+
+
+def validated_on(run_dir) -> set[str]:
+    with open(run_dir / "val_probabilities.csv") as handle:
+        return {row[0] for row in list(csv.reader(handle))[1:]}
+
+
+@pytest.mark.parametrize("layout", WRITERS)
+def test_each_layout_trains_and_validates_on_its_own_validation_split(layout, layouts, in_process_job, tmp_path):
+    root, expected = layouts[layout]
+    cfg = in_process_job("data=auto", f"data.root={root}", *SMALL)
+    run(cfg, tmp_path / "run")
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "completed"
+    assert result["provenance"]["data"]["layout"] == f"auto:{layout}", "recognised, not named"
+    assert (result["setup"]["train_images"], result["setup"]["val_images"]) == (TRAIN_IMAGES, len(expected))
+    assert validated_on(tmp_path / "run") == expected, "exactly the images the data's validation split names"
+    assert result["validation"]["split"] == "given" and result["validation"]["split_seed"] is None
+    assert {"test_acc", "test_f1"} <= set(result["metrics"]), "the labelled test split is scored as held out"
+    assert 0 <= result["metrics"]["test_acc"] <= 1
+    with open(tmp_path / "run" / "predictions.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == SPLIT_SIZES["test"] * len(CLASSES), "and predicted"
+
+
+def test_every_seed_validates_on_val_and_the_result_records_it(layouts, in_process_job, tmp_path):
+    root, expected = layouts["imagenet"]
+    records = []
+    for seed in (1, 2):
+        cfg = in_process_job("data=auto", f"data.root={root}", f"seed={seed}", *SMALL)
+        run(cfg, tmp_path / f"seed-{seed}")
+        assert validated_on(tmp_path / f"seed-{seed}") == expected
+        records.append(json.loads((tmp_path / f"seed-{seed}" / "result.json").read_text())["validation"])
+    assert records[0] == records[1], "replicates that validate on the same images record the same digest"
+
+
+def test_image_folder_at_train_takes_val_beside_it_and_a_labelled_test(layouts, tmp_path):
+    expected = write_imagenet(tmp_path / "data", val_name="validation")
+    data = build_data(compose("model=test_resnet", "data=image_folder", f"data.root={tmp_path / 'data' / 'train'}",
+                              *SMALL, "data.image_size=16"))
+    assert set(data.val_ids) == expected == {f"validation/{name}/{number}.png" for name in CLASSES
+                                             for number in range(SPLIT_SIZES["val"])}
+    assert len(data.train_loader.dataset) == TRAIN_IMAGES and data.test_labelled
+    assert data.validation["split"] == "given"
+
+
+@pytest.mark.parametrize("data", ["digits", "class_folders"])
+def test_two_seeds_draw_the_same_split_unless_split_seed_says_otherwise(data, layouts, tmp_path):
+    chosen = ["data=digits"] if data == "digits" else \
+        ["data=image_folder", f"data.root={layouts['imagenet'][0] / 'train'}", "data.val_dir=null"]
+
+    def validation(*overrides):
+        return build_data(compose("model=test_resnet", *chosen, *SMALL, "data.image_size=16", *overrides)).validation
+
+    first, second = validation("seed=1"), validation("seed=2")
+    assert first == second and first["split"] == "drawn" and first["split_seed"] == 0
+    other = validation("seed=1", "data.split_seed=1")
+    assert other["images"] != first["images"] and other["split_seed"] == 1
+    assert validation("seed=1", "fold=fold2")["images"] != validation("seed=1", "fold=fold3")["images"]
+
+
+def test_a_drawn_split_asked_of_data_that_gives_one_is_named(layouts):
+    root, _ = layouts["csv_split"]
+    problems = data_problems(compose("model=test_resnet", "data=auto", f"data.root={root}", "fold=fold1").data)
+    assert problems == [f"the data gives its validation split ({root / 'labels.csv'} (9 val rows)), used as it is: "
+                        "data.n_folds=5, data.fold=1 applies only where the data gives none; leave it null (the fold "
+                        "category too)"]
+
+
+def test_a_folder_of_no_known_layout_gets_one_error_naming_every_layout(tmp_path):
+    (tmp_path / "notes.txt").write_text("not images")
+    problems = data_problems(compose("model=test_resnet", "data=auto", f"data.root={tmp_path}").data)
+    assert len(problems) == 1 and problems[0].startswith(f"data.root={str(tmp_path)!r} is in no layout")
+    assert all(f"- {name}: " in problems[0] for name in NAMES)
+    named = data_problems(compose("model=test_resnet", "data=auto", f"data.root={tmp_path}",
+                                  "data.layout=imagenet2").data)
+    assert named == [f"data.layout='imagenet2': expected auto or one of {', '.join(NAMES)}"]
+
