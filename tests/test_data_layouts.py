@@ -1,5 +1,6 @@
 """The layouts users keep their data in, recognised by ``data=auto``: each trains end to end and validates on
-exactly the images its validation split names; a drawn split is the same for every seed."""
+exactly the images its validation split names; a drawn split is the same for every seed; pretrained weights that
+cannot be had stop the pre-flight."""
 
 import csv
 import json
@@ -8,10 +9,12 @@ import pytest
 from conftest import compose
 from layout_data import CLASSES, SPLIT_SIZES, WRITERS, write_imagenet
 
+from hpsweep.errors import ConfigError
 from hpsweep.train.data import data_problems
 from hpsweep.train.job import run
 from hpsweep.train.layouts import NAMES
 from hpsweep.train.loop import build_data
+from hpsweep.validation import validate
 
 TRAIN_IMAGES = SPLIT_SIZES["train"] * len(CLASSES)
 SMALL = ["data.num_workers=0", "logger.mode=disabled", "trainer.max_epochs=1", "data.batch_size=8"]
@@ -106,3 +109,13 @@ def test_a_folder_of_no_known_layout_gets_one_error_naming_every_layout(tmp_path
                                   "data.layout=imagenet2").data)
     assert named == [f"data.layout='imagenet2': expected auto or one of {', '.join(NAMES)}"]
 
+
+def test_a_model_without_its_pretrained_weights_stops_the_preflight(layouts):
+    cfg = compose("model=resnet50.tv2_in1k", "data=auto", f"data.root={layouts['imagenet'][0]}")
+    with pytest.raises(ConfigError) as raised:
+        validate(cfg)
+    message = str(raised.value)
+    assert "model resnet50.tv2_in1k (model.pretrained=true): pretrained weights for 'resnet50.tv2_in1k' are not " \
+           "in the local cache and HF_HUB_OFFLINE is set" in message
+    assert "model.checkpoint_path=" in message and "model.pretrained=false" in message and "HF_HOME" in message
+    validate(compose("model=resnet50.tv2_in1k", "model.pretrained=false"))  # from scratch: nothing to find

@@ -103,16 +103,18 @@ def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
 
 
 def validate(cfg: DictConfig, warn: bool = True) -> None:
-    """Raise one ConfigError listing every problem of ``cfg``: values, the model name, the data set; where
-    there is none (and ``warn``), log what will run but likely not as meant."""
+    """Raise one ConfigError listing every problem of ``cfg``: values, the model name and its pretrained weights,
+    the data set; where there is none (and ``warn``), log what will run but likely not as meant."""
     from hpsweep.train.data import data_problems  # imports torch and timm: kept off the cheap path
-    from hpsweep.train.models import check_model_name
+    from hpsweep.train.models import check_model_name, weights_problem
 
     problems = config_problems(cfg) + data_problems(cfg.data)
     try:
         check_model_name(cfg.model.name)
     except ConfigError as error:
         problems += error.problems
+    else:  # its pretrained weights found before the training needs them (no job fails for them later)
+        problems += [problem for problem in [weights_problem(cfg.model)] if problem]
     if problems:
         raise ConfigError(problems)
     for warning in config_warnings(cfg) if warn else []:
