@@ -119,3 +119,15 @@ def test_a_model_without_its_pretrained_weights_stops_the_preflight(layouts):
            "in the local cache and HF_HUB_OFFLINE is set" in message
     assert "model.checkpoint_path=" in message and "model.pretrained=false" in message and "HF_HOME" in message
     validate(compose("model=resnet50.tv2_in1k", "model.pretrained=false"))  # from scratch: nothing to find
+
+
+def test_a_sweeps_preflight_names_each_model_without_weights_once():
+    from hpsweep.sweep.plan import Row, Training
+    from hpsweep.sweep.preflight import job_problems
+
+    models = ["resnet50.tv2_in1k", "resnet50.tv2_in1k", "test_resnet"]
+    trainings = [Training((f"model={model}", f"seed={seed}"), (Row(model, None, "base"),))
+                 for seed, model in enumerate(models)]
+    problems = job_problems(trainings, [compose(*training.overrides) for training in trainings])
+    assert len(problems) == 1 and problems[0].startswith(
+        "jobs 0, 1 (2 jobs): model resnet50.tv2_in1k (model.pretrained=true): pretrained weights"), problems
