@@ -7,7 +7,7 @@ import json
 
 import pytest
 from conftest import compose
-from layout_data import CLASSES, SPLIT_SIZES, WRITERS, write_imagenet
+from layout_data import CLASSES, SPLIT_SIZES, WRITERS, hf_dataset_dict, write_imagenet
 
 from hpsweep.errors import ConfigError
 from hpsweep.train.data import data_problems
@@ -90,6 +90,20 @@ def test_two_seeds_draw_the_same_split_unless_split_seed_says_otherwise(data, la
     other = validation("seed=1", "data.split_seed=1")
     assert other["images"] != first["images"] and other["split_seed"] == 1
     assert validation("seed=1", "fold=fold2")["images"] != validation("seed=1", "fold=fold3")["images"]
+
+
+def test_a_hugging_face_dataset_of_one_split_draws_its_validation(tmp_path):
+    from datasets import DatasetDict
+
+    from hpsweep.train.hf_datasets import index_dataset
+
+    DatasetDict(train=hf_dataset_dict()["train"]).save_to_disk(str(tmp_path / "saved"))
+    index = index_dataset(str(tmp_path / "saved"))
+    assert not index.problems and index.validation is None and not index.test_paths
+    assert (len(index.paths), index.class_names) == (TRAIN_IMAGES, list(CLASSES))
+    missing = index_dataset(str(tmp_path / "saved"), image_column="img")
+    assert missing.problems == [f"data.root={str(tmp_path / 'saved')!r}: split 'train' has no column img (its "
+                                "columns: image, label); set data.image_column / data.label_column"]
 
 
 def test_a_drawn_split_asked_of_data_that_gives_one_is_named(layouts):

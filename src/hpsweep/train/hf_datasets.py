@@ -91,8 +91,8 @@ def index_dataset(root: str, image_column: str = "image", label_column: str = "l
             index.problems.append(f"data.root={root!r}: the dataset has no 'train' split (its splits: "
                                   f"{', '.join(loaded)})")
             return index
-        for name, split in splits.items():
-            columns = split.column_names if split is not None else []
+        for name, split in ((name, split) for name, split in splits.items() if split is not None):
+            columns = split.column_names
             needed = (image_column, label_column) if name != "test" else (image_column,)
             missing = [column for column in needed if column not in columns]
             if missing:

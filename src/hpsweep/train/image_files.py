@@ -78,7 +78,7 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
-VAL_FOLDERS = ("val", "validation")  # the names torchvision's ImageNet and Hugging Face give a validation split
+VAL_FOLDERS = ("val", "validation", "valid")  # the names torchvision, timm and Hugging Face give a validation split
 
 
 def index_image_folder(root: str, test_dir: str | None = None, val_dir: str | None = None) -> FileIndex:
