@@ -26,6 +26,12 @@ def _class_folders(root: Path) -> bool:
     return bool(folders) and all(images_in(folder) for folder in folders)
 
 
+def _split_csv(root: Path, options: dict) -> bool:
+    if options["csv_file"] != "auto":
+        return (root / options["csv_file"]).is_file()
+    return bool(csv_splits.split_csvs(root, _columns(options)))
+
+
 def _competition(root: Path) -> bool:
     table = root / "train.csv"
     return table.is_file() and {"ID", "target"} <= set(table.open().readline().strip().split(","))
@@ -51,8 +57,7 @@ LAYOUTS = (
            lambda root, options: index_image_folder(str(root / "train"), options["test_dir"], "auto")),
     Layout("csv_split", "a CSV with columns image,label,split (data.image_column, data.label_column, "
                         "data.split_column) and the images under root",
-           lambda root, options: bool(csv_splits.split_csvs(root, _columns(options))) if options["csv_file"] ==
-           "auto" else (root / options["csv_file"]).is_file(),
+           lambda root, options: _split_csv(root, options),
            lambda root, options: csv_splits.index_split_csv(str(root), options["csv_file"], *_columns(options))),
     Layout("competition", "train.csv (ID,target) with train/<ID>, optional meta.csv, test/, sample_submission.csv "
                           "(data=csv's layout)",

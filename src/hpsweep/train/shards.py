@@ -13,7 +13,7 @@ from pathlib import Path
 from hpsweep.train.csv_splits import label_order
 from hpsweep.train.image_files import FileIndex, open_bytes
 
-SPLITS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
+SPLITS = {"train": ("train",), "val": ("val", "validation", "valid"), "test": ("test",)}
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 
 
@@ -80,7 +80,8 @@ def index_shards(root: str) -> FileIndex:
     position = {target: number for number, target in enumerate(index.targets)}
     for split in ("train", "val"):
         if split == "val" and split_samples["val"]:
-            index.validation, index.given_by = [], f"{root_path}/val-*.tar"
+            names = [shard.name for shard in shards_of(root_path, "val")]
+            index.validation, index.given_by = [], f"{len(names)} shards in {root_path}: {', '.join(names)}"
         for key, image, cls in split_samples[split]:
             if cls is None:
                 continue
