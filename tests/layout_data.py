@@ -88,6 +88,20 @@ def write_hf_parquet(root: Path) -> set[str]:
     return {f"validation/{row}" for row in range(SPLIT_SIZES["val"] * len(CLASSES))}
 
 
+def write_hf_imagefolder(root: Path) -> set[str]:
+    """A Hugging Face imagefolder: ``<split>/<file>`` with a ``metadata.csv`` (file_name,label) in each split."""
+    rows: dict[str, list] = {}
+    for split, label, number, image in images():
+        name = "validation" if split == "val" else split
+        (root / name).mkdir(parents=True, exist_ok=True)
+        image.save(root / name / f"{label}_{number}.png")
+        rows.setdefault(name, []).append((f"{label}_{number}.png", CLASSES[label]))
+    for name, listed in rows.items():
+        with open(root / name / "metadata.csv", "w", newline="") as handle:
+            csv.writer(handle).writerows([("file_name", "label"), *listed])
+    return {f"validation/{row}" for row in range(SPLIT_SIZES["val"] * len(CLASSES))}
+
+
 def write_shards(root: Path) -> set[str]:
     """webdataset shards ``train-000000.tar``, ``val-000000.tar``, ``test-000000.tar``: ``<key>.png`` and
     ``<key>.cls``, the train split in two shards."""
@@ -110,4 +124,5 @@ def write_shards(root: Path) -> set[str]:
 
 
 WRITERS = {"imagenet": write_imagenet, "csv_split": write_split_csv, "hf_saved": write_hf_saved,
-           "hf_files": write_hf_parquet, "webdataset": write_shards}
+           "hf_files": write_hf_parquet, "hf_imagefolder": write_hf_imagefolder, "webdataset": write_shards}
+LAYOUT_OF = {"hf_imagefolder": "hf_files"}  # the layout that reads a writer's data, where not its name

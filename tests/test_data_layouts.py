@@ -7,7 +7,7 @@ import json
 
 import pytest
 from conftest import compose
-from layout_data import CLASSES, SPLIT_SIZES, WRITERS, hf_dataset_dict, write_imagenet
+from layout_data import CLASSES, LAYOUT_OF, SPLIT_SIZES, WRITERS, hf_dataset_dict, write_imagenet
 
 from hpsweep.errors import ConfigError
 from hpsweep.train.data import data_problems
@@ -46,7 +46,7 @@ def test_each_layout_trains_and_validates_on_its_own_validation_split(layout, la
     run(cfg, tmp_path / "run")
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "completed"
-    assert result["provenance"]["data"]["layout"] == f"auto:{layout}", "recognised, not named"
+    assert result["provenance"]["data"]["layout"] == f"auto:{LAYOUT_OF.get(layout, layout)}", "recognised, not named"
     assert (result["setup"]["train_images"], result["setup"]["val_images"]) == (TRAIN_IMAGES, len(expected))
     assert validated_on(tmp_path / "run") == expected, "exactly the images the data's validation split names"
     assert result["validation"]["split"] == "given" and result["validation"]["split_seed"] is None
