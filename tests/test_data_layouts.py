@@ -145,3 +145,16 @@ def test_a_sweeps_preflight_names_each_model_without_weights_once():
     problems = job_problems(trainings, [compose(*training.overrides) for training in trainings])
     assert len(problems) == 1 and problems[0].startswith(
         "jobs 0, 1 (2 jobs): model resnet50.tv2_in1k (model.pretrained=true): pretrained weights"), problems
+
+
+def test_a_compressed_shard_is_named_not_misread(tmp_path):
+    import tarfile
+
+    from hpsweep.train.shards import index_shards
+
+    (tmp_path / "0.png").write_bytes(b"image")
+    with tarfile.open(tmp_path / "train-000000.tar", "w:gz") as tar:  # a .tar.gz under the .tar name
+        tar.add(tmp_path / "0.png", "0.png")
+    index = index_shards(str(tmp_path))
+    assert len(index.problems) == 1 and index.problems[0].startswith(
+        f"shard {tmp_path / 'train-000000.tar'} cannot be read: ReadError"), index.problems

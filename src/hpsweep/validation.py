@@ -50,6 +50,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
     integer_at_least("trainer.max_epochs", cfg.trainer.max_epochs, 1)
     integer_at_least("data.batch_size", cfg.data.batch_size, 1)
     integer_at_least("data.image_size", cfg.data.image_size, 8)
+    if "split_seed" in cfg.data:  # scikit-learn's random_state: an integer from 0
+        integer_at_least("data.split_seed", cfg.data.split_seed, 0)
     one_of("logger.mode", cfg.logger.mode, LOGGER_MODES)
     verbose = cfg.logger.get("verbose", False)
     expect(isinstance(verbose, bool), "logger.verbose", verbose, "expected true or false")

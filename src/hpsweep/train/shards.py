@@ -43,7 +43,7 @@ def samples(shard: Path, problems: list[str]) -> list[tuple[str, tuple[str, int,
     """Each sample of ``shard`` in order: its key, its image's reference and its ``.cls`` text (None if absent)."""
     found: dict[str, dict] = {}
     try:
-        with tarfile.open(shard) as tar:
+        with tarfile.open(shard, "r:") as tar:  # uncompressed, as webdataset writes them: members read at offsets
             for member in tar:
                 if not member.isfile():
                     continue
