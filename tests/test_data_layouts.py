@@ -110,7 +110,7 @@ def test_a_drawn_split_asked_of_data_that_gives_one_is_named(layouts):
     root, _ = layouts["csv_split"]
     problems = data_problems(compose("model=test_resnet", "data=auto", f"data.root={root}", "fold=fold1").data)
     assert problems == [f"the data gives its validation split ({root / 'labels.csv'} (9 val rows)), used as it is: "
-                        "data.n_folds=5, data.fold=1 applies only where the data gives none; leave it null (the fold "
+                        "data.n_folds=5, data.fold=1 apply only where the data gives none; leave it null (the fold "
                         "category too)"]
 
 
@@ -118,7 +118,7 @@ def test_a_folder_of_no_known_layout_gets_one_error_naming_every_layout(tmp_path
     (tmp_path / "notes.txt").write_text("not images")
     problems = data_problems(compose("model=test_resnet", "data=auto", f"data.root={tmp_path}").data)
     assert len(problems) == 1 and problems[0].startswith(f"data.root={str(tmp_path)!r} is in no layout")
-    assert all(f"- {name}: " in problems[0] for name in NAMES)
+    assert all(f"* {name}: " in problems[0] for name in NAMES)
     named = data_problems(compose("model=test_resnet", "data=auto", f"data.root={tmp_path}",
                                   "data.layout=imagenet2").data)
     assert named == [f"data.layout='imagenet2': expected auto or one of {', '.join(NAMES)}"]

@@ -87,8 +87,9 @@ def recognise(root: str, layout: str = "auto", options: dict | None = None) -> t
     for known in LAYOUTS:
         if known.recognises(root_path, options):
             return known, None
-    listed = "".join(f"\n  - {known.name}: {known.looks_like}" for known in LAYOUTS)
-    return None, f"data.root={root!r} is in no layout data=auto knows; it reads:{listed}\n(or set data.layout)"
+    listed = "".join(f"\n      * {known.name}: {known.looks_like}" for known in LAYOUTS)
+    return None, f"data.root={root!r} is in no layout data=auto knows; it reads:{listed}\n    (or name one with " \
+                 "data.layout)"
 
 
 DEFAULT_OPTIONS = {"image_column": "image", "label_column": "label", "split_column": "split", "csv_file": "auto",

@@ -42,7 +42,8 @@ def given_split_problems(given_by: str | None, data_cfg) -> list[str]:
         return []
     asked = [f"data.{key}={data_cfg.get(key)!r}" for key in ("val_fraction", "n_folds", "fold")
              if data_cfg.get(key) is not None]
-    return [f"the data gives its validation split ({given_by}), used as it is: {', '.join(asked)} applies only "
+    verb = "applies" if len(asked) == 1 else "apply"
+    return [f"the data gives its validation split ({given_by}), used as it is: {', '.join(asked)} {verb} only "
             "where the data gives none; leave it null (the fold category too)"] if asked else []
 
 
