@@ -5,12 +5,16 @@ names; ImageNet-style split folders before plain class folders, whose test for "
 otherwise fail. ``data.layout`` names one to skip recognition.
 """
 
+import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpsweep.train import csv_splits, hf_datasets, shards
 from hpsweep.train.image_files import VAL_FOLDERS, FileIndex, images_in, index_csv, index_image_folder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,17 @@ def index_layout(root: str, layout: str = "auto", **options) -> FileIndex:
     chosen, problem = recognise(root, layout, options)
     if chosen is None:
         return FileIndex([], [], [], [], [], [], [problem])
+    if layout == "auto":
+        _say_recognised(str(root), chosen.name)
     index = chosen.index(Path(root).expanduser(), {**DEFAULT_OPTIONS, **options})
     index.layout = chosen.name
     return index
+
+
+@functools.cache
+def _say_recognised(root: str, name: str) -> None:
+    """Once per process: the pre-flight, the data digest and the loaders index the same folder."""
+    log.info("data=auto: %s is in the %s layout (data.layout=%s names it)", root, name, name)
 
 
 def index_of(data_cfg) -> FileIndex | None:
