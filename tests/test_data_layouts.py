@@ -106,6 +106,15 @@ def test_a_hugging_face_dataset_of_one_split_draws_its_validation(tmp_path):
                                 "columns: image, label); set data.image_column / data.label_column"]
 
 
+def test_the_competition_layout_under_auto_draws_its_split_and_keeps_its_submission_columns(tmp_path):
+    from competition_data import write_competition
+
+    root = write_competition(tmp_path / "competition")
+    data = build_data(compose("model=test_resnet", "data=auto", f"data.root={root}", *SMALL, "data.image_size=16"))
+    assert data.submission_columns == ("ID", "target") and len(data.test_ids) == 12
+    assert data.validation["split"] == "drawn" and data.validation["count"] == len(data.val_ids) == 26
+
+
 def test_a_drawn_split_asked_of_data_that_gives_one_is_named(layouts):
     root, _ = layouts["csv_split"]
     problems = data_problems(compose("model=test_resnet", "data=auto", f"data.root={root}", "fold=fold1").data)

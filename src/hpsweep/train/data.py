@@ -229,8 +229,9 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
                val_fraction: float | None, n_folds, fold, num_workers: int | str, balance: str, augmentation,
                cache_images: bool, resize: str, pad_fill: int, val_distortions, split_seed: int = 0,
                **extra) -> ImageData:
-    problems = index.problems + split_problems(index.labels, index.class_names, n_folds, fold) + \
-        given_split_problems(index.given_by, {"val_fraction": val_fraction, "n_folds": n_folds, "fold": fold})
+    asked = {"val_fraction": val_fraction, "n_folds": n_folds, "fold": fold}
+    problems = index.problems + (given_split_problems(index.given_by, asked) if index.validation is not None else
+                                 split_problems(index.labels, index.class_names, n_folds, fold))
     if problems:
         from hpsweep.errors import ConfigError
 
@@ -305,7 +306,7 @@ def auto(root: str, image_size: int, batch_size: int, seed: int, mean, std, augm
                          split_column=split_column, csv_file=csv_file, test_dir=test_dir)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
                       balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
-                      submission_columns=("id", "target"))
+                      submission_columns=(index.id_column, "target"))
 
 
 def data_problems(data_cfg) -> list[str]:

@@ -37,6 +37,7 @@ class FileIndex:
     tables: list[Path] = field(default_factory=list)  # the files that hold labels (CSVs), digested by their bytes
     stores: list[Path] | None = None  # the files holding the images where paths are not files (shards, arrow)
     layout: str = ""
+    id_column: str = "id"  # the column predictions.csv names its ids by (the competition's sample submission's)
 
     def open(self, item):
         """The image ``item`` (one of paths or test_paths) as PIL opens it, lazily."""
@@ -140,7 +141,7 @@ def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target
     meta_csv = conventional(root_path, "meta_csv", meta_csv, "meta.csv")
     test_dir = conventional(root_path, "test_dir", test_dir, "test")
     sample_submission = conventional(root_path, "sample_submission", sample_submission, "sample_submission.csv")
-    index = FileIndex([], [], [], [], [], [], [], layout="csv")
+    index = FileIndex([], [], [], [], [], [], [], layout="csv", id_column=id_column)
     index.tables = [root_path / name for name in (train_csv, meta_csv, sample_submission) if name]
     rows = _read_csv(root_path / train_csv, (id_column, target_column), index.problems, "data.train_csv")
     class_names = None
