@@ -167,3 +167,23 @@ def test_a_compressed_shard_is_named_not_misread(tmp_path):
     index = index_shards(str(tmp_path))
     assert len(index.problems) == 1 and index.problems[0].startswith(
         f"shard {tmp_path / 'train-000000.tar'} cannot be read: ReadError"), index.problems
+
+
+@pytest.mark.slow
+def test_a_seed_sweep_on_a_hugging_face_folder_validates_every_replicate_on_its_split(layouts, tmp_path):
+    import os
+
+    from test_sweeps import results, run_sweep
+
+    root, expected = layouts["hf_saved"]
+    env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    finished = run_sweep(tmp_path / "sweep", "seed=1,2", "category=loss_function", "hydra.sweeper.racing=false",
+                         "data=auto", f"data.root={root}", *SMALL, env=env)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    found = results(tmp_path / "sweep")
+    assert len(found) == 6 and all(result["status"] == "completed" for result in found.values()), sorted(found)
+    assert {json.dumps(result["validation"], sort_keys=True) for result in found.values()} == {json.dumps(
+        {"count": len(expected), "images": found["test_resnet/base/seed-1"]["validation"]["images"],
+         "split": "given", "split_seed": None}, sort_keys=True)}, "every replicate, every row: the same images"
+    for directory in found:
+        assert validated_on(tmp_path / "sweep" / directory) == expected
