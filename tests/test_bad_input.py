@@ -30,6 +30,7 @@ from hpsweep.validation import config_problems, validate
     ("logger.mode=sometimes", "logger.mode='sometimes': expected one of auto, online, offline, disabled"),
     ("scheduler.interval=batch", "scheduler.interval='batch': expected one of epoch, step"),
     ("trainer.compile=yes", "trainer.compile='yes': expected true or false"),
+    ("data.split_seed=-1", "data.split_seed=-1: expected an integer >= 0"),
 ])
 def test_invalid_value_is_named_with_what_is_allowed(override, message):
     with pytest.raises(ConfigError) as raised:

@@ -69,10 +69,20 @@ def test_matrix_rejects_unknown_categories(capsys):
     assert "category='optimiser': no config group" in capsys.readouterr().err
 
 
-def test_check_prints_names_or_every_problem(capsys):
-    assert main(["check", "model=resnet50.tv2_in1k", "optimizer=SGD"]) == 0
-    out = capsys.readouterr().out
-    assert "W&B project: resnet50_tv2_in1k" in out and "run name: opt_SGD_lr0.01_m0.9_wd0.0001_" in out
+def test_check_prints_names_or_every_problem(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_cache"))  # a machine without the weights, offline
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["check", "model=resnet50.tv2_in1k", "optimizer=SGD"]) == 1
+    err = capsys.readouterr().err
+    assert "model resnet50.tv2_in1k (model.pretrained=true): pretrained weights for 'resnet50.tv2_in1k' are not in " \
+           "the local cache" in err
+    assert "model.checkpoint_path=<a local weights file>" in err and "model.pretrained=false" in err
+    weights = tmp_path / "resnet50.safetensors"
+    weights.write_bytes(b"")  # found is all check asks; loading it is the training's
+    for provided in ("model.pretrained=false", f"model.checkpoint_path={weights}"):
+        assert main(["check", "model=resnet50.tv2_in1k", "optimizer=SGD", provided]) == 0, provided
+        out = capsys.readouterr().out
+        assert "W&B project: resnet50_tv2_in1k" in out and "run name: opt_SGD_lr0.01_m0.9_wd0.0001_" in out
     assert main(["check", "optimizer.lr=0", "data.batch_size=0"]) == 1
     err = capsys.readouterr().err
     assert "optimizer.lr=0" in err and "data.batch_size=0" in err

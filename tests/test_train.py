@@ -20,7 +20,7 @@ from hpsweep.train.tracking import Tracker
 RESULT_KEYS = {"status", "model", "category", "option", "run_name", "wandb_project", "wandb_run_id", "metrics",
                "epochs_run", "stopped_early", "duration_s", "error", "setup", "fingerprint", "resumed_from_epoch",
                "choices", "predictions", "slurm_job_id", "interruptions", "rows", "replicate", "setting", "is_base",
-               "overrides", "pruned", "gpu", "started_at", "ended_at", "peak_memory_mb", "provenance"}
+               "overrides", "pruned", "gpu", "started_at", "ended_at", "peak_memory_mb", "provenance", "validation"}
 
 
 @pytest.mark.slow

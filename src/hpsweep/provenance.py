@@ -29,11 +29,13 @@ log = logging.getLogger(__name__)
 CODE_SUFFIXES = (".py", ".pyx", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh")  # untracked files that are code
 PACKAGES = ("hpsweep", "torch", "torchvision", "timm", "hydra-core", "omegaconf", "wandb")
 DATA_FINGERPRINTS = ("stat", "content")  # data.fingerprint: what proves a data set unchanged
-FILE_LAYOUTS = {"hpsweep.train.data.image_folder": "image_folder", "hpsweep.train.data.csv": "csv"}
+FILE_LAYOUTS = {"hpsweep.train.data.image_folder": "image_folder", "hpsweep.train.data.csv": "csv",
+                "hpsweep.train.data.auto": "auto"}
 BUNDLED = {"hpsweep.train.data.digits": "sklearn.datasets.load_digits"}
 # the data config's keys that say which files a training reads (and how to digest them)
 READ_KEYS = ("_target_", "root", "train_csv", "images_dir", "id_column", "target_column", "meta_csv", "test_dir",
-             "sample_submission", "fingerprint")
+             "sample_submission", "fingerprint", "val_dir", "layout", "image_column", "label_column", "split_column",
+             "csv_file")
 
 
 # --- code ---------------------------------------------------------------------------------------------------
@@ -165,42 +167,27 @@ def data_digest(data_cfg: DictConfig | dict) -> dict | None:
         return {"layout": target.rsplit(".", 1)[-1], "source": BUNDLED[target], "digest": None}
     if target not in FILE_LAYOUTS:
         return None
-    from hpsweep.train.image_files import index_csv, index_image_folder
+    from hpsweep.train.layouts import index_of
 
     by = keys.get("fingerprint", "stat")
     if by not in DATA_FINGERPRINTS:  # the pre-flight names it; a digest of the bytes is never wrong meanwhile
         by = "content"
     root = Path(str(keys["root"])).expanduser()
-    if FILE_LAYOUTS[target] == "csv":
-        index = index_csv(str(root), keys["train_csv"], keys["images_dir"], keys["id_column"], keys["target_column"],
-                          keys.get("meta_csv"), keys.get("test_dir"), keys.get("sample_submission"))
-        tables = [root / keys["train_csv"]] + _conventional_tables(root, keys)
-    else:
-        index = index_image_folder(str(root), keys.get("test_dir"))
-        tables = []
-    digest = hashlib.sha256(json.dumps({"layout": FILE_LAYOUTS[target], "by": by}).encode())
+    index = index_of(keys)
+    layout = FILE_LAYOUTS[target] if FILE_LAYOUTS[target] != "auto" else f"auto:{index.layout}"
+    digest = hashlib.sha256(json.dumps({"layout": layout, "by": by}).encode())
     files = 0
-    for table in tables:  # labels live here: their bytes, always
+    for table in index.tables:  # labels live here: their bytes, always
         digest.update(b"table\0" + _name(table, root) + b"\0" + _bytes(table))
         files += 1
-    # an image's label is its class folder or its CSV row, both digested; the images themselves by stat or bytes
-    for path in [*index.paths, *index.test_paths]:
+    # an image's label is its class folder or its CSV row, both digested; the images themselves by stat or bytes;
+    # where they are records or tar members, the files that hold them (and their labels)
+    stored = index.stores if index.stores is not None else [*index.paths, *index.test_paths]
+    for path in stored:
         digest.update(b"image\0" + _name(path, root) + b"\0" + (_bytes(path) if by == "content" else _stat(path)))
         files += 1
-    return {"layout": FILE_LAYOUTS[target], "root": str(root.resolve()), "files": files, "by": by,
+    return {"layout": layout, "root": str(root.resolve()), "files": files, "by": by,
             "digest": digest.hexdigest()[:16]}
-
-
-def _conventional_tables(root: Path, keys: dict) -> list[Path]:
-    """The optional CSVs the layout reads: named, or ``auto`` and present under ``root``."""
-    from hpsweep.train.image_files import conventional
-
-    found = []
-    for key, name in (("meta_csv", "meta.csv"), ("sample_submission", "sample_submission.csv")):
-        chosen = conventional(root, key, keys.get(key), name)
-        if chosen:
-            found.append(root / chosen)
-    return found
 
 
 def _name(path: Path, root: Path) -> bytes:

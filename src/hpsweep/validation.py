@@ -50,6 +50,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
     integer_at_least("trainer.max_epochs", cfg.trainer.max_epochs, 1)
     integer_at_least("data.batch_size", cfg.data.batch_size, 1)
     integer_at_least("data.image_size", cfg.data.image_size, 8)
+    if "split_seed" in cfg.data:  # scikit-learn's random_state: an integer from 0
+        integer_at_least("data.split_seed", cfg.data.split_seed, 0)
     one_of("logger.mode", cfg.logger.mode, LOGGER_MODES)
     verbose = cfg.logger.get("verbose", False)
     expect(isinstance(verbose, bool), "logger.verbose", verbose, "expected true or false")
@@ -103,16 +105,18 @@ def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
 
 
 def validate(cfg: DictConfig, warn: bool = True) -> None:
-    """Raise one ConfigError listing every problem of ``cfg``: values, the model name, the data set; where
-    there is none (and ``warn``), log what will run but likely not as meant."""
+    """Raise one ConfigError listing every problem of ``cfg``: values, the model name and its pretrained weights,
+    the data set; where there is none (and ``warn``), log what will run but likely not as meant."""
     from hpsweep.train.data import data_problems  # imports torch and timm: kept off the cheap path
-    from hpsweep.train.models import check_model_name
+    from hpsweep.train.models import check_model_name, weights_problem
 
     problems = config_problems(cfg) + data_problems(cfg.data)
     try:
         check_model_name(cfg.model.name)
     except ConfigError as error:
         problems += error.problems
+    else:  # its pretrained weights found before the training needs them (no job fails for them later)
+        problems += [problem for problem in [weights_problem(cfg.model)] if problem]
     if problems:
         raise ConfigError(problems)
     for warning in config_warnings(cfg) if warn else []:

@@ -1,4 +1,5 @@
-"""Pre-flight checks of a whole sweep: every job's values, each data set, model name and image size."""
+"""Pre-flight checks of a whole sweep: every job's values, each data set, model name, pretrained weights and image
+size."""
 
 import json
 import logging
@@ -25,11 +26,12 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
     are checked once per distinct value. Imports torch and timm (the model checks need them).
     """
     from hpsweep.train.data import data_problems
-    from hpsweep.train.models import check_model_name, image_size_problem
+    from hpsweep.train.models import check_model_name, image_size_problem, weights_problem
 
     jobs_of: dict[str, list[int]] = {}  # problem -> the jobs that have it
     warned: dict[str, list[int]] = {}
     models: dict[str, list[int]] = {}
+    weights: dict[str, tuple[DictConfig, list[int]]] = {}  # each model config's weights looked for once
     data_sets: dict[str, tuple[DictConfig, list[int]]] = {}
     sizes: dict[tuple[str, int], tuple[DictConfig, list[int]]] = {}
     for number, (_job, cfg) in enumerate(zip(jobs, configs, strict=True)):
@@ -40,6 +42,8 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
         for warning in config_warnings(cfg):
             warned.setdefault(warning, []).append(number)
         models.setdefault(cfg.model.name, []).append(number)
+        weights_key = json.dumps([cfg.model.name, cfg.model.get("pretrained"), cfg.model.get("checkpoint_path")])
+        weights.setdefault(weights_key, (cfg.model, []))[1].append(number)
         data_key = json.dumps(OmegaConf.to_container(cfg.data, resolve=True), sort_keys=True, default=str)
         data_sets.setdefault(data_key, (cfg.data, []))[1].append(number)
         sizes.setdefault((cfg.model.name, cfg.data.image_size), (cfg.model, []))[1].append(number)
@@ -55,6 +59,10 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
             unknown.add(name)
             for problem in error.problems:
                 jobs_of.setdefault(problem, []).extend(numbers)
+    for model_cfg, numbers in weights.values():
+        problem = weights_problem(model_cfg) if model_cfg.name not in unknown else None
+        if problem:
+            jobs_of.setdefault(problem, []).extend(numbers)
     for (name, image_size), (model_cfg, numbers) in sizes.items():
         if name not in unknown and isinstance(image_size, int) and image_size >= 8:
             problem = image_size_problem(model_cfg, image_size)

@@ -42,6 +42,7 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
             record = {**{key: carrier[key] for key in ("model", "wandb_project", "slurm_job_id", "setup",
                                                         "resumed_from_epoch", "gpu", "started_at",
                                                         "ended_at", "peak_memory_mb", "provenance")},
+                      "validation": carrier.get("validation"),  # the same images as its carrier's
                       **place, "overrides": entry["overrides"], "run_name": shared["run_name"],
                       "fingerprint": entry["fingerprint"], "choices": shared["choices"], "interruptions": [],
                       "answered_by": str(carrier_dir.relative_to(sweep_dir))}

@@ -1,13 +1,14 @@
 """Data sets as train/validation (and test) DataLoaders of normalised images at the configured size.
 
-``digits`` is bundled with scikit-learn (no download); ``image_folder`` and ``csv`` read the user's
-image files with timm's transforms. All split the labelled images the same way: a stratified
-validation fraction, or fold ``fold`` of ``n_folds`` stratified folds, seeded.
+``digits`` is bundled with scikit-learn (no download); ``image_folder``, ``csv`` and ``auto`` (every layout of
+``hpsweep.train.layouts``) read the user's images with timm's transforms. A validation split the data gives is
+used as it is; where it gives none, all draw one the same way: a stratified validation fraction, or fold ``fold``
+of ``n_folds`` stratified folds, drawn by ``split_seed`` (not ``seed``: seed replicates validate on the same
+images). Every result records which images it validated on (``ImageData.validation``).
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
 from hpsweep.train import image_files
+from hpsweep.train.layouts import index_layout, index_of
+from hpsweep.train.splits import given_split_problems, split_indices, split_problems, validation_record
 
 BALANCE_MODES = ("none", "loss", "sampler")
 
@@ -31,6 +34,8 @@ class ImageData:
     prediction_labels: list[str] | None = None  # what predictions.csv writes per class (default: class names)
     submission_columns: tuple[str, str] = ("id", "target")
     val_distortions: list[str] = field(default_factory=list)  # validation is also scored on these views
+    validation: dict = field(default_factory=dict)  # which images it validates on (``validation_record``)
+    test_labelled: bool = False  # the data labels its test images: they are scored as a held-out test
 
     @property
     def num_classes(self) -> int:
@@ -41,35 +46,17 @@ class ImageData:
         counts = torch.tensor(self.class_counts, dtype=torch.float32).clamp(min=1)
         return counts.sum() / (len(counts) * counts)
 
+    def test_scores(self, probabilities: torch.Tensor, targets: torch.Tensor) -> dict:
+        """Held-out test accuracy and macro F1 (``test_acc``, ``test_f1``) where the data labels its test
+        images; nothing where it does not (they are only predicted)."""
+        if not self.test_labelled:
+            return {}
+        from sklearn.metrics import accuracy_score, f1_score
 
-def split_indices(labels: list[int], val_fraction: float, n_folds: int | None, fold: int | None,
-                  seed: int) -> tuple[list[int], list[int]]:
-    """Training and validation indices: fold ``fold`` of ``n_folds`` stratified folds, else a stratified
-    ``val_fraction``; both seeded."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split
-
-    everything = list(range(len(labels)))
-    if n_folds:
-        folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(everything, labels)
-        train_idx, val_idx = list(folds)[fold]
-        return train_idx.tolist(), val_idx.tolist()
-    train_idx, val_idx = train_test_split(everything, test_size=val_fraction, stratify=labels, random_state=seed)
-    return list(train_idx), list(val_idx)
-
-
-def split_problems(labels: list[int], class_names: list[str], n_folds, fold) -> list[str]:
-    """Why the folds cannot be made, naming the key and what is allowed."""
-    if n_folds is None:
-        return [] if fold is None else [f"data.fold={fold!r} needs data.n_folds (the number of folds)"]
-    if not isinstance(n_folds, int) or n_folds < 2:
-        return [f"data.n_folds={n_folds!r}: expected an integer >= 2, or null for a validation fraction"]
-    problems = []
-    if not isinstance(fold, int) or not 0 <= fold < n_folds:
-        problems.append(f"data.fold={fold!r}: expected an integer from 0 to {n_folds - 1} (data.n_folds={n_folds})")
-    counts = Counter(labels)
-    problems += [f"class {class_names[label]!r} has {counts[label]} images, fewer than data.n_folds={n_folds}"
-                 for label in range(len(class_names)) if counts[label] < n_folds]
-    return problems
+        predicted, target = probabilities.argmax(dim=1).numpy(), targets.numpy()
+        return {"test_acc": float(accuracy_score(target, predicted)),
+                "test_f1": float(f1_score(target, predicted, average="macro", labels=list(range(self.num_classes)),
+                                          zero_division=0))}
 
 
 def make_loaders(train_set: Dataset, val_set: Dataset, train_labels: list[int], batch_size: int, num_workers: int,
@@ -112,7 +99,7 @@ class ResizeNormalize:
 
 def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...], std: tuple[float, ...],
            val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None, num_workers: int = 0,
-           balance: str = "none", val_distortions=(), augmentation=None) -> ImageData:
+           balance: str = "none", val_distortions=(), augmentation=None, split_seed: int = 0) -> ImageData:
     """scikit-learn's bundled digits as 3-channel images (no augmentation: they are resized per batch, so
     ``augmentation`` is only ever None, which ``data_problems`` checks)."""
     from sklearn.datasets import load_digits
@@ -120,7 +107,7 @@ def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...],
     digits_set = load_digits()
     images = torch.from_numpy(digits_set.images).float().div(16.0).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
     labels = torch.from_numpy(digits_set.target).long()
-    train_idx, val_idx = split_indices(labels.tolist(), val_fraction, n_folds, fold, seed)
+    train_idx, val_idx = split_indices(labels.tolist(), val_fraction, n_folds, fold, split_seed)
     train_labels = labels[train_idx].tolist()
     class_names = [str(name) for name in digits_set.target_names]
     train_loader, val_loader = make_loaders(
@@ -128,16 +115,20 @@ def digits(image_size: int, batch_size: int, seed: int, mean: tuple[float, ...],
         train_labels, batch_size, num_workers, seed, balance,
         collate=ResizeNormalize(image_size, mean, std))
     counts = Counter(train_labels)
-    return ImageData(train_loader, val_loader, class_names, [str(index) for index in val_idx],
-                     [counts[label] for label in range(len(class_names))], val_distortions=list(val_distortions))
+    val_ids = [str(index) for index in val_idx]
+    return ImageData(train_loader, val_loader, class_names, val_ids,
+                     [counts[label] for label in range(len(class_names))],
+                     val_distortions=list(val_distortions), validation=validation_record(val_ids, False, split_seed))
 
 
 class ImageFiles(Dataset):
-    """Images read from files with PIL; ``cache`` keeps each decoded image, shrunk to at most
-    ``cache_size`` pixels on its longer side, in memory after its first read (small data sets only)."""
+    """Images read with PIL, from files or through ``opener`` (records, tar members: ``FileIndex.opener``);
+    ``cache`` keeps each decoded image, shrunk to at most ``cache_size`` pixels on its longer side, in memory after
+    its first read (small data sets only)."""
 
-    def __init__(self, paths: list[Path], labels: list[int], transform, cache_size: int | None = None):
+    def __init__(self, paths: list, labels: list[int], transform, cache_size: int | None = None, opener=None):
         self.paths, self.labels, self.transform, self.cache_size = paths, labels, transform, cache_size
+        self.opener = opener or Image.open
         self.cache: dict[int, Image.Image] = {}
 
     def __len__(self) -> int:
@@ -146,7 +137,7 @@ class ImageFiles(Dataset):
     def __getitem__(self, index: int):
         image = self.cache.get(index)
         if image is None:
-            with Image.open(self.paths[index]) as opened:
+            with self.opener(self.paths[index]) as opened:
                 image = opened.convert("RGB")
             if self.cache_size:
                 image.thumbnail((self.cache_size, self.cache_size))
@@ -235,44 +226,56 @@ def resolve_workers(num_workers: int | str) -> int:
 
 
 def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, seed: int, mean, std,
-               val_fraction: float, n_folds, fold, num_workers: int | str, balance: str, augmentation,
-               cache_images: bool, resize: str, pad_fill: int, val_distortions, **extra) -> ImageData:
-    problems = index.problems + split_problems(index.labels, index.class_names, n_folds, fold)
+               val_fraction: float | None, n_folds, fold, num_workers: int | str, balance: str, augmentation,
+               cache_images: bool, resize: str, pad_fill: int, val_distortions, split_seed: int = 0,
+               **extra) -> ImageData:
+    asked = {"val_fraction": val_fraction, "n_folds": n_folds, "fold": fold}
+    problems = index.problems + (given_split_problems(index.given_by, asked) if index.validation is not None else
+                                 split_problems(index.labels, index.class_names, n_folds, fold))
     if problems:
         from hpsweep.errors import ConfigError
 
         raise ConfigError(problems, summary="the data set cannot be used")
     train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation, resize, pad_fill)
-    train_idx, val_idx = split_indices(index.labels, val_fraction, n_folds, fold, seed)
+    if index.validation is not None:  # the data's own split, as it is
+        given = set(index.validation)
+        train_idx, val_idx = [i for i in range(len(index.labels)) if i not in given], list(index.validation)
+    else:
+        train_idx, val_idx = split_indices(index.labels, val_fraction, n_folds, fold, split_seed)
     cache_size = 2 * image_size if cache_images else None
     num_workers = resolve_workers(num_workers)
 
     def subset(indices, transform):
         return ImageFiles([index.paths[i] for i in indices], [index.labels[i] for i in indices], transform,
-                          cache_size)
+                          cache_size, index.opener)
 
     train_labels = [index.labels[i] for i in train_idx]
     train_loader, val_loader = make_loaders(subset(train_idx, train_transform), subset(val_idx, eval_transform),
                                             train_labels, batch_size, num_workers, seed, balance)
     test_loader = None
     if index.test_paths:
-        test_loader = DataLoader(ImageFiles(index.test_paths, [-1] * len(index.test_paths), eval_transform),
+        labels = index.test_labels or [-1] * len(index.test_paths)
+        test_loader = DataLoader(ImageFiles(index.test_paths, labels, eval_transform, opener=index.opener),
                                  batch_size=batch_size, num_workers=num_workers)
     counts = Counter(train_labels)
-    return ImageData(train_loader, val_loader, index.class_names, [index.ids[i] for i in val_idx],
+    val_ids = [index.ids[i] for i in val_idx]
+    return ImageData(train_loader, val_loader, index.class_names, val_ids,
                      [counts[label] for label in range(len(index.class_names))], test_loader, index.test_ids,
-                     prediction_labels=index.targets, val_distortions=list(val_distortions or []), **extra)
+                     prediction_labels=index.targets, val_distortions=list(val_distortions or []),
+                     validation=validation_record(val_ids, index.validation is not None, split_seed),
+                     test_labelled=index.test_labels is not None, **extra)
 
 
 def image_folder(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
-                 val_fraction: float = 0.15, n_folds: int | None = None, fold: int | None = None,
+                 val_fraction: float | None = None, n_folds: int | None = None, fold: int | None = None,
                  num_workers: int | str = "auto", balance: str = "none", cache_images: bool = False,
                  test_dir: str | None = "auto", resize: str = "squash", pad_fill: int = 255,
-                 val_distortions=()) -> ImageData:
-    """``root/<class>/<image>``; predictions for the images of ``test_dir``, by file name."""
-    index = image_files.index_image_folder(root, test_dir)
+                 val_distortions=(), val_dir: str | None = "auto", split_seed: int = 0) -> ImageData:
+    """``root/<class>/<image>``, validated on ``val_dir`` (``val/<class>/`` beside root) where there is one;
+    predictions for the images of ``test_dir``, by file name (scored too where it holds class folders)."""
+    index = image_files.index_image_folder(root, test_dir, val_dir)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, resize, pad_fill, val_distortions,
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
                       submission_columns=("id", "target"))
 
 
@@ -281,14 +284,29 @@ def csv(root: str, image_size: int, batch_size: int, seed: int, mean, std, augme
         target_column: str = "target", meta_csv: str | None = "auto", test_dir: str | None = "auto",
         sample_submission: str | None = "auto", val_fraction: float = 0.15, n_folds: int | None = None,
         fold: int | None = None, num_workers: int | str = "auto", balance: str = "none",
-        cache_images: bool = False, resize: str = "squash", pad_fill: int = 255, val_distortions=()) -> ImageData:
+        cache_images: bool = False, resize: str = "squash", pad_fill: int = 255, val_distortions=(),
+        split_seed: int = 0) -> ImageData:
     """The competition layout: a CSV of image id and target, images, optional class names and test set;
     predictions are written with the train CSV's target values, in the sample submission's order."""
     index = image_files.index_csv(root, train_csv, images_dir, id_column, target_column, meta_csv, test_dir,
                                   sample_submission)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, resize, pad_fill, val_distortions,
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
                       submission_columns=(id_column, target_column))
+
+
+def auto(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
+         layout: str = "auto", image_column: str = "image", label_column: str = "label", split_column: str = "split",
+         csv_file: str = "auto", test_dir: str | None = "auto", val_fraction: float | None = None,
+         n_folds: int | None = None, fold: int | None = None, num_workers: int | str = "auto",
+         balance: str = "none", cache_images: bool = False, resize: str = "squash", pad_fill: int = 255,
+         val_distortions=(), split_seed: int = 0) -> ImageData:
+    """Whatever layout ``hpsweep.train.layouts`` recognises at ``root`` (or ``layout`` names)."""
+    index = index_layout(root, layout, image_column=image_column, label_column=label_column,
+                         split_column=split_column, csv_file=csv_file, test_dir=test_dir)
+    return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
+                      submission_columns=(index.id_column, "target"))
 
 
 def data_problems(data_cfg) -> list[str]:
@@ -308,12 +326,9 @@ def data_problems(data_cfg) -> list[str]:
         from sklearn.datasets import load_digits
 
         return problems + split_problems(load_digits().target.tolist(), [str(n) for n in range(10)], n_folds, fold)
-    if target.endswith(".image_folder"):
-        index = image_files.index_image_folder(data_cfg.root, data_cfg.get("test_dir"))
-    elif target.endswith(".csv"):
-        index = image_files.index_csv(data_cfg.root, data_cfg.train_csv, data_cfg.images_dir, data_cfg.id_column,
-                                      data_cfg.target_column, data_cfg.get("meta_csv"), data_cfg.get("test_dir"),
-                                      data_cfg.get("sample_submission"))
-    else:
+    index = index_of(data_cfg)
+    if index is None:
         return problems  # a data set of the user's own: its factory checks its input
+    if index.validation is not None:
+        return problems + image_files.scan(index) + given_split_problems(index.given_by, data_cfg)
     return problems + image_files.scan(index) + split_problems(index.labels, index.class_names, n_folds, fold)

@@ -1,12 +1,15 @@
-"""Data sets of image files: an image folder (``root/<class>/*.png``) or a competition CSV (``ID,target``).
+"""Data sets of image files: an image folder (``root/<class>/*.png``, with ``val/`` and ``test/`` beside it), a
+competition CSV (``ID,target``) or a CSV with a split column (``image,label,split``).
 
 Indexing and checking need no torch: the pre-flight scans every file before any job starts.
 """
 
 import csv
 import functools
+import io
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -16,16 +19,42 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 @dataclass
 class FileIndex:
-    """The labelled training images, the class names, and the unlabelled test images (if any)."""
+    """The labelled images (training, and validation where the data gives it), the class names, and the test
+    images (if any). Every layout (``hpsweep.train.layouts``) yields one; the loaders train from it."""
 
-    paths: list[Path]
-    ids: list[str]  # each training image's id: its CSV id, or <class>/<file name>
+    paths: list  # each labelled image: a file, or a reference ``opener`` reads (a record, a tar member)
+    ids: list[str]  # each labelled image's id: its CSV id, or <class>/<file name>
     labels: list[int]
     class_names: list[str]
-    test_paths: list[Path]
+    test_paths: list
     test_ids: list[str]
     problems: list[str]
     targets: list[str] | None = None  # each class's label as the source writes it (csv); None: its name
+    validation: list[int] | None = None  # positions in paths of the validation images the data gives; None: drawn
+    given_by: str | None = None  # where the data gives its validation split, for messages
+    test_labels: list[int] | None = None  # each test image's label, where the data gives them; None: predicted
+    opener: Callable | None = None  # reads one of paths as a PIL image; None: they are image files
+    tables: list[Path] = field(default_factory=list)  # the files that hold labels (CSVs), digested by their bytes
+    stores: list[Path] | None = None  # the files holding the images where paths are not files (shards, arrow)
+    layout: str = ""
+    id_column: str = "id"  # the column predictions.csv names its ids by (the competition's sample submission's)
+
+    def open(self, item):
+        """The image ``item`` (one of paths or test_paths) as PIL opens it, lazily."""
+        from PIL import Image
+
+        return Image.open(item) if self.opener is None else self.opener(item)
+
+    def name(self, item) -> str:
+        """Where ``item`` is, for a message: its path, or the record or tar member an opener says."""
+        return str(item) if self.opener is None else self.opener.describe(item)
+
+
+def open_bytes(data: bytes):
+    """An image held in memory (a record's bytes, a tar member), opened lazily as a file would be."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data))
 
 
 def conventional(folder: Path, key: str, value: str | None, name: str) -> str | None:
@@ -50,12 +79,19 @@ def images_in(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
-    """``root/<class>/<image>``: one folder per class, named after it; ``test_dir=auto`` takes a ``test``
-    folder beside ``root`` (``data/train/<class>/...`` and ``data/test/``) when there is one."""
+VAL_FOLDERS = ("val", "validation", "valid")  # the names torchvision, timm and Hugging Face give a validation split
+
+
+def index_image_folder(root: str, test_dir: str | None = None, val_dir: str | None = None) -> FileIndex:
+    """``root/<class>/<image>``: one folder per class, named after it. ``val_dir=auto`` takes a ``val`` (or
+    ``validation``) folder of the same classes beside ``root`` as the validation split, and ``test_dir=auto`` a
+    ``test`` folder (``data/train/<class>/...``, ``data/val/<class>/...``, ``data/test/``) when there is one."""
     root_path = Path(root).expanduser()
     test_dir = conventional(root_path.parent, "test_dir", test_dir, "test") if root_path.name != "test" else None
-    index = FileIndex([], [], [], [], [], [], [])
+    if val_dir == "auto":
+        found = [name for name in VAL_FOLDERS if (root_path.parent / name).is_dir() and root_path.name != name]
+        val_dir = conventional(root_path.parent, "val_dir", "auto", found[0]) if found else None
+    index = FileIndex([], [], [], [], [], [], [], layout="image_folder")
     if not root_path.is_dir():
         index.problems.append(f"data.root={root!r} is not a directory (expected root/<class>/<image files>)")
         return index
@@ -69,8 +105,30 @@ def index_image_folder(root: str, test_dir: str | None = None) -> FileIndex:
         index.paths += images
         index.ids += [f"{name}/{path.name}" for path in images]
         index.labels += [label] * len(images)
+    if val_dir:
+        folder = Path(val_dir).expanduser()
+        start = len(index.paths)
+        _index_class_folders(index, folder, "data.val_dir", index.paths, index.ids, index.labels)
+        index.validation, index.given_by = list(range(start, len(index.paths))), str(folder)
     _index_test_dir(index, test_dir, None)
     return index
+
+
+def _index_class_folders(index: FileIndex, folder: Path, key: str, paths: list, ids: list, labels: list) -> None:
+    """The images of ``folder/<class>/`` labelled by the training's classes, ids ``<folder>/<class>/<file>``."""
+    if not folder.is_dir():
+        index.problems.append(f"{key}: {folder} is not a directory")
+        return
+    position = {name: label for label, name in enumerate(index.class_names)}
+    for sub in sorted(path for path in folder.iterdir() if path.is_dir()):
+        if sub.name not in position:
+            index.problems.append(f"{key}: class folder {sub} is not a training class "
+                                  f"({', '.join(index.class_names)})")
+            continue
+        images = images_in(sub)
+        paths += images
+        ids += [f"{folder.name}/{sub.name}/{path.name}" for path in images]
+        labels += [position[sub.name]] * len(images)
 
 
 def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target_column: str,
@@ -83,7 +141,8 @@ def index_csv(root: str, train_csv: str, images_dir: str, id_column: str, target
     meta_csv = conventional(root_path, "meta_csv", meta_csv, "meta.csv")
     test_dir = conventional(root_path, "test_dir", test_dir, "test")
     sample_submission = conventional(root_path, "sample_submission", sample_submission, "sample_submission.csv")
-    index = FileIndex([], [], [], [], [], [], [])
+    index = FileIndex([], [], [], [], [], [], [], layout="csv", id_column=id_column)
+    index.tables = [root_path / name for name in (train_csv, meta_csv, sample_submission) if name]
     rows = _read_csv(root_path / train_csv, (id_column, target_column), index.problems, "data.train_csv")
     class_names = None
     if meta_csv:
@@ -137,6 +196,10 @@ def _index_test_dir(index: FileIndex, test_dir: str | None, submission: Path | N
         rows = _read_csv(submission, (id_column,), index.problems, "data.sample_submission")
         index.test_ids = [row[id_column] for row in rows or []]
         index.test_paths = [folder / image_id for image_id in index.test_ids]
+    elif not images_in(folder) and any(images_in(sub) for sub in folder.iterdir() if sub.is_dir()):
+        labels: list[int] = []  # test/<class>/<image>: a labelled held-out test set, evaluated
+        _index_class_folders(index, folder, "data.test_dir", index.test_paths, index.test_ids, labels)
+        index.test_labels = labels
     else:
         index.test_paths = images_in(folder)
         index.test_ids = [path.name for path in index.test_paths]
@@ -144,16 +207,14 @@ def _index_test_dir(index: FileIndex, test_dir: str | None, submission: Path | N
 
 def scan(index: FileIndex) -> list[str]:
     """Every problem of the data set: the index's own, then each image that is missing or unreadable."""
-    from PIL import Image
-
     problems = list(index.problems)
     for path in [*index.paths, *index.test_paths]:
-        if not path.is_file():
+        if index.opener is None and not path.is_file():
             problems.append(f"image {path} does not exist")
             continue
         try:
-            with Image.open(path) as image:
+            with index.open(path) as image:
                 image.verify()
         except Exception as error:  # PIL raises many types for a damaged file
-            problems.append(f"image {path} cannot be read: {type(error).__name__}: {error}")
+            problems.append(f"image {index.name(path)} cannot be read: {type(error).__name__}: {error}")
     return problems

@@ -165,7 +165,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
         log.warning("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])
     tracker.finish(failed=False)
     record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), ended_at=now(),
-                  **{"peak_memory_mb": None, **outcome})  # trainer=external measures no peak
+                  **{"peak_memory_mb": None, "validation": None, **outcome})  # trainer=external measures neither
     write_json_atomic(output_dir / RESULT_FILE, record)
     if status == "completed":  # only now: a kill before the result resumes from the last epoch and trains none
         (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
@@ -252,7 +252,7 @@ def record_failure(record: dict, output_dir: Path, error: Exception, started: fl
     record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
                   duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
                   epochs_run=len(read_history(output_dir / HISTORY_FILE)), resumed_from_epoch=None, setup=None,
-                  pruned=None, predictions=None, peak_memory_mb=None, ended_at=now())
+                  pruned=None, predictions=None, peak_memory_mb=None, validation=None, ended_at=now())
     write_json_atomic(output_dir / RESULT_FILE, record)
     log.error("run %s failed: %s: %s", record["run_name"], type(error).__name__, error)
 

@@ -326,17 +326,18 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
                                 [f"{image}@{name}" for name in data.val_distortions for image in data.val_ids],
                                 torch.cat([probs for probs, _ in seen]), labels,
                                 targets=[labels[target] for _, view in seen for target in view.tolist()])
-        predictions = None
+        predictions, held_out = None, {}
         if data.test_loader is not None:
             predictions = directory / PREDICTIONS_FILE
-            probabilities, _ = predict(forward, data.test_loader, device, autocast, memory_format,
-                                       list(cfg.trainer.tta))
+            probabilities, test_targets = predict(forward, data.test_loader, device, autocast, memory_format,
+                                                  list(cfg.trainer.tta))
+            held_out = data.test_scores(probabilities, test_targets)  # a labelled test set: test_acc, test_f1
             write_predictions(predictions, data.test_ids, probabilities, labels, data.submission_columns)
             write_probabilities(directory / TEST_PROBABILITIES_FILE, data.test_ids, probabilities, labels,
                                 id_column=data.submission_columns[0])
         best = history.rows[rule.best_epoch - 1]
         metrics = {key: value for key, value in best.items() if key.startswith("val_")}
-        metrics |= {"best_epoch": rule.best_epoch, rule.monitor: rule.best_value}
+        metrics |= {"best_epoch": rule.best_epoch, rule.monitor: rule.best_value} | held_out
         if cfg.trainer.tta:  # what test-time augmentation gains, measured on the validation images too
             metrics |= tta_scores(forward, data, device, autocast, memory_format, list(cfg.trainer.tta))
         return metrics, predictions
@@ -358,6 +359,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         "pruned": pruned,
         "resumed_from_epoch": first_epoch - 1 if first_epoch > 1 else None,
         "predictions": str(predictions) if predictions else None,
+        "validation": data.validation,  # which images it validated on (hpsweep.train.splits.validation_record)
         "epochs_run": stopper.epochs_seen,
         "stopped_early": stopper.epochs_seen < max_epochs,
         "answered": answered,

@@ -59,6 +59,24 @@ def create_model(model_cfg: DictConfig, num_classes: int, image_size: int) -> nn
     return timm.create_model(model_cfg.name, pretrained=pretrained, num_classes=num_classes, **kwargs)
 
 
+def weights_problem(model_cfg: DictConfig) -> str | None:
+    """Why the pretrained weights ``model_cfg`` asks for cannot be had, naming the model and how to provide them;
+    None where they can (a local file, the Hugging Face or torch hub cache, a reachable hub) or none are asked
+    for. Downloads nothing: the pre-flight asks it of every model before any job starts."""
+    if model_cfg.get("checkpoint_path"):
+        path = Path(str(model_cfg.checkpoint_path)).expanduser()
+        return None if path.is_file() else (
+            f"model {model_cfg.name}: model.checkpoint_path={str(path)!r} does not exist or is not a file; point it "
+            "at a local weights file, or set model.checkpoint_path=null")
+    if not model_cfg.get("pretrained"):
+        return None
+    try:
+        ensure_weights_reachable(model_cfg.name)
+    except PretrainedWeightsUnavailable as error:
+        return f"model {model_cfg.name} (model.pretrained=true): {error}"
+    return None
+
+
 def ensure_weights_reachable(name: str, timeout_s: float = 3.0) -> None:
     """Fail within seconds when pretrained weights are neither cached nor downloadable.
 
@@ -83,7 +101,8 @@ def ensure_weights_reachable(name: str, timeout_s: float = 3.0) -> None:
     raise PretrainedWeightsUnavailable(
         f"pretrained weights for {name!r} are not in the local cache and "
         f"{'HF_HUB_OFFLINE is set' if offline else ' / '.join(hosts) + ' cannot be reached'}. "
-        "Either warm the cache on a machine with internet (HF_HOME / TORCH_HOME shared with this one), "
+        "Either warm the cache on a machine with internet (e.g. python -c \"import timm; timm.create_model("
+        f"'{name}', pretrained=True)\", with HF_HOME / TORCH_HOME shared with this one), "
         "set model.checkpoint_path=<a local weights file>, or train from scratch with model.pretrained=false."
     )
 
