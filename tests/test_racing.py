@@ -163,6 +163,10 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
     out = capsys.readouterr().out.rstrip().splitlines()
     assert out[-2] == "7 completed, 1 stopped (efficacy), 1 eliminated"
     assert out[-1].startswith("test_resnet: loss_function: Focal wins (corrected: Dunnett within each category")
+    redecided = tmp_path / "by_accuracy.json"
+    assert main(["summary", str(tmp_path), "--metric", "val_acc", "--json", str(redecided), "--no-plots"]) == 0
+    notes = next(row["notes"] for row in json.loads(redecided.read_text()) if row["best"])
+    assert "Focal, LabelSmoothing: stopped by the race on val_f1 (the sweep's own metric), not on val_acc" in notes
 
 
 def test_a_leader_does_not_win_early_while_another_row_is_undecided(tmp_path):

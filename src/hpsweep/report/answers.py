@@ -230,6 +230,10 @@ def _options(group: Group, by_key: dict[tuple, RowResult], category: str, race: 
 def _verdict(answer_: CategoryAnswer, evidence: Evidence, sweep: Sweep) -> Verdict:
     candidates = [row.candidate(sweep.metric) for row in answer_.rows]
     verdict = decide(candidates, answer_.tests, sweep.higher_is_better, sweep.fdr, evidence)
+    stopped = [c.option for c in candidates if c.stopped]
+    if sweep.redecided and stopped:  # --metric: the race stopped these by the sweep's own metric
+        verdict.notes.append(f"{', '.join(stopped)}: stopped by the race on {sweep.redecided} (the sweep's own "
+                             f"metric), not on {sweep.metric}")
     top = next((c for c in candidates if c.option == verdict.top), None)
     if verdict.undecided is not None and top is not None and not top.stopped:  # a stopped row: more would not do
         way = what_would_decide(verdict.undecided, sweep.alpha, _replicate_kind(answer_.rows))
