@@ -67,7 +67,8 @@ def test_greedy_stages_carry_each_winner_into_the_next_stage_and_resume_from_the
                                                                                           hopeless_base):
     sweep_dir = tmp_path / "sweep"
     arguments = [*TINY, "category=optimizer,loss_function", "hydra.sweeper.strategy=greedy", "trainer.max_epochs=2"]
-    finished = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base)
+    # one seed: each stage's base trains 2 control seeds, what each option's one run is tested against
+    finished = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base, control_seeds=2)
     assert finished.returncode == 0, finished.stderr[-3000:]
     decisions = json.loads((sweep_dir / "decisions.json").read_text())["stages"]
     assert [stage["category"] for stage in decisions] == ["optimizer", "loss_function"]
@@ -77,21 +78,22 @@ def test_greedy_stages_carry_each_winner_into_the_next_stage_and_resume_from_the
     for option in ("Focal", "LabelSmoothing"):  # stage 2 composed stage 1's winner
         composed = yaml.safe_load((sweep_dir / f"test_resnet/loss_function/{option}/.hydra/config.yaml").read_text())
         assert composed["optimizer"]["opt"] == winner["winner"].lower()
-    assert len(results(sweep_dir)) == 3 + 2, "stage 2's base is the training that won stage 1"
+    assert len(results(sweep_dir)) == (3 + 2) + (2 + 2), \
+        "stage 2's base is the training that won stage 1 (its 2 control seeds are new)"
 
-    again = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base)
-    assert again.returncode == 0 and "0 completed, 5 skipped" in again.stdout
+    again = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base, control_seeds=2)
+    assert again.returncode == 0 and "0 completed, 9 skipped" in again.stdout
     (sweep_dir / "test_resnet/loss_function/Focal/result.json").unlink()  # as if killed in stage 2
-    resumed = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base)
+    resumed = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base, control_seeds=2)
     assert resumed.returncode == 0
     assert "stage 1 (optimizer) was decided in an earlier run of this sweep" in resumed.stdout
-    assert "1 completed, 4 skipped" in resumed.stdout
+    assert "1 completed, 8 skipped" in resumed.stdout
 
 
 def test_verify_trains_the_combined_winners_and_compares_them_with_the_base(tmp_path, hopeless_base, capsys):
     sweep_dir = tmp_path / "sweep"
     finished = run_sweep(sweep_dir, *TINY, "category=optimizer,scheduler", "trainer.max_epochs=2",
-                         config_dir=hopeless_base)
+                         config_dir=hopeless_base, control_seeds=2)  # one seed: tested against the base's 3
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert main(["best", str(sweep_dir), "--verify"]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
@@ -99,7 +101,7 @@ def test_verify_trains_the_combined_winners_and_compares_them_with_the_base(tmp_
     assert "override /scheduler: OneCycleLR" in experiment
     report = json.loads((sweep_dir / "best/verify_best_test_resnet.json").read_text())
     assert report["trust"] is True and report["trained"].startswith("trained now in")
-    assert report["combination"]["n"] == report["base"]["n"] == 1
+    assert report["combination"]["n"] == 1 and report["base"]["n"] == 3, "the base with its control seeds"
     assert report["combination"]["mean"] > report["base"]["mean"]
     combination = results(sweep_dir / "verify" / "best_test_resnet")
     assert len(combination) == 1

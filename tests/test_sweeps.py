@@ -17,20 +17,20 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
 
 
-# The base's control seeds (4 more trainings per model where no seed is swept) are off in the suite's sweeps:
-# their counts are the plan's without them; test_sweep_plan and test_answers test the control seeds themselves.
+# The base's control seeds (4 more trainings per model where no seed is swept) are off in the suite's sweeps
+# unless a test asks for them: their counts are the plan's without them.
 NO_CONTROL = "hydra.sweeper.control_seeds=0"
 
 
-def sweep_command(sweep_dir, *arguments, config_dir=None):
+def sweep_command(sweep_dir, *arguments, config_dir=None, control_seeds=0):
     config = ["--config-path", str(config_dir), "--config-name", "config"] if config_dir else []
-    return [sys.executable, str(ROOT / "run_experiments.py"), *config, "-m", *CPU_SIZE, NO_CONTROL, *arguments,
-            f"hydra.sweep.dir={sweep_dir}"]
+    return [sys.executable, str(ROOT / "run_experiments.py"), *config, "-m", *CPU_SIZE,
+            f"hydra.sweeper.control_seeds={control_seeds}", *arguments, f"hydra.sweep.dir={sweep_dir}"]
 
 
-def run_sweep(sweep_dir, *arguments, config_dir=None, timeout=600, env=None):
-    return subprocess.run(sweep_command(sweep_dir, *arguments, config_dir=config_dir), cwd=ROOT, env=env or ENV,
-                          capture_output=True, text=True, timeout=timeout)
+def run_sweep(sweep_dir, *arguments, config_dir=None, timeout=600, env=None, control_seeds=0):
+    return subprocess.run(sweep_command(sweep_dir, *arguments, config_dir=config_dir, control_seeds=control_seeds),
+                          cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)
 
 
 def results(sweep_dir) -> dict[str, dict]:

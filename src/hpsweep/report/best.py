@@ -39,6 +39,8 @@ class Recommendation:
         """The replicate sweep of the comparison, as its jobs were given it: ``seed=1,2,3``."""
         values: dict[str, dict[str, None]] = {}  # key as given (+fold) -> its values, in order, once each
         for training in self.group.base.trainings if self.group.base else []:
+            if training.entry.get("control"):
+                continue  # the base's control seeds measure its seed luck: no replicate of the comparison
             replicate = training.entry.get("replicate", {})
             for item in training.entry.get("overrides", []):
                 if bare_key(item) in replicate:

@@ -17,7 +17,7 @@ from hpsweep.records import write_json_atomic
 from hpsweep.report.answers import RowResult
 from hpsweep.report.best import Recommendation
 from hpsweep.report.results import TrainingResult, load
-from hpsweep.report.statistics import Candidate, paired_test
+from hpsweep.report.statistics import Candidate, compare, evidence_of
 
 
 def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> dict:
@@ -33,7 +33,9 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
     metric = group.sweep.metric
     combination = RowResult(group.model, None, "combination", trainings)
     base = group.base
-    test = paired_test(combination.candidate(metric), _as_base(base.candidate(metric)), group.sweep.alpha)
+    pair = [_as_base(base.candidate(metric)), _as_option(combination.candidate(metric))]
+    # the combination's runs against the base's, as the verdict tests an option (one-sided, better than the base)
+    test = compare(evidence_of(pair, metric), pair, group.sweep.higher_is_better, group.sweep.alpha)["combination"]
     trust, reason = judge(test, group.sweep.higher_is_better, group.sweep.alpha, combination, base, metric)
     report = {
         "name": recommendation.name, "model": group.model, "overrides": recommendation.overrides, "metric": metric,
@@ -62,9 +64,8 @@ def judge(test, higher_is_better: bool, alpha: float, combination: RowResult, ba
     if test.p_value is None:
         return None, "cannot tell: " + test.method
     better = (test.difference > 0) == higher_is_better and test.difference != 0
-    if test.significant(alpha):
-        return (True, "trust it: the combination beats the base") if better else (
-            False, "do not: the combination is worse than the base; keep the base")
+    if test.significant(alpha):  # one-sided: significant only where better
+        return True, "trust it: the combination beats the base"
     if not better:
         return False, f"do not: no better than the base (p >= {alpha}); keep the base"
     return False, (f"not proven: within noise of the base (p >= {alpha}; this test could detect a difference of "
@@ -120,7 +121,14 @@ def train_combination(recommendation: Recommendation, best_dir: Path,
 
 def _as_base(candidate: Candidate) -> Candidate:
     candidate.is_base = True
-    candidate.option = "base"
+    candidate.option = candidate.row = "base"
+    return candidate
+
+
+def _as_option(candidate: Candidate) -> Candidate:
+    """The combination, an option against the base (its own trainings are base trainings of their own sweep)."""
+    candidate.is_base = False
+    candidate.option = candidate.row = "combination"
     return candidate
 
 
