@@ -47,9 +47,10 @@ TIMM_SCHEDULER_FIELDS = {"warmup_epochs": "warmup_t", "warmup_lr": "warmup_lr_in
                          "sched": None, "decay_rate": None, "patience_epochs": None, "plateau_mode": None}
 
 
-@pytest.mark.parametrize("option", option_names("scheduler"))
-def test_scheduler_option_takes_effect(option, tiny_model):
-    cfg = compose(f"scheduler={option}")
+@pytest.mark.parametrize(("category", "option"), [(category, option) for category in ("scheduler", "scheduler_warmup")
+                                                   for option in option_names(category)])
+def test_scheduler_option_takes_effect(category, option, tiny_model):
+    cfg = compose(f"{category}={option}")
     optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.1)
     scheduler = build_scheduler(cfg.scheduler, optimizer, total_steps=123, max_epochs=41)
     schedule = Schedule(scheduler, cfg.scheduler.interval)

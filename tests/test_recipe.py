@@ -16,7 +16,7 @@ from hpsweep.records import read_result
 from hpsweep.train import loop, models
 from hpsweep.train.job import run
 from hpsweep.train.loop import build_data, evaluate
-from hpsweep.train.recipe import build_ema, build_mixup, build_optimizer
+from hpsweep.train.recipe import build_ema, build_mixup, build_optimizer, model_config
 from hpsweep.validation import config_problems, validate
 
 
@@ -58,11 +58,11 @@ def test_ema_option_takes_effect(option):
 @pytest.mark.parametrize("option", option_names("regularization"))
 def test_regularization_option_takes_effect(option):
     cfg = compose(f"regularization={option}", "model=test_resnet")
-    model = models.create_model(cfg.model, num_classes=10, image_size=32)
+    model = models.create_model(model_config(cfg), num_classes=10, image_size=32)
     optimizer = build_optimizer(cfg.optimizer, model)
     if option.startswith("drop_path"):
         rates = [module.drop_prob for module in model.modules() if type(module).__name__ == "DropPath"]
-        assert rates and max(rates) == pytest.approx(cfg.model.create_kwargs.drop_path_rate)
+        assert rates and max(rates) == pytest.approx(cfg.trainer.drop_path_rate)
     else:
         assert max(group["weight_decay"] for group in optimizer.param_groups) == cfg.optimizer.weight_decay
 
@@ -79,7 +79,9 @@ def test_recipe_options_pass_the_pre_flight(category):
     (["mixup=mixup0.2", "loss_function=Focal"], "mixup/mixup0.2.yaml sets trainer.mixup"),
     (["mixup=cutmix1.0", "trainer.mixup.prob=2"], "mixup/cutmix1.0.yaml: trainer.mixup.prob=2"),
     (["grad_clip=norm1.0", "trainer.grad_clip.clip_mode=max"], "grad_clip/norm1.0.yaml: trainer.grad_clip.clip_mode"),
-], ids=["ema_above_one", "ema_zero", "mixup_focal", "mixup_prob", "clip_mode"])
+    (["scheduler_warmup=step_warmup", "scheduler.lr_scheduler.sched=linear"],
+     "scheduler_warmup/step_warmup.yaml: scheduler.lr_scheduler.sched='linear'"),
+], ids=["ema_above_one", "ema_zero", "mixup_focal", "mixup_prob", "clip_mode", "timm_sched"])
 def test_the_pre_flight_refuses_a_recipe_that_cannot_train(overrides, expected, in_process_job):
     cfg = in_process_job(*overrides)  # as a job sees it: the option files named by Hydra's runtime choices
     with pytest.raises(ConfigError) as raised:
@@ -90,8 +92,8 @@ def test_the_pre_flight_refuses_a_recipe_that_cannot_train(overrides, expected, 
 
 
 def test_the_lr_in_history_follows_the_warmup(in_process_job, tmp_path):
-    cfg = in_process_job("scheduler=cosine_warmup", "scheduler.lr_scheduler.warmup_epochs=2", "trainer.max_epochs=3",
-                         "early_stopping.patience=100")
+    cfg = in_process_job("scheduler_warmup=cosine_warmup", "scheduler.lr_scheduler.warmup_epochs=2",
+                         "trainer.max_epochs=3", "early_stopping.patience=100")
     run(cfg, tmp_path)
     lrs = [float(row["lr"]) for row in history(tmp_path)]
     base, start, floor = 0.001, 1e-5, 1e-5

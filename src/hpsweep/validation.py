@@ -118,6 +118,9 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
            "expected null (lr as given) or the batch size optimizer.lr is meant for")
     expect(trainer.get("lr_base_scale", "auto") in LR_BASE_SCALES, "trainer", "trainer.lr_base_scale",
            trainer.get("lr_base_scale"), f"expected one of {', '.join(LR_BASE_SCALES)}")
+    drop_path = trainer.get("drop_path_rate")
+    expect(drop_path is None or number(drop_path, 0, 1, high_open=True), "regularization", "trainer.drop_path_rate",
+           drop_path, "a probability: expected a number from 0 up to (not including) 1, or null")
     mixup = trainer.get("mixup")
     if mixup:
         for key in mixup:
@@ -154,9 +157,10 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
                clip.get("clip_mode"), f"expected one of {', '.join(CLIP_MODES)}")
     lr_scheduler = cfg.scheduler.lr_scheduler
     if str(lr_scheduler.get("_target_", "")).endswith("create_scheduler_v2"):
-        expect(lr_scheduler.get("sched") in TIMM_SCHEDULES, "scheduler", "scheduler.lr_scheduler.sched",
+        group = "scheduler_warmup" if "scheduler_warmup" in option_file(cfg, "scheduler_warmup") else "scheduler"
+        expect(lr_scheduler.get("sched") in TIMM_SCHEDULES, group, "scheduler.lr_scheduler.sched",
                lr_scheduler.get("sched"), f"expected one of {', '.join(TIMM_SCHEDULES)}")
-        expect(number(lr_scheduler.get("warmup_epochs", 0), 0), "scheduler", "scheduler.lr_scheduler.warmup_epochs",
+        expect(number(lr_scheduler.get("warmup_epochs", 0), 0), group, "scheduler.lr_scheduler.warmup_epochs",
                lr_scheduler.get("warmup_epochs"), "expected a number >= 0")
     return problems
 

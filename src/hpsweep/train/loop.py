@@ -39,7 +39,7 @@ from hpsweep.train.predictions import (
     write_probabilities,
 )
 from hpsweep.train.preemption import StopSignals
-from hpsweep.train.recipe import Updates, build_mixup, build_updates, mixed, recipe_record
+from hpsweep.train.recipe import Updates, build_mixup, build_updates, mixed, model_config, recipe_record
 from hpsweep.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     precision = resolve_precision(cfg.trainer.precision, device)
     seed_everything(cfg.seed)
     data = build_data(cfg)
-    model = models.create_model(cfg.model, num_classes=data.num_classes, image_size=cfg.data.image_size)
+    model = models.create_model(model_config(cfg), num_classes=data.num_classes, image_size=cfg.data.image_size)
     memory_format = torch.channels_last if cfg.trainer.channels_last else torch.preserve_format
     model = model.to(device, memory_format=memory_format)
     forward = torch.compile(model) if cfg.trainer.compile else model  # weights are saved from `model`

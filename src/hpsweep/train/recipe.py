@@ -40,6 +40,17 @@ def build_optimizer(optimizer_cfg: DictConfig, model: torch.nn.Module,
     return factory(model if first_parameter == "model_or_params" else model.parameters())
 
 
+def model_config(cfg: DictConfig) -> DictConfig:
+    """The model's config with the regularization category's ``drop_path_rate`` among its ``create_model``
+    arguments. It is kept out of the model node so that an option compares with its base the same way for
+    every model (``hpsweep matrix`` compares options without the model)."""
+    if cfg.trainer.get("drop_path_rate") is None:
+        return cfg.model
+    model = OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=True))  # not struct: a key may be added
+    model.create_kwargs = {**(model.create_kwargs or {}), "drop_path_rate": cfg.trainer.drop_path_rate}
+    return model
+
+
 def is_timm_factory(lr_scheduler_cfg: DictConfig) -> bool:
     return str(lr_scheduler_cfg.get("_target_", "")).endswith(TIMM_SCHEDULER_FACTORY)
 
