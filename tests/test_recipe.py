@@ -176,3 +176,33 @@ def test_a_clip_of_1e_6_leaves_the_weights_all_but_still(in_process_job, tmp_pat
 
     assert largest_move(tmp_path / "clipped", "grad_clip=norm1.0", "trainer.grad_clip.clip_grad=1e-6") < 1e-6
     assert largest_move(tmp_path / "free") > 1e-3, "without the clip the same training moves the weights"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_resumed_training_restores_the_ema_and_the_schedule(in_process_job, tmp_path, monkeypatch):
+    """A job stopped after its first epoch's checkpoint goes on as if never stopped: the EMA weights, the count
+    of updates the EMA warmup and a per-update schedule follow, and the schedule itself."""
+    overrides = ("trainer.max_epochs=2", "ema=decay0.9998_warmup", "scheduler_warmup=cosine_warmup",
+                 "scheduler.interval=step", "early_stopping.patience=100")
+    straight = run(in_process_job(*overrides), tmp_path / "straight")
+    real_train_epoch, epochs = loop.train_epoch, []
+
+    def stop_in_the_second_epoch(*args, **kwargs):
+        epochs.append(1)
+        if len(epochs) == 2:
+            raise Interrupted
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_epoch", stop_in_the_second_epoch)
+    with pytest.raises(Interrupted):
+        run(in_process_job(*overrides), tmp_path / "resumed")
+    monkeypatch.setattr(loop, "train_epoch", real_train_epoch)
+    resumed = run(in_process_job(*overrides), tmp_path / "resumed")
+    assert read_result(tmp_path / "resumed")["resumed_from_epoch"] == 1
+    assert resumed == pytest.approx(straight, rel=1e-6)
+    for row, again in zip(history(tmp_path / "straight"), history(tmp_path / "resumed"), strict=True):
+        assert float(again["lr"]) == pytest.approx(float(row["lr"]), rel=1e-9)
+        assert float(again["val_loss"]) == pytest.approx(float(row["val_loss"]), rel=1e-6)
