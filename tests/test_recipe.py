@@ -16,7 +16,7 @@ from hpsweep.records import read_result
 from hpsweep.train import loop, models
 from hpsweep.train.job import run
 from hpsweep.train.loop import build_data, evaluate
-from hpsweep.train.recipe import build_ema, build_mixup, build_optimizer, model_config
+from hpsweep.train.recipe import build_ema, build_mixup, build_optimizer, build_updates, model_config
 from hpsweep.validation import config_problems, validate
 
 
@@ -206,3 +206,29 @@ def test_a_resumed_training_restores_the_ema_and_the_schedule(in_process_job, tm
     for row, again in zip(history(tmp_path / "straight"), history(tmp_path / "resumed"), strict=True):
         assert float(again["lr"]) == pytest.approx(float(row["lr"]), rel=1e-9)
         assert float(again["val_loss"]) == pytest.approx(float(row["val_loss"]), rel=1e-6)
+
+
+@pytest.mark.parametrize(("lr_base_size", "opt", "expected"), [
+    (None, "adamw", 0.001),                      # off by default: the option's rate as given
+    (128, "adamw", 0.001 * (64 * 2 / 128) ** 0.5),  # adaptive optimizers: by the square root of the batch ratio
+    (512, "sgd", 0.001 * 64 * 2 / 512),          # others: linearly
+], ids=["off", "sqrt", "linear"])
+def test_the_lr_follows_the_effective_batch_by_timms_rule_when_asked(lr_base_size, opt, expected):
+    cfg = compose("model=test_resnet", f"optimizer={'SGD' if opt == 'sgd' else 'AdamW'}", "optimizer.lr=0.001",
+                  "data.batch_size=64", "trainer.grad_accum_steps=2", f"trainer.lr_base_size={lr_base_size or 'null'}")
+    model = timm.create_model("test_resnet", num_classes=10)
+    optimizer, updates = build_updates(cfg, model, steps_per_epoch=10, device=torch.device("cpu"), precision="fp32",
+                                       monitor_mode="max")
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+    assert (updates.accum_steps, updates.per_epoch) == (2, 5)
+
+
+def test_mixup_stops_after_mixup_off_epoch(in_process_job, tmp_path, monkeypatch):
+    from timm.data import Mixup
+
+    calls = []
+    real_call = Mixup.__call__
+    monkeypatch.setattr(Mixup, "__call__", lambda self, x, target: calls.append(len(x)) or real_call(self, x, target))
+    run(in_process_job("mixup=mixup0.2", "trainer.mixup.mixup_off_epoch=1", "data.batch_size=256"), tmp_path)
+    assert len(calls) == 6, "the first epoch's 6 batches are mixed, the second's not"
+    assert len(history(tmp_path)) == 2
