@@ -166,9 +166,13 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
 
 
 def config_warnings(cfg: DictConfig) -> list[str]:
-    """What will run, but likely not as meant: a cosine period that is not the run's length. Nothing where the
-    epochs are invalid: that error makes it moot."""
+    """What will run, but likely not as meant: a warmup as long as the run, a cosine period that is not the
+    run's length. Nothing where the epochs are invalid: that error makes it moot."""
     scheduler = cfg.scheduler.lr_scheduler
+    warmup, epochs = scheduler.get("warmup_epochs"), cfg.trainer.max_epochs
+    if isinstance(warmup, (int, float)) and isinstance(epochs, int) and warmup >= epochs >= 1:
+        return [f"scheduler.lr_scheduler.warmup_epochs={warmup} is not shorter than trainer.max_epochs={epochs}: "
+                "the learning rate never reaches optimizer.lr; shorten the warmup or train longer"]
     t_max, epochs = scheduler.get("T_max"), cfg.trainer.max_epochs
     if not str(scheduler.get("_target_", "")).endswith("CosineAnnealingLR") or cfg.scheduler.interval != "epoch" \
             or not isinstance(t_max, int) or not isinstance(epochs, int) or isinstance(epochs, bool) \
