@@ -9,6 +9,7 @@ import pytest
 import timm
 import torch
 from conftest import RECIPE_CATEGORIES, compose, option_names
+from omegaconf import OmegaConf
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from hpsweep.errors import ConfigError
@@ -89,6 +90,21 @@ def test_the_pre_flight_refuses_a_recipe_that_cannot_train(overrides, expected, 
     assert expected in str(raised.value)
     if "Focal" in overrides[1]:
         assert "loss_function/Focal.yaml" in str(raised.value) and "needs hard labels" in str(raised.value)
+
+
+def test_a_sweeps_pre_flight_names_each_jobs_option_file():
+    from hpsweep.sweep.plan import Row, Training
+    from hpsweep.sweep.preflight import job_problems
+
+    jobs = [Training(("model=test_resnet", "category=mixup", f"mixup={option}", "loss_function=Focal"),
+                     (Row("test_resnet", "mixup", option, ()),)) for option in ("mixup0.2", "cutmix1.0")]
+    # as the driver hands them over: task configs, without Hydra's node (and its runtime choices)
+    configs = [OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+               for cfg in (compose(*job.overrides) for job in jobs)]
+    problems = job_problems(jobs, configs)
+    assert len(problems) == 2
+    assert all("loss_function/Focal.yaml" in problem for problem in problems)
+    assert "mixup/mixup0.2.yaml sets trainer.mixup" in problems[0] and "mixup/cutmix1.0.yaml" in problems[1]
 
 
 def test_the_lr_in_history_follows_the_warmup(in_process_job, tmp_path):

@@ -33,8 +33,10 @@ TIMM_SCHEDULES = ("cosine", "tanh", "step", "multistep", "plateau", "poly")
 SOFT_TARGET_LOSSES = ("torch.nn.CrossEntropyLoss", "timm.loss.SoftTargetCrossEntropy", "timm.loss.BinaryCrossEntropy")
 
 
-def config_problems(cfg: DictConfig) -> list[str]:
-    """Every invalid value in ``cfg``, each naming the key, the value and what is allowed."""
+def config_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
+    """Every invalid value in ``cfg``, each naming the key, the value and what is allowed; a recipe option's
+    problem names its file too, from ``choices`` (group -> option) where the caller knows them (a sweep's
+    pre-flight), else from Hydra's."""
     problems = []
 
     def expect(ok: bool, key: str, value, allowed: str) -> None:
@@ -83,12 +85,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
     weight_decay = cfg.optimizer.get("weight_decay", 0)
     expect(isinstance(weight_decay, (int, float)) and weight_decay >= 0, "optimizer.weight_decay", weight_decay,
            "expected a number >= 0")
-    return problems + recipe_problems(cfg)
+    return problems + recipe_problems(cfg, choices)
 
 
-def option_file(cfg: DictConfig, group: str) -> str:
+def option_file(cfg: DictConfig, group: str, choices: dict | None = None) -> str:
     """The option file a group's values come from (``mixup/mixup0.2.yaml``), as the user names it."""
-    choices = OmegaConf.select(cfg, "hydra.runtime.choices")
+    choices = choices if choices is not None else OmegaConf.select(cfg, "hydra.runtime.choices")
     if choices is None:
         from hydra.core.hydra_config import HydraConfig
 
@@ -97,14 +99,14 @@ def option_file(cfg: DictConfig, group: str) -> str:
     return f"{group}/{choice}.yaml" if choice else f"the {group} option"
 
 
-def recipe_problems(cfg: DictConfig) -> list[str]:
+def recipe_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
     """The values of timm's recipe (accumulation, lr_base rule, mixup, EMA, clipping, timm schedules) and the
     combinations that cannot train, each naming the option file and key that set it."""
     trainer, problems = cfg.trainer, []
 
     def expect(ok: bool, group: str, key: str, value, allowed: str) -> None:
         if not ok:
-            problems.append(f"{option_file(cfg, group)}: {key}={value!r}: {allowed}")
+            problems.append(f"{option_file(cfg, group, choices)}: {key}={value!r}: {allowed}")
 
     def number(value, low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and \
@@ -134,14 +136,14 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
                    "a probability: expected a number from 0 to 1")
         expect(mixup.get("mode", "batch") in MIXUP_MODES, "mixup", "trainer.mixup.mode", mixup.get("mode"),
                f"expected one of {', '.join(MIXUP_MODES)}")
-        loss = str(cfg.loss_function.get("_target_", ""))
+        loss, mixup_file = str(cfg.loss_function.get("_target_", "")), option_file(cfg, "mixup", choices)
         if loss not in SOFT_TARGET_LOSSES:
-            problems.append(f"{option_file(cfg, 'mixup')} sets trainer.mixup: mixup trains on mixed (soft) targets, "
-                            f"but {option_file(cfg, 'loss_function')} sets loss_function._target_={loss!r}, which "
-                            "needs hard labels; use a cross-entropy loss option with mixup, or mixup=none")
+            problems.append(f"{mixup_file} sets trainer.mixup: mixup trains on mixed (soft) targets, but "
+                            f"{option_file(cfg, 'loss_function', choices)} sets loss_function._target_={loss!r}, "
+                            "which needs hard labels; use a cross-entropy loss option with mixup, or mixup=none")
         if cfg.data.get("balance") == "loss":
-            problems.append(f"{option_file(cfg, 'mixup')} sets trainer.mixup, whose soft-target loss takes no class "
-                            "weights: data.balance=loss cannot apply; use data.balance=sampler")
+            problems.append(f"{mixup_file} sets trainer.mixup, whose soft-target loss takes no class weights: "
+                            "data.balance=loss cannot apply; use data.balance=sampler")
     ema = trainer.get("ema")
     if ema:
         for key in ema:
@@ -157,7 +159,8 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
                clip.get("clip_mode"), f"expected one of {', '.join(CLIP_MODES)}")
     lr_scheduler = cfg.scheduler.lr_scheduler
     if str(lr_scheduler.get("_target_", "")).endswith("create_scheduler_v2"):
-        group = "scheduler_warmup" if "scheduler_warmup" in option_file(cfg, "scheduler_warmup") else "scheduler"
+        warmup_file = option_file(cfg, "scheduler_warmup", choices)
+        group = "scheduler_warmup" if warmup_file.startswith("scheduler_warmup/") else "scheduler"
         expect(lr_scheduler.get("sched") in TIMM_SCHEDULES, group, "scheduler.lr_scheduler.sched",
                lr_scheduler.get("sched"), f"expected one of {', '.join(TIMM_SCHEDULES)}")
         expect(number(lr_scheduler.get("warmup_epochs", 0), 0), group, "scheduler.lr_scheduler.warmup_epochs",
