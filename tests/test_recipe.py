@@ -82,13 +82,14 @@ def test_recipe_options_pass_the_pre_flight(category):
     (["grad_clip=norm1.0", "trainer.grad_clip.clip_mode=max"], "grad_clip/norm1.0.yaml: trainer.grad_clip.clip_mode"),
     (["scheduler_warmup=step_warmup", "scheduler.lr_scheduler.sched=linear"],
      "scheduler_warmup/step_warmup.yaml: scheduler.lr_scheduler.sched='linear'"),
-], ids=["ema_above_one", "ema_zero", "mixup_focal", "mixup_prob", "clip_mode", "timm_sched"])
+    (["+optimizer.layer_decay=0.75"], "optimizer.layer_decay=0.75: timm's optimizer scales each layer's rate"),
+], ids=["ema_above_one", "ema_zero", "mixup_focal", "mixup_prob", "clip_mode", "timm_sched", "layer_decay"])
 def test_the_pre_flight_refuses_a_recipe_that_cannot_train(overrides, expected, in_process_job):
     cfg = in_process_job(*overrides)  # as a job sees it: the option files named by Hydra's runtime choices
     with pytest.raises(ConfigError) as raised:
         validate(cfg)
     assert expected in str(raised.value)
-    if "Focal" in overrides[1]:
+    if "loss_function=Focal" in overrides:
         assert "loss_function/Focal.yaml" in str(raised.value) and "needs hard labels" in str(raised.value)
 
 
@@ -105,6 +106,15 @@ def test_a_sweeps_pre_flight_names_each_jobs_option_file():
     assert len(problems) == 2
     assert all("loss_function/Focal.yaml" in problem for problem in problems)
     assert "mixup/mixup0.2.yaml sets trainer.mixup" in problems[0] and "mixup/cutmix1.0.yaml" in problems[1]
+
+
+def test_layer_decay_takes_effect_under_a_timm_schedule():
+    cfg = compose("model=test_resnet", "scheduler_warmup=cosine_warmup", "+optimizer.layer_decay=0.5")
+    assert config_problems(cfg) == []
+    optimizer, _ = build_updates(cfg, timm.create_model("test_resnet", num_classes=10), steps_per_epoch=10,
+                                 device=torch.device("cpu"), precision="fp32", monitor_mode="max")
+    rates = sorted({group["lr"] for group in optimizer.param_groups})
+    assert len(rates) > 2 and rates[-1] == pytest.approx(1e-5), "each layer its own share of the warmup's rate"
 
 
 def test_the_lr_in_history_follows_the_warmup(in_process_job, tmp_path):

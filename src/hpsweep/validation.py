@@ -158,7 +158,12 @@ def recipe_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
         expect(clip.get("clip_mode", "norm") in CLIP_MODES, "grad_clip", "trainer.grad_clip.clip_mode",
                clip.get("clip_mode"), f"expected one of {', '.join(CLIP_MODES)}")
     lr_scheduler = cfg.scheduler.lr_scheduler
-    if str(lr_scheduler.get("_target_", "")).endswith("create_scheduler_v2"):
+    timm_schedule = str(lr_scheduler.get("_target_", "")).endswith("create_scheduler_v2")
+    if cfg.optimizer.get("layer_decay") is not None and not timm_schedule:
+        problems.append(f"optimizer.layer_decay={cfg.optimizer.layer_decay!r}: timm's optimizer scales each layer's "
+                        "rate by its lr_scale and only timm's schedulers apply it (torch's would train every layer at "
+                        "one rate); use a timm schedule, e.g. scheduler_warmup=cosine_warmup")
+    if timm_schedule:
         warmup_file = option_file(cfg, "scheduler_warmup", choices)
         group = "scheduler_warmup" if warmup_file.startswith("scheduler_warmup/") else "scheduler"
         expect(lr_scheduler.get("sched") in TIMM_SCHEDULES, group, "scheduler.lr_scheduler.sched",
