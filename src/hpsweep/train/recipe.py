@@ -207,7 +207,7 @@ def build_updates(cfg: DictConfig, model: torch.nn.Module, steps_per_epoch: int,
     lr = scaled_lr(cfg.optimizer.lr, cfg.data.batch_size, accum_steps, trainer.get("lr_base_size"),
                    trainer.get("lr_base_scale", "auto"), str(cfg.optimizer.get("opt", "")))
     optimizer = build_optimizer(cfg.optimizer, model, lr)
-    updates_per_epoch = -(-steps_per_epoch // accum_steps)
+    updates_per_epoch = math.ceil(steps_per_epoch / accum_steps)
     scheduler = build_scheduler(cfg.scheduler, optimizer, trainer.max_epochs * updates_per_epoch, trainer.max_epochs,
                                 plateau_mode=monitor_mode)
     clip = trainer.get("grad_clip") or {}
