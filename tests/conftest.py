@@ -18,6 +18,8 @@ CONF_DIR = ROOT / "conf"
 CPU_SIZE = ["model=test_resnet", "data.image_size=32", "data.batch_size=64", "trainer.max_epochs=2",
             "trainer.progress_bar=false", "logger.mode=offline"]
 CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
+# timm's recipe: swept by naming them, not in category=all
+RECIPE_CATEGORIES = ["scheduler_warmup", "regularization", "mixup", "ema", "grad_clip"]
 
 
 def option_names(category: str) -> list[str]:

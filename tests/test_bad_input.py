@@ -113,15 +113,25 @@ def test_a_mistyped_option_gets_the_closest_names_not_hydras_search_path(tmp_pat
 def test_a_cosine_period_that_is_not_the_runs_length_is_flagged_not_refused():
     from hpsweep.validation import config_warnings
 
-    [short] = config_warnings(compose("trainer.max_epochs=30"))  # the seed's option: T_max 25, 30 epochs
+    assert config_warnings(compose("trainer.max_epochs=5")) == [], "the base cosine spans the run (T_max null)"
+    [short] = config_warnings(compose("trainer.max_epochs=30", "scheduler.lr_scheduler.T_max=25"))  # the seed's
     assert short.startswith("the cosine schedule (scheduler.lr_scheduler.T_max=25) is shorter than trainer.max_epochs"
                             "=30: the learning rate reaches eta_min at epoch 25 and rises again after it; set "
                             "scheduler.lr_scheduler.T_max=null to follow the run's length, or trainer.max_epochs=25")
-    [long] = config_warnings(compose("trainer.max_epochs=8"))
+    [long] = config_warnings(compose("trainer.max_epochs=8", "scheduler.lr_scheduler.T_max=25"))
     assert "decays only 23% of the way to eta_min; set scheduler.lr_scheduler.T_max=null" in long
-    assert config_warnings(compose("scheduler.lr_scheduler.T_max=null")) == []
-    assert config_problems(compose("trainer.max_epochs=30")) == [], "a warning, not a problem"
-    assert config_warnings(compose("trainer.max_epochs=-1")) == [], "the epochs' error makes it moot"
+    assert config_problems(compose("trainer.max_epochs=30", "scheduler.lr_scheduler.T_max=25")) == [], \
+        "a warning, not a problem"
+    assert config_warnings(compose("trainer.max_epochs=-1", "scheduler.lr_scheduler.T_max=25")) == [], \
+        "the epochs' error makes it moot"
+
+
+def test_a_warmup_as_long_as_the_run_is_flagged():
+    from hpsweep.validation import config_warnings
+
+    [warning] = config_warnings(compose("scheduler_warmup=cosine_warmup", "trainer.max_epochs=3"))
+    assert warning.startswith("scheduler.lr_scheduler.warmup_epochs=3 is not shorter than trainer.max_epochs=3")
+    assert config_warnings(compose("scheduler_warmup=cosine_warmup", "trainer.max_epochs=4")) == []
 
 
 def test_distorted_validation_names_its_views_and_is_needed_to_monitor_it():

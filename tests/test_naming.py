@@ -23,7 +23,7 @@ def test_project_name_is_the_model_name_made_wandb_safe(model, project):
 SEED_NAMES = [
     ("optimizer", "AdamW", "opt_AdamW_lr0.001_wd0.001"),
     ("optimizer", "SGD", "opt_SGD_lr0.01_m0.9_wd0.0001"),
-    ("scheduler", "CosineAnnealingLR", "sch_CosineAnnealingLR_T25"),
+    ("scheduler", "CosineAnnealingLR", "sch_CosineAnnealingLR"),  # T_max follows trainer.max_epochs (issue 41)
     ("scheduler", "OneCycleLR", "sch_OneCycleLR_maxlr0.01"),
     ("loss_function", "CrossEntropy", "loss_CrossEntropyLoss"),
     ("loss_function", "Focal", "loss_FocalLoss_alpha2.0_gamma1.0"),

@@ -19,6 +19,16 @@ def is_hpsweep_config(cfg: DictConfig) -> bool:
     return all(key in cfg for key in HPSWEEP_KEYS) and OmegaConf.select(cfg, "model.name") is not None
 
 
+def chosen_options(job: Training) -> dict[str, str]:
+    """The option files a job's command line chooses (``mixup=mixup0.2``, ``+ema=decay0.999``), by group."""
+    chosen = {}
+    for item in job.overrides:
+        key, _, value = item.lstrip("+").partition("=")
+        if value and "." not in key and "/" not in key and "@" not in key:
+            chosen[key] = value
+    return chosen
+
+
 def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list[str]:
     """Every problem of every composed job, each naming the jobs, the key, the value and what is allowed.
 
@@ -37,7 +47,7 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
     for number, (_job, cfg) in enumerate(zip(jobs, configs, strict=True)):
         if cfg is None:
             continue  # its composition error is already reported
-        for problem in config_problems(cfg):
+        for problem in config_problems(cfg, chosen_options(_job)):
             jobs_of.setdefault(problem, []).append(number)
         for warning in config_warnings(cfg):
             warned.setdefault(warning, []).append(number)

@@ -2,7 +2,6 @@
 checkpoint every epoch. ``fit`` returns the fields of ``result.json`` that describe the training."""
 
 import errno
-import inspect
 import logging
 import pickle
 import random
@@ -40,6 +39,7 @@ from hpsweep.train.predictions import (
     write_probabilities,
 )
 from hpsweep.train.preemption import StopSignals
+from hpsweep.train.recipe import Updates, build_mixup, build_updates, mixed, model_config, recipe_record
 from hpsweep.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -77,31 +77,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build_optimizer(optimizer_cfg: DictConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Instantiate the optimizer: factories that take the model (timm's ``create_optimizer_v2``, which
-    keeps weight decay off norms and biases) get the model; torch optimizer classes get its parameters."""
-    factory = instantiate(optimizer_cfg)
-    first_parameter = next(iter(inspect.signature(factory.func).parameters))
-    return factory(model if first_parameter == "model_or_params" else model.parameters())
-
-
-def build_scheduler(scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer, total_steps: int,
-                    max_epochs: int | None = None):
-    """Instantiate the LR scheduler; ``total_steps: null`` (OneCycleLR) becomes the run's step count and
-    ``T_max: null`` (cosine) the run's length, in the scheduler's interval (epochs or steps)."""
-    overrides = {}
-    if "total_steps" in scheduler_cfg.lr_scheduler and scheduler_cfg.lr_scheduler.total_steps is None:
-        overrides["total_steps"] = total_steps
-    if "T_max" in scheduler_cfg.lr_scheduler and scheduler_cfg.lr_scheduler.T_max is None:
-        overrides["T_max"] = total_steps if scheduler_cfg.interval == "step" or max_epochs is None else max_epochs
-    return instantiate(scheduler_cfg.lr_scheduler, **overrides)(optimizer)
-
-
-def resolved_schedule(scheduler) -> dict:
-    """The schedule's length as it took effect (``total_steps``, ``T_max``), for the record."""
-    return {key: getattr(scheduler, key) for key in ("total_steps", "T_max") if hasattr(scheduler, key)}
 
 
 def tta_scores(model, data, device, autocast: dict, memory_format, tta: list[str]) -> dict:
@@ -166,6 +141,37 @@ def resumed_rules(rules: dict[Path, EarlyStopping], states: dict[str, dict]) -> 
     return kept
 
 
+def train_epoch(forward, loader, criterion, updates: Updates, mixup, device, memory_format, autocast: dict,
+                stop: StopSignals, description: str, progress_bar: bool) -> tuple[float, int, float]:
+    """One pass over the training images: the mean training loss, the images seen, the highest lr used."""
+    updates.model.train()
+    loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
+    seen, peak_lr = 0, 0.0
+    progress = tqdm(loader, desc=description, leave=False,
+                    disable=None if progress_bar else True)  # None: only on a terminal
+    for step, (images, labels) in enumerate(progress, start=1):
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        labels = labels.to(device, non_blocking=True)
+        targets = labels
+        if mixup is not None:
+            images, targets = mixed(mixup, images, labels)
+        with torch.autocast(**autocast):
+            loss = criterion(forward(images), targets)
+        peak_lr = max(peak_lr, updates.optimizer.param_groups[0]["lr"])  # a Python float: no device sync
+        updates.backward(loss, step)
+        loss_sum += loss.detach() * len(images)
+        seen += len(images)
+        if step % NON_FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss_sum):  # one host sync per N steps
+            raise NonFiniteLossError(f"train loss became {loss_sum.item()} at step {step} of {description}: "
+                                     f"the run diverged ({DIVERGED_HINT})")
+        stop.check()  # SLURM kills the job KillWait (often 30) seconds after its SIGTERM
+    train_loss = (loss_sum / seen).item()  # the epoch's one host sync: the caller's timing is honest
+    if not np.isfinite(train_loss):
+        raise NonFiniteLossError(f"train loss became {train_loss} in {description}: the run diverged "
+                                 f"({DIVERGED_HINT})")
+    return train_loss, seen, peak_lr
+
+
 def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: str, stop: StopSignals,
         competition=None, answers: dict[Path, dict] | None = None, check_claim=lambda: None) -> dict:
     """The training loop. Returns the fields of ``result.json`` that describe the training.
@@ -187,22 +193,24 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     precision = resolve_precision(cfg.trainer.precision, device)
     seed_everything(cfg.seed)
     data = build_data(cfg)
-    model = models.create_model(cfg.model, num_classes=data.num_classes, image_size=cfg.data.image_size)
+    model = models.create_model(model_config(cfg), num_classes=data.num_classes, image_size=cfg.data.image_size)
     memory_format = torch.channels_last if cfg.trainer.channels_last else torch.preserve_format
     model = model.to(device, memory_format=memory_format)
     forward = torch.compile(model) if cfg.trainer.compile else model  # weights are saved from `model`
 
     max_epochs = cfg.trainer.max_epochs
     steps_per_epoch = len(data.train_loader)
-    optimizer = build_optimizer(cfg.optimizer, model)
-    scheduler = build_scheduler(cfg.scheduler, optimizer, max_epochs * steps_per_epoch, max_epochs)
-    step_scheduler_per_batch = cfg.scheduler.interval == "step"
+    rule = stopping_rule(cfg.early_stopping, cfg.data)  # monitor: auto -> the metric that decides
+    optimizer, updates = build_updates(cfg, model, steps_per_epoch, device, precision, rule["mode"])
+    scheduler = updates.schedule.scheduler
     # data.balance=loss: inverse-frequency class weights, for any loss taking `weight` (torch's, FocalLoss)
     balance = {"weight": data.class_weights()} if cfg.data.get("balance") == "loss" else {}
-    criterion = instantiate(cfg.loss_function, **balance).to(device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    mixup, criterion = build_mixup(cfg.trainer.get("mixup"), cfg.loss_function, data.num_classes)
+    criterion = (criterion or instantiate(cfg.loss_function, **balance)).to(device)
     autocast = dict(device_type=device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32")
-    rule = stopping_rule(cfg.early_stopping, cfg.data)  # monitor: auto -> the metric that decides
+    ema = updates.ema
+    judged = ema.module if ema is not None else model  # validation, best weights and outputs follow the EMA
+    evaluated = judged if ema is not None else forward  # `forward` may be compiled: its weights are `model`'s
     stopper = EarlyStopping(**rule)
     rules = {directory: EarlyStopping(**{**rule, **stopping})
              for directory, stopping in (answers or {}).items()}
@@ -219,7 +227,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             model.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
-            scaler.load_state_dict(checkpoint["scaler"])
+            updates.scaler.load_state_dict(checkpoint["scaler"])
+            updates.count = checkpoint.get("updates", (checkpoint["epoch"]) * updates.per_epoch)
+            if ema is not None:
+                ema.load_state_dict(checkpoint["model_ema"])
             stopper.load_state_dict(checkpoint["early_stopping"])
             rules = resumed_rules(rules, checkpoint.get("answered_stopping", {}))
             restore_rng_states(checkpoint["rng"], generator)
@@ -246,47 +257,25 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             log.info("early stopping: no %s improvement in %d epochs", stopper.monitor, stopper.patience)
             break
         epoch_started = time.monotonic()
-        model.train()
-        loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
-        seen = 0
-        progress = tqdm(data.train_loader, desc=f"epoch {epoch}/{max_epochs}", leave=False,
-                        disable=None if cfg.trainer.progress_bar else True)  # None: only on a terminal
-        for step, (images, labels) in enumerate(progress, start=1):
-            images = images.to(device, non_blocking=True, memory_format=memory_format)
-            labels = labels.to(device, non_blocking=True)
-            with torch.autocast(**autocast):
-                loss = criterion(forward(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if step_scheduler_per_batch:
-                scheduler.step()
-            peak_lr = max(peak_lr, optimizer.param_groups[0]["lr"])  # a Python float: no device sync
-            loss_sum += loss.detach() * labels.size(0)
-            seen += labels.size(0)
-            if step % NON_FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss_sum):  # one host sync per N steps
-                raise NonFiniteLossError(f"train loss became {loss_sum.item()} at step {step} of epoch {epoch}: "
-                                         f"the run diverged ({DIVERGED_HINT})")
-            stop.check()  # SLURM kills the job KillWait (often 30) seconds after its SIGTERM
-        lr = optimizer.param_groups[0]["lr"]
-        if not step_scheduler_per_batch:
-            scheduler.step()
-        train_loss = (loss_sum / seen).item()  # the epoch's one host sync: the timing below is honest
+        if mixup is not None:  # train.py's mixup_off_epoch: mixup ends after that many epochs (0: never)
+            mixup.mixup_enabled = not 0 < (cfg.trainer.mixup.get("mixup_off_epoch") or 0) < epoch
+        train_loss, seen, epoch_peak_lr = train_epoch(forward, data.train_loader, criterion, updates, mixup, device,
+                                                      memory_format, autocast, stop, f"epoch {epoch}/{max_epochs}",
+                                                      cfg.trainer.progress_bar)
+        lr = optimizer.param_groups[0]["lr"]  # the epoch's rate, before an epoch schedule moves it
+        peak_lr = max(peak_lr, epoch_peak_lr)
         train_s = time.monotonic() - epoch_started
-        if not np.isfinite(train_loss):
-            raise NonFiniteLossError(f"train loss became {train_loss} in epoch {epoch}: the run diverged "
-                                     f"({DIVERGED_HINT})")
 
-        val = evaluate(forward, data.val_loader, criterion, device, autocast, memory_format, data.num_classes,
+        val = evaluate(evaluated, data.val_loader, device, autocast, memory_format, data.num_classes,
                        data.val_distortions)
         row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr,
                "train_images_per_s": round(seen / train_s, 1), "epoch_s": round(time.monotonic() - epoch_started, 3)}
+        updates.schedule.after_epoch(epoch, row[stopper.monitor])
         own = not stopper.should_stop  # past its own stop, the epoch only serves the rules it answers
-        improved = own and stopper.update(row[stopper.monitor], model)
+        improved = own and stopper.update(row[stopper.monitor], judged)
         for rule in rules.values():
             if not rule.should_stop:
-                rule.update(row[rule.monitor], model)
+                rule.update(row[rule.monitor], judged)
         check_claim()  # the epoch's writes follow
         history.append(row)
         if own:
@@ -298,8 +287,9 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         if cfg.trainer.checkpoint:
             save_atomic({
                 "fingerprint": job_fingerprint, "epoch": epoch, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history.rows,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "updates": updates.count,
+                "scaler": updates.scaler.state_dict(), "early_stopping": stopper.state_dict(), "history": history.rows,
+                **({"model_ema": ema.state_dict()} if ema is not None else {}),
                 "rng": rng_states(generator),
                 "answered_stopping": {str(directory): rule.state_dict() for directory, rule in rules.items()},
             }, checkpoint_path)
@@ -311,16 +301,16 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     def outputs(rule: EarlyStopping, directory: Path) -> tuple[dict, Path | None]:
         """A rule's best weights restored and written out with their view of the validation and test images;
         its metrics at its best epoch."""
-        rule.restore_best(model)
+        rule.restore_best(judged)
         if cfg.trainer.save_best_model:
-            save_atomic(model.state_dict(), directory / BEST_WEIGHTS_FILE)
+            save_atomic(judged.state_dict(), directory / BEST_WEIGHTS_FILE)
         labels = data.prediction_labels or data.class_names
         # the best weights' view of every validation image: per-image comparisons between runs, ensembles
-        probabilities, targets = predict(forward, data.val_loader, device, autocast, memory_format, [])
+        probabilities, targets = predict(evaluated, data.val_loader, device, autocast, memory_format, [])
         write_probabilities(directory / VAL_PROBABILITIES_FILE, data.val_ids, probabilities, labels,
                             targets=[labels[target] for target in targets.tolist()])
         if data.val_distortions:  # and of every distorted view: paired tests of a distorted metric pair views
-            seen = [predict(forward, data.val_loader, device, autocast, memory_format, [], name)
+            seen = [predict(evaluated, data.val_loader, device, autocast, memory_format, [], name)
                     for name in data.val_distortions]
             write_probabilities(directory / VAL_VIEWS_PROBABILITIES_FILE,
                                 [f"{image}@{name}" for name in data.val_distortions for image in data.val_ids],
@@ -329,17 +319,17 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         predictions, held_out = None, {}
         if data.test_loader is not None:
             predictions = directory / PREDICTIONS_FILE
-            probabilities, test_targets = predict(forward, data.test_loader, device, autocast, memory_format,
+            probabilities, test_targets = predict(evaluated, data.test_loader, device, autocast, memory_format,
                                                   list(cfg.trainer.tta))
             held_out = data.test_scores(probabilities, test_targets)  # a labelled test set: test_acc, test_f1
             write_predictions(predictions, data.test_ids, probabilities, labels, data.submission_columns)
             write_probabilities(directory / TEST_PROBABILITIES_FILE, data.test_ids, probabilities, labels,
                                 id_column=data.submission_columns[0])
-        best = history.rows[rule.best_epoch - 1]
-        metrics = {key: value for key, value in best.items() if key.startswith("val_")}
+        best_row = history.rows[rule.best_epoch - 1]
+        metrics = {key: value for key, value in best_row.items() if key.startswith("val_")}
         metrics |= {"best_epoch": rule.best_epoch, rule.monitor: rule.best_value} | held_out
         if cfg.trainer.tta:  # what test-time augmentation gains, measured on the validation images too
-            metrics |= tta_scores(forward, data, device, autocast, memory_format, list(cfg.trainer.tta))
+            metrics |= tta_scores(evaluated, data, device, autocast, memory_format, list(cfg.trainer.tta))
         return metrics, predictions
 
     check_claim()
@@ -376,8 +366,10 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
             "class_weights": [round(weight, 4) for weight in balance["weight"].tolist()] if balance else None,
             "balance": cfg.data.get("balance", "none"),
             "schedule": {"interval": cfg.scheduler.interval, "steps_per_epoch": steps_per_epoch,
-                         **resolved_schedule(scheduler), "start_lr": start_lr, "peak_lr": peak_lr,
+                         "updates_per_epoch": updates.per_epoch, "updates": updates.count,
+                         **updates.schedule.resolved(), "start_lr": start_lr, "peak_lr": peak_lr,
                          "final_lr": optimizer.param_groups[0]["lr"]},
+            "recipe": recipe_record(cfg, mixup, ema, updates),
             "train_images": len(data.train_loader.dataset),
             "val_images": len(data.val_loader.dataset),
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -428,11 +420,14 @@ def load_checkpoint(path: Path) -> dict | None:
 
 
 @torch.inference_mode()
-def evaluate(model, loader, criterion, device, autocast: dict, memory_format, num_classes: int,
+def evaluate(model, loader, device, autocast: dict, memory_format, num_classes: int,
              distortions: list[str] = ()) -> dict:
     """Validation loss, accuracy and macro F1 over ``loader``; with ``distortions``, the same over every image
-    seen through each of them as well (``val_*_distorted``), the way damaged test images may look."""
+    seen through each of them as well (``val_*_distorted``), the way damaged test images may look. The loss is
+    plain cross-entropy whatever the training loss (timm's train.py validates so too): it compares across loss
+    options, mixup and class weights."""
     model.eval()
+    criterion = torch.nn.CrossEntropyLoss()
     views = {"": [None], "_distorted": list(distortions)} if distortions else {"": [None]}
     loss_sums = {suffix: torch.zeros((), device=device) for suffix in views}
     predictions = {suffix: [] for suffix in views}
