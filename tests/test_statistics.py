@@ -95,6 +95,9 @@ def test_options_that_did_not_complete_every_replicate_or_that_racing_stopped_do
     verdict = verdict_of([base, lucky, steady])
     assert verdict.winner == "Steady" and verdict.top == "Steady"
     assert "Lucky: stopped after 1 replicate(s), within noise of X" in verdict.notes
+    verdict = verdict_of([base, lucky, candidate("Level", [0.50, 0.52, 0.51])])
+    assert verdict.kept_base and verdict.reason == "the base option has the best mean of the rows racing did not " \
+        "stop (Lucky: stopped with a better mean, see the notes)"
 
 
 def test_lower_is_better_for_a_loss():

@@ -263,7 +263,11 @@ def decide(candidates: Sequence[Candidate], tests: dict[str, Test], higher_is_be
                           f"better than the base by {signed(test.difference)} ({_p_text(test)}; {test.method}){early}",
                           notes, tests)
     elif top.is_base:
-        verdict = Verdict(top.option, top.option, True, False, "the base option has the best mean", notes, tests)
+        ahead = [c.option for c in candidates if c.out and c.values and sign * (mean(c) - mean(top)) > TIE]
+        stopped = f" of the rows racing did not stop ({', '.join(ahead)}: stopped with a better mean, see the notes)" \
+            if ahead else ""
+        verdict = Verdict(top.option, top.option, True, False, f"the base option has the best mean{stopped}", notes,
+                          tests)
     elif base is None or base not in eligible:
         verdict = Verdict(None, top.option, False, False, "best mean, untested: the base did not complete",
                           notes, tests)
