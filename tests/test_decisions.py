@@ -47,7 +47,8 @@ def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(t
     assert chosen == max(test_f1, key=test_f1.get), (chosen, test_f1)
     assert abs(rows[chosen]["mean"] - test_f1[chosen]) <= MARGIN, (rows[chosen]["mean"], test_f1[chosen])
     assert rows[chosen]["metric"] == "val_f1_distorted"
-    assert "McNemar on 108 views" in rows[chosen]["test"], "the paired test pairs every view of every image"
+    assert "image sampling (paired bootstrap)" in rows[chosen]["test"], "the shared views' sampling is in its test"
+    assert rows["none"]["n"] == 3, "the base with its two control seeds"
 
 
 @pytest.mark.xdist_group("turned")
@@ -95,18 +96,19 @@ def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, t
 def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
     sweep_dir, root, _, finished, _ = turned
     manifest = json.loads((sweep_dir / "sweep.json").read_text())
-    assert len(manifest["trainings"]) == 3, "base (= none), light, documents"
+    assert len(manifest["trainings"]) == 5, "base (= none) and its 2 control seeds, light, documents"
     base = next(entry for entry in manifest["trainings"] if entry["is_base"])
     assert {(row["category"], row["option"]) for row in base["rows"]} >= {("augmentation", "none")}
     shown = hpsweep("--config-dir", ROOT / "conf", "matrix", *turned_arguments(root), f"hydra.sweep.dir={sweep_dir}",
                     "--results", sweep_dir)
     assert shown.returncode == 0, shown.stderr
-    assert "base's training (same config)" in shown.stdout and "\n3 trainings" in shown.stdout
+    assert "base's training (same config)" in shown.stdout and "\n5 trainings" in shown.stdout
+    assert "2 of them the base's control seeds" in shown.stdout
     # one count of rows everywhere: the options of the categories (the base answers its own option)
-    assert "3 rows: 1 model(s) x 1 categories" in shown.stdout and "3 rows, 3 trainings: 3 to run" in finished
+    assert "3 rows: 1 model(s) x 1 categories" in shown.stdout and "3 rows, 5 trainings: 5 to run" in finished
     assert finished.count("data.test_dir=auto: using") == 1, "said once, not by each scan of the folder"
     # on the finished sweep's dir, the matrix counts what is done instead of estimating it
-    assert f"3 of 3 trainings are done in {sweep_dir}: nothing is left to run" in shown.stdout
+    assert f"5 of 5 trainings are done in {sweep_dir}: nothing is left to run" in shown.stdout
     assert "estimated time" not in shown.stdout
     longer = hpsweep("--config-dir", ROOT / "conf", "matrix", *turned_arguments(root), "trainer.max_epochs=21",
                      f"hydra.sweep.dir={sweep_dir}", "--results", sweep_dir)
