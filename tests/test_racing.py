@@ -161,8 +161,8 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
     assert "completed (efficacy after 2)" in capsys.readouterr().out
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out.rstrip().splitlines()
-    assert out[-2] == "7 completed, 1 stopped (efficacy), 1 eliminated"
-    assert out[-1].startswith("test_resnet: loss_function: Focal wins (corrected: Dunnett within each category")
+    assert out[-1] == "7 completed, 1 stopped (efficacy), 1 eliminated", "the counts last, for scripts"
+    assert out[-2].startswith("test_resnet: loss_function: Focal wins (corrected: Dunnett within each category")
     redecided = tmp_path / "by_accuracy.json"
     assert main(["summary", str(tmp_path), "--metric", "val_acc", "--json", str(redecided), "--no-plots"]) == 0
     notes = next(row["notes"] for row in json.loads(redecided.read_text()) if row["best"])

@@ -54,24 +54,20 @@ def check(config_dir: Path, overrides: list[str]) -> int:
 
 
 def status(sweep_dir: Path) -> int:
-    """Each training's state, then what the sweep's verdicts say so far (each category's choice, and the sweep's
-    expected false wins)."""
-    from hpsweep.display import console
+    """Each training's state, what the sweep's verdicts say so far (each category's choice, and the sweep's expected
+    false wins), and the count of every state."""
     from hpsweep.report.answers import answer
     from hpsweep.report.results import load
     from hpsweep.report.summary import correction_line
     from hpsweep.sweep.status import print_status
 
-    code = print_status(sweep_dir)
-    if code:
-        return code
-    out = console()
-    for group in answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir):
-        if group.categories:
-            chosen = [f"{item.category}: {_choice(item.verdict)}" for item in group.categories]
-            out.print(f"{group.model or 'sweep'}: {'; '.join(chosen)} ({correction_line(group)})", soft_wrap=True,
-                      markup=False)
-    return 0
+    def verdicts() -> list[str]:
+        groups = answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir)
+        return [f"{group.model or 'sweep'}: "
+                + "; ".join(f"{item.category}: {_choice(item.verdict)}" for item in group.categories)
+                + f" ({correction_line(group)})" for group in groups if group.categories]
+
+    return print_status(sweep_dir, verdicts)
 
 
 def _choice(verdict) -> str:

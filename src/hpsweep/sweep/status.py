@@ -100,7 +100,9 @@ def pack_states(rows: list[dict]) -> list[dict]:
     return found
 
 
-def print_status(sweep_dir: Path) -> int:
+def print_status(sweep_dir: Path, verdicts=lambda: []) -> int:
+    """Each training's state and each pack's, then ``verdicts()`` (lines: what the sweep says so far), then the
+    count of every state, last, for scripts that read it."""
     from rich.table import Table
 
     from hpsweep.display import console
@@ -141,6 +143,8 @@ def print_status(sweep_dir: Path) -> int:
         for pack in packs:
             table.add_row(pack["pack"], pack["task"], "\n".join(pack["trainings"]), pack["state"])
         out.print(table)
+    for line in verdicts():
+        out.print(line, soft_wrap=True, markup=False)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
