@@ -44,15 +44,16 @@ ALPHA = 0.05
 CLASSES = 10
 IMAGES = 300  # validated on per training
 POOL = 3000  # the labelled images splits are drawn from
-CONTROL_SEEDS = 4  # the base's extra seeds where one replicate is swept (hydra.sweeper.control_seeds)
+CONTROL_SEEDS = 4  # the base's extra seeds where one replicate is swept (hydra.sweeper.control_seeds; --control-seeds)
 EFFECT = 3.0  # the power columns' effect, in standard deviations of one training's score
 
 
 class World:
     """One model's image pool and how its trainings score."""
 
-    def __init__(self, rng: np.random.Generator, noise: float):
+    def __init__(self, rng: np.random.Generator, noise: float, control_seeds: int = CONTROL_SEEDS):
         self.rng = rng
+        self.control_seeds = control_seeds
         self.targets = rng.integers(0, CLASSES, POOL)
         self.difficulty = rng.normal(0.0, 1.5, POOL)
         self.ability = 1.5  # about 0.8 of the images right
@@ -97,7 +98,7 @@ def group_runs(world: World, rows: dict[str, float], replicates: int, split: str
                ) -> dict[str, dict[str, Run]]:
     """Every row's trainings (row -> its effect); one replicate: the base's control seeds too."""
     labels = [f"seed={number}" for number in range(max(replicates, 1))]
-    controls = [f"seed={100 + number}" for number in range(CONTROL_SEEDS)] if replicates == 1 else []
+    controls = [f"seed={100 + number}" for number in range(world.control_seeds)] if replicates == 1 else []
     fixed = world.split()
     splits = {label: fixed if split == "fixed" else world.split() for label in labels + controls}
     runs = {}
@@ -164,7 +165,7 @@ def comparison_columns(args, rng) -> None:
     print("|---:|---|---:|---:|---:|---:|---:|")
     for noise, split, replicates, options in itertools.product(args.noise, args.splits, args.replicates,
                                                               args.options):
-        world = World(rng, noise)
+        world = World(rng, noise, args.control_seeds)
         n = args.comparisons
         false = sum(comparison_winner(world, [0.0] * options, replicates, split) is not None for _ in range(n))
         power = sum(comparison_winner(world, [EFFECT] + [0.0] * (options - 1), replicates, split) == "o0"
@@ -181,7 +182,7 @@ def sweep_columns(args, rng) -> None:
     print("|---:|---|---:|---|---:|---:|---:|")
     for noise, split, replicates, multiplicity in itertools.product(args.noise, args.splits, args.replicates,
                                                                    args.multiplicity):
-        worlds = {model: World(rng, noise) for model in range(4)}
+        worlds = {model: World(rng, noise, args.control_seeds) for model in range(4)}
         n = args.sweeps
         null = [sweep_wins(worlds.get, {}, replicates, split, multiplicity) for _ in range(n)]
         better = {(model, category): EFFECT for model in range(4) for category in range(6) if category % 3 == 0}
@@ -205,6 +206,8 @@ def main() -> None:
     parser.add_argument("--options", type=numbers, default=[1, 2, 4, 8])
     parser.add_argument("--multiplicity", type=lambda text: text.split(","), default=["bh", "holm", "none"])
     parser.add_argument("--comparisons", type=int, default=200, help="simulated comparisons per cell")
+    parser.add_argument("--control-seeds", type=int, default=CONTROL_SEEDS,
+                        help="the base's extra seeds in the one-replicate cells")
     parser.add_argument("--sweeps", type=int, default=40, help="simulated sweeps per cell")
     parser.add_argument("--only", choices=("comparisons", "sweeps"), help="one table of the two")
     args = parser.parse_args()
