@@ -104,13 +104,15 @@ def run_replicated_arm(conf: Path, sweep_dir: Path, replicates: list[str], lever
             "decisions": decisions}
 
 
-def replicated(root: Path, conf: Path) -> None:
-    """Every arm of the replicated set, for seeds and for folds: what each lever saves, and whether it changes any
-    comparison's verdict."""
+def replicated(root: Path, conf: Path, schemes: list[str], chosen: list[str]) -> None:
+    """The arms of the replicated set (``chosen``, always with ``full``), for each scheme of replicates: what each
+    lever saves, and whether it changes any comparison's verdict."""
     projection = {}
-    for scheme, replicates in REPLICATES.items():
+    for scheme in schemes:
+        replicates = REPLICATES[scheme]
         arms = {name: run_replicated_arm(conf, root / f"{scheme.replace(' ', '-')}-{name.replace(' ', '-')}",
-                                         replicates, levers) for name, levers in ARMS.items()}
+                                         replicates, levers) for name, levers in ARMS.items()
+                if name == "full" or name in chosen}
         full = arms["full"]
         print(f"\nreplicated arms, {scheme} (every comparison of one model; dedup on in every arm)")
         print(f"{'arm':<16}{'trainings':>10}{'epochs':>8}{'eliminated':>11}{'answered':>9}{'pruned':>8}{'CPU-s':>8}"
@@ -121,16 +123,18 @@ def replicated(root: Path, conf: Path) -> None:
                   f"{arm['pruned']:>8}{arm['cpu_s']:>8.0f}{arm['cpu_s'] / full['cpu_s']:>8.2f}"
                   f"{arm['epochs'] / full['epochs']:>9.2f}  {same} of {len(full['decisions'])} as full")
         # the decision is the winner; the best mean may differ where options are within noise and the base is kept
-        print("best mean (verdict) per comparison: " + " | ".join(ARMS))
+        print("best mean (verdict) per comparison: " + " | ".join(arms))
         for key in full["verdicts"]:
-            chosen = [arms[name]["verdicts"].get(key) for name in ARMS]
-            winners = {arms[name]["decisions"].get(key) for name in ARMS}
+            verdicts = [arms[name]["verdicts"].get(key) for name in arms]
+            winners = {arms[name]["decisions"].get(key) for name in arms}
             differs = "" if len(winners) == 1 else "   <- decision differs"
-            print(f"  {key[1]:<15}{' | '.join(map(str, chosen))}{differs}")
-        projection[scheme] = arms["all levers"]["cpu_s"] / full["cpu_s"]
+            print(f"  {key[1]:<15}{' | '.join(map(str, verdicts))}{differs}")
+        projection[scheme] = arms["all levers"]["cpu_s"] / full["cpu_s"] if "all levers" in arms else None
         print(json.dumps({name: {key: value for key, value in arm.items() if key not in ("verdicts", "decisions")}
                           for name, arm in arms.items()}), flush=True)
     full_hours = SEED_TRAININGS * 3 * SEED_RUN_MINUTES / 60
+    if projection.get("3 seeds") is None:
+        return
     print(f"\nseed matrix with three seeds ({SEED_TRAININGS} x 3 trainings, {SEED_RUN_MINUTES} min a run): "
           f"{full_hours:.0f} GPU-h every replicate; about {full_hours * projection['3 seeds']:.0f} GPU-h with every "
           f"lever if they save there what they saved here ({projection['3 seeds']:.2f}x); one replicate of every "
@@ -168,7 +172,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="keep the sweep dirs here")
     parser.add_argument("--replicated", action="store_true", help="only the replicated arms")
+    parser.add_argument("--schemes", default=",".join(REPLICATES), help=f"replicated: of {', '.join(REPLICATES)}")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"replicated: of {', '.join(ARMS)} (full always)")
     args = parser.parse_args()
+    schemes, arms = args.schemes.split(","), args.arms.split(",")
+    if unknown := [name for name in schemes if name not in REPLICATES] + [name for name in arms if name not in ARMS]:
+        parser.error(f"unknown scheme or arm: {', '.join(unknown)}")
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
         conf = root / "conf"
@@ -177,7 +186,7 @@ def main() -> None:
         (conf / "optimizer" / "SGD_lr1e-5.yaml").write_text(POOR_OPTION)
         if not args.replicated:
             single(root, conf)
-        replicated(root, conf)
+        replicated(root, conf, schemes, arms)
 
 if __name__ == "__main__":
     main()
