@@ -82,11 +82,7 @@ def _fill(index: FileIndex, table: Path, by_split: dict, image_column: str, labe
             if not row[label_column]:
                 index.problems.append(f"{table} line {line}: a {split} image without a {label_column}")
                 continue
-            if index.validation is not None:
-                index.validation.append(len(index.paths))
-            index.paths.append(root / row[image_column])
-            index.ids.append(row[image_column])
-            index.labels.append(position[row[label_column]])
+            index.add(root / row[image_column], row[image_column], position[row[label_column]])
     if not index.labels:
         index.problems.append(f"{table} lists no labelled train images")
     index.test_paths = [root / row[image_column] for _, row in by_split["test"]]

@@ -125,11 +125,7 @@ def _fill(index: FileIndex, readable: dict, splits: dict, keys: dict, image_colu
                 index.problems.append(f"row {row} of split {name!r}: {label_column}={value!r} is not a class "
                                       f"of the train split")
                 continue
-            if index.validation is not None:
-                index.validation.append(len(index.paths))
-            index.paths.append((name, row))
-            index.ids.append(f"{keys[name]}/{row}")
-            index.labels.append(position[value])
+            index.add((name, row), f"{keys[name]}/{row}", position[value])
     if splits["test"] is not None:
         index.test_paths = [("test", row) for row in range(len(splits["test"]))]
         index.test_ids = [f"test/{row}" for row in range(len(splits["test"]))]

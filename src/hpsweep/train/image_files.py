@@ -39,6 +39,15 @@ class FileIndex:
     layout: str = ""
     id_column: str = "id"  # the column predictions.csv names its ids by (the competition's sample submission's)
 
+    def add(self, item, image_id: str, label: int) -> None:
+        """One labelled image; a validation image where the data's given split is being read (``validation`` set,
+        after the training images)."""
+        if self.validation is not None:
+            self.validation.append(len(self.paths))
+        self.paths.append(item)
+        self.ids.append(image_id)
+        self.labels.append(label)
+
     def open(self, item):
         """The image ``item`` (one of paths or test_paths) as PIL opens it, lazily."""
         from PIL import Image

@@ -89,11 +89,7 @@ def index_shards(root: str) -> FileIndex:
                 index.problems.append(f"{split} sample {key!r}: class {cls} is not one of the train shards' "
                                       f"({', '.join(index.targets)})")
                 continue
-            if index.validation is not None:
-                index.validation.append(len(index.paths))
-            index.paths.append(image)
-            index.ids.append(key)
-            index.labels.append(position[cls])
+            index.add(image, key, position[cls])
     test = split_samples["test"]
     index.test_paths, index.test_ids = [image for _, image, _ in test], [key for key, _, _ in test]
     if test and all(cls in position for _, _, cls in test):
