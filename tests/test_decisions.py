@@ -43,12 +43,16 @@ def test_the_recommended_option_is_the_one_that_scores_best_on_the_hidden_test(t
     sweep_dir, root, hidden, *_ = turned
     rows = {row["option"]: row for row in summary_json(sweep_dir, tmp_path)}
     test_f1 = {option: hidden_f1(Path(row["directories"][0]), root, hidden) for option, row in rows.items()}
-    chosen = next(option for option, row in rows.items() if row["best"])
-    assert chosen == max(test_f1, key=test_f1.get), (chosen, test_f1)
-    assert abs(rows[chosen]["mean"] - test_f1[chosen]) <= MARGIN, (rows[chosen]["mean"], test_f1[chosen])
-    assert rows[chosen]["metric"] == "val_f1_distorted"
-    assert "image sampling (paired bootstrap)" in rows[chosen]["test"], "the shared views' sampling is in its test"
+    # the distorted views rank the options as the hidden test does; one seed of each is no proof of a win over the
+    # base's three, so the verdict may keep the base, and says what more seeds would decide
+    top = max(rows, key=lambda option: rows[option]["mean"])
+    assert top == max(test_f1, key=test_f1.get), (top, test_f1)
+    assert abs(rows[top]["mean"] - test_f1[top]) <= MARGIN, (rows[top]["mean"], test_f1[top])
+    assert rows[top]["metric"] == "val_f1_distorted"
+    assert "image sampling (paired bootstrap)" in rows[top]["test"], "the shared views' sampling is in its test"
     assert rows["none"]["n"] == 3, "the base with its two control seeds"
+    chosen = next(option for option, row in rows.items() if row["best"])
+    assert chosen == top or (chosen == "none" and rows[top]["p_adjusted"] >= 0.05), (chosen, rows[top])
 
 
 @pytest.mark.xdist_group("turned")
@@ -74,8 +78,9 @@ def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, t
     assert {row["metric"] for row in by_loss} == {"val_loss"}
     assert by_loss[0]["decided_by"] == "--metric val_loss --direction min (the sweep decided by val_f1_distorted, max)"
     loss_winner = next(row["option"] for row in by_loss if row["best"])
-    distorted_winner = next(row["option"] for row in summary_json(sweep_dir, tmp_path) if row["best"])
-    assert loss_winner != distorted_winner, "the turned views and the plain loss disagree on this data set"
+    by_loss_top = min(by_loss, key=lambda row: row["mean"])["option"]
+    distorted_top = max(summary_json(sweep_dir, tmp_path), key=lambda row: row["mean"])["option"]
+    assert by_loss_top != distorted_top, "the turned views and the plain loss disagree on this data set"
 
     finished = hpsweep("best", sweep_dir, "--metric", "val_loss", "--direction", "min", "--out", tmp_path / "best")
     assert finished.returncode == 0, finished.stderr

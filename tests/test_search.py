@@ -75,8 +75,9 @@ def test_a_bad_space_is_rejected_before_anything_runs(tmp_path, search_conf):
 def test_trials_sample_the_space_and_the_best_trial_lands_in_the_best_config(tmp_path, search_conf):
     os.remove(search_conf / "optimizer_search" / "Broken.yaml")
     sweep_dir = tmp_path / "sweep"
+    # one seed: the best trial is tested against the base's seeds (its own and 2 control seeds)
     finished = run_sweep(sweep_dir, *TINY, "category=optimizer_search", "hydra.sweeper.n_trials=5",
-                         config_dir=search_conf)
+                         config_dir=search_conf, control_seeds=2)
     assert finished.returncode == 0, finished.stderr[-3000:]
     trials = {name: result for name, result in results(sweep_dir).items() if "trial-" in name}
     assert sorted(trials) == [f"test_resnet/optimizer_search/AdamW/trial-{number}" for number in range(5)]

@@ -218,6 +218,8 @@ def _options(group: Group, by_key: dict[tuple, RowResult], category: str, race: 
     if base is not None and not any(row.is_base for row in options):
         options.append(RowResult(group.model, category, BASE, base.trainings))
     for row in options:
+        if row.is_base and base is not None:  # the base's option: every base training, its control seeds too
+            row.trainings = list(base.trainings)
         row.eliminated = race.get(comparison_key(group.model, group.setting, group.stage, category), {}).get(row.option)
         if row.stopped in STOPS and not any(t.status == "stopped" for t in row.trainings):
             row.eliminated = None  # stopped here, trained on for another comparison (the base)
