@@ -307,7 +307,8 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
     counts = {state: int(count) for count, state in (part.split(" ", 1) for part in
                                                      capsys.readouterr().out.rstrip().splitlines()[-1].split(", "))}
     assert counts.pop("completed") == len(trained) and sum(counts.values()) == 9 - len(trained)
-    assert counts["eliminated"] == 2 and set(counts) <= {"eliminated", "stopped (futile)"}, \
+    # Broken's two (SGD's too where its first seed falls clearly behind the base's three)
+    assert counts["eliminated"] >= 2 and set(counts) <= {"eliminated", "stopped (futile)"}, \
         "every training the race did not run is shown as eliminated, or stopped where more seeds would not decide it"
 
 
