@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hpsweep.provenance import code_identity, code_label, compared_packages
-from hpsweep.report.inference import DEFAULT_HELD_OUT, Evidence, Run
-from hpsweep.report.results import Sweep, TrainingResult
+from hpsweep.report.inference import Evidence, Run
+from hpsweep.report.results import Sweep, TrainingResult, held_out
 from hpsweep.report.statistics import (
     Aggregate,
     Candidate,
@@ -202,11 +202,7 @@ def _evidence(rows: list[RowResult], sweep: Sweep) -> Evidence:
     runs = {}
     for row in rows:
         runs[row.name] = row.runs(sweep.metric)
-    trainings = [training for row in rows for training in row.trainings]
-    setup = next((t.record["setup"] for t in trainings if isinstance(t.record.get("setup"), dict)), {})
-    validated, trained = setup.get("val_images"), setup.get("train_images")
-    held_out = validated / trained if isinstance(validated, int) and isinstance(trained, int) and trained else None
-    return Evidence.of(runs, sweep.metric, held_out or DEFAULT_HELD_OUT)
+    return Evidence.of(runs, sweep.metric, held_out(training for row in rows for training in row.trainings))
 
 
 def _options(group: Group, by_key: dict[tuple, RowResult], category: str, race: dict) -> list[RowResult]:

@@ -19,13 +19,9 @@ difference (from ``val_probabilities.csv``; without it the test speaks of these 
 on different images (folds, or splits drawn per seed), the noise already holds image sampling, but the training
 sets overlap: Nadeau and Bengio's correction widens the variance by ``1 + n * n_val / n_train``.
 
-**Many options.** The options of one comparison are tested against the base together, one-sided, by Dunnett's
-many-to-one test: the maximum of the K t statistics under the multivariate t with the fit's correlations and
-degrees of freedom (``scipy.stats.multivariate_t``, its Monte Carlo integration seeded so a verdict never changes
-between two reads). ``scipy.stats.dunnett`` assumes independent samples without blocks, so it is not used.
+The options of one comparison are tested against the base together by ``hpsweep.report.many_to_one``.
 """
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +30,6 @@ import numpy as np
 
 SEED = 20261206  # every Monte Carlo integration and bootstrap: the same sweep reads the same twice
 BOOTSTRAP = 400  # resamples of the images for the image-sampling term
-POWER = 0.8  # the power a "detectable" difference is detected with
 UNSTABLE = 0.05  # a row whose own noise is larger than the rest's at this level is tested on its own spread
 DEFAULT_HELD_OUT = 0.25  # n_val / n_train where the records do not say (another app's): an 80/20 split
 
@@ -327,68 +322,6 @@ def macro_f1(target: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndar
     return f1.mean(axis=1)
 
 
-def many_to_one(statistics: Sequence[tuple[float, float]], correlation: np.ndarray, untested: int = 0) -> list[float]:
-    """Dunnett's one-sided adjusted p of each (t, df) of K options against one base: the probability under no
-    difference that the largest of the K statistics reaches it. ``correlation``: the statistics' correlations;
-    ``untested``: options of the comparison with no value (counted, correlated 0.5, as a balanced design's)."""
-    from scipy.stats import t as student
-
-    if not statistics:
-        return []
-    df = min(df for _, df in statistics)
-    # a statistic with its own degrees of freedom enters with the tail probability it has there
-    common = [student.isf(student.sf(value, own), df) if own != df else value for value, own in statistics]
-    size = len(common) + untested
-    shape = np.full((size, size), 0.5)
-    shape[:len(common), :len(common)] = correlation
-    np.fill_diagonal(shape, 1.0)
-    return [_max_sf(value, shape, df) for value in common]
-
-
-def _max_sf(value: float, shape: np.ndarray, df: float) -> float:
-    """P(max of the multivariate t (or normal) with this correlation >= value)."""
-    from scipy.stats import multivariate_normal, multivariate_t
-    from scipy.stats import t as student
-
-    if math.isinf(value):
-        return 0.0 if value > 0 else 1.0
-    if len(shape) == 1:
-        return float(student.sf(value, df))  # scipy's t takes df=inf as the normal
-    point = np.full(len(shape), value)
-    if math.isfinite(df) and df < 1e4:
-        below = multivariate_t(shape=shape, df=df, allow_singular=True).cdf(point, random_state=SEED)
-    else:
-        below = multivariate_normal(cov=shape, allow_singular=True).cdf(point, rng=SEED)
-    return float(min(1.0, max(0.0, 1.0 - below)))
-
-
-def critical_value(shape_size: int, correlation: np.ndarray, df: float, level: float) -> float:
-    """The statistic Dunnett's test needs to reach at ``level`` (one-sided, K = ``shape_size`` options)."""
-    rounded = tuple(tuple(round(float(value), 3) for value in row) for row in correlation)
-    return _critical_value(shape_size, rounded, round(float(df), 1), level)
-
-
-@functools.lru_cache(maxsize=1024)  # a balanced sweep's comparisons share K, correlations and df: solve each once
-def _critical_value(shape_size: int, correlation: tuple, df: float, level: float) -> float:
-    from scipy.optimize import brentq
-    from scipy.stats import t as student
-
-    if shape_size <= 1:
-        return float(student.isf(level, df))
-    shape = np.full((shape_size, shape_size), 0.5)
-    shape[:len(correlation), :len(correlation)] = np.array(correlation)
-    np.fill_diagonal(shape, 1.0)
-    low = float(student.isf(level, df))
-    return float(brentq(lambda x: _max_sf(x, shape, df) - level, low, low + 4, xtol=1e-3))
-
-
-def detectable(se: float, critical: float, df: float) -> float:
-    """The difference found with 80% power by a test that needs ``critical`` standard errors."""
-    from scipy.stats import t as student
-
-    return se * (critical + float(student.ppf(POWER, df)))
-
-
 def predictive_power(contrast: Contrast, done: int, planned: int, alpha: float,
                      final_df: float | None = None) -> float | None:
     """The probability that the two-sided test of this contrast at ``alpha``, once every one of ``planned``
@@ -408,3 +341,25 @@ def predictive_power(contrast: Contrast, done: int, planned: int, alpha: float,
     critical = float(student.isf(alpha / 2, max(final_df or contrast.df, contrast.df, 1))) * final_se
     width = contrast.se * math.sqrt((planned - done) / planned)  # the final estimate's predictive spread
     return float(norm.cdf((-critical - contrast.estimate) / width) + norm.sf((critical - contrast.estimate) / width))
+
+
+def two_sided(contrast: Contrast) -> float | None:
+    """The two-sided p of a contrast being zero; None where the noise could not be estimated."""
+    from scipy.stats import t as student
+
+    if contrast.se is None:
+        return None
+    if contrast.se == 0:
+        return 1.0 if contrast.estimate == 0 else 0.0
+    return float(2 * student.sf(abs(contrast.estimate) / contrast.se, contrast.df))
+
+
+def equivalence_interval(contrast: Contrast, alpha: float) -> tuple[float, float] | None:
+    """The (1 - 2 alpha) confidence interval of the contrast: inside +-min_effect it shows the two equivalent at
+    ``alpha`` (two one-sided tests). None where the noise could not be estimated."""
+    from scipy.stats import t as student
+
+    if contrast.se is None:
+        return None
+    half = float(student.isf(alpha, contrast.df)) * contrast.se
+    return contrast.estimate - half, contrast.estimate + half

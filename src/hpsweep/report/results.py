@@ -24,7 +24,7 @@ from hpsweep.records import (
     read_probabilities,
     read_result,
 )
-from hpsweep.report.inference import Labels
+from hpsweep.report.inference import DEFAULT_HELD_OUT, Labels
 from hpsweep.report.statistics import MULTIPLICITIES, SPENDINGS
 from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
@@ -227,6 +227,17 @@ class Sweep:
         if not isinstance(racing, dict) or not racing.get("enabled", True):
             return None
         return racing.get("efficacy") if racing.get("efficacy") in SPENDINGS else None
+
+
+def held_out(trainings: Iterable[TrainingResult]) -> float:
+    """Validation images over training images, from the first training whose record says (the overlap correction
+    of runs on different splits); ``DEFAULT_HELD_OUT`` where none does (another app's)."""
+    for training in trainings:
+        setup = training.record.get("setup")
+        if isinstance(setup, dict) and isinstance(setup.get("val_images"), int) and \
+                isinstance(setup.get("train_images"), int) and setup["train_images"] > 0:
+            return setup["val_images"] / setup["train_images"]
+    return DEFAULT_HELD_OUT
 
 
 def load(paths: Iterable[Path]) -> list[Sweep]:

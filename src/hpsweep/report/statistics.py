@@ -26,13 +26,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from hpsweep.report.inference import (
-    Evidence,
-    Run,
-    critical_value,
-    detectable,
-    many_to_one,
-)
+from hpsweep.report.inference import Evidence, Run
+from hpsweep.report.many_to_one import critical_value, detectable, many_to_one
 
 TIE = 1e-12  # means closer than this are equal
 MULTIPLICITIES = ("bh", "holm", "none")

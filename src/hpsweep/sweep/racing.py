@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.records import write_json_atomic
-from hpsweep.report.inference import DEFAULT_HELD_OUT, Contrast, Evidence, Run, predictive_power
+from hpsweep.report.inference import Evidence, equivalence_interval, predictive_power, two_sided
 from hpsweep.report.statistics import Candidate, compare, efficacy_boundaries, signed
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.plan import BASE
+from hpsweep.sweep.race_evidence import Finished, row_name
 from hpsweep.sweep.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Race:
         self.round = {replicate: number for number, replicate in enumerate(replicates)}
         self.enabled = enabled and len(replicates) > 1
         self.comparisons: dict[tuple, Comparison] = {}
-        self.finished: dict[Path, object] = {}  # a done training's record and per-image correctness, read once
+        self.finished = Finished(metric)  # each done training's record and predictions, read once
         if self.enabled:
             self._build()
             recorded = read_race(sweep_dir)
@@ -175,52 +176,11 @@ class Race:
         for key, comparison in self.comparisons.items():
             if comparison.rounds_complete() >= self.race_from:
                 if key[:3] not in evidence:
-                    evidence[key[:3]] = self._evidence(key[:3])
+                    evidence[key[:3]] = self.finished.evidence(
+                        other for group, other in self.comparisons.items() if group[:3] == key[:3])
                 changed |= self._eliminate(comparison, evidence[key[:3]])
         if changed:
             self._record()
-
-    def _evidence(self, group: tuple) -> Evidence:
-        """What the completed trainings of a group (one model, setting and stage: every comparison's rows) say,
-        fitted together as the verdict fits them (``hpsweep.report.inference``)."""
-        runs: dict[str, dict[str, Run]] = {}
-        for key, comparison in self.comparisons.items():
-            if key[:3] != group:
-                continue
-            for option, rounds in comparison.rows.items():
-                name = self._row(comparison, option)
-                for outcome in rounds.values():
-                    found = self._finished(outcome)
-                    if found is not None:
-                        runs.setdefault(name, {})[" ".join(outcome.training.replicate)] = found
-        return Evidence.of(runs, self.metric, self.held_out(runs))
-
-    def held_out(self, runs: dict) -> float:
-        """Validation over training images, from any finished training's record (for the overlap correction)."""
-        for result in self.finished.values():
-            setup = result.record.get("setup") if isinstance(result.record.get("setup"), dict) else {}
-            if isinstance(setup.get("val_images"), int) and isinstance(setup.get("train_images"), int) and \
-                    setup["train_images"]:
-                return setup["val_images"] / setup["train_images"]
-        return DEFAULT_HELD_OUT
-
-    def _finished(self, outcome: Outcome) -> Run | None:
-        """A completed training's run (value, images, predictions), read once; None until it completed."""
-        from hpsweep.report.results import TrainingResult
-
-        record = outcome.result or outcome.previous or {}
-        value = (record.get("metrics") or {}).get(self.metric)
-        if record.get("status") != "completed" or not isinstance(value, (int, float)):
-            return None
-        if outcome.directory not in self.finished:  # ready() runs after every training: read each file once
-            self.finished[outcome.directory] = TrainingResult(outcome.directory, record, {})
-        result = self.finished[outcome.directory]
-        return Run(float(value), result.validated_on(self.metric), lambda: result.labels(self.metric))
-
-    @staticmethod
-    def _row(comparison: Comparison, option: str) -> str:
-        """The row's name in its group's evidence: the base's trainings are one row in every comparison."""
-        return BASE if option == comparison.base else f"{comparison.key[3]}/{option}"
 
     def _eliminate(self, comparison: Comparison, evidence: Evidence) -> bool:
         done = comparison.rounds_complete()
@@ -334,7 +294,7 @@ class Race:
         if done >= planned:
             return False
         boundaries = efficacy_boundaries(self.alpha, planned, self.efficacy)
-        candidates = [self._candidate(comparison, option, done) or Candidate(option, {}, False, row=self._row(
+        candidates = [self._candidate(comparison, option, done) or Candidate(option, {}, False, row=row_name(
             comparison, option)) for option in comparison.rows]
         test = compare(evidence, candidates, self.higher_is_better, self.alpha)[leader.option]
         sign = 1.0 if self.higher_is_better else -1.0
@@ -358,12 +318,12 @@ class Race:
         values = {}
         for number in range(rounds):
             outcome = comparison.rows[option].get(number)
-            run = self._finished(outcome) if outcome is not None else None
+            run = self.finished.run(outcome) if outcome is not None else None
             if run is None:
                 return None
             values[" ".join(outcome.training.replicate)] = run.value
         return Candidate(option, values, complete=True, is_base=option == comparison.base,
-                         row=self._row(comparison, option))
+                         row=row_name(comparison, option))
 
     @staticmethod
     def _free(comparison: Comparison, option: str) -> bool:
@@ -388,28 +348,6 @@ class Race:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
         return all(outcome.status in (*DONE, *UNTRAINED) for outcome in self.outcomes)
-
-
-def two_sided(contrast: Contrast) -> float | None:
-    """The two-sided p of a contrast being zero; None where the noise could not be estimated."""
-    from scipy.stats import t as student
-
-    if contrast.se is None:
-        return None
-    if contrast.se == 0:
-        return 1.0 if contrast.estimate == 0 else 0.0
-    return float(2 * student.sf(abs(contrast.estimate) / contrast.se, contrast.df))
-
-
-def equivalence_interval(contrast: Contrast, alpha: float) -> tuple[float, float] | None:
-    """The (1 - 2 alpha) confidence interval of the contrast: inside +-min_effect it shows the two equivalent at
-    ``alpha`` (two one-sided tests). None where the noise could not be estimated."""
-    from scipy.stats import t as student
-
-    if contrast.se is None:
-        return None
-    half = float(student.isf(alpha, contrast.df)) * contrast.se
-    return contrast.estimate - half, contrast.estimate + half
 
 
 def undecided(after: int, leader: str, stop: str, power: float | None, reason: str) -> dict:
