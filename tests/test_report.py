@@ -93,10 +93,11 @@ def test_a_driver_keeps_its_live_page_once_per_reload_period_and_a_job_then_leav
     monkeypatch.setattr(page, "_refresh", lambda *args: drawn.append(args) or real_refresh(*args))
     monkeypatch.setattr(page, "RELOAD_S", 0.5)
     keeper = page.Keeper(sweep)
-    time.sleep(2.8)  # the first drawing of the plots takes about a second
+    time.sleep(2.8)  # the first drawing of the plots takes up to about a second
     keeper.stop()
     kept = len(drawn)
-    assert 2 <= kept <= 5 and all(live for _, live in drawn), "about every 0.5 s, live"
+    # at most once a period: 6 where the first drawing is quick, fewer where it takes its second
+    assert 2 <= kept <= 6 and all(live for _, live in drawn), "about every 0.5 s, live"
     assert page.default_path(sweep).is_file()
     assert page.refresh(sweep, unless_kept=True) is None and len(drawn) == kept, "kept by a driver: left to it"
     monkeypatch.setattr(page, "RELOAD_S", 0.05)

@@ -101,6 +101,7 @@ class CategoryAnswer:
     category: str
     rows: list[RowResult]  # the options, then the base where it is none of them
     verdict: Verdict | None  # None until its family of comparisons is corrected
+    tests: dict[str, Test] = field(default_factory=dict)  # each option against the base, before the verdict
 
     @property
     def made_by(self) -> list[TrainingResult]:
@@ -120,8 +121,6 @@ class CategoryAnswer:
     def mixed_packages(self) -> bool:
         return len({tuple(compared_packages(training.provenance.get("packages")).items())
                     for training in self.made_by if training.provenance}) > 1
-
-    tests: dict[str, Test] = field(default_factory=dict)  # each option against the base, before the verdict
 
     def against_base(self, row: RowResult) -> Test | None:
         return self.verdict.against_base.get(row.option)
@@ -199,9 +198,7 @@ def answer(sweeps: Iterable[Sweep]) -> list[Group]:
 def _evidence(rows: list[RowResult], sweep: Sweep) -> Evidence:
     """A group's rows fitted together: every option of every category and the base (once), each with the
     replicates it was tested on."""
-    runs = {}
-    for row in rows:
-        runs[row.name] = row.runs(sweep.metric)
+    runs = {row.name: row.runs(sweep.metric) for row in rows}  # a name twice: the same trainings
     return Evidence.of(runs, sweep.metric, held_out(training for row in rows for training in row.trainings))
 
 

@@ -182,8 +182,8 @@ def correct(family: Sequence[dict[str, Test]], method: str, rate: float) -> floa
     among the family's wins. Each comparison counts once, by its smallest ``p_comparison``: ``bh`` selects the
     comparisons by Benjamini-Hochberg at ``rate`` and tests each selected one's options at ``rate`` x selected /
     comparisons (Benjamini and Bogomolov 2014; the best option's ``p_adjusted`` is then its comparison's BH-adjusted
-    p); ``holm`` scales each comparison's tests by its Holm factor (the
-    chance of any false win at most ``rate``); ``none`` keeps Dunnett's."""
+    p); ``holm`` scales each comparison's tests by its Holm factor (the chance of any false win at most ``rate``);
+    ``none`` keeps Dunnett's."""
     from scipy.stats import false_discovery_control
 
     comparisons = [(tests, min(t.p_comparison for t in tests.values() if t.p_comparison is not None))

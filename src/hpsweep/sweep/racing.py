@@ -8,8 +8,8 @@ row still in the race has done ``race_from`` rounds or more, each row other than
 (the best adjusted mean so far) is tested against the leader by a contrast of the group's pooled model
 (``hpsweep.report.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
 next replicate may start as soon as its comparison has done the round before it and tested it, whatever other
-comparisons do (no barrier across comparisons). The base's trainings,
-which answer every comparison of its model, are held back only where a decided comparison may stop them.
+comparisons do (no barrier across comparisons). The base never waits: its trainings answer every comparison of
+its model, and its seeds are what a first round is tested against.
 
 With futility stopping, a row that more replicates would not decide stops too; with efficacy stopping, a leader
 that beats the base at a look's boundary wins, and its comparison stops (``_stop_decided``).
