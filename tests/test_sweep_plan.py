@@ -161,3 +161,22 @@ def test_directories_are_found_by_fingerprint_not_by_name(tmp_path):
                                            ("eeee5555", "1")], recorded={"eeee5555": "foreign/0"})
     assert chosen == [tmp_path / "renamed", tmp_path / "m/optimizer/SGD-cccc3333", tmp_path / "m/optimizer/Lion",
                       tmp_path / "foreign/0"]
+
+
+def test_where_no_seed_is_swept_the_base_trains_control_seeds_beside_its_own():
+    def planned(*arguments):
+        overrides = OverridesParser.create().parse_overrides(list(arguments))
+        return plan_jobs(overrides, PlanRequest(real_group_options, SEED_CATEGORIES, DEFAULT_CHOICES,
+                                                control_seeds=3, control_key="seed", control_base=42))
+
+    trainings = planned("model=test_resnet", "category=optimizer")
+    controls = [training for training in trainings if training.control]
+    assert [training.replicate for training in controls] == [("seed=43",), ("seed=44",), ("seed=45",)]
+    assert all(training.is_base and training.overrides[-1] == training.replicate[0] for training in controls)
+    assert len(trainings) == 1 + 3 + 1, "the base, its 3 control seeds, SGD"
+    fixed = [training.overrides for training in planned("model=test_resnet", "category=optimizer", "seed=7")
+             if training.control]
+    assert [overrides[-1] for overrides in fixed] == ["seed=8", "seed=9", "seed=10"] and \
+        not any("seed=7" in overrides for overrides in fixed), "a fixed seed is the one they follow, not kept"
+    assert not any(training.control for training in planned("model=test_resnet", "category=optimizer",
+                                                             "seed=1,2")), "seeds swept: no control seeds"
