@@ -347,3 +347,18 @@ def test_a_race_record_whose_stop_gives_no_reason_is_read_as_none(tmp_path):
     (tmp_path / RACE_FILE).write_text(json.dumps({"comparisons": [
         {"model": "test_resnet", "setting": [], "stage": 0, "category": "optimizer", "eliminated": {"SGD": stop}}]}))
     assert read_race(tmp_path)[("test_resnet", (), 0, "optimizer")]["SGD"]["reason"] == "within noise of AdamW"
+
+
+@pytest.mark.hostile
+def test_a_recorded_win_whose_stagewise_p_is_no_probability_is_decided_by_the_last_look(tmp_path):
+    from fake_sweeps import by_option, fake_sweep
+
+    fake_sweep(tmp_path, "model=test_resnet", "category=loss_function", "seed=1,2,3", value=by_option(
+        {"base": [0.80, 0.81, 0.80], "Focal": [0.90, 0.91, 0.90], "LabelSmoothing": [0.80, 0.80, 0.81]}))
+    won = {"after": 2, "stop": "efficacy", "leader": "Focal", "reason": "won after 2 of 3 replicates",
+           "stagewise": "0.0001; rm -rf ~"}
+    comparison = {"model": "test_resnet", "setting": [], "stage": 0, "category": "loss_function",
+                  "eliminated": {"Focal": won}}
+    (tmp_path / RACE_FILE).write_text(json.dumps({"comparisons": [comparison]}))
+    rows = answer_of(tmp_path)
+    assert isinstance(rows["Focal"]["p_adjusted"], float), "the last look's p, not the record's text"

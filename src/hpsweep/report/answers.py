@@ -92,7 +92,8 @@ class RowResult:
         return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
                          stopped=self.stopped, stop_reason=f"after {why['after']} replicate(s), {why['reason']}"
                          if why else None, won=won(why, self.option),
-                         stagewise=why.get("stagewise") if won(why, self.option) else None, row=self.name,
+                         stagewise=_probability(why.get("stagewise")) if won(why, self.option) else None,
+                         row=self.name,
                          runs=lambda: self.runs(metric))
 
 
@@ -234,6 +235,13 @@ def _verdict(answer_: CategoryAnswer, evidence: Evidence, sweep: Sweep) -> Verdi
         way = what_would_decide(verdict.undecided, sweep.alpha, _replicate_kind(answer_.rows))
         verdict.notes += [way] if way else []
     return verdict
+
+
+def _probability(value) -> float | None:
+    """A p recorded in race.json, where it is one (another tool's or a damaged record's: none, and the last look
+    decides)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1 \
+        else None
 
 
 def _replicate_kind(rows: list[RowResult]) -> str:
