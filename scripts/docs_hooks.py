@@ -1,0 +1,129 @@
+"""mkdocs hooks: the pages that are generated, so that they cannot drift from what they describe.
+
+- ``reference/configuration.md``: every config group of ``conf/``, every option file, its keys and values (and
+  its comments, which say the valid values), read from the files at build time.
+- ``reference/api/``: one page per package of ``src/`` (found by walking it, so a module that moves moves its
+  page), each module rendered from its docstrings by mkdocstrings.
+- ``BENCHMARKS.md`` and ``CHANGELOG.md``: the repository's own files, served as pages of the site.
+
+Named in ``mkdocs.yml`` (``hooks:``); ``make docs`` builds the site, ``make test`` builds it with ``--strict``.
+"""
+
+from pathlib import Path
+
+import yaml
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SRC = ROOT / "src"
+COPIED = ("BENCHMARKS.md", "CHANGELOG.md")
+
+
+def on_files(files, config):
+    """Add the generated pages to the site's files (nothing is written into docs/)."""
+    pages = {"reference/configuration.md": configuration_page(), **api_pages()}
+    for name in COPIED:
+        if (ROOT / name).is_file():
+            pages[name] = (ROOT / name).read_text()
+    for uri, content in pages.items():
+        files.append(File.generated(config, uri, content=content))
+    return files
+
+
+def flatten(value, prefix: str = "") -> list[tuple[str, object]]:
+    """``{"a": {"b": 1}}`` -> ``[("a.b", 1)]``; lists and empty mappings are values."""
+    if isinstance(value, dict) and value:
+        return [item for key, inner in value.items() for item in flatten(inner, f"{prefix}{key}.")]
+    return [(prefix.rstrip("."), value)]
+
+
+def _cell(value) -> str:
+    text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def groups() -> dict[str, list[Path]]:
+    """Each config group of ``conf/`` (``hydra/launcher`` included) and its option files, sorted."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(CONF.rglob("*.yaml")):
+        if path.parent != CONF:
+            found.setdefault(path.parent.relative_to(CONF).as_posix(), []).append(path)
+    return found
+
+
+def configuration_page() -> str:
+    lines = ["# Configuration reference", "",
+             "Generated from `conf/` each time the site is built: every config group, every option file and "
+             "every key it sets, with the file as it is (its comments list the valid values). Select an option "
+             "with `group=option` (`optimizer=SGD`), sweep a category with `category=group`, set one key with "
+             "`key=value` (`optimizer.lr=0.01`). [Concepts](../concepts.md) says what a category is.", "",
+             "## The base combination: `conf/config.yaml`", "",
+             "The defaults list picks one option per group: the base every row is compared with.", "",
+             "```yaml", (CONF / "config.yaml").read_text().rstrip(), "```", ""]
+    for group, paths in groups().items():
+        lines += [f"## `{group}`", "", f"{len(paths)} option file(s) in `conf/{group}/`.", "",
+                  "| option | keys it sets |", "|---|---|"]
+        for path in paths:
+            try:
+                content = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as error:  # a broken option file fails the build with its name
+                raise ValueError(f"conf/{group}/{path.name}: not YAML: {error}") from error
+            keys = ", ".join(f"`{key}`" for key, _ in flatten(content) if key and key != "defaults")
+            lines.append(f"| [`{path.stem}`](#{_anchor(group, path.stem)}) | {keys} |")
+        lines.append("")
+        for path in paths:
+            content = yaml.safe_load(path.read_text()) or {}
+            lines += [f"### `{group}/{path.stem}` {{#{_anchor(group, path.stem)}}}", "",
+                      "| key | value |", "|---|---|"]
+            lines += [f"| `{key}` | {_cell(value)} |" for key, value in flatten(content) if key]
+            lines += ["", f"??? note \"conf/{group}/{path.name}\"", "    ```yaml"]
+            lines += [f"    {line}".rstrip() for line in path.read_text().rstrip().splitlines()]
+            lines += ["    ```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _anchor(group: str, option: str) -> str:
+    return "".join(char if char.isalnum() else "-" for char in f"{group}-{option}").lower()
+
+
+def packages() -> dict[str, list[str]]:
+    """Each package under ``src/`` (a folder with ``__init__.py``, or a namespace package's folder) and the
+    dotted names of its modules, itself first: ``{"hpsweep.sweep": ["hpsweep.sweep", "hpsweep.sweep.plan", ...]}``.
+    Modules directly in ``hpsweep/`` belong to ``hpsweep``; a subpackage has its own page."""
+    found: dict[str, list[str]] = {}
+    for init in sorted(SRC.rglob("*.py")):
+        if "__pycache__" in init.parts:
+            continue
+        parts = list(init.relative_to(SRC).with_suffix("").parts)
+        module = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts[-1] != "__init__" and not (init.parent / "__init__.py").is_file():
+            continue  # a script beside no package
+        package = ".".join(parts[:-1])
+        found.setdefault(package, [])
+        name = ".".join(module)
+        if parts[-1] == "__init__":
+            found[package].insert(0, name)
+        elif not parts[-1].startswith("_"):
+            found[package].append(name)
+    return {package: modules for package, modules in found.items() if modules}
+
+
+def api_pages() -> dict[str, str]:
+    index = ["# API reference", "",
+             "Rendered from the docstrings of `src/` each time the site is built, one page per package (found by "
+             "walking the source tree). The layers and what each module is for: [Architecture](../../ARCHITECTURE.md).",
+             "", "| package | modules |", "|---|---|"]
+    pages = {}
+    for package, modules in packages().items():
+        page = f"reference/api/{package}.md"
+        members = [module for module in modules if module != package]
+        names = ", ".join(f"`{member.rsplit('.', 1)[-1]}`" for member in members)
+        index.append(f"| [`{package}`]({package}.md) | {names} |")
+        lines = [f"# `{package}`", ""]
+        for module in modules:
+            lines += [f"::: {module}", "    options:", "      show_root_heading: true", "      heading_level: 2",
+                      ""]
+        pages[page] = "\n".join(lines) + "\n"
+    pages["reference/api/index.md"] = "\n".join(index) + "\n"
+    return pages
