@@ -97,6 +97,7 @@ def test_the_code_version_of_a_git_tree(tmp_path):
     repo = tmp_path / "repo"
     (repo / "conf").mkdir(parents=True)
     (repo / "train.py").write_text("print(1)\n")
+    (repo / "README.md").write_text("# notes\n")
     git(repo, "init", "-q")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "first")
@@ -107,6 +108,10 @@ def test_the_code_version_of_a_git_tree(tmp_path):
     (repo / "sweep" / ".hydra" / "config.yaml").write_text("a: 1\n")
     (repo / "sweep" / "result.json").write_text("{}")
     assert code_version(repo / "train.py") == clean, "results and Hydra's records are not code"
+    (repo / "README.md").write_text("# notes, edited\n")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "howto.md").write_text("new page\n")
+    assert code_version(repo / "train.py") == clean, "an edited README or a new docs page is not code"
     (repo / "train.py").write_text("print(2)\n")
     first_edit = code_version(repo / "conf" / "x.yaml")  # any folder of the tree
     assert first_edit["dirty"] and first_edit["commit"] == clean["commit"]

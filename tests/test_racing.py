@@ -158,7 +158,7 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
     assert rows["LabelSmoothing"]["stopped"] == "eliminated"
     capsys.readouterr()
     assert main(["summary", str(tmp_path), "--no-plots"]) == 0
-    assert "completed (efficacy after 2)" in capsys.readouterr().out
+    assert "(efficacy after 2)" in capsys.readouterr().out, "under its status: completed"
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out.rstrip().splitlines()
     assert out[-1] == "7 completed, 1 stopped (efficacy), 1 eliminated", "the counts last, for scripts"

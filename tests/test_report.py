@@ -166,3 +166,24 @@ def test_text_from_records_stays_text_in_the_page_and_in_the_browser(tmp_path):
     assert '<img src="x"' not in dom and "owned" not in dom.split("<title>")[1].split("</title>")[0]
     assert "expected &lt;class 'int'&gt;" in dom, "the message survives as text"
     assert "Content Security Policy" not in opened.stderr, "the sorting script is allowed by its digest"
+
+
+def test_the_summary_fits_100_columns_shows_every_column_when_wide_and_ends_with_the_page_to_open(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer,loss_function", SEEDS,
+               value=by_option({"base": [0.80, 0.82, 0.78], "SGD": [0.80, 0.82, 0.78 + 2.6e-5],
+                                "Focal": [0.80, 0.83, 0.79], "LabelSmoothing": [0.81, 0.80, 0.8]}))
+    assert main(["report", str(sweep)]) == 0
+    capsys.readouterr()
+    assert main(["summary", str(sweep), "--no-plots"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = [line for line in lines if "┃" in line or "│" in line]
+    assert table and max(len(line) for line in table) <= 100, "the table fits 100 columns"
+    assert "min" not in "".join(table[:2]) and "time" not in "".join(table[:2]), "min, max and time are --wide's"
+    sgd = next(line for line in table if "SGD" in line)
+    assert "+0.0000087" in sgd and "e-0" not in "\n".join(lines), "a difference in fixed decimals, never +8.7e-06"
+    assert lines[-1] == (f"open {(sweep / 'report' / 'index.html').resolve().as_uri()} in a browser: the page of "
+                         f"{sweep} (hpsweep report rewrites it)"), "the last line names the page, as a file:// address"
+    assert main(["summary", str(sweep), "--no-plots", "--wide"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("┃"))
+    assert all(column in header for column in ("min", "max", "Δ base", "p adj.", "time"))

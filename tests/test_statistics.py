@@ -264,11 +264,12 @@ def test_what_would_decide_counts_the_replicates_that_find_the_difference_seen()
     assert "too small for more seeds to decide" in what_would_decide(tiny, 0.05)
 
 
-def test_a_tiny_difference_is_shown_as_one_not_as_none():
-    assert (signed(0.0012), signed(3.2e-5), signed(-4e-6), signed(0.0)) == ("+0.0012", "+3.2e-05", "-4.0e-06", "0")
+def test_a_tiny_difference_is_shown_as_one_not_as_none_in_fixed_decimals():
+    assert (signed(0.0012), signed(3.2e-5), signed(-4e-6), signed(8.7e-6), signed(0.0), signed(-0.25)) == (
+        "+0.0012", "+0.000032", "-0.0000040", "+0.0000087", "0", "-0.2500"), "never an exponent: +8.7e-06"
     base = candidate("CrossEntropy", [0.97, 0.98, 0.99], is_base=True)
     focal = candidate("Focal", [0.97, 0.98, 0.99 + 9e-5])
-    assert "Focal has the best mean (+3.0e-05) but is within noise of the base" in verdict_of([base, focal]).reason
+    assert "Focal has the best mean (+0.000030) but is within noise of the base" in verdict_of([base, focal]).reason
 
 
 def test_the_runner_up_is_said_to_be_behind_or_within_noise():

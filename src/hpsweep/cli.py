@@ -293,9 +293,11 @@ def _describe_one(number: int) -> dict:
 
 
 def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path | None, json_path: Path | None,
-            plots_dir: Path | None, draw: bool = True, metric: str | None = None, direction: str | None = None) -> int:
-    """Print the answer of every sweep under ``directories`` (decided by ``metric`` where given); write the
-    exports and (unless ``draw`` is False) the plots."""
+            plots_dir: Path | None, draw: bool = True, metric: str | None = None, direction: str | None = None,
+            wide: bool = False) -> int:
+    """Print the answer of every sweep under ``directories`` (decided by ``metric`` where given; ``wide``: every
+    column of the table); write the exports and (unless ``draw`` is False) the plots; the last line names the page
+    to open, as a ``file://`` address."""
     from hpsweep.report import plots
     from hpsweep.report.answers import answer
     from hpsweep.report.summary import print_summary, rows, write_csv, write_json, write_markdown
@@ -304,7 +306,7 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
     if sweeps is None:
         return 1
     groups = answer(sweeps)
-    print_summary(groups, sweeps)
+    print_summary(groups, sweeps, wide)
     images = []
     anchor = markdown_path or csv_path or json_path
     plots_dir = plots_dir or (anchor.parent if anchor else None)  # alone, it only reads: files where you say
@@ -324,7 +326,8 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
 
     for sweep in sweeps:
         if (page := default_path(sweep.directory)).is_file():
-            print(f"report: {page} (open it in a browser; hpsweep report rewrites it)")
+            print(f"open {page.resolve().as_uri()} in a browser: the page of {sweep.directory} (hpsweep report "
+                  "rewrites it)")
     return 0
 
 
@@ -491,6 +494,8 @@ def command_line(argv: list[str] | None) -> int:
     summary_parser.add_argument("--plots", type=Path, help="write the PNG plots into this folder (by default beside "
                                 "--markdown, --csv or --json; with none of them, no file is written)")
     summary_parser.add_argument("--no-plots", action="store_true", help="the table and exports only")
+    summary_parser.add_argument("--wide", action="store_true", help="every column of the table (min, max, time), at "
+                                "full width; by default the table fits 100 columns")
     add_metric_arguments(summary_parser)
     report_parser = command("report", "one HTML page of sweeps' answers, to open in a browser",
                             "Self-contained (inline styles, plots and a few lines of script; no network): each "
@@ -548,7 +553,7 @@ def command_line(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.command == "summary":
         return summary(args.directories, args.csv, args.markdown, args.json, args.plots, not args.no_plots,
-                       args.metric, args.direction)
+                       args.metric, args.direction, args.wide)
     if args.command == "report":
         return report(args.directories, args.out, args.metric, args.direction)
     if args.command == "best":

@@ -1,7 +1,8 @@
 """What made a number: the code, the data and the packages behind a training (``provenance`` in its records).
 
 - ``code``: the git commit of the repository that holds the app's script, whether its tree was dirty, and a digest
-  of the uncommitted changes (tracked and untracked files), so two dirty trees are told apart. Nulls outside git.
+  of the uncommitted changes to code (tracked and untracked source, config and shell files: ``CODE_SUFFIXES``; an
+  edited README or docs page is not code), so two dirty trees are told apart. Nulls outside git.
 - ``data``: a digest of what the training reads (``data_digest``): the CSV files' contents and every image's name,
   size and mtime, or their bytes with ``data.fingerprint=content``. It is part of a training's fingerprint, so new
   labels or images make new trainings. A bundled set (digits) is its name: its parameters are in the config.
@@ -53,7 +54,10 @@ def code_version(script: str | Path | None) -> dict:
         return none
     repo = top.decode().strip()
     commit = _git(repo, "rev-parse", "--verify", "-q", "HEAD")
-    tracked = (_git(repo, "diff", "HEAD", "--binary") if commit else _git(repo, "diff", "--cached", "--binary")) or b""
+    # only code counts: an edited README or docs page changes nothing a training computes
+    code = ["--", *(f"*{suffix}" for suffix in CODE_SUFFIXES)]
+    tracked = (_git(repo, "diff", "HEAD", "--binary", *code) if commit
+               else _git(repo, "diff", "--cached", "--binary", *code)) or b""
     untracked = sorted(name for name in (_git(repo, "ls-files", "--others", "--exclude-standard", "-z") or b"")
                        .decode(errors="replace").split("\0") if _is_code(name))
     diff = None

@@ -352,9 +352,10 @@ def efficacy_boundaries(alpha: float, looks: int, spending: str | None) -> list[
 
 
 def signed(value: float | None) -> str:
-    """A difference with enough digits to tell it from none: ``+0.0012``, ``+3.2e-05``, ``0`` for none."""
+    """A difference in fixed decimals of the metric, with enough of them to tell it from none: ``+0.0012``,
+    ``+0.000032``, ``-0.0000040``, ``0`` for none (never an exponent)."""
     if value is None:
         return "n/a"
     if value == 0:
         return "0"
-    return f"{value:+.4f}" if abs(value) >= 5e-5 else f"{value:+.1e}"
+    return f"{value:+.{min(12, max(4, math.ceil(-math.log10(abs(value))) + 1))}f}"

@@ -8,7 +8,7 @@ import csv
 import json
 from pathlib import Path
 
-from hpsweep.display import console, format_duration
+from hpsweep.display import console, format_duration, table_width
 from hpsweep.report.answers import Group, code_versions
 from hpsweep.report.results import Sweep
 from hpsweep.report.statistics import signed
@@ -142,7 +142,12 @@ def correction_line(group: Group) -> str:
            f"{group.expected_false_wins:.2f}"
 
 
-def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
+NARROW = ("category", "option", "status", "n", "mean ± std", "Δ base", "p adj.")  # the columns that fit 100
+
+
+def print_summary(groups: list[Group], sweeps: list[Sweep], wide: bool = False) -> None:
+    """Each group's table and verdicts. The table fits 100 columns (min, max and time left out, cells wrapped);
+    ``wide``: every column, at full width."""
     from rich.table import Table
 
     out = console()
@@ -150,20 +155,28 @@ def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
     for number, group in enumerate(groups):
         metric = group.sweep.metric
         out.print(group.title, style="bold", soft_wrap=True, markup=False)  # a title in the table would wrap
-        view = Table()
-        for column in ("category", "option", "status", "n", f"{metric} mean ± std", "min", "max", "Δ base",
-                       "p adj.", "time"):
-            view.add_column(column, justify="left" if column in ("category", "option", "status") else "right")
-        for row in (row for row, owner in zip(table_rows, owners, strict=True) if owner == number):
+        view = Table(show_edge=wide)
+        columns = ("category", "option", "status", "n", "mean ± std", "min", "max", "Δ base", "p adj.", "time")
+        shown = [column in NARROW or wide for column in columns]
+        ours = [row for row, owner in zip(table_rows, owners, strict=True) if owner == number]
+        # names and numbers stay whole; a stop, "(futile after 1)", goes under its status; the metric over its header
+        stops = [len(status) for row in ours if (status := _stop(row))]
+        for column in (column for column, show in zip(columns, shown, strict=True) if show):
+            view.add_column(f"{metric}{' ' if wide else chr(10)}{column}" if column == "mean ± std" else column,
+                            justify="left" if column in ("category", "option", "status") else "right",
+                            no_wrap=column not in ("status", "mean ± std"),
+                            min_width=max(stops, default=None) if column == "status" else None)
+        for row in ours:
             status = ", ".join(f"{count} {state}" for state, count in row["statuses"].items()) \
                 if len(row["statuses"]) > 1 else row["status"]
-            if row["stopped"] in STOPS:  # the replicates it has, and why it needs no more
-                status += f" ({row['stopped']} after {row['stopped_after']})"
-            view.add_row(row["category"] or "-", f"{row['option']}{_mark(row)}",
-                         f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
-                         _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),
-                         _number(row["p_adjusted"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
-        out.print(view)
+            if stop := _stop(row):  # the replicates it has, and why it needs no more (on a line of its own)
+                status += f"{' ' if wide else chr(10)}{stop}"
+            cells = (row["category"] or "-", f"{row['option']}{_mark(row)}",
+                     f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
+                     _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),
+                     _number(row["p_adjusted"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
+            view.add_row(*(cell for cell, show in zip(cells, shown, strict=True) if show))
+        out.print(view, width=table_width(out, wide))
         for line in verdict_lines(group):
             out.print(line, soft_wrap=True, markup=False)
         out.print()
@@ -178,6 +191,11 @@ def print_summary(groups: list[Group], sweeps: list[Sweep]) -> None:
     for training in trainings:
         counts[training.status] = counts.get(training.status, 0) + 1
     out.print(f"{len(trainings)} trainings: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
+
+
+def _stop(row: dict) -> str:
+    """Why racing needed no more replicates of the row: ``(futile after 1)``; empty where it did not stop it."""
+    return f"({row['stopped']} after {row['stopped_after']})" if row["stopped"] in STOPS else ""
 
 
 def _owners(groups: list[Group]) -> list[int]:
