@@ -3,6 +3,7 @@ and jobs trained by an external script."""
 
 import csv
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -241,3 +242,24 @@ def test_runs_outside_a_sweep_are_compared_where_their_settings_match(tmp_path):
     rows = summary_json(tmp_path, tmp_path / "outputs")
     assert sorted((tuple(row["setting"]), row["n"], row["mean"]) for row in rows) == [
         (("data.image_size=32",), 2, pytest.approx(0.85)), (("data.image_size=64",), 1, 0.7)], "seeds: replicates"
+
+
+def test_summary_of_outputs_keeps_single_runs_out_of_the_sweeps_tables_and_says_where_they_are(tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    fake_sweep(outputs / "sweeps" / "mine", "model=test_resnet", "category=optimizer", SEEDS,
+               value=by_option({"base": [0.80, 0.82, 0.78], "SGD": [0.90, 0.91, 0.93]}))
+    for name, status in (("2026-12-01_10-00-00", "completed"), ("2026-12-01_11-00-00", "failed")):
+        run = outputs / "runs" / name  # a single run (python run_experiments.py), one of them bad input
+        shutil.copytree(outputs / "sweeps/mine/test_resnet/optimizer/SGD/seed-1", run)
+        record = json.loads((run / "result.json").read_text())
+        (run / "result.json").write_text(json.dumps({**record, "status": status}))
+    table = tmp_path / "summary.json"
+    assert main(["summary", str(outputs), "--json", str(table), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(table.read_text())
+    assert {row["sweep"] for row in rows} == {str(outputs / "sweeps" / "mine")}, "no single run in a sweep's table"
+    assert {row["option"]: row["n"] for row in rows} == {"AdamW": 3, "SGD": 3}
+    assert f"2 single run(s) outside any sweep, under {outputs / 'runs'}, are not in these tables: " \
+           f"hpsweep summary {outputs / 'runs'} compares them" in out
+    assert main(["summary", str(outputs / "runs"), "--json", str(table), "--no-plots"]) == 0
+    assert {row["sweep"] for row in json.loads(table.read_text())} == {str(outputs / "runs")}, "named, compared"

@@ -165,6 +165,7 @@ class Sweep:
     manifest: dict
     trainings: list[TrainingResult]
     left_out: list[Path] = field(default_factory=list)  # results of an earlier plan of the sweep
+    single_runs: list[Path] = field(default_factory=list)  # runs outside any sweep beside it, not compared with it
     redecided: str | None = None  # the sweep's own metric, where ``--metric`` decides instead
 
     @property
@@ -241,7 +242,10 @@ def held_out(trainings: Iterable[TrainingResult]) -> float:
 
 
 def load(paths: Iterable[Path]) -> list[Sweep]:
-    """Every sweep under ``paths`` (sweep dirs, or ``outputs/`` for all of them), and every run outside one."""
+    """Every sweep under ``paths`` (sweep dirs, or ``outputs/`` for all of them); the runs outside any sweep are
+    compared as one group where a path holds no sweep (``outputs/runs``), and only counted where it holds some
+    (``Sweep.single_runs`` of its first sweep), so that single runs, failed ones included, stay out of sweeps'
+    tables."""
     sweeps: list[Sweep] = []
     for top in paths:
         sweep_dirs, records = [], []
@@ -264,9 +268,11 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
                     training.eliminated = elimination(race, training.entry)
             left_out = [directory for directory in records if owner[directory] == sweep_dir and directory not in listed]
             sweeps.append(Sweep(sweep_dir, manifest, trainings, left_out))
-        lone = [TrainingResult.read(directory) for directory in records if owner[directory] is None]
-        if lone:  # runs outside any sweep: compared where their model and setting match
-            sweeps.append(Sweep(Path(top), {}, lone))
+        lone = [directory for directory in records if owner[directory] is None]
+        if lone and sweep_dirs:  # outputs/: its sweeps; its single runs (outputs/runs) are said, not mixed in
+            sweeps[len(sweeps) - len(sweep_dirs)].single_runs = lone
+        elif lone:  # runs outside any sweep: compared where their model and setting match
+            sweeps.append(Sweep(Path(top), {}, [TrainingResult.read(directory) for directory in lone]))
     return sweeps
 
 

@@ -6,6 +6,7 @@ test behind it; every category says which option won and why (``hpsweep.report.s
 
 import csv
 import json
+import os
 from pathlib import Path
 
 from hpsweep.display import console, format_duration, table_width
@@ -183,6 +184,10 @@ def print_summary(groups: list[Group], sweeps: list[Sweep], wide: bool = False) 
     for sweep in sweeps:
         for line in greedy_lines(sweep):
             out.print(line, soft_wrap=True, markup=False)
+        if sweep.single_runs:
+            where = Path(os.path.commonpath(sweep.single_runs))
+            out.print(f"{len(sweep.single_runs)} single run(s) outside any sweep, under {where}, are not in these "
+                      f"tables: hpsweep summary {where} compares them", soft_wrap=True, markup=False)
         if sweep.left_out:
             out.print(f"{sweep.directory}: {len(sweep.left_out)} result(s) of an earlier plan of this sweep (other "
                       "settings) are not in its comparisons", soft_wrap=True, markup=False)
