@@ -232,3 +232,19 @@ def test_fold_sweep_scores_distorted_validation_keeps_probabilities_predicts_and
     assert "ensemble of 4 runs" in capsys.readouterr().out and str(runs[1]) not in submission.read_text()
     assert f"{runs[1] / 'test_probabilities.csv'} could not be read (cut short): left as it is" in caplog.text
     assert not list(runs[1].glob("test_probabilities.csv.corrupt-*")), "a command that only reads moves nothing"
+
+
+def test_ids_without_their_extension_are_one_problem_that_says_what_an_id_is(competition, tmp_path):
+    """The csv layout's ids are file names with their extension: a CSV of bare ids is one problem, not one line
+    per image."""
+    def bare_ids(root):
+        text = (root / "train.csv").read_text()
+        (root / "train.csv").write_text(text.replace(".png,", ","))
+    root = break_copy(competition, tmp_path, bare_ids)
+    problems = data_problems(compose("model=test_resnet", *csv_overrides(root)).data)
+    missing = [problem for problem in problems if "not exist" in problem]
+    assert len(missing) == 1, problems
+    first = first_train_image(root)
+    assert missing[0].startswith("170 of 182 listed images do not exist")
+    assert f"{first}.png is there; an id is the image's whole file name, extension included (the csv layout's " \
+           f"rules: an id column of {first}.png, not {first})" in missing[0]

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import CPU_SIZE, ROOT
 from test_sweep_plan import plan
 from test_sweeps import ENV, results, run_sweep, sweep_command
 
@@ -310,6 +310,12 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
     # Broken's two (SGD's too where its first seed falls clearly behind the base's three)
     assert counts["eliminated"] >= 2 and set(counts) <= {"eliminated", "stopped (futile)"}, \
         "every training the race did not run is shown as eliminated, or stopped where more seeds would not decide it"
+    # the sweep's own command line with its dir: what racing stopped is never to run, as the sweep itself says
+    assert main(["--config-dir", str(broken_conf), "matrix", *CPU_SIZE, "hydra.sweeper.control_seeds=0", *SWEEP,
+                 f"hydra.sweep.dir={sweep_dir}"]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == (
+        f"{len(trained)} of 9 trainings are done in {sweep_dir}, {9 - len(trained)} stopped by racing (never to run): "
+        "nothing is left to run")
 
 
 def test_the_stopping_simulation_trains_less_than_every_replicate_for_no_more_wrong_answers():

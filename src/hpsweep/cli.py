@@ -118,8 +118,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
             # a sweep dir named on the command line: what is done there is counted, not estimated
             sweep_dir = next((Path(item.split("=", 1)[1]) for item in arguments
                               if item.startswith("hydra.sweep.dir=")), None)
-            done, new_data = done_in(sweep_dir, trainings, lambda job: loader.load_sweep_config(
-                master, list(job.overrides))) if sweep_dir else (set(), 0)
+            done, new_data, stopped = done_in(sweep_dir, trainings, lambda job: loader.load_sweep_config(
+                master, list(job.overrides))) if sweep_dir else (set(), 0, {})
     except (HydraException, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -143,7 +143,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         identical = not training.is_base and about["config"] is not None and about["config"] == base.get("config")
         later = stages.index(training.category) if training.category in stages[1:] else 0  # the base: stage 1
         searched = about["search"] is not None and training.category is not None
-        seconds = None if later or identical or training in done else estimator.seconds(
+        seconds = None if later or identical or training in done or training in stopped else estimator.seconds(
             training.model, training.category, training.option, about["epochs"], about["image_size"])
         if seconds is not None and searched:
             seconds *= n_trials
@@ -162,7 +162,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         option = training.option + "".join(f" {item}" for item in training.setting)
         tables[model].add_row(training.category or "-", option, training.replicate_label, what,
                               "" if later else f"{about['label']}_<ts>",
-                              "done" if training in done else format_duration(seconds) if seconds is not None else "")
+                              "done" if training in done else stopped[training] if training in stopped
+                              else format_duration(seconds) if seconds is not None else "")
     for table in tables.values():
         out.print(table)
     rows = compared_rows(trainings)
@@ -194,9 +195,10 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
         out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(stages, 1))
                   + "; each stage's base carries the winners before it")
     done -= same  # counted once, as the base
-    left = len(trainings) - len(same) - len(done)
-    if done:
-        out.print(f"{len(done)} of {len(trainings) - len(same)} trainings are done in {sweep_dir}: "
+    left = len(trainings) - len(same) - len(done) - len(stopped)
+    if done or stopped:
+        raced = f", {len(stopped)} stopped by racing (never to run)" if stopped else ""
+        out.print(f"{len(done)} of {len(trainings) - len(same)} trainings are done in {sweep_dir}{raced}: "
                   + ("the rest is estimated" if left else "nothing is left to run"), soft_wrap=True, markup=False)
     if new_data:
         out.print(f"{new_data} of them are new: the data they read changed since they were trained in {sweep_dir}",
@@ -208,17 +210,22 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     return 0
 
 
-def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int]:
+def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int, dict]:
     """The trainings completed in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
     one's composed config and the files it reads (another config's result in the same directory is not this
-    training's); and how many trainings are new only because those files changed."""
+    training's); how many trainings are new only because those files changed; and those racing stopped there
+    (its ``race.json``), each with its state (``eliminated``, ``stopped (futile)``): never to run."""
     from hpsweep.provenance import DataDigests
     from hpsweep.sweep.manifest import read_manifest, recorded_fingerprints
     from hpsweep.sweep.plan import existing_jobs, fingerprint
+    from hpsweep.sweep.race_record import elimination, read_race, stop_kind, untrained_status
 
     if not sweep_dir.is_dir():
-        return set(), 0
+        return set(), 0, {}
     manifest = read_manifest(sweep_dir)
+    race = read_race(sweep_dir)
+    entries = {entry.get("fingerprint"): entry for entry in (manifest or {}).get("trainings", [])}
+    stopped = {}
     existing = existing_jobs(sweep_dir, recorded_fingerprints(manifest))
     trained_on = {entry["config_fingerprint"]: entry.get("data_digest") for entry in (manifest or {}).get(
         "trainings", []) if entry.get("config_fingerprint")}
@@ -232,7 +239,10 @@ def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int]:
             done.add(training)
         elif trained_on.get(fingerprint(cfg), data) != data:
             new_data += 1
-    return done, new_data
+        elif race and job_fingerprint in entries and (why := elimination(race, entries[job_fingerprint])):
+            state = untrained_status(why)
+            stopped[training] = state if state == "eliminated" else f"{state} ({stop_kind(why)})"
+    return done, new_data, stopped
 
 
 def describe_jobs(jobs: list, compose_job) -> list[dict]:

@@ -6,6 +6,7 @@ Indexing and checking need no torch: the pre-flight scans every file before any 
 
 import csv
 import functools
+import glob
 import io
 import logging
 from collections.abc import Callable
@@ -214,12 +215,17 @@ def _index_test_dir(index: FileIndex, test_dir: str | None, submission: Path | N
         index.test_ids = [path.name for path in index.test_paths]
 
 
+MISSING_SHOWN = 3  # more missing images than this are one problem: the ids likely do not name the files
+
+
 def scan(index: FileIndex) -> list[str]:
-    """Every problem of the data set: the index's own, then each image that is missing or unreadable."""
+    """Every problem of the data set: the index's own, then the images that are missing (a few one by one, many as
+    one problem saying what the ids should be) and each one that cannot be read."""
     problems = list(index.problems)
+    missing = [path for path in [*index.paths, *index.test_paths] if index.opener is None and not path.is_file()]
+    problems += missing_images(missing, len(index.paths) + len(index.test_paths))
     for path in [*index.paths, *index.test_paths]:
         if index.opener is None and not path.is_file():
-            problems.append(f"image {path} does not exist")
             continue
         try:
             with index.open(path) as image:
@@ -227,3 +233,21 @@ def scan(index: FileIndex) -> list[str]:
         except Exception as error:  # PIL raises many types for a damaged file
             problems.append(f"image {index.name(path)} cannot be read: {type(error).__name__}: {error}")
     return problems
+
+
+def missing_images(missing: list[Path], listed: int) -> list[str]:
+    """``image ... does not exist`` for a few; for more, one problem naming the first few and, where files named
+    like the ids with an extension are there, that an id must be the file's whole name."""
+    if len(missing) <= MISSING_SHOWN:
+        return [f"image {path} does not exist" for path in missing]
+    folders = sorted({str(path.parent) for path in missing})
+    examples = ", ".join(path.name for path in missing[:MISSING_SHOWN])
+    problem = (f"{len(missing)} of {listed} listed images do not exist in {', '.join(folders)} "
+               f"(the first: {examples})")
+    near = sorted(path.parent.glob(f"{glob.escape(path.name)}.*")) if (path := missing[0]).parent.is_dir() else []
+    if near:
+        problem += (f": {near[0].name} is there; an id is the image's whole file name, extension included "
+                    f"(the csv layout's rules: an id column of {near[0].name}, not {path.name})")
+    else:
+        problem += ": each id of the CSV is an image's file name, extension included, in the images folder"
+    return [problem]
