@@ -40,7 +40,8 @@ def test_seeds_are_replicates_and_the_base_is_trained_once_for_every_row_it_answ
     assert "5 rows, 12 trainings" in output, "the rows hpsweep matrix counts: each category's options"
     # a cosine period fixed at 25 is not 1 epoch: said once for the sweep, with the fix, not once per job
     assert output.count("the cosine schedule (scheduler.lr_scheduler.T_max=25) is longer") == 1
-    assert "jobs 0-11 (12 jobs): the cosine schedule" in output and "T_max=null to follow the run's length" in output
+    assert "trainings 0-11 (12 trainings): the cosine schedule" in output
+    assert "T_max=null to follow the run's length" in output
     found = results(sweep_dir)
     assert len(found) == 3 * (1 + 1 + 2), "per seed: the base, SGD, Focal, LabelSmoothing"
     assert "optimizer/AdamW" not in " ".join(found) and "loss_function/CrossEntropy" not in " ".join(found)

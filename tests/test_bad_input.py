@@ -114,6 +114,8 @@ def test_a_cosine_period_that_is_not_the_runs_length_is_flagged_not_refused():
     from hpsweep.validation import config_warnings
 
     assert config_warnings(compose("trainer.max_epochs=5")) == [], "the base cosine spans the run (T_max null)"
+    assert config_warnings(compose("trainer=external", "trainer.command=./run_b3.sh", "trainer.max_epochs=8",
+                                   "scheduler.lr_scheduler.T_max=25")) == [], "the script trains: no hpsweep schedule"
     [short] = config_warnings(compose("trainer.max_epochs=30", "scheduler.lr_scheduler.T_max=25"))  # the seed's
     assert short.startswith("the cosine schedule (scheduler.lr_scheduler.T_max=25) is shorter than trainer.max_epochs"
                             "=30: the learning rate reaches eta_min at epoch 25 and rises again after it; set "

@@ -153,7 +153,7 @@ def test_a_sweeps_preflight_names_each_model_without_weights_once():
                  for seed, model in enumerate(models)]
     problems = job_problems(trainings, [compose(*training.overrides) for training in trainings])
     assert len(problems) == 1 and problems[0].startswith(
-        "jobs 0, 1 (2 jobs): model resnet50.tv2_in1k (model.pretrained=true): pretrained weights"), problems
+        "trainings 0, 1 (2 trainings): model resnet50.tv2_in1k (model.pretrained=true): pretrained weights"), problems
 
 
 def test_a_compressed_shard_is_named_not_misread(tmp_path):

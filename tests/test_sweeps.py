@@ -136,17 +136,18 @@ def test_preflight_reports_every_problem_and_runs_nothing(tmp_path, extended_con
                          config_dir=extended_conf)
     assert finished.returncode == 1
     errors = finished.stderr
-    assert "5 problem(s) in 6 jobs; nothing was started" in errors
-    assert "jobs 0, 1, 2, 3, 4, 5 (6 jobs): optimizer.lr=-1: a learning rate must be a number > 0" in errors
+    assert "5 problem(s) in 6 trainings; nothing was started" in errors
+    assert "trainings 0, 1, 2, 3, 4, 5 (6 trainings): optimizer.lr=-1: a learning rate must be a number > 0" in errors
     assert "data.batch_size=0: expected an integer >= 1" in errors
     assert "early_stopping.patience=0: expected an integer >= 1" in errors
-    assert "jobs 0, 1, 2 (3 jobs): data.image_size=40 does not fit test_vit: " in errors
-    assert "jobs 3, 4, 5 (3 jobs): model.name='resnet5' is not a timm model; closest timm names: resnet50" in errors
+    assert "trainings 0, 1, 2 (3 trainings): data.image_size=40 does not fit test_vit: " in errors
+    assert "trainings 3, 4, 5 (3 trainings): model.name='resnet5' is not a timm model; closest timm names: " \
+           "resnet50" in errors
 
     unknown_option = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "scheduler=Cosine,OneCycle")
     assert unknown_option.returncode == 1
-    assert "4 problem(s) in 4 jobs; nothing was started" in unknown_option.stderr
-    assert ("job 0 (test_resnet / base (optimizer/AdamW) scheduler=Cosine): scheduler='Cosine': no "
+    assert "4 problem(s) in 4 trainings; nothing was started" in unknown_option.stderr
+    assert ("training 0 (test_resnet / base (optimizer/AdamW) scheduler=Cosine): scheduler='Cosine': no "
             "scheduler/Cosine.yaml in the config dir; options: CosineAnnealingLR, OneCycleLR") in unknown_option.stderr
     assert "scheduler='OneCycle': no scheduler/OneCycle.yaml in the config dir; closest: OneCycleLR" in \
         unknown_option.stderr

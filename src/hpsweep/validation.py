@@ -177,7 +177,10 @@ def recipe_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
 
 def config_warnings(cfg: DictConfig) -> list[str]:
     """What will run, but likely not as meant: a warmup as long as the run, a cosine period that is not the
-    run's length. Nothing where the epochs are invalid: that error makes it moot."""
+    run's length. Nothing where the epochs are invalid: that error makes it moot, nor with ``trainer=external``,
+    whose own script trains (hpsweep's scheduler does not run)."""
+    if "command" in cfg.trainer.keys():
+        return []
     scheduler = cfg.scheduler.lr_scheduler
     warmup, epochs = scheduler.get("warmup_epochs"), cfg.trainer.max_epochs
     if isinstance(warmup, (int, float)) and isinstance(epochs, int) and warmup >= epochs >= 1:

@@ -411,14 +411,14 @@ class Driver:
             except HydraException as error:  # an unknown option: named with the closest ones
                 message = missing_option(str(error), self.config_loader.get_group_options) or \
                     composition_error(error)
-                problems.append(f"job {number} ({training.label}): {message}")
+                problems.append(f"training {number} ({training.label}): {message}")
                 composed.append(None)
         if self.hpsweep_app:
             from hpsweep.sweep.preflight import job_problems
 
             problems += job_problems(trainings, [job.task if job is not None else None for job in composed])
         if problems:
-            raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} jobs; "
+            raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} trainings; "
                                                 "nothing was started")
         return composed
 

@@ -84,7 +84,8 @@ def job_problems(jobs: list[Training], configs: list[DictConfig | None]) -> list
 
 
 def _which(numbers: list[int], jobs: list[Training]) -> str:
+    """The trainings a problem concerns, by their numbers in the plan: counted as ``hpsweep matrix`` counts them."""
     if len(numbers) == 1:
-        return f"job {numbers[0]} ({jobs[numbers[0]].label})"
+        return f"training {numbers[0]} ({jobs[numbers[0]].label})"
     listed = ", ".join(map(str, numbers)) if len(numbers) <= 6 else f"{numbers[0]}-{numbers[-1]}"
-    return f"jobs {listed} ({len(numbers)} jobs)"
+    return f"trainings {listed} ({len(numbers)} trainings)"
