@@ -15,15 +15,18 @@ from hpsweep.sweep.plan import Training, bare_key
 
 
 def fake_sweep(root: Path, *arguments: str, value: Callable[[Training], float | str | None],
-               choices: dict = DEFAULT_CHOICES) -> list[Training]:
+               choices: dict = DEFAULT_CHOICES, real_fingerprints: bool = False) -> list[Training]:
     """Write a sweep of ``arguments`` into ``root``; ``value(training)`` is its val_f1, or a status
-    (``failed``, ``pruned``), or None for a training that never started."""
+    (``failed``, ``pruned``), or None for a training that never started. ``real_fingerprints``: each training's
+    fingerprint is its composed config's, as the sweeper records it (what ``best --verify`` looks trainings up by);
+    otherwise a digest of its overrides."""
     trainings = plan(*arguments, choices=choices)
     entries = []
     for training in trainings:
         directory = root / training.subdir
         directory.mkdir(parents=True)
-        job_fingerprint = hashlib.sha256(" ".join(training.overrides).encode()).hexdigest()[:16]
+        job_fingerprint = real_fingerprint(training) if real_fingerprints else \
+            hashlib.sha256(" ".join(training.overrides).encode()).hexdigest()[:16]
         entries.append(training_entry(training, directory, root, job_fingerprint))
         result = value(training)
         if result is None:
@@ -42,6 +45,16 @@ def fake_sweep(root: Path, *arguments: str, value: Callable[[Training], float | 
                                   "config_name": "config"}, "fixed": fixed, "metric": "val_f1", "direction": "max",
                           "alpha": 0.05, "default_choices": choices, "strategy": "union"}, entries)
     return trainings
+
+
+def real_fingerprint(training: Training) -> str:
+    """The fingerprint the sweeper gives the training: of its config composed from ``conf/`` and of its data."""
+    from hydra import compose, initialize_config_dir
+
+    from hpsweep.provenance import DataDigests
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return DataDigests().fingerprint(compose(config_name="config", overrides=list(training.overrides)))
 
 
 def write_history(directory: Path, final: float, epochs: int = 3) -> None:

@@ -123,7 +123,8 @@ def test_a_leader_that_beats_the_base_at_the_looks_boundary_wins_and_stops_its_c
     assert "Focal" not in read_race(tmp_path / "late").get(("test_resnet", (), 0, "loss_function"), {})
 
 
-def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status(tmp_path, capsys):
+def won_early(tmp_path, real_fingerprints: bool = False) -> None:
+    """A 3-seed sweep of the loss function whose Focal beat the base after 2 seeds (efficacy stopping)."""
     from fake_sweeps import fake_sweep
 
     seeds = {"base": [0.80, 0.81, 0.805], "Focal": [0.99, 0.985], "LabelSmoothing": [0.50, 0.51]}
@@ -132,7 +133,8 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
         number = int(training.replicate[0].split("=")[1])
         return seeds[training.option][number - 1] if number <= len(seeds[training.option]) else None
 
-    trainings = fake_sweep(tmp_path, "model=test_resnet", "category=loss_function", "seed=1,2,3", value=value)
+    trainings = fake_sweep(tmp_path, "model=test_resnet", "category=loss_function", "seed=1,2,3", value=value,
+                           real_fingerprints=real_fingerprints)
     outcomes = []
     for training in trainings:
         outcome = Outcome(training, tmp_path / training.subdir, training.subdir, None)
@@ -146,6 +148,31 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
         outcomes.append(outcome)
     assert race(tmp_path, outcomes, efficacy="haybittle_peto").ready() == []
 
+
+def test_verify_trains_only_the_replicates_the_sweep_did_not_train(tmp_path, monkeypatch, capsys):
+    """Focal won after 2 of 3 seeds: ``best --verify`` takes those two from the sweep and trains seed 3 alone."""
+    from hpsweep.report import verify
+
+    won_early(tmp_path, real_fingerprints=True)
+    asked = []
+
+    def train_combination(recommendation, best_dir, extra, replicates):
+        asked.append(replicates)
+        return [], "trained now in (not in this test)"
+
+    monkeypatch.setattr(verify, "train_combination", train_combination)
+    main(["best", str(tmp_path), "--verify"])
+    assert asked == [[["seed=3"]]], "only the seed the race did not train"
+    report = json.loads((tmp_path / "best" / "verify_best_test_resnet.json").read_text())
+    assert report["trained"] == ("already trained in the sweep: test_resnet/loss_function/Focal/seed-1, "
+                                 "test_resnet/loss_function/Focal/seed-2; trained now in (not in this test)")
+    assert verify.as_sweeps([["seed=1"], ["seed=3"]]) == [["seed=1,3"]]
+    assert verify.as_sweeps([["seed=1", "fold=0"], ["seed=2", "fold=1"]]) == [["seed=1", "fold=0"],
+                                                                              ["seed=2", "fold=1"]]
+
+
+def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status(tmp_path, capsys):
+    won_early(tmp_path)
     rows = answer_of(tmp_path)
     assert rows["Focal"]["best"] and rows["Focal"]["stopped"] == "efficacy" and rows["Focal"]["n"] == 2
     assert "better than the base by +0.1825" in rows["Focal"]["verdict"]

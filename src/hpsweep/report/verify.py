@@ -27,9 +27,10 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
     if not recommendation.changed:
         out.print(f"verify {recommendation.name}: every category kept the base: the combination is the base")
         return {"name": recommendation.name, "trust": None, "reason": "the combination is the base"}
-    trainings, where = already_trained(recommendation)
-    if trainings is None:
-        trainings, where = train_combination(recommendation, best_dir, extra)
+    trainings, missing, where = already_trained(recommendation)
+    if missing:  # only the replicates the sweep did not train (a race won early trains fewer)
+        trained, trained_where = train_combination(recommendation, best_dir, extra, missing)
+        trainings, where = trainings + trained, "; ".join(filter(None, (where, trained_where)))
     metric = group.sweep.metric
     combination = RowResult(group.model, None, "combination", trainings)
     base = group.base
@@ -79,44 +80,63 @@ def replicate_combinations(recommendation: Recommendation) -> list[list[str]]:
     return [list(combination) for combination in itertools.product(*sweeps)]
 
 
-def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult] | None, str]:
-    """The sweep's trainings of the combination, one per replicate, found by fingerprint; None if any is missing."""
+def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult], list[list[str]], str]:
+    """The sweep's completed trainings of the combination, found by fingerprint, one per replicate; the replicates
+    it has none of (as overrides, ``[["seed=3"]]``: every one where the app's config cannot be composed); and
+    where the found ones are."""
     from hydra import compose, initialize_config_dir
 
     from hpsweep.provenance import DataDigests
 
     sweep = recommendation.group.sweep
     app = sweep.manifest.get("app") or {}
+    replicates = replicate_combinations(recommendation)
     if not app.get("config_dir") or not Path(app["config_dir"]).is_dir():
-        return None, ""
-    by_fingerprint = {training.entry.get("fingerprint"): training for training in sweep.trainings}
-    found, digests = [], DataDigests()
+        return [], replicates, ""
+    by_fingerprint = {training.entry.get("fingerprint"): training for training in sweep.trainings
+                      if training.status == "completed"}
+    found, missing, digests = [], [], DataDigests()
     with initialize_config_dir(config_dir=app["config_dir"], version_base="1.3"):
-        for replicate in replicate_combinations(recommendation):
+        for replicate in replicates:
             cfg = compose(config_name=app["config_name"], overrides=[*recommendation.overrides, *replicate])
             training = by_fingerprint.get(digests.fingerprint(cfg))
-            if training is None or training.status != "completed":
-                return None, ""
-            found.append(training)
-    return found, "already trained in the sweep: " + ", ".join(str(t.directory.relative_to(sweep.directory))
-                                                                for t in found)
+            (found.append(training) if training is not None else missing.append(replicate))
+    where = ", ".join(str(training.directory.relative_to(sweep.directory)) for training in found)
+    return found, missing, f"already trained in the sweep: {where}" if found else ""
 
 
-def train_combination(recommendation: Recommendation, best_dir: Path,
-                      extra: list[str]) -> tuple[list[TrainingResult], str]:
-    """Run the combination's replicates as a sweep of the app, in ``<sweep dir>/verify/<name>``."""
+def train_combination(recommendation: Recommendation, best_dir: Path, extra: list[str],
+                      replicates: list[list[str]]) -> tuple[list[TrainingResult], str]:
+    """Run the combination's ``replicates`` (each as its overrides) as a sweep of the app, in
+    ``<sweep dir>/verify/<name>``: one sweep of them all, or one per replicate where they are not one product."""
     sweep = recommendation.group.sweep
     app = sweep.manifest.get("app") or {}
     verify_dir = sweep.directory / "verify" / recommendation.name
     command = [sys.executable, app.get("script") or "run_experiments.py"]
     if app.get("config_dir"):
         command += ["--config-path", app["config_dir"], "--config-name", app["config_name"]]
-    command += ["--config-dir", str(best_dir), "-m", f"+experiment={recommendation.name}",
-                *recommendation.replicates, *extra, f"hydra.sweep.dir={verify_dir}"]
-    console().print("training the combination: " + " ".join(command[1:]))
-    subprocess.run(command)
+    command += ["--config-dir", str(best_dir), "-m", f"+experiment={recommendation.name}"]
+    for sweeps in as_sweeps(replicates):
+        console().print("training the combination: " + " ".join([*command[1:], *sweeps, *extra]))
+        subprocess.run([*command, *sweeps, *extra, f"hydra.sweep.dir={verify_dir}"])
     trainings = [training for found in load([verify_dir]) for training in found.trainings]
     return trainings, f"trained now in {verify_dir}"
+
+
+def as_sweeps(replicates: list[list[str]]) -> list[list[str]]:
+    """Replicates as sweep overrides: ``[["seed=1"], ["seed=3"]]`` -> ``[["seed=1,3"]]`` where they are the product
+    of each key's values (one key always is); otherwise one sweep each."""
+    values: dict[str, list[str]] = {}
+    for replicate in replicates:
+        for item in replicate:
+            key, value = item.split("=", 1)
+            if value not in values.setdefault(key, []):
+                values[key].append(value)
+    product = [[f"{key}={value}" for key, value in zip(values, combination, strict=True)]
+               for combination in itertools.product(*values.values())]
+    if sorted(map(sorted, product)) == sorted(map(sorted, replicates)):
+        return [[f"{key}={','.join(found)}" for key, found in values.items()]]
+    return replicates
 
 
 def _as_base(candidate: Candidate) -> Candidate:
