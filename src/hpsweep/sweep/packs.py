@@ -237,7 +237,7 @@ class Task:
 def main() -> None:
     """A training of a pack: ``python -m hpsweep.sweep.packs <call.pkl> <return.json>``. The call is the launcher
     itself, pickled by the task as submitit pickles every job (whoever can write the submitit folder can run code as
-    the sweep's user: ``README``, "What a shared sweep dir trusts"); the return is data."""
+    the sweep's user: ``docs/reliability.md``, "What a shared sweep dir trusts"); the return is data."""
     call, returned = map(Path, sys.argv[1:3])
     if os.environ.get("HPSWEEP_PACK_CPUS"):
         os.sched_setaffinity(0, [int(cpu) for cpu in os.environ["HPSWEEP_PACK_CPUS"].split(",")])

@@ -178,7 +178,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     if intervals:  # Hydra's BasicSweeper refuses them too ("does not support sweep type"), with a traceback
         raise ConfigError([f"{line}: an interval is a range to sample from, not values to sweep; list the values "
                            f"({bare_key(line)}=0.001,0.01,0.1), or search it with an option file's search: mapping "
-                           "(README: Search inside a category)" for line in intervals])
+                           "(docs/how-to/search.md)" for line in intervals])
     by_key = {override.get_key_element(): override for override in overrides}
     # another app has no `category` key: its users add one (+category=...), which jobs then do without
     category_key = next((key for key in ("category", "+category", "++category") if key in by_key), None)

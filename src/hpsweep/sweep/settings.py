@@ -29,7 +29,8 @@ class SweepSettings:
     multiplicity: str = "bh"
     fdr: float | None = None  # the rate multiplicity holds false wins to; null: alpha
     # where no replicate key is swept, the base trains this many more seeds so that each option's one run is
-    # tested against seed luck (README: What alpha means); 0: off, the best mean is then untested, never a win
+    # tested against seed luck (docs/statistics.md, What alpha means); 0: off, the best mean is then untested,
+    # never a win
     control_seeds: int = 4
     pruner: str = "median"  # none | median | hyperband: stop options clearly behind their category's others
     prune_warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
