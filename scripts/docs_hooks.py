@@ -38,6 +38,16 @@ def flatten(value, prefix: str = "") -> list[tuple[str, object]]:
     return [(prefix.rstrip("."), value)]
 
 
+def package_of(group: str, text: str) -> str:
+    """Where Hydra puts an option file's keys: its ``# @package`` header (``_global_``: the top), else its group's
+    path (``hydra/launcher`` -> ``hydra.launcher``)."""
+    for line in text.splitlines():
+        if line.startswith("# @package "):
+            package = line.split(maxsplit=2)[2].strip()
+            return "" if package == "_global_" else package.replace("_group_", group.replace("/", "."))
+    return group.replace("/", ".")
+
+
 def _cell(value) -> str:
     text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
@@ -69,18 +79,29 @@ def configuration_page() -> str:
                 content = yaml.safe_load(path.read_text()) or {}
             except yaml.YAMLError as error:  # a broken option file fails the build with its name
                 raise ValueError(f"conf/{group}/{path.name}: not YAML: {error}") from error
-            keys = ", ".join(f"`{key}`" for key, _ in flatten(content) if key and key != "defaults")
+            package = package_of(group, path.read_text())
+            keys = ", ".join(f"`{key}`" for key, _ in _keys(content, package))
             lines.append(f"| [`{path.stem}`](#{_anchor(group, path.stem)}) | {keys} |")
         lines.append("")
         for path in paths:
             content = yaml.safe_load(path.read_text()) or {}
+            package = package_of(group, path.read_text())
+            where = f"its keys go under `{package}`" if package else \
+                "its keys are the config's own (`@package _global_`)"
             lines += [f"### `{group}/{path.stem}` {{#{_anchor(group, path.stem)}}}", "",
-                      "| key | value |", "|---|---|"]
-            lines += [f"| `{key}` | {_cell(value)} |" for key, value in flatten(content) if key]
+                      f"`{group}={path.stem}`; {where}.", "", "| key | value |", "|---|---|"]
+            lines += [f"| `{key}` | {_cell(value)} |" for key, value in _keys(content, package)]
             lines += ["", f"??? note \"conf/{group}/{path.name}\"", "    ```yaml"]
             lines += [f"    {line}".rstrip() for line in path.read_text().rstrip().splitlines()]
             lines += ["    ```", ""]
     return "\n".join(lines) + "\n"
+
+
+def _keys(content: dict, package: str) -> list[tuple[str, object]]:
+    """Each key the file sets, dotted from the config's top, with its value (its defaults list left out)."""
+    content = {key: value for key, value in content.items() if key != "defaults"} if isinstance(content, dict) \
+        else content
+    return [(f"{package}.{key}" if package else key, value) for key, value in flatten(content) if key]
 
 
 def _anchor(group: str, option: str) -> str:
