@@ -71,6 +71,7 @@ def configuration_page() -> str:
              "## The base combination: `conf/config.yaml`", "",
              "The defaults list picks one option per group: the base every row is compared with.", "",
              "```yaml", (CONF / "config.yaml").read_text().rstrip(), "```", ""]
+    lines += sweeper_section()
     for group, paths in groups().items():
         lines += [f"## `{group}`", "", f"{len(paths)} option file(s) in `conf/{group}/`.", "",
                   "| option | keys it sets |", "|---|---|"]
@@ -95,6 +96,39 @@ def configuration_page() -> str:
             lines += [f"    {line}".rstrip() for line in path.read_text().rstrip().splitlines()]
             lines += ["    ```", ""]
     return "\n".join(lines) + "\n"
+
+
+def sweeper_section() -> list[str]:
+    """``hydra.sweeper.*``: the category sweeper's settings, read from the dataclass that holds them (found by
+    walking ``src/``, wherever it lives), each with its default and the comments beside it."""
+    import dataclasses
+    import importlib
+    import re
+
+    source = next(path for path in sorted(SRC.rglob("*.py")) if "class SweepSettings" in path.read_text())
+    module = importlib.import_module(".".join(source.relative_to(SRC).with_suffix("").parts))
+    defaults = module.SweepSettings()
+    text = source.read_text()
+    body = text[text.index("class SweepSettings"):].splitlines()[1:]
+    comments: dict[str, str] = {}
+    above: list[str] = []
+    for line in body:
+        if re.match(r"\s{4}(@|def )", line):
+            break
+        if (match := re.match(r"\s{4}#\s?(.*)", line)):
+            above.append(match.group(1))
+        elif (match := re.match(r"\s{4}(\w+):[^#]*(?:#\s?(.*))?$", line)):
+            comments[match.group(1)] = " ".join([*above, match.group(2) or ""]).strip()
+            above = []
+    lines = ["## The sweeper: `hydra.sweeper.*`", "",
+             "The category sweeper's settings (`hydra.sweeper.<key>=<value>` on the command line), read from "
+             f"`{source.relative_to(ROOT)}`: each key, its default and what it does.", "",
+             "| key | default | what it does |", "|---|---|---|"]
+    for item in dataclasses.fields(defaults):
+        value = getattr(defaults, item.name)
+        lines.append(f"| `hydra.sweeper.{item.name}` | {_cell(value)} | "
+                     f"{comments.get(item.name, '').replace('|', '&#124;')} |")
+    return lines + [""]
 
 
 def _keys(content: dict, package: str) -> list[tuple[str, object]]:
