@@ -100,3 +100,12 @@ def test_the_newest_sweep_one_liner_picks_the_newest_timestamped_sweep(tmp_path)
         (tmp_path / "outputs" / "sweeps" / name).mkdir(parents=True)
     picked = subprocess.run(["bash", "-c", expression], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert picked.stdout.strip().rstrip("/") == "outputs/sweeps/2026-12-01_09-05-12"
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere():
+    """The README stays short (about 150 lines at most), and each file it links to exists (the site's own links
+    are checked by mkdocs build --strict)."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    targets = [target for target in re.findall(r"\]\(([^)#\s]+)", text) if "://" not in target]
+    assert targets and [target for target in targets if not (ROOT / target).exists()] == []
