@@ -174,7 +174,8 @@ def test_the_summary_fits_100_columns_shows_every_column_when_wide_and_ends_with
                value=by_option({"base": [0.80, 0.82, 0.78], "SGD": [0.80, 0.82, 0.78 + 2.6e-5],
                                 "Focal": [0.80, 0.83, 0.79], "LabelSmoothing": [0.81, 0.80, 0.8]}))
     assert main(["report", str(sweep)]) == 0
-    capsys.readouterr()
+    page = sweep / "report" / "index.html"
+    assert capsys.readouterr().out == f"wrote {page}: open {page.resolve().as_uri()} in a browser\n"
     assert main(["summary", str(sweep), "--no-plots"]) == 0
     lines = capsys.readouterr().out.splitlines()
     table = [line for line in lines if "┃" in line or "│" in line]

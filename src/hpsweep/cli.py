@@ -348,7 +348,8 @@ def report(directories: list[Path], out: Path | None, metric: str | None, direct
     sweeps = load_sweeps(directories, metric, direction)
     if sweeps is None:
         return 1
-    print(f"wrote {write(sweeps, out or default_path(directories[0]))}")
+    page = write(sweeps, out or default_path(directories[0]))
+    print(f"wrote {page}: open {page.resolve().as_uri()} in a browser")
     return 0
 
 
