@@ -73,7 +73,10 @@ def test_the_report_of_a_half_finished_sweep_shows_what_runs_what_waits_and_what
 
 @pytest.mark.xdist_group("turned")
 def test_a_running_sweep_keeps_its_page_current_and_stops_reloading_at_its_end(turned):
-    *_, snapshots = turned
+    sweep_dir, _, _, printed, snapshots = turned
+    page = (sweep_dir / "report" / "index.html").resolve()
+    assert f"open {page.as_uri()} in a browser: the sweep's page (hpsweep report rewrites it)" in printed, \
+        "the sweep ends naming its page, as a file:// address"
     live = [snapshot for snapshot in snapshots if RELOADS in snapshot]
     done = [int(PROGRESS.search(snapshot)[2]) for snapshot in live]
     assert len(set(done)) >= 2 and done == sorted(done), f"the progress counts change between trainings: {done}"

@@ -467,9 +467,9 @@ class Driver:
         if self.settings.report:
             from hpsweep.report.page import Keeper, refresh
 
-            if not live:
-                refresh(sweep_dir, live)
-            elif self.page is None:
+            if not live and (page := refresh(sweep_dir, live)) is not None:  # the sweep's end: where to look
+                print(f"open {page.resolve().as_uri()} in a browser: the sweep's page (hpsweep report rewrites it)")
+            elif live and self.page is None:
                 self.page = Keeper(sweep_dir)
 
     def say_new_data(self, outcomes: list[Outcome], manifest: dict | None) -> None:
