@@ -61,8 +61,10 @@ def test_the_winner_is_chosen_by_mean_not_by_its_luckiest_replicate():
     others = [candidate("Other", [0.70, 0.71, 0.70]), candidate("More", [0.71, 0.70, 0.71])]
     verdict = verdict_of([base, lucky, steady, *others])
     assert verdict.winner == "Steady" and not verdict.kept_base
-    assert "better than the base by +0.1033 (p=" in verdict.reason and "Dunnett, 4 option(s)" in verdict.reason
+    assert "better than the base by +0.1033 (p=" in verdict.reason
     assert "Lucky's own spread" in verdict.against_base["Lucky"].method, "it spoils no other row's test"
+    # and with a row on its own spread, the comparison is corrected by Holm's bound, which needs no joint law
+    assert "Holm, 4 option(s) against the base (one tested on its own spread)" in verdict.reason
 
 
 def test_a_winner_within_noise_of_the_base_keeps_the_base_and_says_what_it_would_detect():
@@ -132,6 +134,11 @@ def test_an_option_less_stable_than_the_rest_is_tested_on_its_own_spread():
     assert "Wild's own spread (less stable than the rest)" in wild.parts and wild.se > 3 * steady.se
     assert wild.df < evidence.df and evidence.df == 4, "the pool holds the three stable rows alone"
     assert not verdict_of(rows).winner == "Wild", "its mean is +0.08, its seeds far apart"
+    tests = compare(evidence, rows, True, 0.05)
+    raw = sorted((test.p_value, option) for option, test in tests.items())
+    holm = np.maximum.accumulate([min(1.0, p * (3 - rank)) for rank, (p, _) in enumerate(raw)])
+    assert [tests[option].p_comparison for _, option in raw] == pytest.approx(holm), "Holm over the 3 options"
+    assert all(test.method.startswith("Holm, 3 option(s)") for test in tests.values())
 
 
 def test_dunnett_corrects_for_the_best_of_several_options():

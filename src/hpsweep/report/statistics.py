@@ -138,7 +138,8 @@ def evidence_of(candidates: Sequence[Candidate], metric: str, held_out: float | 
 def compare(evidence: Evidence, candidates: Sequence[Candidate], higher_is_better: bool, alpha: float,
             boundaries: Sequence[float] = ()) -> dict[str, Test]:
     """Each option against the base, Dunnett-corrected over the comparison's options (every one it started with:
-    those without a value count too). ``boundaries``: the efficacy looks the race planned (their sum before the
+    those without a value count too); Holm-corrected where a row is tested on its own spread (Dunnett's joint law
+    assumes the pooled variance). ``boundaries``: the efficacy looks the race planned (their sum before the
     last is added to the last look's p; a recorded win brings its own stage-wise p)."""
     sign = 1.0 if higher_is_better else -1.0
     base = next((c for c in candidates if c.is_base), None)
@@ -159,20 +160,28 @@ def compare(evidence: Evidence, candidates: Sequence[Candidate], higher_is_bette
     scale = np.sqrt(np.diag(covariance))
     correlation = covariance / np.outer(scale, scale) if scale.all() else np.eye(len(pairs))
     statistics = [(contrasts[c.option].t(sign), contrasts[c.option].df) for c in tested]
-    family = many_to_one(statistics, correlation, untested=len(options) - len(tested))
+    raw = [float(student.sf(t_value, own_df)) for t_value, own_df in statistics]
     df = min(df for _, df in statistics)
-    critical = critical_value(len(options), correlation, df, alpha)
+    # a row tested on its own spread leaves the statistics' joint law unknown: Holm's bound, which needs none of it
+    distribution_free = any(row in fitted.unstable for c in tested for row in (c.row, base.row))
+    if distribution_free:  # the options without a value count as tests that found nothing
+        family = list(_holm(np.array(raw + [1.0] * (len(options) - len(tested)))))[:len(tested)]
+        critical = float(student.isf(alpha / len(options), df))
+        name = f"Holm, {len(options)} option(s) against the base (one tested on its own spread), one-sided"
+    else:
+        family = many_to_one(statistics, correlation, untested=len(options) - len(tested))
+        critical = critical_value(len(options), correlation, df, alpha)
+        name = f"Dunnett, {len(options)} option(s) against the base, one-sided"
     spent = sum(boundaries[:-1]) if len(boundaries) > 1 else 0.0
     tests = {c.option: Test(None, None, "no completed replicate") for c in options}
-    for c, (t_value, own_df), p_family in zip(tested, statistics, family, strict=True):
+    for c, (_, own_df), p_raw, p_family in zip(tested, statistics, raw, family, strict=True):
         contrast = contrasts[c.option]
         looks = f"; plus {spent:.3g} the race's earlier looks spent" if spent and c.stagewise is None else ""
         p_comparison = c.stagewise if c.stagewise is not None else min(1.0, p_family + spent)
         tests[c.option] = Test(
-            contrast.estimate, float(student.sf(t_value, own_df)),
-            f"Dunnett, {len(options)} option(s) against the base, one-sided, {own_df:.0f} df "
-            f"({', '.join(contrast.parts)}){looks}", contrast.se, own_df, p_comparison,
-            critical=critical * contrast.se, detectable=detectable(contrast.se, critical, own_df),
+            contrast.estimate, p_raw, f"{name}, {own_df:.0f} df ({', '.join(contrast.parts)}){looks}", contrast.se,
+            own_df, p_comparison, critical=critical * contrast.se,
+            detectable=detectable(contrast.se, critical, own_df),
             replicates=min(fitted.counts[c.row], fitted.counts[base.row]))
     return tests
 
