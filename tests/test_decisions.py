@@ -101,19 +101,20 @@ def test_metric_redecides_a_finished_sweep_and_best_writes_that_choice(turned, t
 def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
     sweep_dir, root, _, finished, _ = turned
     manifest = json.loads((sweep_dir / "sweep.json").read_text())
-    assert len(manifest["trainings"]) == 5, "base (= none) and its 2 control seeds, light, documents"
+    # base (= none) and its 2 control seeds; light, documents and timm's three policies
+    assert len(manifest["trainings"]) == 8, [entry["rows"] for entry in manifest["trainings"]]
     base = next(entry for entry in manifest["trainings"] if entry["is_base"])
     assert {(row["category"], row["option"]) for row in base["rows"]} >= {("augmentation", "none")}
     shown = hpsweep("--config-dir", ROOT / "conf", "matrix", *turned_arguments(root), f"hydra.sweep.dir={sweep_dir}",
                     "--results", sweep_dir)
     assert shown.returncode == 0, shown.stderr
-    assert "base's training (same config)" in shown.stdout and "\n5 trainings" in shown.stdout
+    assert "base's training (same config)" in shown.stdout and "\n8 trainings" in shown.stdout
     assert "2 of them the base's control seeds" in shown.stdout
     # one count of rows everywhere: the options of the categories (the base answers its own option)
-    assert "3 rows: 1 model(s) x 1 categories" in shown.stdout and "3 rows, 5 trainings: 5 to run" in finished
+    assert "6 rows: 1 model(s) x 1 categories" in shown.stdout and "6 rows, 8 trainings: 8 to run" in finished
     assert finished.count("data.test_dir=auto: using") == 1, "said once, not by each scan of the folder"
     # on the finished sweep's dir, the matrix counts what is done instead of estimating it
-    assert f"5 of 5 trainings are done in {sweep_dir}: nothing is left to run" in shown.stdout
+    assert f"8 of 8 trainings are done in {sweep_dir}: nothing is left to run" in shown.stdout
     assert "estimated time" not in shown.stdout
     longer = hpsweep("--config-dir", ROOT / "conf", "matrix", *turned_arguments(root), "trainer.max_epochs=21",
                      f"hydra.sweep.dir={sweep_dir}", "--results", sweep_dir)

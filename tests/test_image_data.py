@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import torch
 from competition_data import CLASSES, write_competition, write_image_folder
-from conftest import compose, run_experiments
+from conftest import compose, option_names, run_experiments
 from test_faults import damage
 from test_sweeps import results, run_sweep
 from wandb_records import read_records
@@ -66,8 +66,9 @@ def test_augmentation_category_sweeps_an_image_folder(tmp_path):
                          "data.balance=sampler", "trainer.max_epochs=1")
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
-    assert sorted(found) == ["test_resnet/augmentation/documents", "test_resnet/augmentation/light",
-                             "test_resnet/base"], "the base is their reference, and none is the base's training"
+    options = [f"test_resnet/augmentation/{name}" for name in option_names("augmentation") if name != "none"]
+    assert len(options) >= 5 and sorted(found) == sorted([*options, "test_resnet/base"]), \
+        "every option, timm's policies too; the base is their reference, and none is the base's training"
     assert {row["option"] for row in found["test_resnet/base"]["rows"]} == {"base", "none"}
     assert all(result["status"] == "completed" for result in found.values())
 
@@ -160,6 +161,52 @@ def test_without_augmentation_training_sees_exactly_what_evaluation_sees():
     light = compose("data=csv", "data.root=x", "augmentation=light").data.augmentation
     train, evaluation = build_transforms(32, (0.5,) * 3, (0.5,) * 3, light, "squash")
     assert len(train.transforms) > len(evaluation.transforms), "an augmentation adds random operations"
+
+
+@pytest.mark.parametrize("option", [name for name in option_names("augmentation") if name != "none"])
+def test_each_augmentation_option_is_timms_training_transform_with_its_keys(option):
+    from PIL import Image
+
+    from hpsweep.train.data import build_transforms
+
+    cfg = compose("data=csv", "data.root=x", f"augmentation={option}", "model=test_resnet")
+    augmentation = cfg.data.augmentation
+    train, evaluation = build_transforms(32, (0.5,) * 3, (0.5,) * 3, augmentation, "squash")
+    names = [type(step).__name__ for step in train.transforms]
+    assert "RandomResizedCropAndInterpolation" in names, "timm's crop, from the image"
+    policy = augmentation.get("auto_augment") or ""
+    assert ("RandAugment" in names) == policy.startswith("rand"), names
+    assert ("AugMixAugment" in names) == policy.startswith("augmix"), names
+    assert ("RandomErasing" in names) == bool(augmentation.get("re_prob")), names
+    assert ("RandomRotation" in names) == bool(augmentation.get("rotation")), "hpsweep's rotation, where asked"
+    page = Image.new("RGB", (300, 200), "white")
+    assert train(page).shape == evaluation(page).shape == (3, 32, 32)
+
+
+def test_timms_imagenet_randaugment_runs_at_its_top_magnitude():
+    from PIL import Image
+    from timm.data.auto_augment import rand_augment_transform
+
+    # rand-...-inc1 posterizes to 0 bits at magnitude 10: Pillow 13 refuses it, so pyproject pins Pillow 12
+    strongest = rand_augment_transform("rand-n1-m10-mstd0-p1.0", {}, transforms=["PosterizeIncreasing"])
+    assert strongest(Image.new("RGB", (8, 8), "white")).getpixel((0, 0)) == (0, 0, 0)
+
+
+def test_evaluation_follows_the_models_pretrained_crop_and_interpolation():
+    from torchvision import transforms
+
+    from hpsweep.train.data import build_transforms
+    from hpsweep.train.models import data_arguments
+
+    cfg = compose("data=csv", "data.root=x", "data.resize=crop", "model=test_resnet")
+    arguments = data_arguments(cfg.data, cfg.model.name)
+    assert (arguments["interpolation"], arguments["crop_pct"]) == ("bilinear", 0.95), "timm's test_resnet config"
+    _, evaluation = build_transforms(32, augmentation=None, resize="crop", **arguments)
+    resize = next(step for step in evaluation.transforms if isinstance(step, transforms.Resize))
+    assert resize.size == 33 and resize.interpolation == transforms.InterpolationMode.BILINEAR, "32 / 0.95"
+    chosen = data_arguments(compose("data=csv", "data.root=x", "data.crop_pct=1.0", "data.interpolation=bicubic").data,
+                            cfg.model.name)
+    assert (chosen["interpolation"], chosen["crop_pct"]) == ("bicubic", 1.0), "the data option's own values win"
 
 
 def test_the_layouts_conventional_files_are_found_and_null_turns_one_off(competition, caplog):

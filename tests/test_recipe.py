@@ -83,7 +83,12 @@ def test_recipe_options_pass_the_pre_flight(category):
     (["scheduler_warmup=step_warmup", "scheduler.lr_scheduler.sched=linear"],
      "scheduler_warmup/step_warmup.yaml: scheduler.lr_scheduler.sched='linear'"),
     (["+optimizer.layer_decay=0.75"], "optimizer.layer_decay=0.75: timm's optimizer scales each layer's rate"),
-], ids=["ema_above_one", "ema_zero", "mixup_focal", "mixup_prob", "clip_mode", "timm_sched", "layer_decay"])
+    (["data=csv", "data.root=x", "augmentation=light", "+data.augmentation.hlfip=0.5"],
+     "augmentation/light.yaml: data.augmentation.hlfip: not an argument of timm.data.create_transform"),
+    (["data=csv", "data.root=x", "augmentation=randaugment", "data.augmentation.auto_augment=randaug-m9"],
+     "augmentation/randaugment.yaml: data.augmentation.auto_augment='randaug-m9': expected a timm policy"),
+], ids=["ema_above_one", "ema_zero", "mixup_focal", "mixup_prob", "clip_mode", "timm_sched", "layer_decay",
+        "augmentation_key", "augmentation_policy"])
 def test_the_pre_flight_refuses_a_recipe_that_cannot_train(overrides, expected, in_process_job):
     cfg = in_process_job(*overrides)  # as a job sees it: the option files named by Hydra's runtime choices
     with pytest.raises(ConfigError) as raised:

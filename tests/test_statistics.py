@@ -61,8 +61,11 @@ def test_the_winner_is_chosen_by_mean_not_by_its_luckiest_replicate():
     others = [candidate("Other", [0.70, 0.71, 0.70]), candidate("More", [0.71, 0.70, 0.71])]
     verdict = verdict_of([base, lucky, steady, *others])
     assert verdict.winner == "Steady" and not verdict.kept_base
-    assert "better than the base by +0.1033 (p=" in verdict.reason and "Dunnett, 4 option(s)" in verdict.reason
+    assert "better than the base by +0.1033 (p=" in verdict.reason
     assert "Lucky's own spread" in verdict.against_base["Lucky"].method, "it spoils no other row's test"
+    # with a row on its own spread, Dunnett's covers the pooled rows at their share of alpha (Bonferroni's split)
+    assert "Dunnett over the 3 of 4 option(s) on the pooled variance, at 0.75 of alpha" in verdict.reason
+    assert verdict.against_base["Lucky"].method.startswith("Bonferroni, 1 of 4 option(s)")
 
 
 def test_a_winner_within_noise_of_the_base_keeps_the_base_and_says_what_it_would_detect():
@@ -132,6 +135,20 @@ def test_an_option_less_stable_than_the_rest_is_tested_on_its_own_spread():
     assert "Wild's own spread (less stable than the rest)" in wild.parts and wild.se > 3 * steady.se
     assert wild.df < evidence.df and evidence.df == 4, "the pool holds the three stable rows alone"
     assert not verdict_of(rows).winner == "Wild", "its mean is +0.08, its seeds far apart"
+    tests = compare(evidence, rows, True, 0.05)
+    assert tests["Wild"].p_comparison == pytest.approx(min(1.0, 3 * tests["Wild"].p_value)), "a third of alpha"
+    alone = compare(evidence_of(rows[:3], "val_f1"), rows[:3], True, 0.05)  # Dunnett's over A and B alone
+    assert tests["A"].p_comparison == pytest.approx(min(1.0, alone["A"].p_comparison * 3 / 2), rel=0.05)
+    at_their_share = compare(evidence_of(rows[:3], "val_f1"), rows[:3], True, 0.05 * 2 / 3)
+    assert tests["A"].critical == pytest.approx(at_their_share["A"].critical, rel=0.01)
+    assert tests["A"].critical > alone["A"].critical, "a smaller share of alpha needs a larger difference"
+    unsteady_base = [candidate("base", [0.99, 0.75, 0.90], is_base=True), *rows[1:3],
+                     candidate("C", [0.80, 0.81, 0.80])]
+    tests = compare(evidence_of(unsteady_base, "val_f1"), unsteady_base, True, 0.05)
+    raw = sorted((test.p_value, option) for option, test in tests.items())
+    holm = np.maximum.accumulate([min(1.0, p * (3 - rank)) for rank, (p, _) in enumerate(raw)])
+    assert [tests[option].p_comparison for _, option in raw] == pytest.approx(holm), "the base apart: Holm's"
+    assert all(test.method.startswith("Holm, 3 option(s)") for test in tests.values())
 
 
 def test_dunnett_corrects_for_the_best_of_several_options():

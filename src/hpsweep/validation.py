@@ -32,6 +32,14 @@ TIMM_SCHEDULES = ("cosine", "tanh", "step", "multistep", "plateau", "poly")
 # losses mixup trains with: cross entropy becomes timm's SoftTargetCrossEntropy, the others take soft targets
 SOFT_TARGET_LOSSES = ("torch.nn.CrossEntropyLoss", "timm.loss.SoftTargetCrossEntropy", "timm.loss.BinaryCrossEntropy")
 
+# hpsweep's own augmentation keys, for what timm's create_transform lacks (documents turn and rotate on paper)
+OWN_AUGMENTATION_KEYS = ("rotation", "fill")
+# the augmentation keys passed to timm.data.create_transform as they are
+TIMM_AUGMENTATION_KEYS = ("scale", "ratio", "hflip", "vflip", "color_jitter", "color_jitter_prob", "grayscale_prob",
+                          "gaussian_blur_prob", "auto_augment", "re_prob", "re_mode", "re_count")
+# a timm policy string's first part (rand-m9-mstd0.5, augmix-m5-w4-d2, or an AutoAugment policy's name)
+AUTO_AUGMENT_KINDS = ("rand", "augmix", "original", "originalr", "v0", "v0r", "3a")
+
 
 def config_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
     """Every invalid value in ``cfg``, each naming the key, the value and what is allowed; a recipe option's
@@ -159,6 +167,7 @@ def recipe_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
                clip.get("clip_grad"), "expected a number > 0 (or grad_clip=none)")
         expect(clip.get("clip_mode", "norm") in CLIP_MODES, "grad_clip", "trainer.grad_clip.clip_mode",
                clip.get("clip_mode"), f"expected one of {', '.join(CLIP_MODES)}")
+    problems += augmentation_problems(cfg.data.get("augmentation"), option_file(cfg, "augmentation", choices))
     lr_scheduler = cfg.scheduler.lr_scheduler
     timm_schedule = str(lr_scheduler.get("_target_", "")).endswith("create_scheduler_v2")
     if cfg.optimizer.get("layer_decay") is not None and not timm_schedule:
@@ -172,6 +181,30 @@ def recipe_problems(cfg: DictConfig, choices: dict | None = None) -> list[str]:
                lr_scheduler.get("sched"), f"expected one of {', '.join(TIMM_SCHEDULES)}")
         expect(number(lr_scheduler.get("warmup_epochs", 0), 0), group, "scheduler.lr_scheduler.warmup_epochs",
                lr_scheduler.get("warmup_epochs"), "expected a number >= 0")
+    return problems
+
+
+def augmentation_problems(augmentation, where: str) -> list[str]:
+    """The augmentation option's keys that timm's ``create_transform`` (or hpsweep's rotation) would refuse."""
+    if augmentation is None:
+        return []
+    known = TIMM_AUGMENTATION_KEYS + OWN_AUGMENTATION_KEYS
+    problems = [f"{where}: data.augmentation.{key}: not an argument of timm.data.create_transform nor hpsweep's "
+                f"{'/'.join(OWN_AUGMENTATION_KEYS)}; expected one of {', '.join(known)}"
+                for key in augmentation if key not in known]
+    policy = augmentation.get("auto_augment")
+    if policy is not None and str(policy).split("-")[0] not in AUTO_AUGMENT_KINDS:
+        problems.append(f"{where}: data.augmentation.auto_augment={policy!r}: expected a timm policy: one of "
+                        f"{', '.join(AUTO_AUGMENT_KINDS)}, alone or with its settings after dashes (e.g. "
+                        "rand-m9-mstd0.5-inc1, augmix-m5-w4-d2, v0), or null")
+    scale = augmentation.get("scale")
+    if scale is not None and not (len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1):
+        problems.append(f"{where}: data.augmentation.scale={list(scale)!r}: expected [low, high] with "
+                        "0 < low <= high <= 1 (the fraction of the image a random crop keeps)")
+    for key in ("hflip", "vflip", "re_prob", "gaussian_blur_prob", "grayscale_prob"):
+        value = augmentation.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            problems.append(f"{where}: data.augmentation.{key}={value!r}: a probability: expected 0 to 1")
     return problems
 
 

@@ -138,7 +138,9 @@ def evidence_of(candidates: Sequence[Candidate], metric: str, held_out: float | 
 def compare(evidence: Evidence, candidates: Sequence[Candidate], higher_is_better: bool, alpha: float,
             boundaries: Sequence[float] = ()) -> dict[str, Test]:
     """Each option against the base, Dunnett-corrected over the comparison's options (every one it started with:
-    those without a value count too). ``boundaries``: the efficacy looks the race planned (their sum before the
+    those without a value count too). An option tested on its own spread (less stable than the rest) falls outside
+    Dunnett's joint law: it takes a Bonferroni share of alpha and the pooled ones the rest; with the base on its
+    own spread, Holm's bound over them all. ``boundaries``: the efficacy looks the race planned (their sum before the
     last is added to the last look's p; a recorded win brings its own stage-wise p)."""
     sign = 1.0 if higher_is_better else -1.0
     base = next((c for c in candidates if c.is_base), None)
@@ -159,20 +161,39 @@ def compare(evidence: Evidence, candidates: Sequence[Candidate], higher_is_bette
     scale = np.sqrt(np.diag(covariance))
     correlation = covariance / np.outer(scale, scale) if scale.all() else np.eye(len(pairs))
     statistics = [(contrasts[c.option].t(sign), contrasts[c.option].df) for c in tested]
-    family = many_to_one(statistics, correlation, untested=len(options) - len(tested))
-    df = min(df for _, df in statistics)
-    critical = critical_value(len(options), correlation, df, alpha)
+    raw = [float(student.sf(t_value, own_df)) for t_value, own_df in statistics]
+    count, apart = len(options), [i for i, c in enumerate(tested) if c.row in fitted.unstable]
+    family: dict[int, tuple[float, float, str]] = {}  # each tested option's (p, critical t, method)
+    if base.row in fitted.unstable:  # every contrast holds the base's own spread: Holm's bound needs no joint law
+        holm = _holm(np.array(raw + [1.0] * (count - len(tested))))  # the options without a value found nothing
+        for i, (_, own_df) in enumerate(statistics):
+            family[i] = (float(holm[i]), float(student.isf(alpha / count, own_df)),
+                         f"Holm, {count} option(s) against the base (the base on its own spread), one-sided")
+    else:  # Dunnett's over the options on the pooled variance; Bonferroni's share of alpha for each apart
+        pooled = [i for i in range(len(tested)) if i not in apart]
+        share = (count - len(apart)) / count
+        if pooled:
+            within = correlation[np.ix_(pooled, pooled)]
+            adjusted = many_to_one([statistics[i] for i in pooled], within, untested=count - len(tested))
+            critical = critical_value(count - len(apart), within, min(statistics[i][1] for i in pooled),
+                                      alpha * share)
+            method = f"Dunnett, {count} option(s) against the base, one-sided" if not apart else \
+                f"Dunnett over the {count - len(apart)} of {count} option(s) on the pooled variance, at " \
+                f"{share:.2g} of alpha (Bonferroni's split with the option(s) on their own spread), one-sided"
+            family |= {i: (min(1.0, p / share), critical, method) for i, p in zip(pooled, adjusted, strict=True)}
+        for i in apart:
+            family[i] = (min(1.0, count * raw[i]), float(student.isf(alpha / count, statistics[i][1])),
+                         f"Bonferroni, 1 of {count} option(s) against the base (on its own spread), one-sided")
     spent = sum(boundaries[:-1]) if len(boundaries) > 1 else 0.0
     tests = {c.option: Test(None, None, "no completed replicate") for c in options}
-    for c, (t_value, own_df), p_family in zip(tested, statistics, family, strict=True):
-        contrast = contrasts[c.option]
+    for i, (c, (_, own_df), p_raw) in enumerate(zip(tested, statistics, raw, strict=True)):
+        contrast, (p_family, critical, method) = contrasts[c.option], family[i]
         looks = f"; plus {spent:.3g} the race's earlier looks spent" if spent and c.stagewise is None else ""
         p_comparison = c.stagewise if c.stagewise is not None else min(1.0, p_family + spent)
         tests[c.option] = Test(
-            contrast.estimate, float(student.sf(t_value, own_df)),
-            f"Dunnett, {len(options)} option(s) against the base, one-sided, {own_df:.0f} df "
-            f"({', '.join(contrast.parts)}){looks}", contrast.se, own_df, p_comparison,
-            critical=critical * contrast.se, detectable=detectable(contrast.se, critical, own_df),
+            contrast.estimate, p_raw, f"{method}, {own_df:.0f} df ({', '.join(contrast.parts)}){looks}", contrast.se,
+            own_df, p_comparison, critical=critical * contrast.se,
+            detectable=detectable(contrast.se, critical, own_df),
             replicates=min(fitted.counts[c.row], fitted.counts[base.row]))
     return tests
 

@@ -7,6 +7,7 @@ of ``n_folds`` stratified folds, drawn by ``split_seed`` (not ``seed``: seed rep
 images). Every result records which images it validated on (``ImageData.validation``).
 """
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomS
 from hpsweep.train import image_files
 from hpsweep.train.layouts import index_layout, index_of
 from hpsweep.train.splits import given_split_problems, split_indices, split_problems, validation_record
+from hpsweep.validation import TIMM_AUGMENTATION_KEYS
 
 BALANCE_MODES = ("none", "loss", "sampler")
 
@@ -146,8 +148,6 @@ class ImageFiles(Dataset):
 
 
 RESIZES = ("squash", "pad", "crop")
-
-
 class PadToSquare:
     """Pad the shorter side with ``fill`` so the whole image keeps its aspect inside a square."""
 
@@ -163,57 +163,43 @@ class PadToSquare:
         return functional.pad(image, [left, top, side - width - left, side - height - top], fill=self.fill)
 
 
-def geometry(image_size: int, resize: str, fill: int) -> list:
-    """How every image becomes ``image_size`` square, in training and evaluation alike: ``squash`` the whole
-    image to the square, ``pad`` it to a square first (aspect kept), or ``crop`` (timm's evaluation: the
-    shorter side to ``image_size``, then the centre)."""
+def build_transforms(image_size: int, mean, std, augmentation, resize: str = "squash", fill: int = 255,
+                     interpolation: str = "bicubic", crop_pct: float = 1.0) -> tuple:
+    """Training and evaluation transforms from ``timm.data.create_transform``, at the model's interpolation.
+
+    Evaluation by ``resize``: ``squash`` the whole image to the square, ``pad`` it to a square first (aspect kept,
+    ``fill`` around it), or ``crop`` (timm's evaluation: the shorter side to ``image_size / crop_pct``, then the
+    centre). Training with an augmentation option is timm's training transform with the option's keys (random
+    resized crop, flips, colour jitter, AutoAugment/RandAugment/AugMix, random erasing), taken from the image as
+    ``resize`` sees it (the padded square under ``pad``, a squashed square large enough for the smallest crop
+    under ``squash``), plus ``rotation`` where timm has none. ``augmentation=none`` trains on exactly what
+    evaluation sees."""
+    from timm.data import create_transform
     from torchvision import transforms
 
-    bicubic = transforms.InterpolationMode.BICUBIC
-    if resize == "squash":
-        return [transforms.Resize((image_size, image_size), interpolation=bicubic)]
-    if resize == "pad":
-        return [PadToSquare(fill), transforms.Resize((image_size, image_size), interpolation=bicubic)]
-    if resize == "crop":
-        return [transforms.Resize(image_size, interpolation=bicubic), transforms.CenterCrop(image_size)]
-    raise ValueError(f"data.resize={resize!r}: expected one of {', '.join(RESIZES)}")
-
-
-def build_transforms(image_size: int, mean, std, augmentation, resize: str = "squash", fill: int = 255) -> tuple:
-    """Training and evaluation transforms sharing one geometry (``resize``); the augmentation option adds its
-    random operations to training only: a random resized crop of the square, flips, rotation, blur and colour
-    jitter (torchvision), AutoAugment and random erasing (timm). ``augmentation=none`` adds nothing: training
-    then sees exactly what evaluation sees."""
-    from timm.data.auto_augment import rand_augment_transform
-    from timm.data.random_erasing import RandomErasing
-    from torchvision import transforms
-
-    shape = geometry(image_size, resize, fill)
-    to_tensor = [transforms.ToTensor(), transforms.Normalize(mean, std)]
-    evaluation = transforms.Compose([*shape, *to_tensor])
+    common = dict(interpolation=interpolation, mean=tuple(mean), std=tuple(std))
+    if resize not in RESIZES:
+        raise ValueError(f"data.resize={resize!r}: expected one of {', '.join(RESIZES)}")
+    square = [PadToSquare(fill)] if resize == "pad" else []
+    timm_eval = create_transform(image_size, crop_pct=crop_pct if resize == "crop" else 1.0,
+                                 crop_mode="center" if resize == "crop" else "squash", **common)
+    evaluation = transforms.Compose([*square, *timm_eval.transforms])
     if augmentation is None:  # no augmentation option chosen: train on the plain resized images
         return evaluation, evaluation
-    random_ops = []
-    if augmentation.scale[0] < 1:
-        random_ops.append(transforms.RandomResizedCrop(image_size, scale=tuple(augmentation.scale),
-                                                       interpolation=transforms.InterpolationMode.BICUBIC))
-    if augmentation.hflip:
-        random_ops.append(transforms.RandomHorizontalFlip(augmentation.hflip))
-    if augmentation.vflip:
-        random_ops.append(transforms.RandomVerticalFlip(augmentation.vflip))
-    if augmentation.rotation:
-        random_ops.append(transforms.RandomRotation(augmentation.rotation, fill=augmentation.fill))
-    if augmentation.blur:
-        random_ops.append(transforms.RandomApply([transforms.GaussianBlur(5, sigma=(0.1, 2.0))], p=augmentation.blur))
-    if augmentation.color_jitter:
-        strength = augmentation.color_jitter
-        random_ops.append(transforms.ColorJitter(brightness=strength, contrast=strength, saturation=strength))
-    if augmentation.auto_augment:
-        random_ops.append(rand_augment_transform(augmentation.auto_augment, {
-            "translate_const": int(image_size * 0.45), "img_mean": tuple(round(255 * value) for value in mean)}))
-    erasing = [RandomErasing(augmentation.random_erasing, mode="pixel", device="cpu")] \
-        if augmentation.random_erasing else []
-    return transforms.Compose([*shape, *random_ops, *to_tensor, *erasing]), evaluation
+    arguments = {key: augmentation[key] for key in TIMM_AUGMENTATION_KEYS if key in augmentation}
+    for key in ("scale", "ratio"):
+        if arguments.get(key) is not None:
+            arguments[key] = tuple(arguments[key])
+    arguments.setdefault("color_jitter", None)  # timm's default jitter is 0.4: an option that wants it says so
+    primary, secondary, final = create_transform(image_size, is_training=True, separate=True, **arguments, **common)
+    if resize == "squash":  # squashed first, as evaluation sees it, at a size where the smallest crop keeps detail
+        smallest = (arguments.get("scale") or (0.08, 1.0))[0]
+        side = math.ceil(image_size / math.sqrt(smallest))
+        square = [transforms.Resize((side, side), interpolation=transforms.InterpolationMode(interpolation))]
+    rotation = augmentation.get("rotation") or 0
+    turned = [transforms.RandomRotation(rotation, fill=augmentation.get("fill", 255))] if rotation else []
+    return transforms.Compose([*square, *primary.transforms, *turned, *secondary.transforms,
+                               *final.transforms]), evaluation
 
 
 def resolve_workers(num_workers: int | str) -> int:
@@ -228,7 +214,7 @@ def resolve_workers(num_workers: int | str) -> int:
 def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, seed: int, mean, std,
                val_fraction: float | None, n_folds, fold, num_workers: int | str, balance: str, augmentation,
                cache_images: bool, resize: str, pad_fill: int, val_distortions, split_seed: int = 0,
-               **extra) -> ImageData:
+               interpolation: str = "bicubic", crop_pct: float = 1.0, **extra) -> ImageData:
     asked = {"val_fraction": val_fraction, "n_folds": n_folds, "fold": fold}
     problems = index.problems + (given_split_problems(index.given_by, asked) if index.validation is not None else
                                  split_problems(index.labels, index.class_names, n_folds, fold))
@@ -236,7 +222,8 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
         from hpsweep.errors import ConfigError
 
         raise ConfigError(problems, summary="the data set cannot be used")
-    train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation, resize, pad_fill)
+    train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation, resize, pad_fill,
+                                                       interpolation, crop_pct)
     if index.validation is not None:  # the data's own split, as it is
         given = set(index.validation)
         train_idx, val_idx = [i for i in range(len(index.labels)) if i not in given], list(index.validation)
@@ -270,13 +257,14 @@ def image_folder(root: str, image_size: int, batch_size: int, seed: int, mean, s
                  val_fraction: float | None = None, n_folds: int | None = None, fold: int | None = None,
                  num_workers: int | str = "auto", balance: str = "none", cache_images: bool = False,
                  test_dir: str | None = "auto", resize: str = "squash", pad_fill: int = 255,
-                 val_distortions=(), val_dir: str | None = "auto", split_seed: int = 0) -> ImageData:
+                 val_distortions=(), val_dir: str | None = "auto", split_seed: int = 0,
+                 interpolation: str = "bicubic", crop_pct: float = 1.0) -> ImageData:
     """``root/<class>/<image>``, validated on ``val_dir`` (``val/<class>/`` beside root) where there is one;
     predictions for the images of ``test_dir``, by file name (scored too where it holds class folders)."""
     index = image_files.index_image_folder(root, test_dir, val_dir)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
-                      submission_columns=("id", "target"))
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed, interpolation,
+                      crop_pct, submission_columns=("id", "target"))
 
 
 def csv(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
@@ -285,14 +273,14 @@ def csv(root: str, image_size: int, batch_size: int, seed: int, mean, std, augme
         sample_submission: str | None = "auto", val_fraction: float = 0.15, n_folds: int | None = None,
         fold: int | None = None, num_workers: int | str = "auto", balance: str = "none",
         cache_images: bool = False, resize: str = "squash", pad_fill: int = 255, val_distortions=(),
-        split_seed: int = 0) -> ImageData:
+        split_seed: int = 0, interpolation: str = "bicubic", crop_pct: float = 1.0) -> ImageData:
     """The competition layout: a CSV of image id and target, images, optional class names and test set;
     predictions are written with the train CSV's target values, in the sample submission's order."""
     index = image_files.index_csv(root, train_csv, images_dir, id_column, target_column, meta_csv, test_dir,
                                   sample_submission)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
-                      submission_columns=(id_column, target_column))
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed, interpolation,
+                      crop_pct, submission_columns=(id_column, target_column))
 
 
 def auto(root: str, image_size: int, batch_size: int, seed: int, mean, std, augmentation=None,
@@ -300,13 +288,14 @@ def auto(root: str, image_size: int, batch_size: int, seed: int, mean, std, augm
          csv_file: str = "auto", test_dir: str | None = "auto", val_fraction: float | None = None,
          n_folds: int | None = None, fold: int | None = None, num_workers: int | str = "auto",
          balance: str = "none", cache_images: bool = False, resize: str = "squash", pad_fill: int = 255,
-         val_distortions=(), split_seed: int = 0) -> ImageData:
+         val_distortions=(), split_seed: int = 0, interpolation: str = "bicubic",
+         crop_pct: float = 1.0) -> ImageData:
     """Whatever layout ``hpsweep.train.layouts`` recognises at ``root`` (or ``layout`` names)."""
     index = index_layout(root, layout, image_column=image_column, label_column=label_column,
                          split_column=split_column, csv_file=csv_file, test_dir=test_dir)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,
-                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed,
-                      submission_columns=(index.id_column, "target"))
+                      balance, augmentation, cache_images, resize, pad_fill, val_distortions, split_seed, interpolation,
+                      crop_pct, submission_columns=(index.id_column, "target"))
 
 
 def data_problems(data_cfg) -> list[str]:

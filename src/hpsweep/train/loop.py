@@ -94,11 +94,10 @@ def tta_scores(model, data, device, autocast: dict, memory_format, tta: list[str
 
 
 def build_data(cfg: DictConfig):
-    """The configured data set's loaders, normalised as the model's pretrained weights expect."""
-    mean, std = models.input_normalization(cfg.model.name)
+    """The configured data set's loaders, normalised and resized as the model's pretrained weights expect."""
     # data.fingerprint says how hpsweep.provenance digests the files, not how to load them
     loaded = OmegaConf.masked_copy(cfg.data, [key for key in cfg.data if key != "fingerprint"])
-    return instantiate(loaded, seed=cfg.seed, mean=mean, std=std)
+    return instantiate(loaded, seed=cfg.seed, **models.data_arguments(cfg.data, cfg.model.name))
 
 
 def rng_states(generator: torch.Generator | None) -> dict:

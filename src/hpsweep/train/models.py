@@ -28,12 +28,26 @@ def check_model_name(name: str) -> None:
     raise UnknownModelError([f"model.name={name!r} is not a timm model; {hint}"])
 
 
-def input_normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The mean and std the model's pretrained weights expect (ImageNet's where timm records none)."""
+def input_config(name: str) -> dict:
+    """What the model's pretrained weights expect of their input, as timm records it (``mean``, ``std``,
+    ``interpolation``, ``crop_pct``; ImageNet's mean and std, bicubic and timm's 0.875 where it records none)."""
+    from timm.data import resolve_data_config
+
     pretrained_cfg = timm.get_pretrained_cfg(name)
+    resolved = resolve_data_config(pretrained_cfg=pretrained_cfg.to_dict() if pretrained_cfg else {})
     if pretrained_cfg is None:
-        return IMAGENET_MEAN, IMAGENET_STD
-    return tuple(pretrained_cfg.mean), tuple(pretrained_cfg.std)
+        resolved |= {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "interpolation": "bicubic"}
+    return {key: resolved[key] for key in ("mean", "std", "interpolation", "crop_pct")}
+
+
+def data_arguments(data_cfg: DictConfig, model_name: str) -> dict:
+    """What a data option is given of the model's input: mean and std always; ``interpolation`` and ``crop_pct``
+    where the option has the key, the model's where it says ``auto`` (a data set of the user's own, without the
+    keys, gets mean and std only; a run recorded before the keys existed, bicubic and 1.0 as it trained)."""
+    expected = input_config(model_name)
+    return {"mean": tuple(expected["mean"]), "std": tuple(expected["std"]),
+            **{key: expected[key] if data_cfg[key] == "auto" else data_cfg[key]
+               for key in ("interpolation", "crop_pct") if key in data_cfg}}
 
 
 def needs_img_size(name: str) -> bool:

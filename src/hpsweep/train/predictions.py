@@ -111,9 +111,9 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
                            f"left as it is; train {run_dir} again to predict with it"]) \
             from error
     model.to(device)
-    mean, std = models.input_normalization(cfg.model.name)
-    _, transform = build_transforms(cfg.data.image_size, mean, std, None, cfg.data.get("resize", "squash"),
-                                    cfg.data.get("pad_fill", 255))
+    _, transform = build_transforms(cfg.data.image_size, augmentation=None, resize=cfg.data.get("resize", "squash"),
+                                    fill=cfg.data.get("pad_fill", 255),
+                                    **models.data_arguments(cfg.data, cfg.model.name))
     loader = DataLoader(ImageFiles(paths, [-1] * len(paths), transform), batch_size=cfg.data.batch_size)
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     views = list(cfg.trainer.get("tta") or []) if tta is None else tta

@@ -4,6 +4,9 @@ import logging
 import netrc
 import os
 import re
+import secrets
+import string
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -43,10 +46,18 @@ def redact_secrets(config):
     return config
 
 
+def new_run_id() -> str:
+    """A W&B run id as W&B draws them (8 base-36 digits), drawn here so the job records it before the run starts."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
 class Tracker:
     """One W&B run, resumed when ``run_id`` names an earlier one.
 
-    ``finish`` must run whatever happens: a second ``wandb.init`` without it silently logs into the first run.
+    ``wandb.init`` (about 1.5 s: it starts W&B's service process) runs on a thread of its own while the job builds
+    its data and model; the run is waited for where it is first used, and its id is chosen here so that the job
+    records it at once. ``finish`` must run whatever happens: a second ``wandb.init`` without it silently logs
+    into the first run.
     """
 
     def __init__(self, *, project: str, entity: str | None, name: str, group: str | None, tags: list[str],
@@ -55,7 +66,8 @@ class Tracker:
         import wandb
 
         self.mode = resolve_mode(mode)
-        self.run = wandb.init(
+        self.run_id = run_id or new_run_id()
+        arguments = dict(
             project=project,
             entity=entity,
             name=name,
@@ -65,28 +77,43 @@ class Tracker:
             mode=self.mode,
             dir=str(run_dir),
             reinit="finish_previous",
-            id=run_id,  # an interrupted job resumes its own W&B run
-            resume="allow" if run_id else None,
+            id=self.run_id,
+            resume="allow",  # an interrupted job resumes its own W&B run; a new id starts a new one
             # SIGTERM (preemption, requeue) stops W&B's service at once, losing what it has not flushed to
             # the run's file: flush every second, not every 15
             settings=wandb.Settings(x_transaction_log_flush_interval=TRANSACTION_LOG_FLUSH_S, silent=not verbose),
         )
+        self._run, self._failed = None, None
+        self._started = threading.Thread(target=self._init, args=(arguments, name, sweep_dir), daemon=True)
+        self._started.start()
+
+    def _init(self, arguments: dict, name: str, sweep_dir: Path | None) -> None:
+        import wandb
+
+        try:
+            self._run = wandb.init(**arguments)
+        except BaseException as error:  # raised where the run is first used, in the job's own thread
+            self._failed = error
+            return
         log.info("W&B run %s %s", name, self.where(sweep_dir))
+
+    @property
+    def run(self):
+        self._started.join()
+        if self._failed is not None:
+            raise self._failed
+        return self._run
 
     def where(self, sweep_dir: Path | None) -> str:
         """One line in place of W&B's own banner: where the run goes, and how to upload it if offline (a sweep's
         runs all at once; a run of its own by itself)."""
         if self.mode == "online":
-            return f"logs to {self.run.url}"
+            return f"logs to {self._run.url}"
         if self.mode == "offline":
-            offline = Path(self.run.dir).parent
+            offline = Path(self._run.dir).parent
             upload = f"hpsweep sync {sweep_dir}" if sweep_dir else f"wandb sync {offline}"
             return f"is offline in {offline}; upload with {upload}"
         return "is disabled (logger.mode=disabled)"
-
-    @property
-    def run_id(self) -> str:
-        return self.run.id
 
     def log_epoch(self, row: dict, epoch: int) -> None:
         self.run.log(row, step=epoch, commit=True)  # written now, not when the next epoch is logged
@@ -104,7 +131,9 @@ class Tracker:
         self.run.log_artifact(artifact)
 
     def finish(self, failed: bool) -> None:
-        self.run.finish(exit_code=1 if failed else 0)
+        self._started.join()
+        if self._run is not None:  # a run W&B could not start has nothing to finish
+            self._run.finish(exit_code=1 if failed else 0)
 
     def finish_interrupted(self) -> None:
         """Mark the run preempting and finish it; the requeued job resumes it under the same id.
