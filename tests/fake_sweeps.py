@@ -10,8 +10,8 @@ from pathlib import Path
 from conftest import CONF_DIR, ROOT
 from test_sweep_plan import DEFAULT_CHOICES, plan
 
-from hpsweep.sweep.manifest import training_entry, write_manifest
-from hpsweep.sweep.plan import Training, bare_key
+from hpsweep.core.manifest import training_entry, write_manifest
+from hpsweep.core.trainings import Training, bare_key
 
 
 def fake_sweep(root: Path, *arguments: str, value: Callable[[Training], float | str | None],

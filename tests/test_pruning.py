@@ -10,9 +10,9 @@ from conftest import CONF_DIR
 from test_sweeps import results, run_sweep
 
 from hpsweep.cli import main
-from hpsweep.records import read_history
-from hpsweep.report.answers import answer
-from hpsweep.report.results import load
+from hpsweep.core.records import read_history
+from hpsweep.decide.answers import answer
+from hpsweep.decide.results import load
 from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, Pruning, replay, study_names
 
 TINY = ["model=test_resnet", "data.image_size=16"]

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from hpsweep.naming import project_name
-from hpsweep.report.answers import Group, code_versions
-from hpsweep.sweep.plan import BASE, bare_key
-from hpsweep.sweep.search import value_text
-from hpsweep.sweep.stages import read_decisions
+from hpsweep.core.naming import project_name
+from hpsweep.core.trainings import BASE, bare_key, value_text
+from hpsweep.decide.answers import Group, code_versions
+from hpsweep.decide.stage_record import read_decisions
 
 NOT_CARRIED = ("hydra", "logger")  # overrides that do not change what is trained
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
@@ -76,7 +75,7 @@ def recommend(group: Group) -> Recommendation:
     chosen: dict[str, tuple[str | None, str]] = {}  # category -> (option or None for the base, why)
     stages = read_decisions(group.sweep.directory)
     if stages and group.sweep.redecided:
-        from hpsweep.errors import ConfigError
+        from hpsweep.core.errors import ConfigError
 
         raise ConfigError([f"{group.sweep.directory}: a greedy sweep's stages trained around the winners "
                            f"{group.sweep.redecided} chose, so another metric cannot choose its path; `hpsweep summary "
@@ -180,7 +179,7 @@ def final_groups(groups: list[Group]) -> list[Group]:
 def write_best(groups: list[Group], out_dir: Path | None, sources: list[str]) -> list[tuple[Recommendation, Path, str]]:
     """One experiment config per final comparison, into ``out_dir/experiment/`` (default: the sweep's own
     ``best/experiment/``, so the user's checkout stays clean). Returns (recommendation, file, command)."""
-    from hpsweep.errors import ConfigError
+    from hpsweep.core.errors import ConfigError
 
     written: list[tuple[Recommendation, Path, str]] = []
     for group in final_groups(groups):

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hpsweep.errors import ConfigError
-from hpsweep.records import (
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.records import (
     PREDICTIONS_FILE,
     TEST_PROBABILITIES_FILE,
     VAL_PROBABILITIES_FILE,
     read_probabilities,
     write_csv_atomic,
 )
-from hpsweep.report.results import TrainingResult, load
+from hpsweep.decide.results import TrainingResult, load
 
 log = logging.getLogger(__name__)
 

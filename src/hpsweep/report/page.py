@@ -23,12 +23,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from hpsweep.display import format_duration
-from hpsweep.records import write_atomic
-from hpsweep.report.answers import Group, answer
+from hpsweep.core.display import format_duration
+from hpsweep.core.records import write_atomic
+from hpsweep.decide.answers import Group, answer
+from hpsweep.decide.results import Sweep, load
+from hpsweep.decide.statistics import signed
 from hpsweep.report.best import experiment_yaml, final_groups, recommend
-from hpsweep.report.results import Sweep, load
-from hpsweep.report.statistics import signed
 from hpsweep.report.summary import greedy_lines, rows, verdict_lines
 
 REPORT_DIR, REPORT_FILE = "report", "index.html"

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hpsweep.metrics import value_range
-from hpsweep.naming import project_name
-from hpsweep.records import read_history
-from hpsweep.report.answers import Group
+from hpsweep.core.metrics import value_range
+from hpsweep.core.naming import project_name
+from hpsweep.core.records import read_history
+from hpsweep.decide.answers import Group
 
 CHOSEN, OTHER, NOT_COMPLETED, BASE_LINE = "#2a9d8f", "#4f7cac", "#e76f51", "#888888"
 

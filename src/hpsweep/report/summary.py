@@ -1,19 +1,19 @@
 """``hpsweep summary``: what won, per sweep, model and category: tables, CSV, JSON, Markdown (plots: ``plots``).
 
 Every row shows its replicates (n, mean, std, min, max), its difference to the base combination and the
-test behind it; every category says which option won and why (``hpsweep.report.statistics``).
+test behind it; every category says which option won and why (``hpsweep.decide.statistics``).
 """
 
 import csv
 import json
 from pathlib import Path
 
-from hpsweep.display import console, format_duration
-from hpsweep.report.answers import Group, code_versions
-from hpsweep.report.results import Sweep
-from hpsweep.report.statistics import signed
-from hpsweep.sweep.race_record import STOPS
-from hpsweep.sweep.stages import read_decisions
+from hpsweep.core.display import console, format_duration
+from hpsweep.decide.answers import Group, code_versions
+from hpsweep.decide.race_record import STOPS
+from hpsweep.decide.results import Sweep
+from hpsweep.decide.stage_record import read_decisions
+from hpsweep.decide.statistics import signed
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "p_adjusted", "best", "metric", "values", "replicates", "verdict")

@@ -12,12 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hpsweep.display import console
-from hpsweep.records import write_json_atomic
-from hpsweep.report.answers import RowResult
+from hpsweep.core.display import console
+from hpsweep.core.records import write_json_atomic
+from hpsweep.decide.answers import RowResult
+from hpsweep.decide.results import TrainingResult, load
+from hpsweep.decide.statistics import Candidate, compare, evidence_of
 from hpsweep.report.best import Recommendation
-from hpsweep.report.results import TrainingResult, load
-from hpsweep.report.statistics import Candidate, compare, evidence_of
 
 
 def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> dict:
@@ -83,7 +83,7 @@ def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult
     """The sweep's trainings of the combination, one per replicate, found by fingerprint; None if any is missing."""
     from hydra import compose, initialize_config_dir
 
-    from hpsweep.provenance import DataDigests
+    from hpsweep.data.digests import DataDigests
 
     sweep = recommendation.group.sweep
     app = sweep.manifest.get("app") or {}

@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from hpsweep.errors import ClaimLost
-from hpsweep.locks import HOST, LinkLock, process_gone
-from hpsweep.records import CLAIM_FILE, fields, read_json, write_json_atomic
+from hpsweep.core.errors import ClaimLost
+from hpsweep.core.locks import HOST, LinkLock, process_gone
+from hpsweep.core.records import CLAIM_FILE, fields, read_json, write_json_atomic
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 
 log = logging.getLogger(__name__)

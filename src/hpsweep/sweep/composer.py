@@ -20,7 +20,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from hpsweep.sweep.plan import task_config
+from hpsweep.core.fingerprints import task_config
 
 
 class Base:

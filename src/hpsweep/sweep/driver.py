@@ -18,13 +18,10 @@ from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.compose import missing_option
-from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.provenance import DataDigests
-from hpsweep.sweep import stages, trajectories
-from hpsweep.sweep.claims import Board
-from hpsweep.sweep.composer import Composed, Composer, composition_error
-from hpsweep.sweep.manifest import (
+from hpsweep.core.compose import missing_option
+from hpsweep.core.errors import ConfigError, SweepFailedError
+from hpsweep.core.fingerprints import fingerprints
+from hpsweep.core.manifest import (
     plan_key,
     read_manifest,
     recorded_fingerprints,
@@ -32,16 +29,18 @@ from hpsweep.sweep.manifest import (
     training_from_entry,
     write_manifest,
 )
+from hpsweep.core.trainings import Training, bare_key
+from hpsweep.data.digests import DataDigests
+from hpsweep.sweep import stages, trajectories
+from hpsweep.sweep.claims import Board
+from hpsweep.sweep.composer import Composed, Composer, composition_error
 from hpsweep.sweep.memory import check_fit
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
 from hpsweep.sweep.plan import (
     PlanRequest,
-    Training,
     assign_directories,
-    bare_key,
     compared_rows,
     control_key,
-    fingerprints,
     group_choices,
     merge_identical,
     plan_jobs,
@@ -83,7 +82,7 @@ class Driver:
     @property
     def hpsweep_app(self) -> bool:
         """Whether the app's config is hpsweep's (its checks and trainer apply), not another Hydra app's."""
-        from hpsweep.sweep.preflight import is_hpsweep_config
+        from hpsweep.core.compose import is_hpsweep_config
 
         return is_hpsweep_config(self.config)
 
@@ -104,8 +103,8 @@ class Driver:
 
     def decided_by(self) -> tuple[str, str, str]:
         """(metric, direction, why): the sweeper's settings, else what the trainer's early stopping monitors for
-        hpsweep's app (``hpsweep.metrics.monitor``), else the task's return value, higher is better."""
-        from hpsweep.metrics import direction, monitor
+        hpsweep's app (``hpsweep.core.metrics.monitor``), else the task's return value, higher is better."""
+        from hpsweep.core.metrics import direction, monitor
 
         chosen = self.settings
         if chosen.metric:
@@ -237,7 +236,7 @@ class Driver:
     def driver_provenance(self) -> dict:
         """This driver's code and packages: what done trainings are compared with, and what another app's jobs
         record. A code version without a commit is said once here, never per job."""
-        from hpsweep.provenance import code_unknown, code_version, machine, package_versions
+        from hpsweep.core.provenance import code_unknown, code_version, machine, package_versions
 
         code = code_version(sys.argv[0])
         why = code_unknown(code, sys.argv[0])
@@ -258,7 +257,7 @@ class Driver:
     def stale_code(self, outcomes: list[Outcome], say: bool = True) -> list[Outcome]:
         """The done trainings that other code made (another commit, a dirty diff, other package versions), said
         in one line (unless not ``say``); with ``hydra.sweeper.rerun=stale_code`` they train again, from nothing."""
-        from hpsweep.provenance import code_label, same_code
+        from hpsweep.core.provenance import code_label, same_code
 
         stale, unrecorded = [], 0
         for outcome in outcomes:
@@ -349,7 +348,7 @@ class Driver:
         study: finished trials are kept, trials asked but never told (a killed sweep) train again."""
         from optuna.trial import TrialState
 
-        from hpsweep.sweep.search import value_text
+        from hpsweep.core.trainings import value_text
         from hpsweep.sweep.studies import Search
 
         metric, direction = self.decision_metric()

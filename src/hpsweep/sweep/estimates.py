@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from hpsweep.display import format_duration
-from hpsweep.records import read_history
-from hpsweep.report.results import gather
+from hpsweep.core.display import format_duration
+from hpsweep.core.records import read_history
+from hpsweep.decide.results import gather
 
 
 @dataclass

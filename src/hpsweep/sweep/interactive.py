@@ -36,7 +36,7 @@ def pick(config_dir: Path) -> tuple[list[str], list[str], str] | None:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from hpsweep.compose import compose_config
+    from hpsweep.core.compose import compose_config
 
     sweeper = compose_config(config_dir, []).hydra.sweeper
     with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):

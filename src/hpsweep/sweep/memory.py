@@ -15,8 +15,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from hpsweep.errors import ConfigError
-from hpsweep.records import RESULT_SHAPE, read_json
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.records import RESULT_SHAPE, read_json
 from hpsweep.sweep.outcomes import PREVIOUS_RESULT_FILE, Outcome
 
 CUDA_CONTEXT_MB = 500  # what each process's CUDA context takes besides its allocator (not in peak_memory_mb)

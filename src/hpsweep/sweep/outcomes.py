@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import (
+from hpsweep.core.records import (
     ATTEMPTS_DIR,
     CHECKPOINT_FILE,
     CLAIM_FILE,
@@ -19,7 +19,7 @@ from hpsweep.records import (
     read_result,
     write_json_atomic,
 )
-from hpsweep.sweep.plan import Training, replicate_dict
+from hpsweep.core.trainings import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
 STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "eliminated": "magenta", "stopped": "blue",
@@ -172,7 +172,7 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> Non
     """A table of every training's outcome and the totals per status."""
     from rich.table import Table
 
-    from hpsweep.display import console, format_duration
+    from hpsweep.core.display import console, format_duration
 
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
     for column in ("model", "category", "option", "replicate", "status", metric, "time", "reason"):

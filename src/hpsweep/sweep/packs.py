@@ -30,7 +30,7 @@ import cloudpickle
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from hpsweep.records import PACK_FILE, fields, read_json, write_json_atomic
+from hpsweep.core.records import PACK_FILE, fields, read_json, write_json_atomic
 from hpsweep.sweep.outcomes import numbers
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 """What a race's finished trainings say, read once each and fitted as the verdict fits them: the evidence every
-race test (elimination, futility, equivalence, efficacy) is a contrast of (``hpsweep.report.inference``)."""
+race test (elimination, futility, equivalence, efficacy) is a contrast of (``hpsweep.decide.inference``)."""
 
 from pathlib import Path
 
-from hpsweep.report.inference import Evidence, Run
-from hpsweep.report.results import TrainingResult, held_out
+from hpsweep.core.trainings import BASE
+from hpsweep.decide.inference import Evidence, Run
+from hpsweep.decide.results import TrainingResult, held_out
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.plan import BASE
 
 
 def row_name(comparison, option: str) -> str:

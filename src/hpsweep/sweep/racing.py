@@ -6,7 +6,7 @@ A *comparison* is one model's category in one setting and stage; its *rows* are 
 base. Round ``r`` is every row's ``r``-th replicate (seeds, folds, in the order the plan lists them). Once every
 row still in the race has done ``race_from`` rounds or more, each row other than the base and the current leader
 (the best adjusted mean so far) is tested against the leader by a contrast of the group's pooled model
-(``hpsweep.report.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
+(``hpsweep.decide.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
 next replicate may start as soon as its comparison has done the round before it and tested it, whatever other
 comparisons do (no barrier across comparisons). The base never waits: its trainings answer every comparison of
 its model, and its seeds are what a first round is tested against.
@@ -22,13 +22,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import write_json_atomic
-from hpsweep.report.inference import Evidence, equivalence_interval, predictive_power, two_sided
-from hpsweep.report.statistics import Candidate, compare, efficacy_boundaries, signed
+from hpsweep.core.records import write_json_atomic
+from hpsweep.core.trainings import BASE
+from hpsweep.decide.inference import Evidence, equivalence_interval, predictive_power, two_sided
+from hpsweep.decide.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
+from hpsweep.decide.statistics import Candidate, compare, efficacy_boundaries, signed
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
-from hpsweep.sweep.plan import BASE
 from hpsweep.sweep.race_evidence import Finished, row_name
-from hpsweep.sweep.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
 
 log = logging.getLogger(__name__)
 

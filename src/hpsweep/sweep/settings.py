@@ -6,8 +6,8 @@ The sweeper plugin's config (``CategorySweeperConf``) is this dataclass with Hyd
 
 from dataclasses import dataclass, field
 
-from hpsweep.report.statistics import MULTIPLICITIES, SPENDINGS
-from hpsweep.sweep.plan import DEFAULT_REPLICATES
+from hpsweep.core.trainings import DEFAULT_REPLICATES
+from hpsweep.decide.statistics import MULTIPLICITIES, SPENDINGS
 
 SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
 STRATEGIES = ("union", "greedy")
@@ -25,7 +25,7 @@ class SweepSettings:
     direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
     alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
     # how the sweep's comparisons are corrected together: bh (false discovery rate, Benjamini-Hochberg) | holm
-    # (family-wise) | none (each comparison's options still by Dunnett's test); hpsweep.report.statistics.correct
+    # (family-wise) | none (each comparison's options still by Dunnett's test); hpsweep.decide.statistics.correct
     multiplicity: str = "bh"
     fdr: float | None = None  # the rate multiplicity holds false wins to; null: alpha
     # where no replicate key is swept, the base trains this many more seeds so that each option's one run is
@@ -40,12 +40,12 @@ class SweepSettings:
     racing: bool = True  # replicates in rounds; an option clearly worse than its comparison's leader stops
     race_from: int = 1  # replicates every option trains before racing may eliminate it
     # a row whose final test against the leader would be significant with less probability than this stops (its
-    # predictive power: hpsweep.report.statistics.predictive_power); 0: every row trains every replicate
+    # predictive power: hpsweep.decide.statistics.predictive_power); 0: every row trains every replicate
     futility: float = 0.4
     min_effect: float | None = None  # a row surely within +-min_effect of the leader (metric units) stops; null: off
     # a comparison whose leader beats the base at a look's boundary stops; the boundaries, fixed from the looks
     # planned: haybittle_peto (0.001 at each early look) | obrien_fleming | pocock (Lan and DeMets' spending;
-    # hpsweep.report.statistics.efficacy_boundaries); null: the last look only
+    # hpsweep.decide.statistics.efficacy_boundaries); null: the last look only
     efficacy: str | None = "haybittle_peto"
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all

@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from hpsweep.provenance import code_label
-from hpsweep.records import PACK_FILE, fields, read_job_record, read_json, read_result
+from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
+from hpsweep.core.provenance import code_label
+from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
+from hpsweep.decide.race_record import elimination, read_race, stop_kind
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
-from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.race_record import elimination, read_race, stop_kind
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
@@ -105,7 +105,7 @@ def print_status(sweep_dir: Path, verdicts=lambda: []) -> int:
     count of every state, last, for scripts that read it."""
     from rich.table import Table
 
-    from hpsweep.display import console
+    from hpsweep.core.display import console
 
     if not (sweep_dir / MANIFEST_FILE).is_file():
         print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}", file=sys.stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from hpsweep.records import set_aside, write_atomic
+from hpsweep.core.records import set_aside, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
     Either way its studies go on from what is kept, and the warning says so."""
     from optuna.storages.journal import JournalFileBackend
 
-    from hpsweep.locks import LinkLock
+    from hpsweep.core.locks import LinkLock
 
     path = Path(sweep_dir) / JOURNAL_FILE
     lock = LinkLock(f"{path}.lock")  # Optuna's own lock name: a leftover of its symlink lock is broken too

@@ -6,7 +6,7 @@ patience-10 run, and a patience-20 run is that run continued past its stop. Of s
 *carrier* (the base where it is one, else the longest patience), trains until every member's rule has stopped;
 each other member is *answered* from it: its stop epoch, its best epoch's metrics, its best weights and its
 probability files, written into its own directory with its own ``result.json`` (``answered_by``) and W&B run
-(``hpsweep.train.answered``). The carrier's extra epochs are the only cost of the longer patience.
+(``hpsweep.sweep.answered``). The carrier's extra epochs are the only cost of the longer patience.
 
 Only trainings still to run are grouped: a member whose carrier is already done trains on its own.
 """
@@ -16,10 +16,11 @@ from datetime import datetime
 
 from omegaconf import DictConfig, open_dict
 
-from hpsweep import naming
+from hpsweep.core import naming
+from hpsweep.core.fingerprints import fingerprint
+from hpsweep.core.trainings import DEFAULT_REPLICATES, replicate_dict
 from hpsweep.sweep.composer import Composed
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.plan import DEFAULT_REPLICATES, fingerprint, replicate_dict
 
 STOP_KEYS = ("patience", "min_delta")
 

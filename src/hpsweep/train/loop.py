@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
-from hpsweep.errors import CheckpointUnreadable, CheckpointUnusable, ConfigError, NonFiniteLossError, first_line
-from hpsweep.metrics import stopping_rule
-from hpsweep.records import (
+from hpsweep.core.errors import CheckpointUnreadable, CheckpointUnusable, ConfigError, NonFiniteLossError, first_line
+from hpsweep.core.metrics import stopping_rule
+from hpsweep.core.records import (
     BEST_WEIGHTS_FILE,
     CHECKPOINT_FILE,
     HISTORY_FILE,
@@ -96,7 +96,7 @@ def tta_scores(model, data, device, autocast: dict, memory_format, tta: list[str
 def build_data(cfg: DictConfig):
     """The configured data set's loaders, normalised as the model's pretrained weights expect."""
     mean, std = models.input_normalization(cfg.model.name)
-    # data.fingerprint says how hpsweep.provenance digests the files, not how to load them
+    # data.fingerprint says how hpsweep.core.provenance digests the files, not how to load them
     loaded = OmegaConf.masked_copy(cfg.data, [key for key in cfg.data if key != "fingerprint"])
     return instantiate(loaded, seed=cfg.seed, mean=mean, std=std)
 
@@ -349,7 +349,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         "pruned": pruned,
         "resumed_from_epoch": first_epoch - 1 if first_epoch > 1 else None,
         "predictions": str(predictions) if predictions else None,
-        "validation": data.validation,  # which images it validated on (hpsweep.train.splits.validation_record)
+        "validation": data.validation,  # which images it validated on (hpsweep.data.splits.validation_record)
         "epochs_run": stopper.epochs_seen,
         "stopped_early": stopper.epochs_seen < max_epochs,
         "answered": answered,

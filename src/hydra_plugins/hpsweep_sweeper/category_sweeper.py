@@ -15,8 +15,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.records import owning
+from hpsweep.core.errors import ConfigError, SweepFailedError
+from hpsweep.core.records import owning
 from hpsweep.sweep.driver import Driver
 from hpsweep.sweep.settings import SweepSettings
 

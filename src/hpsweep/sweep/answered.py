@@ -13,8 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hpsweep.records import HISTORY_FILE, JOB_FILE, RESULT_FILE, write_csv_atomic, write_json_atomic
-from hpsweep.sweep.manifest import entry_in
+from hpsweep.core.manifest import entry_in
+from hpsweep.core.records import HISTORY_FILE, JOB_FILE, RESULT_FILE, write_csv_atomic, write_json_atomic
 from hpsweep.train.tracking import Tracker
 
 log = logging.getLogger(__name__)

@@ -1,17 +1,19 @@
 """The answer of a sweep: its rows, each with its replicates, compared category by category.
 
 A comparison (a ``Group``) is one sweep's rows for one model, setting and stage: only rows trained alike
-are compared. Each category is decided by ``hpsweep.report.statistics.decide`` against the base
+are compared. Each category is decided by ``hpsweep.decide.statistics.decide`` against the base
 combination, which competes as an option where it is none of the category's options.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hpsweep.provenance import code_identity, code_label, compared_packages
-from hpsweep.report.inference import Evidence, Run
-from hpsweep.report.results import Sweep, TrainingResult, held_out
-from hpsweep.report.statistics import (
+from hpsweep.core.provenance import code_identity, code_label, compared_packages
+from hpsweep.core.trainings import BASE
+from hpsweep.decide.inference import Evidence, Run
+from hpsweep.decide.race_record import STOPS, comparison_key, read_race, stop_kind, won
+from hpsweep.decide.results import Sweep, TrainingResult, held_out
+from hpsweep.decide.statistics import (
     Aggregate,
     Candidate,
     Test,
@@ -22,8 +24,6 @@ from hpsweep.report.statistics import (
     efficacy_boundaries,
     what_would_decide,
 )
-from hpsweep.sweep.plan import BASE
-from hpsweep.sweep.race_record import STOPS, comparison_key, read_race, stop_kind, won
 
 
 @dataclass

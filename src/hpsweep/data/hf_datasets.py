@@ -10,8 +10,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from hpsweep.train.csv_splits import label_order
-from hpsweep.train.image_files import FileIndex, open_bytes
+from hpsweep.data.csv_splits import label_order
+from hpsweep.data.image_files import FileIndex, open_bytes
 
 SPLITS = {"train": ("train",), "val": ("validation", "val", "valid"), "test": ("test",)}
 DATA_SUFFIXES = (".parquet", ".arrow")

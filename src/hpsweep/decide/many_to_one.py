@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hpsweep.report.inference import SEED
+from hpsweep.decide.inference import SEED
 
 POWER = 0.8  # the power a "detectable" difference is detected with
 

@@ -7,7 +7,7 @@ A ``val`` row is validated on as the data gives it; ``test`` rows with labels ar
 import csv
 from pathlib import Path
 
-from hpsweep.train.image_files import FileIndex
+from hpsweep.data.image_files import FileIndex
 
 SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 

@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 @dataclass
 class FileIndex:
     """The labelled images (training, and validation where the data gives it), the class names, and the test
-    images (if any). Every layout (``hpsweep.train.layouts``) yields one; the loaders train from it."""
+    images (if any). Every layout (``hpsweep.data.layouts``) yields one; the loaders train from it."""
 
     paths: list  # each labelled image: a file, or a reference ``opener`` reads (a record, a tar member)
     ids: list[str]  # each labelled image's id: its CSV id, or <class>/<file name>

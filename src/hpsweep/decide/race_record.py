@@ -4,8 +4,8 @@ to read it."""
 
 from pathlib import Path
 
-from hpsweep.records import read_json
-from hpsweep.sweep.plan import BASE
+from hpsweep.core.records import read_json
+from hpsweep.core.trainings import BASE
 
 RACE_FILE = "race.json"
 

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep import metrics
-from hpsweep.records import (
+from hpsweep.core import metrics
+from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
+from hpsweep.core.records import (
     ATTEMPTS_DIR,
     HISTORY_FILE,
     JOB_FILE,
@@ -24,11 +25,10 @@ from hpsweep.records import (
     read_probabilities,
     read_result,
 )
-from hpsweep.report.inference import DEFAULT_HELD_OUT, Labels
-from hpsweep.report.statistics import MULTIPLICITIES, SPENDINGS
-from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.plan import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
-from hpsweep.sweep.race_record import elimination, read_race, untrained_status
+from hpsweep.core.trainings import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
+from hpsweep.decide.inference import DEFAULT_HELD_OUT, Labels
+from hpsweep.decide.race_record import elimination, read_race, untrained_status
+from hpsweep.decide.statistics import MULTIPLICITIES, SPENDINGS
 
 METRICS = ("val_f1", "val_acc", "val_loss")
 
@@ -109,7 +109,7 @@ class TrainingResult:
 
     @property
     def provenance(self) -> dict | None:
-        """What made its number (``hpsweep.provenance``); None in a record made before hpsweep recorded it."""
+        """What made its number (``hpsweep.core.provenance``); None in a record made before hpsweep recorded it."""
         value = self.record.get("provenance")
         return value if isinstance(value, dict) else None
 
@@ -177,12 +177,12 @@ class Sweep:
 
     @property
     def decided_by(self) -> str:
-        """Why this metric decides (``hpsweep.metrics.monitor``, the sweeper's setting, or ``--metric``)."""
+        """Why this metric decides (``hpsweep.core.metrics.monitor``, the sweeper's setting, or ``--metric``)."""
         return self.manifest.get("decided_by") or ""
 
     def decide_by(self, metric: str, direction: str | None) -> None:
         """Decide this sweep's comparisons by another metric its trainings recorded (``--metric``); without a
-        ``direction``, a new metric's own (``hpsweep.metrics.direction``)."""
+        ``direction``, a new metric's own (``hpsweep.core.metrics.direction``)."""
         own = self.metric, "max" if self.higher_is_better else "min"
         chosen = (metric, direction or (own[1] if metric == own[0] else None) or metrics.direction(metric))
         if chosen != own:
@@ -273,7 +273,7 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
 def decide_by(sweeps: list[Sweep], metric: str | None, direction: str | None) -> None:
     """Re-decide ``sweeps`` by ``metric`` (and ``direction``; by default ``min`` for a loss, else ``max``): the
     same rule, any metric every training recorded. Raises ConfigError for a metric no training recorded."""
-    from hpsweep.errors import ConfigError
+    from hpsweep.core.errors import ConfigError
 
     if metric is None:
         if direction is not None:

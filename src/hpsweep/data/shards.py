@@ -10,8 +10,8 @@ shuffling, class-balanced sampling and caching work as for a folder of files.
 import tarfile
 from pathlib import Path
 
-from hpsweep.train.csv_splits import label_order
-from hpsweep.train.image_files import FileIndex, open_bytes
+from hpsweep.data.csv_splits import label_order
+from hpsweep.data.image_files import FileIndex, open_bytes
 
 SPLITS = {"train": ("train",), "val": ("val", "validation", "valid"), "test": ("test",)}
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")

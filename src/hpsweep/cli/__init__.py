@@ -23,11 +23,11 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from hpsweep import naming
-from hpsweep.compose import compose_config, group_files, missing_option
-from hpsweep.errors import ConfigError
-from hpsweep.records import read_result
-from hpsweep.sweep.plan import task_config
+from hpsweep.core import naming
+from hpsweep.core.compose import compose_config, group_files, missing_option
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.fingerprints import task_config
+from hpsweep.core.records import read_result
 from hpsweep.sweep.trajectories import trajectory_key
 
 HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; nothing here imports torch
@@ -35,7 +35,7 @@ HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines;
 
 def check(config_dir: Path, overrides: list[str]) -> int:
     """Compose and validate one experiment; print its names and resolved config, or every problem."""
-    from hpsweep.validation import validate
+    from hpsweep.train.validation import validate
 
     try:
         cfg = compose_config(config_dir, overrides)
@@ -56,8 +56,8 @@ def check(config_dir: Path, overrides: list[str]) -> int:
 def status(sweep_dir: Path) -> int:
     """Each training's state, what the sweep's verdicts say so far (each category's choice, and the sweep's expected
     false wins), and the count of every state."""
-    from hpsweep.report.answers import answer
-    from hpsweep.report.results import load
+    from hpsweep.decide.answers import answer
+    from hpsweep.decide.results import load
     from hpsweep.report.summary import correction_line
     from hpsweep.sweep.status import print_status
 
@@ -85,7 +85,7 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from rich.table import Table
 
-    from hpsweep.display import console, format_duration
+    from hpsweep.core.display import console, format_duration
     from hpsweep.sweep.estimates import Estimator
     from hpsweep.sweep.plan import PlanRequest, compared_rows, control_key, group_choices, plan_jobs
     from hpsweep.sweep.racing import training_bounds
@@ -212,9 +212,10 @@ def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int]:
     """The trainings completed in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
     one's composed config and the files it reads (another config's result in the same directory is not this
     training's); and how many trainings are new only because those files changed."""
-    from hpsweep.provenance import DataDigests
-    from hpsweep.sweep.manifest import read_manifest, recorded_fingerprints
-    from hpsweep.sweep.plan import existing_jobs, fingerprint
+    from hpsweep.core.fingerprints import fingerprint
+    from hpsweep.core.manifest import read_manifest, recorded_fingerprints
+    from hpsweep.data.digests import DataDigests
+    from hpsweep.sweep.plan import existing_jobs
 
     if not sweep_dir.is_dir():
         return set(), 0
@@ -296,8 +297,8 @@ def summary(directories: list[Path], csv_path: Path | None, markdown_path: Path 
             plots_dir: Path | None, draw: bool = True, metric: str | None = None, direction: str | None = None) -> int:
     """Print the answer of every sweep under ``directories`` (decided by ``metric`` where given); write the
     exports and (unless ``draw`` is False) the plots."""
+    from hpsweep.decide.answers import answer
     from hpsweep.report import plots
-    from hpsweep.report.answers import answer
     from hpsweep.report.summary import print_summary, rows, write_csv, write_json, write_markdown
 
     sweeps = load_sweeps(directories, metric, direction)
@@ -342,7 +343,7 @@ def report(directories: list[Path], out: Path | None, metric: str | None, direct
 def load_sweeps(directories: list[Path], metric: str | None, direction: str | None) -> list | None:
     """The sweeps under ``directories``, decided by ``metric`` where given; None, having said why, where a path
     does not exist, nothing is there, or no training recorded the metric."""
-    from hpsweep.report.results import decide_by, load
+    from hpsweep.decide.results import decide_by, load
 
     if missing_paths(directories):
         return None
@@ -362,7 +363,7 @@ def best(directories: list[Path], out_dir: Path | None, metric: str | None, dire
          verify_overrides: list[str]) -> int:
     """Write each comparison's choices (decided by ``metric`` where given) as an experiment config; with
     ``verify``, train the combination against the base."""
-    from hpsweep.report.answers import answer
+    from hpsweep.decide.answers import answer
     from hpsweep.report.best import write_best
 
     sweeps = load_sweeps(directories, metric, direction)
@@ -609,6 +610,3 @@ def run(args, parser: argparse.ArgumentParser) -> int:
                                         *overrides], [Path("outputs")])
     return launch(sweep_command(args.config_dir, models, categories, args.launcher, overrides))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hpsweep.errors import unknown_option
+from hpsweep.core.errors import unknown_option
 
 HYDRA_MISSING = re.compile(r"Could not find '([^']+)/([^'/]+)'")  # Hydra's message for an option with no file
 OWN_CONFIG_FLAGS = ("--config-path", "--config-dir", "--config-name", "-cp", "-cd", "-cn", "hydra.searchpath")
@@ -71,3 +71,12 @@ def compose_job(config_dir: Path, overrides: list[str], output_dir: Path) -> Dic
     with open_dict(cfg):
         del cfg.hydra
     return cfg
+
+
+# The top-level keys of hpsweep's own config: where they all are, its checks and trainer apply
+HPSWEEP_KEYS = ("model", "data", "trainer", "logger", "optimizer", "scheduler", "loss_function", "early_stopping")
+
+
+def is_hpsweep_config(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` follows hpsweep's schema (and not another Hydra app's)."""
+    return all(key in cfg for key in HPSWEEP_KEYS) and OmegaConf.select(cfg, "model.name") is not None

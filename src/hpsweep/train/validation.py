@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import ConfigError
-from hpsweep.metrics import MODES, MONITORS
-from hpsweep.provenance import DATA_FINGERPRINTS
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.metrics import MODES, MONITORS
+from hpsweep.data.digests import DATA_FINGERPRINTS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")

@@ -15,10 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep import naming
-from hpsweep.errors import ClaimLost, UserError
-from hpsweep.provenance import collect, data_digest
-from hpsweep.records import (
+from hpsweep.core import naming
+from hpsweep.core.errors import ClaimLost, UserError
+from hpsweep.core.fingerprints import fingerprint
+from hpsweep.core.manifest import entry_in, read_manifest
+from hpsweep.core.provenance import collect
+from hpsweep.core.records import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
     JOB_FILE,
@@ -30,15 +32,15 @@ from hpsweep.records import (
     read_result,
     write_json_atomic,
 )
+from hpsweep.core.trainings import BASE
+from hpsweep.data.digests import data_digest
+from hpsweep.sweep.answered import answers_of, write_answered
 from hpsweep.sweep.claims import JobClaim, describe
-from hpsweep.sweep.manifest import entry_in, read_manifest
-from hpsweep.sweep.plan import BASE, fingerprint
-from hpsweep.train.answered import answers_of, write_answered
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
 from hpsweep.train.preemption import JobNotRequeued, StopSignals
 from hpsweep.train.tracking import Tracker
-from hpsweep.validation import validate
+from hpsweep.train.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
         "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPU its worker or pack slot pinned it to
         "started_at": now(),  # this start's (a resumed job's earlier starts are in interruptions)
         "interruptions": earlier.get("interruptions", []) if earlier else [],  # stop signals, each resumed
-        # the code, data and packages that make this number (hpsweep.provenance)
+        # the code, data and packages that make this number (hpsweep.core.provenance)
         "provenance": collect((manifest or {}).get("app", {}).get("script") or sys.argv[0], data),
     }
     write_json_atomic(output_dir / JOB_FILE, record)

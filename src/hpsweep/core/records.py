@@ -21,7 +21,7 @@ from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
-from hpsweep.errors import WriteFailed
+from hpsweep.core.errors import WriteFailed
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from hpsweep.records import read_json, write_json_atomic
-from hpsweep.sweep.plan import Row, Training, bare_key, replicate_dict
+from hpsweep.core.records import read_json, write_json_atomic
+from hpsweep.core.trainings import Row, Training, bare_key, replicate_dict
 
 MANIFEST_FILE = "sweep.json"
 VERSION = 2

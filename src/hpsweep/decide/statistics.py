@@ -7,7 +7,7 @@ The rule, in order:
 1. An option competes when every replicate it was asked for completed and racing did not stop it (eliminated,
    futile or equivalent rows only drop out; a failed, pruned or missing replicate puts a row out).
 2. Every option is tested against the base by ``compare``: a contrast of the group's pooled row + replicate model
-   (``hpsweep.report.inference``), one-sided, the comparison's K options corrected together by Dunnett's
+   (``hpsweep.decide.inference``), one-sided, the comparison's K options corrected together by Dunnett's
    many-to-one test (``p_comparison``); where the race looked for a win before the last replicate, the stage-wise
    p of the look it stopped at, or of the last look (the boundaries spent before it, added).
 3. The sweep's comparisons are corrected together by ``correct`` (``hydra.sweeper.multiplicity``: Benjamini and
@@ -26,8 +26,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from hpsweep.report.inference import Evidence, Run
-from hpsweep.report.many_to_one import critical_value, detectable, many_to_one
+from hpsweep.decide.inference import Evidence, Run
+from hpsweep.decide.many_to_one import critical_value, detectable, many_to_one
 
 TIE = 1e-12  # means closer than this are equal
 MULTIPLICITIES = ("bh", "holm", "none")

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpsweep.train import csv_splits, hf_datasets, shards
-from hpsweep.train.image_files import VAL_FOLDERS, FileIndex, images_in, index_csv, index_image_folder
+from hpsweep.data import csv_splits, hf_datasets, shards
+from hpsweep.data.image_files import VAL_FOLDERS, FileIndex, images_in, index_csv, index_image_folder
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ difference (from ``val_probabilities.csv``; without it the test speaks of these 
 on different images (folds, or splits drawn per seed), the noise already holds image sampling, but the training
 sets overlap: Nadeau and Bengio's correction widens the variance by ``1 + n * n_val / n_train``.
 
-The options of one comparison are tested against the base together by ``hpsweep.report.many_to_one``.
+The options of one comparison are tested against the base together by ``hpsweep.decide.many_to_one``.
 """
 
 import math
