@@ -14,6 +14,31 @@ STRATEGIES = ("union", "greedy")
 RERUNS = ("none", "stale_code")
 DIRECTIONS = ("max", "min")
 SAMPLERS = ("tpe", "random")  # Optuna's TPESampler, RandomSampler
+PRUNERS = ("none", "median", "hyperband")
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How options of a category are pruned: ``hydra.sweeper.pruner`` and its two knobs."""
+
+    pruner: str = "median"
+    warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
+    margin: float | None = None  # how far behind the others (metric's units); None: the validation set's noise
+    patience: int = 2  # median: at this many epochs in a row
+    alpha: float = 0.05  # the noise margin: a deficit this unlikely (one-sided) between options that are equal
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.pruner not in PRUNERS:
+            problems.append(f"hydra.sweeper.pruner={self.pruner!r}: expected one of {', '.join(PRUNERS)}")
+        if not 0 <= self.warmup <= 1:
+            problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
+        if self.margin is not None and (not isinstance(self.margin, (int, float)) or self.margin < 0):
+            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0, or null for the "
+                            "noise of the validation set")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            problems.append(f"hydra.sweeper.prune_patience={self.patience!r}: expected an integer >= 1")
+        return problems
 
 
 @dataclass
@@ -56,7 +81,7 @@ class SweepSettings:
 
     @property
     def pruning(self) -> dict:
-        """The pruning knobs as ``hpsweep.sweep.studies.Pruning`` takes them (and the manifest records them)."""
+        """The pruning knobs as ````Pruning```` takes them (and the manifest records them)."""
         return {"pruner": self.pruner, "warmup": self.prune_warmup, "margin": self.prune_margin,
                 "patience": self.prune_patience, "alpha": self.alpha}
 
@@ -95,8 +120,6 @@ class SweepSettings:
             problems.append(f"hydra.sweeper.control_seeds={self.control_seeds!r}: expected an integer >= 0 (the "
                             "base's extra seeds where none is swept; 0: off)")
         if self.pruning_on:
-            from hpsweep.sweep.studies import Pruning
-
             problems += Pruning(**self.pruning).problems()
         if not _count(self.race_from):
             problems.append(f"hydra.sweeper.race_from={self.race_from!r}: expected an integer >= 1 (replicates every "

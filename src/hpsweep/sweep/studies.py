@@ -10,44 +10,19 @@ import json
 import logging
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
 from hpsweep.core.records import set_aside, write_atomic
+from hpsweep.sweep.settings import Pruning
 
 log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "optuna.journal"
-PRUNERS = ("none", "median", "hyperband")
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would bury the job's own log
-
-
-@dataclass(frozen=True)
-class Pruning:
-    """How options of a category are pruned: ``hydra.sweeper.pruner`` and its two knobs."""
-
-    pruner: str = "median"
-    warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
-    margin: float | None = None  # how far behind the others (metric's units); None: the validation set's noise
-    patience: int = 2  # median: at this many epochs in a row
-    alpha: float = 0.05  # the noise margin: a deficit this unlikely (one-sided) between options that are equal
-
-    def problems(self) -> list[str]:
-        problems = []
-        if self.pruner not in PRUNERS:
-            problems.append(f"hydra.sweeper.pruner={self.pruner!r}: expected one of {', '.join(PRUNERS)}")
-        if not 0 <= self.warmup <= 1:
-            problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
-        if self.margin is not None and (not isinstance(self.margin, (int, float)) or self.margin < 0):
-            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0, or null for the "
-                            "noise of the validation set")
-        if not isinstance(self.patience, int) or self.patience < 1:
-            problems.append(f"hydra.sweeper.prune_patience={self.patience!r}: expected an integer >= 1")
-        return problems
 
 
 class MedianOfOthersPruner(optuna.pruners.BasePruner):

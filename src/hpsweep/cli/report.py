@@ -1,0 +1,19 @@
+"""``hpsweep report``: one HTML page of sweeps' answers."""
+
+from pathlib import Path
+
+from hpsweep.cli.common import load_sweeps
+from hpsweep.report.page import default_path, write
+
+
+def run(args, parser) -> int:
+    return report(args.directories, args.out, args.metric, args.direction)
+
+
+def report(directories: list[Path], out: Path | None, metric: str | None, direction: str | None) -> int:
+    """Write the sweeps' page (``hpsweep.report.page``): by default ``<first dir>/report/index.html``."""
+    sweeps = load_sweeps(directories, metric, direction)
+    if sweeps is None:
+        return 1
+    print(f"wrote {write(sweeps, out or default_path(directories[0]))}")
+    return 0
