@@ -13,8 +13,8 @@ from hpsweep.cli import main
 from hpsweep.core.records import read_history
 from hpsweep.decide.answers import answer
 from hpsweep.decide.results import load
-from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, replay, study_names
 from hpsweep.sweep.settings import Pruning
+from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, replay, study_names
 
 TINY = ["model=test_resnet", "data.image_size=16"]
 

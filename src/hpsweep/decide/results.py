@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.core import metrics
+from hpsweep.core.errors import ConfigError
 from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.core.records import (
     ATTEMPTS_DIR,
@@ -273,8 +274,6 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
 def decide_by(sweeps: list[Sweep], metric: str | None, direction: str | None) -> None:
     """Re-decide ``sweeps`` by ``metric`` (and ``direction``; by default ``min`` for a loss, else ``max``): the
     same rule, any metric every training recorded. Raises ConfigError for a metric no training recorded."""
-    from hpsweep.core.errors import ConfigError
-
     if metric is None:
         if direction is not None:
             for sweep in sweeps:

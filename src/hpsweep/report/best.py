@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from hpsweep.core.errors import ConfigError
 from hpsweep.core.naming import project_name
 from hpsweep.core.trainings import BASE, bare_key, value_text
 from hpsweep.decide.answers import Group, code_versions
@@ -75,8 +76,6 @@ def recommend(group: Group) -> Recommendation:
     chosen: dict[str, tuple[str | None, str]] = {}  # category -> (option or None for the base, why)
     stages = read_decisions(group.sweep.directory)
     if stages and group.sweep.redecided:
-        from hpsweep.core.errors import ConfigError
-
         raise ConfigError([f"{group.sweep.directory}: a greedy sweep's stages trained around the winners "
                            f"{group.sweep.redecided} chose, so another metric cannot choose its path; `hpsweep summary "
                            f"--metric {group.sweep.metric}` re-decides each stage's table, and a sweep run with "
@@ -179,8 +178,6 @@ def final_groups(groups: list[Group]) -> list[Group]:
 def write_best(groups: list[Group], out_dir: Path | None, sources: list[str]) -> list[tuple[Recommendation, Path, str]]:
     """One experiment config per final comparison, into ``out_dir/experiment/`` (default: the sweep's own
     ``best/experiment/``, so the user's checkout stays clean). Returns (recommendation, file, command)."""
-    from hpsweep.core.errors import ConfigError
-
     written: list[tuple[Recommendation, Path, str]] = []
     for group in final_groups(groups):
         recommendation = recommend(group)

@@ -29,6 +29,7 @@ from hpsweep.decide.answers import Group, answer
 from hpsweep.decide.results import Sweep, load
 from hpsweep.decide.statistics import signed
 from hpsweep.report.best import experiment_yaml, final_groups, recommend
+from hpsweep.report.plots import curves_figure, option_figure
 from hpsweep.report.summary import greedy_lines, rows, verdict_lines
 
 REPORT_DIR, REPORT_FILE = "report", "index.html"
@@ -188,7 +189,6 @@ def _plots(groups: list[Group], cache: Path, live: bool) -> dict[str, str]:
                 return plots  # anything but plots (another's hand in the file) is drawn anew
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
-    from hpsweep.report.plots import curves_figure, option_figure
 
     plots = {}
     for number, group in enumerate(groups):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hpsweep.core.display import console
 from hpsweep.core.records import write_json_atomic
+from hpsweep.data.digests import DataDigests
 from hpsweep.decide.answers import RowResult
 from hpsweep.decide.results import TrainingResult, load
 from hpsweep.decide.statistics import Candidate, compare, evidence_of
@@ -82,8 +83,6 @@ def replicate_combinations(recommendation: Recommendation) -> list[list[str]]:
 def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult] | None, str]:
     """The sweep's trainings of the combination, one per replicate, found by fingerprint; None if any is missing."""
     from hydra import compose, initialize_config_dir
-
-    from hpsweep.data.digests import DataDigests
 
     sweep = recommendation.group.sweep
     app = sweep.manifest.get("app") or {}

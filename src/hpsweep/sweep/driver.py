@@ -18,7 +18,7 @@ from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.core.compose import missing_option
+from hpsweep.core.compose import is_hpsweep_config, missing_option
 from hpsweep.core.errors import ConfigError, SweepFailedError
 from hpsweep.core.fingerprints import fingerprints
 from hpsweep.core.manifest import (
@@ -29,8 +29,11 @@ from hpsweep.core.manifest import (
     training_from_entry,
     write_manifest,
 )
-from hpsweep.core.trainings import Training, bare_key
+from hpsweep.core.metrics import direction, monitor
+from hpsweep.core.provenance import code_label, code_unknown, code_version, machine, package_versions, same_code
+from hpsweep.core.trainings import Training, bare_key, value_text
 from hpsweep.data.digests import DataDigests
+from hpsweep.report.page import Keeper, refresh
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.composer import Composed, Composer, composition_error
@@ -45,7 +48,9 @@ from hpsweep.sweep.plan import (
     merge_identical,
     plan_jobs,
 )
+from hpsweep.sweep.preflight import job_problems
 from hpsweep.sweep.racing import Race
+from hpsweep.sweep.search import find_searches
 from hpsweep.sweep.settings import SweepSettings
 from hpsweep.sweep.status import wait_for_slurm_jobs
 from hpsweep.sweep.work_queue import launch_queue, pinned_gpus
@@ -82,8 +87,6 @@ class Driver:
     @property
     def hpsweep_app(self) -> bool:
         """Whether the app's config is hpsweep's (its checks and trainer apply), not another Hydra app's."""
-        from hpsweep.core.compose import is_hpsweep_config
-
         return is_hpsweep_config(self.config)
 
     @cached_property
@@ -104,8 +107,6 @@ class Driver:
     def decided_by(self) -> tuple[str, str, str]:
         """(metric, direction, why): the sweeper's settings, else what the trainer's early stopping monitors for
         hpsweep's app (``hpsweep.core.metrics.monitor``), else the task's return value, higher is better."""
-        from hpsweep.core.metrics import direction, monitor
-
         chosen = self.settings
         if chosen.metric:
             return chosen.metric, chosen.direction or direction(chosen.metric), "hydra.sweeper.metric"
@@ -236,8 +237,6 @@ class Driver:
     def driver_provenance(self) -> dict:
         """This driver's code and packages: what done trainings are compared with, and what another app's jobs
         record. A code version without a commit is said once here, never per job."""
-        from hpsweep.core.provenance import code_unknown, code_version, machine, package_versions
-
         code = code_version(sys.argv[0])
         why = code_unknown(code, sys.argv[0])
         if why:
@@ -257,8 +256,6 @@ class Driver:
     def stale_code(self, outcomes: list[Outcome], say: bool = True) -> list[Outcome]:
         """The done trainings that other code made (another commit, a dirty diff, other package versions), said
         in one line (unless not ``say``); with ``hydra.sweeper.rerun=stale_code`` they train again, from nothing."""
-        from hpsweep.core.provenance import code_label, same_code
-
         stale, unrecorded = [], 0
         for outcome in outcomes:
             if outcome.status != "skipped" or outcome.previous is None:
@@ -336,8 +333,6 @@ class Driver:
 
     def find_searches(self, trainings: list[Training], tasks: list[DictConfig]) -> dict[tuple[str, str], list]:
         """The searched options ((category, option) -> their spaces), checked (``hpsweep.sweep.search``)."""
-        from hpsweep.sweep.search import find_searches
-
         return find_searches(trainings, tasks, self.config_loader, lambda overrides: self.composer.compose(
             overrides).task, self.hpsweep_app)
 
@@ -348,7 +343,6 @@ class Driver:
         study: finished trials are kept, trials asked but never told (a killed sweep) train again."""
         from optuna.trial import TrialState
 
-        from hpsweep.core.trainings import value_text
         from hpsweep.sweep.studies import Search
 
         metric, direction = self.decision_metric()
@@ -413,8 +407,6 @@ class Driver:
                 problems.append(f"job {number} ({training.label}): {message}")
                 composed.append(None)
         if self.hpsweep_app:
-            from hpsweep.sweep.preflight import job_problems
-
             problems += job_problems(trainings, [job.task if job is not None else None for job in composed])
         if problems:
             raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} jobs; "
@@ -464,8 +456,6 @@ class Driver:
     def refresh_report(self, sweep_dir: Path, live: bool) -> None:
         """Rewrite the sweep's page (``hpsweep.report.page``); live, keep it current while the sweep runs."""
         if self.settings.report:
-            from hpsweep.report.page import Keeper, refresh
-
             if not live:
                 refresh(sweep_dir, live)
             elif self.page is None:

@@ -34,8 +34,10 @@ from hpsweep.core.records import (
 )
 from hpsweep.core.trainings import BASE
 from hpsweep.data.digests import data_digest
+from hpsweep.report.page import refresh
 from hpsweep.sweep.answered import answers_of, write_answered
 from hpsweep.sweep.claims import JobClaim, describe
+from hpsweep.sweep.settings import Pruning
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
 from hpsweep.train.preemption import JobNotRequeued, StopSignals
@@ -65,8 +67,6 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
             if (output_dir / RESULT_FILE).is_file():
                 claim.release()
                 if hydra_cfg.mode == RunMode.MULTIRUN:  # the page shows this training's end, where no driver does
-                    from hpsweep.report.page import refresh
-
                     refresh(Path(hydra_cfg.sweep.dir), unless_kept=True)
             else:  # a stop signal, a kill or a takeover: the claim stays, for the requeued job, to go stale, or theirs
                 claim.keep()
@@ -239,7 +239,6 @@ def join_competition(manifest: dict | None, entry: dict | None, hydra_cfg, job_f
     if entry is None or pruning.get("pruner", "none") == "none" or not any(row["category"] for row in entry["rows"]):
         return None
     from hpsweep.sweep.studies import Competition
-    from hpsweep.sweep.settings import Pruning
 
     try:
         return Competition(Path(hydra_cfg.sweep.dir), entry, job_fingerprint, Pruning(**pruning), manifest["metric"],

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpsweep.core.display import console, format_duration
 from hpsweep.core.records import (
     ATTEMPTS_DIR,
     CHECKPOINT_FILE,
@@ -171,8 +172,6 @@ def number(value) -> int | float | None:
 def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> None:
     """A table of every training's outcome and the totals per status."""
     from rich.table import Table
-
-    from hpsweep.core.display import console, format_duration
 
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
     for column in ("model", "category", "option", "replicate", "status", metric, "time", "reason"):

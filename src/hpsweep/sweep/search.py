@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
+from hpsweep.core.errors import ConfigError
 from hpsweep.core.trainings import value_text
+from hpsweep.train.validation import config_problems
 
 SEARCH_KEY = "search"
 
@@ -109,8 +111,6 @@ def find_searches(trainings: list, tasks: list[DictConfig], loader, compose: Cal
     runs: its fields, its keys (in the composed task configs ``tasks`` and set by the option itself, as Hydra's
     ``loader`` reads it) and the values at its edges (``compose``: a job's task config from its overrides).
     Raises ``ConfigError`` naming every problem."""
-    from hpsweep.core.errors import ConfigError
-
     spaces, problems, seen = {}, [], set()
     for training, cfg in zip(trainings, tasks, strict=True):
         key = (training.category, training.option)
@@ -123,8 +123,6 @@ def find_searches(trainings: list, tasks: list[DictConfig], loader, compose: Cal
         found, option_problems = parse_spaces(OmegaConf.to_container(cfg[SEARCH_KEY]), where)
         option_problems += space_problems(found, _raw_option(loader, *key), cfg, where)
         if hpsweep_app and not option_problems:
-            from hpsweep.train.validation import config_problems
-
             for edge in bound_overrides(found):
                 edge_cfg = compose([*training.overrides, *edge])
                 option_problems += [f"{where}: at the edge of its search space ({' '.join(edge)}): {problem}"

@@ -10,8 +10,11 @@ from pathlib import Path
 
 from hydra.core.override_parser.types import Override
 
+from hpsweep.core.display import console
 from hpsweep.core.records import write_json_atomic
 from hpsweep.core.trainings import Training, bare_key
+from hpsweep.decide.answers import answer
+from hpsweep.decide.results import load
 from hpsweep.decide.stage_record import DECISIONS_FILE, read_decisions
 from hpsweep.sweep.plan import PlanRequest, override_values, parse_overrides, plan_jobs, rows_of
 
@@ -65,9 +68,6 @@ class Decisions:
     def decide(self, stage: int, category: str, fingerprints: list[str], winners: dict[tuple, list[str]],
                request: PlanRequest) -> list[dict]:
         """Decide the stage from its results (``hpsweep.report``'s rule) and record it."""
-        from hpsweep.decide.answers import answer
-        from hpsweep.decide.results import load
-
         decisions = []
         sweep = next(sweep for sweep in load([self.path.parent]) if sweep.directory == self.path.parent)
         for group in answer([sweep]):
@@ -89,8 +89,6 @@ class Decisions:
 
 
 def print_stage(stage: int, category: str, decisions: list[dict]) -> None:
-    from hpsweep.core.display import console
-
     out = console()
     for item in decisions:
         setting = " ".join(item["setting"])

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from hpsweep.core.display import console
 from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.core.provenance import code_label
 from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
@@ -104,8 +105,6 @@ def print_status(sweep_dir: Path, verdicts=lambda: []) -> int:
     """Each training's state and each pack's, then ``verdicts()`` (lines: what the sweep says so far), then the
     count of every state, last, for scripts that read it."""
     from rich.table import Table
-
-    from hpsweep.core.display import console
 
     if not (sweep_dir / MANIFEST_FILE).is_file():
         print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from hpsweep.core.locks import LinkLock
 from hpsweep.core.records import set_aside, write_atomic
 from hpsweep.sweep.settings import Pruning
 
@@ -148,8 +149,6 @@ def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
     (an operation log's prefix is a state it went through); one whose records do not replay is set aside whole.
     Either way its studies go on from what is kept, and the warning says so."""
     from optuna.storages.journal import JournalFileBackend
-
-    from hpsweep.core.locks import LinkLock
 
     path = Path(sweep_dir) / JOURNAL_FILE
     lock = LinkLock(f"{path}.lock")  # Optuna's own lock name: a leftover of its symlink lock is broken too

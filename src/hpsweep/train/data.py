@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
+from hpsweep.core.errors import ConfigError
 from hpsweep.data import image_files
 from hpsweep.data.layouts import index_layout, index_of
 from hpsweep.data.splits import given_split_problems, split_indices, split_problems, validation_record
@@ -233,8 +234,6 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
     problems = index.problems + (given_split_problems(index.given_by, asked) if index.validation is not None else
                                  split_problems(index.labels, index.class_names, n_folds, fold))
     if problems:
-        from hpsweep.core.errors import ConfigError
-
         raise ConfigError(problems, summary="the data set cannot be used")
     train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation, resize, pad_fill)
     if index.validation is not None:  # the data's own split, as it is
