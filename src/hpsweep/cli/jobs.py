@@ -11,6 +11,7 @@ from hpsweep.core import naming
 from hpsweep.core.fingerprints import fingerprint
 from hpsweep.core.manifest import read_manifest, recorded_fingerprints
 from hpsweep.core.records import read_result
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.data.digests import DataDigests
 from hpsweep.sweep.plan import existing_jobs
 from hpsweep.sweep.trajectories import trajectory_key
@@ -32,7 +33,7 @@ def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int]:
         cfg = compose_job(training)
         data, job_fingerprint = digests.digest_of(cfg), digests.fingerprint(cfg)
         result = read_result(existing[job_fingerprint]) if job_fingerprint in existing else None
-        if result and result.get("status") == "completed" and result.get("fingerprint") == job_fingerprint:
+        if result and result.get("status") == TrainingStatus.COMPLETED and result.get("fingerprint") == job_fingerprint:
             done.add(training)
         elif trained_on.get(fingerprint(cfg), data) != data:
             new_data += 1

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hpsweep.core.provenance import code_identity, code_label, compared_packages
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
 from hpsweep.core.trainings import BASE
 from hpsweep.decide.inference import Evidence, Run
 from hpsweep.decide.race_record import STOPS, comparison_key, read_race, stop_kind, won
@@ -50,7 +51,7 @@ class RowResult:
 
     def values(self, metric: str) -> dict[str, float]:
         return {training.replicate: training.metric(metric) for training in self.trainings
-                if training.status == "completed" and training.metric(metric) is not None}
+                if training.status == TrainingStatus.COMPLETED and training.metric(metric) is not None}
 
     def aggregate(self, metric: str) -> Aggregate:
         values = self.values(metric)
@@ -66,12 +67,12 @@ class RowResult:
     @property
     def status(self) -> str:
         """completed when every replicate is; eliminated when racing stopped it; else the worst state among them."""
-        if self.stopped == "eliminated":
-            return "eliminated"
-        for status in ("failed", "pruned", "incomplete", "pending"):
+        if self.stopped == StopKind.ELIMINATED:
+            return RowStatus.ELIMINATED
+        for status in (TrainingStatus.FAILED, TrainingStatus.PRUNED, RowStatus.INCOMPLETE, RowStatus.PENDING):
             if status in self.statuses:
                 return status
-        return "completed"
+        return TrainingStatus.COMPLETED
 
     @property
     def name(self) -> str:
@@ -85,11 +86,12 @@ class RowResult:
         return {training.replicate: Run(training.metric(metric), training.validated_on(metric),
                                         lambda training=training: training.labels(metric))
                 for training in self.trainings
-                if training.status == "completed" and training.metric(metric) is not None}
+                if training.status == TrainingStatus.COMPLETED and training.metric(metric) is not None}
 
     def candidate(self, metric: str) -> Candidate:
         why = self.eliminated
-        return Candidate(self.option, self.values(metric), complete=self.status == "completed", is_base=self.is_base,
+        return Candidate(self.option, self.values(metric), complete=self.status == TrainingStatus.COMPLETED,
+                         is_base=self.is_base,
                          stopped=self.stopped, stop_reason=f"after {why['after']} replicate(s), {why['reason']}"
                          if why else None, won=won(why, self.option),
                          stagewise=_probability(why.get("stagewise")) if won(why, self.option) else None,
@@ -107,7 +109,8 @@ class CategoryAnswer:
     @property
     def made_by(self) -> list[TrainingResult]:
         """The trainings whose numbers this comparison compares (its rows' completed ones)."""
-        return [training for row in self.rows for training in row.trainings if training.status == "completed"]
+        return [training for row in self.rows for training in row.trainings
+                if training.status == TrainingStatus.COMPLETED]
 
     @property
     def code_versions(self) -> list[str]:
@@ -215,11 +218,11 @@ def _options(group: Group, by_key: dict[tuple, RowResult], category: str, race: 
         if row.is_base and base is not None:  # the base's option: every base training, its control seeds too
             row.trainings = list(base.trainings)
         row.eliminated = race.get(comparison_key(group.model, group.setting, group.stage, category), {}).get(row.option)
-        if row.stopped in STOPS and not any(t.status == "stopped" for t in row.trainings):
+        if row.stopped in STOPS and not any(t.status == RowStatus.STOPPED for t in row.trainings):
             row.eliminated = None  # stopped here, trained on for another comparison (the base)
         if row.eliminated is not None:  # its replicates never trained are not part of it
             row.trainings = [training for training in row.trainings
-                             if training.status not in ("pending", "eliminated", "stopped")]
+                             if training.status not in (RowStatus.PENDING, RowStatus.ELIMINATED, RowStatus.STOPPED)]
     return options
 
 
@@ -268,7 +271,8 @@ def best_trials(rows: list[RowResult], metric: str, higher_is_better: bool) -> l
             continue
         trials = [other for other in rows if other.option == row.option and other.trial is not None]
         if row.option not in chosen:
-            complete = [trial for trial in trials if trial.status == "completed" and trial.aggregate(metric).n]
+            complete = [trial for trial in trials
+                        if trial.status == TrainingStatus.COMPLETED and trial.aggregate(metric).n]
             sign = 1.0 if higher_is_better else -1.0
             best = max(complete, key=lambda trial: sign * trial.aggregate(metric).mean) if complete else trials[0]
             best.trials = trials

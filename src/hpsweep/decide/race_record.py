@@ -5,6 +5,7 @@ to read it."""
 from pathlib import Path
 
 from hpsweep.core.records import read_json
+from hpsweep.core.statuses import RowStatus, StopKind
 from hpsweep.core.trainings import BASE
 
 RACE_FILE = "race.json"
@@ -21,30 +22,30 @@ def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
             for item in data.get("comparisons", [])}
 
 
-UNDECIDABLE = ("futile", "equivalent")  # stopped because more replicates would not decide the row
+UNDECIDABLE = (StopKind.FUTILE, StopKind.EQUIVALENT)  # stopped because more replicates would not decide the row
 # those, or stopped as decided (efficacy: the leader won, the base lost); else eliminated (clearly worse)
-STOPS = (*UNDECIDABLE, "efficacy")
+STOPS = (*UNDECIDABLE, StopKind.EFFICACY)
 
 
 def stop_kind(why: dict) -> str:
     """How racing stopped a row: ``eliminated``, ``futile``, ``equivalent`` or ``efficacy``."""
-    return why["stop"] if why.get("stop") in STOPS else "eliminated"
+    return StopKind(why["stop"]) if why.get("stop") in STOPS else StopKind.ELIMINATED
 
 
 def won(why: dict | None, option: str) -> str | None:
     """Why the row ``option`` won its comparison before its last replicate (an efficacy stop); None: it did not."""
-    return why["reason"] if why and stop_kind(why) == "efficacy" and why.get("leader") == option else None
+    return why["reason"] if why and stop_kind(why) == StopKind.EFFICACY and why.get("leader") == option else None
 
 
 def decisive(whys: list[dict]) -> dict:
     """Of the stops of every row a training answers, the one that says why it is never trained: an elimination
     (the row is out, whatever else stopped it), else the first."""
-    return next((why for why in whys if stop_kind(why) == "eliminated"), whys[0])
+    return next((why for why in whys if stop_kind(why) == StopKind.ELIMINATED), whys[0])
 
 
 def untrained_status(why: dict) -> str:
     """The status of a training racing never trains: ``eliminated``, or ``stopped`` (decided without it)."""
-    return "eliminated" if stop_kind(why) == "eliminated" else "stopped"
+    return RowStatus.ELIMINATED if stop_kind(why) == StopKind.ELIMINATED else RowStatus.STOPPED
 
 
 def elimination(race: dict[tuple, dict[str, dict]], entry: dict) -> dict | None:

@@ -26,6 +26,7 @@ from hpsweep.core.records import (
     read_probabilities,
     read_result,
 )
+from hpsweep.core.statuses import RowStatus, TrainingStatus
 from hpsweep.core.trainings import BASE, DEFAULT_REPLICATES, bare_key, replicate_dict
 from hpsweep.decide.inference import DEFAULT_HELD_OUT, Labels
 from hpsweep.decide.race_record import elimination, read_race, untrained_status
@@ -49,8 +50,8 @@ class TrainingResult:
         record = read_result(directory)
         if record is None:
             started = read_job_record(directory)
-            record = {key: value for key, value in started.items() if key != "status"} | {"status": "incomplete"} \
-                if started is not None else {}
+            record = {key: value for key, value in started.items() if key != "status"} | \
+                {"status": RowStatus.INCOMPLETE} if started is not None else {}
         if entry is None:  # a run outside any sweep: its overrides tell its setting and replicate
             category = record.get("category")
             overrides = [item for item in record.get("overrides", [])
@@ -73,7 +74,7 @@ class TrainingResult:
         answers was decided without it)."""
         if self.record.get("status"):
             return self.record["status"]
-        return untrained_status(self.eliminated) if self.eliminated else "pending"
+        return untrained_status(self.eliminated) if self.eliminated else RowStatus.PENDING
 
     @property
     def model(self) -> str | None:
@@ -194,7 +195,7 @@ class Sweep:
 
     @property
     def recorded_metrics(self) -> set[str]:
-        return {name for training in self.trainings if training.status == "completed"
+        return {name for training in self.trainings if training.status == TrainingStatus.COMPLETED
                 for name, value in (training.record.get("metrics") or {}).items() if isinstance(value, (int, float))}
 
     @property
@@ -261,7 +262,7 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
             trainings = [TrainingResult.read(sweep_dir / entry["directory"], entry) for entry in manifest["trainings"]]
             race = read_race(sweep_dir)
             for training in trainings:
-                if training.status == "pending":
+                if training.status == RowStatus.PENDING:
                     training.eliminated = elimination(race, training.entry)
             left_out = [directory for directory in records if owner[directory] == sweep_dir and directory not in listed]
             sweeps.append(Sweep(sweep_dir, manifest, trainings, left_out))
@@ -289,4 +290,4 @@ def decide_by(sweeps: list[Sweep], metric: str | None, direction: str | None) ->
 
 def gather(paths: Iterable[Path]) -> list[TrainingResult]:
     """Every training under ``paths`` that started, flat."""
-    return [training for sweep in load(paths) for training in sweep.trainings if training.status != "pending"]
+    return [training for sweep in load(paths) for training in sweep.trainings if training.status != RowStatus.PENDING]

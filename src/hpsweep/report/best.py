@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from hpsweep.core.errors import ConfigError
 from hpsweep.core.naming import project_name
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.core.trainings import BASE, bare_key, value_text
 from hpsweep.decide.answers import Group, code_versions
 from hpsweep.decide.stage_record import read_decisions
@@ -152,7 +153,7 @@ def provenance_lines(group: Group) -> list[str]:
     """What made the numbers the config was chosen by: the chosen rows' code versions and data digests, and each
     comparison that mixes code or package versions."""
     chosen = [training for answer in group.categories for row in answer.rows if row.option == answer.verdict.winner
-              for training in row.trainings if training.status == "completed"]
+              for training in row.trainings if training.status == TrainingStatus.COMPLETED]
     data = sorted({str(((training.provenance or {}).get("data") or {}).get("digest") or
                         ((training.provenance or {}).get("data") or {}).get("layout") or "unrecorded")
                    for training in chosen})

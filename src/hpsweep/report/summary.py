@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from hpsweep.core.display import console, format_duration
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
 from hpsweep.decide.answers import Group, code_versions
 from hpsweep.decide.race_record import STOPS
 from hpsweep.decide.results import Sweep
@@ -17,8 +18,8 @@ from hpsweep.decide.statistics import signed
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "p_adjusted", "best", "metric", "values", "replicates", "verdict")
-STYLES = {"completed": "green", "failed": "red", "pruned": "yellow", "eliminated": "magenta", "incomplete": "yellow",
-          "pending": "dim"}
+STYLES = {RowStatus.COMPLETED: "green", RowStatus.FAILED: "red", RowStatus.PRUNED: "yellow",
+          RowStatus.ELIMINATED: "magenta", RowStatus.INCOMPLETE: "yellow", RowStatus.PENDING: "dim"}
 
 
 def rows(groups: list[Group]) -> list[dict]:
@@ -30,7 +31,7 @@ def rows(groups: list[Group]) -> list[dict]:
         answers = {answer.category: answer for answer in group.categories}
         for category, row in group.rows:
             answer = answers.get(category)
-            completed = [training for training in row.trainings if training.status == "completed"]
+            completed = [training for training in row.trainings if training.status == TrainingStatus.COMPLETED]
             values = row.values(metric)
             aggregate = row.aggregate(metric)
             test = answer.against_base(row) if answer else None
@@ -57,9 +58,10 @@ def rows(groups: list[Group]) -> list[dict]:
                 "expected_false_wins": group.expected_false_wins,
                 "decided_by": group.sweep.decided_by,
                 "answered_by": sorted({t.record["answered_by"] for t in row.trainings if t.record.get("answered_by")}),
-                "eliminated": row.stopped == "eliminated",
-                "eliminated_after": row.eliminated["after"] if row.stopped == "eliminated" else None,
-                "eliminated_by": row.eliminated["reason"] if row.stopped == "eliminated" else None,  # test, or pruning
+                "eliminated": row.stopped == StopKind.ELIMINATED,
+                "eliminated_after": row.eliminated["after"] if row.stopped == StopKind.ELIMINATED else None,
+                # the test, or pruning
+                "eliminated_by": row.eliminated["reason"] if row.stopped == StopKind.ELIMINATED else None,
                 # how racing stopped it (eliminated, futile, equivalent, efficacy; null: it was not), after how
                 # many replicates, and the probability that its remaining replicates would have decided it
                 "stopped": row.stopped,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hpsweep.core.display import console
 from hpsweep.core.records import write_json_atomic
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.data.digests import DataDigests
 from hpsweep.decide.answers import RowResult
 from hpsweep.decide.results import TrainingResult, load
@@ -60,7 +61,7 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
 def judge(test, higher_is_better: bool, alpha: float, combination: RowResult, base: RowResult,
           metric: str) -> tuple[bool | None, str]:
     """Whether to trust the combination, and why."""
-    if combination.status != "completed":
+    if combination.status != TrainingStatus.COMPLETED:
         return False, f"the combination did not complete every replicate ({combination.status})"
     if test.p_value is None:
         return None, "cannot tell: " + test.method
@@ -94,7 +95,7 @@ def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult
         for replicate in replicate_combinations(recommendation):
             cfg = compose(config_name=app["config_name"], overrides=[*recommendation.overrides, *replicate])
             training = by_fingerprint.get(digests.fingerprint(cfg))
-            if training is None or training.status != "completed":
+            if training is None or training.status != TrainingStatus.COMPLETED:
                 return None, ""
             found.append(training)
     return found, "already trained in the sweep: " + ", ".join(str(t.directory.relative_to(sweep.directory))

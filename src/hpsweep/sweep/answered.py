@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hpsweep.core.manifest import entry_in
 from hpsweep.core.records import HISTORY_FILE, JOB_FILE, RESULT_FILE, write_csv_atomic, write_json_atomic
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
                 tracker.finish(failed=False)
             history = fields["history"]
             write_csv_atomic(directory / HISTORY_FILE, list(history[0]), [list(row.values()) for row in history])
-            status = "pruned" if fields["pruned"] else "completed"
+            status = TrainingStatus.PRUNED if fields["pruned"] else TrainingStatus.COMPLETED
             record.update(status=status, error=None, metrics=fields["metrics"], pruned=fields["pruned"],
                           predictions=fields["predictions"], epochs_run=fields["epochs_run"],
                           stopped_early=fields["stopped_early"],

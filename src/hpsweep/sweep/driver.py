@@ -31,6 +31,7 @@ from hpsweep.core.manifest import (
 )
 from hpsweep.core.metrics import direction, monitor
 from hpsweep.core.provenance import code_label, code_unknown, code_version, machine, package_versions, same_code
+from hpsweep.core.statuses import RowStatus, TrainingStatus
 from hpsweep.core.trainings import Training, bare_key, value_text
 from hpsweep.data.digests import DataDigests
 from hpsweep.report.page import Keeper, refresh
@@ -223,7 +224,7 @@ class Driver:
             return False
         for outcome in outcomes:
             if outcome.done_before(pruning):
-                outcome.status = "skipped"
+                outcome.status = RowStatus.SKIPPED
         if self.settings.rerun == "stale_code" and self.stale_code(outcomes, say=False):
             return False
         if not self.race(outcomes, sweep_dir).settled():  # a raced training is done once it is eliminated
@@ -258,7 +259,7 @@ class Driver:
         in one line (unless not ``say``); with ``hydra.sweeper.rerun=stale_code`` they train again, from nothing."""
         stale, unrecorded = [], 0
         for outcome in outcomes:
-            if outcome.status != "skipped" or outcome.previous is None:
+            if outcome.status != RowStatus.SKIPPED or outcome.previous is None:
                 continue
             same = same_code(outcome.previous.get("provenance"), self.provenance)
             unrecorded += same is None
@@ -273,7 +274,7 @@ class Driver:
             log.info("%d training(s) do not record their code (made before hpsweep recorded it)", unrecorded)
         if self.settings.rerun == "stale_code":
             for outcome in stale:
-                outcome.status, outcome.fresh = "pending", True
+                outcome.status, outcome.fresh = RowStatus.PENDING, True
         return stale
 
     def write_manifest(self, sweep_dir: Path, header: dict, entries: list[dict]) -> None:
@@ -299,7 +300,7 @@ class Driver:
             self.write_manifest(sweep_dir, header, list(entries.values()))
             fingerprints = sorted(outcome.fingerprint for outcome in outcomes)
             # a decision stands while every training it was made from is still done
-            done = all(outcome.status == "skipped" for outcome in outcomes)
+            done = all(outcome.status == RowStatus.SKIPPED for outcome in outcomes)
             recorded = decisions.recorded(stage, category, fingerprints) if done else None
             if recorded is None:
                 returns += self.launch(outcomes, sweep_dir)
@@ -324,7 +325,7 @@ class Driver:
                 self.page.stop()
                 self.page = None
             self.refresh_report(sweep_dir, live=False)
-        failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+        failed = [outcome for outcome in outcomes if outcome.status == TrainingStatus.FAILED]
         if failed:
             raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
                                    f"with hydra.sweep.dir={sweep_dir} to retry only those")
@@ -385,10 +386,11 @@ class Driver:
                             and outcome.training.rows[0].option == key[2] and outcome.training.model == key[0]]
                 values = [(outcome.result.get("metrics") or {}).get(metric) for outcome in of_trial]
                 states = {(outcome.result or {}).get("status") for outcome in of_trial}
-                if states == {"completed"} and all(isinstance(value, (int, float)) for value in values):
-                    studies[key].tell(number, sum(values) / len(values), "completed")
+                if states == {TrainingStatus.COMPLETED} and all(isinstance(value, (int, float)) for value in values):
+                    studies[key].tell(number, sum(values) / len(values), TrainingStatus.COMPLETED)
                 else:
-                    studies[key].tell(number, None, "pruned" if "pruned" in states else "failed")
+                    ended = TrainingStatus.PRUNED if TrainingStatus.PRUNED in states else TrainingStatus.FAILED
+                    studies[key].tell(number, None, ended)
                 handled.add((key, number))
             outcomes += batch
 
@@ -440,14 +442,14 @@ class Driver:
             outcome.provenance = None if self.hpsweep_app else self.provenance  # hpsweep's jobs record their own
             outcome.fresh = not self.settings.resume
             if self.settings.resume and outcome.done_before(pruning=self.settings.pruning_on):
-                outcome.status = "skipped"
+                outcome.status = RowStatus.SKIPPED
         self.stale_code(outcomes)
         self.say_new_data(outcomes, read_manifest(sweep_dir))
         if self.settings.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, composed_of)
         check_fit(outcomes, {fp: job.task for fp, job in composed_of.items()}, self.settings.jobs_per_gpu,
                   self.gpu_memory_gb, pinned_gpus(self.launcher))
-        pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
+        pending = sum(outcome.status in (RowStatus.PENDING, RowStatus.ANSWERED) for outcome in outcomes)
         rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
                  len(outcomes) - pending, sweep_dir)

@@ -32,6 +32,7 @@ from hpsweep.core.records import (
     read_result,
     write_json_atomic,
 )
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.core.trainings import BASE
 from hpsweep.data.digests import data_digest
 from hpsweep.report.page import refresh
@@ -82,7 +83,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
     data = data_read(manifest, entry, cfg)
     job_fingerprint = fingerprint(cfg, (data or {}).get("digest"))
     done = read_result(output_dir)
-    if done and done["status"] == "completed" and done.get("fingerprint") == job_fingerprint:
+    if done and done["status"] == TrainingStatus.COMPLETED and done.get("fingerprint") == job_fingerprint:
         # a start after the end: SLURM requeued the job (a signal) as it finished; nothing to train again
         log.info("run %s already completed in %s", done.get("run_name"), output_dir)
         return done.get("metrics") or {}
@@ -151,7 +152,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
                 raise
             if isinstance(error, Exception):
                 if competition is not None:
-                    competition.finish(None, "failed")
+                    competition.finish(None, TrainingStatus.FAILED)
                 try:
                     record_failure(record, output_dir, error, started)
                 except OSError as unrecorded:  # a full disk: the sweep records it from the launcher's return
@@ -159,17 +160,18 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
                               type(error).__name__, error, unrecorded)
             raise
     answered = outcome.pop("answered", None)  # the trainings of the same trajectory it answers
-    status = "pruned" if outcome.get("pruned") else "completed"
+    status = TrainingStatus.PRUNED if outcome.get("pruned") else TrainingStatus.COMPLETED
     if competition is not None:
         competition.finish(outcome["metrics"].get(competition.metric), status)
-    if status == "pruned":
-        tracker.set_summary({"status": "pruned", "pruned_at_epoch": outcome["pruned"]["epoch"]})
+    if status == TrainingStatus.PRUNED:
+        tracker.set_summary({"status": TrainingStatus.PRUNED, "pruned_at_epoch": outcome["pruned"]["epoch"]})
         log.warning("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])
     tracker.finish(failed=False)
     record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), ended_at=now(),
                   **{"peak_memory_mb": None, "validation": None, **outcome})  # trainer=external measures neither
     write_json_atomic(output_dir / RESULT_FILE, record)
-    if status == "completed":  # only now: a kill before the result resumes from the last epoch and trains none
+    # only now: a kill before the result resumes from the last epoch and trains none
+    if status == TrainingStatus.COMPLETED:
         (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
     if answered:
@@ -251,7 +253,7 @@ def join_competition(manifest: dict | None, entry: dict | None, hydra_cfg, job_f
 
 def record_failure(record: dict, output_dir: Path, error: Exception, started: float) -> None:
     """``result.json`` of a job that raised: failed, why, and how far it got."""
-    record.update(status="failed", error={"type": type(error).__name__, "message": str(error)},
+    record.update(status=TrainingStatus.FAILED, error={"type": type(error).__name__, "message": str(error)},
                   duration_s=round(time.monotonic() - started, 3), metrics=None, stopped_early=False,
                   epochs_run=len(read_history(output_dir / HISTORY_FILE)), resumed_from_epoch=None, setup=None,
                   pruned=None, predictions=None, peak_memory_mb=None, validation=None, ended_at=now())

@@ -31,6 +31,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 from hpsweep.core.records import PACK_FILE, fields, read_json, write_json_atomic
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.sweep.outcomes import numbers
 
 log = logging.getLogger(__name__)
@@ -54,17 +55,17 @@ def return_record(job_return: JobReturn) -> dict:
     """A training's return as JSON: ``completed`` with the number (or the dict of numbers) it returned, which is
     all a sweep decides by; or ``failed`` with its error's type and message."""
     if job_return.status == JobStatus.COMPLETED:  # the property re-raises a failure; this one completed
-        return {"status": "completed", "value": numbers(job_return._return_value)}
+        return {"status": TrainingStatus.COMPLETED, "value": numbers(job_return._return_value)}
     error = job_return._return_value
-    return {"status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
+    return {"status": TrainingStatus.FAILED, "error": {"type": type(error).__name__, "message": str(error)}}
 
 
 def job_return_of(record: dict) -> JobReturn | None:
     """The JobReturn a return file stands for; None for one of another shape."""
-    if record["status"] == "completed":
+    if record["status"] == TrainingStatus.COMPLETED:
         return JobReturn(status=JobStatus.COMPLETED, _return_value=record.get("value"))
     error = record.get("error")
-    if record["status"] != "failed" or not isinstance(error, dict):
+    if record["status"] != TrainingStatus.FAILED or not isinstance(error, dict):
         return None
     return JobReturn(status=JobStatus.FAILED,
                      _return_value=PackTrainingFailed(str(error.get("type")), str(error.get("message"))))

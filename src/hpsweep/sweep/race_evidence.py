@@ -3,6 +3,7 @@ race test (elimination, futility, equivalence, efficacy) is a contrast of (``hps
 
 from pathlib import Path
 
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.core.trainings import BASE
 from hpsweep.decide.inference import Evidence, Run
 from hpsweep.decide.results import TrainingResult, held_out
@@ -26,7 +27,7 @@ class Finished:
         """A completed training's run (value, images, predictions read when asked); None until it completed."""
         record = outcome.result or outcome.previous or {}
         value = (record.get("metrics") or {}).get(self.metric)
-        if record.get("status") != "completed" or not isinstance(value, (int, float)):
+        if record.get("status") != TrainingStatus.COMPLETED or not isinstance(value, (int, float)):
             return None
         if outcome.directory not in self.results:
             self.results[outcome.directory] = TrainingResult(outcome.directory, record, {})

@@ -14,6 +14,7 @@ from hpsweep.core.display import console
 from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.core.provenance import code_label
 from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
 from hpsweep.decide.race_record import elimination, read_race, stop_kind
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 
@@ -53,9 +54,9 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         slurm_id = known.get("slurm_job_id")
         claim = read_claim(directory) if result is None else None
         if result is not None:
-            state = result.get("status", "failed")
+            state = result.get("status", TrainingStatus.FAILED)
         elif record is None and (why := elimination(race, job)):
-            state = "eliminated" if stop_kind(why) == "eliminated" else f"stopped ({stop_kind(why)})"
+            state = RowStatus.ELIMINATED if stop_kind(why) == StopKind.ELIMINATED else f"stopped ({stop_kind(why)})"
         elif record is None and job.get("answered_by"):
             state = f"answered by {job['answered_by']}"  # its carrier writes its result when the rule stops
         elif claim is not None and stale_reason(directory, claim) is None:

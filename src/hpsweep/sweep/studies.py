@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from hpsweep.core.locks import LinkLock
 from hpsweep.core.records import set_aside, write_atomic
+from hpsweep.core.statuses import TrainingStatus
 from hpsweep.sweep.settings import Pruning
 
 log = logging.getLogger(__name__)
@@ -274,10 +275,10 @@ class Competition:
         """Close the trials: ``completed`` (with the job's best value), ``pruned`` or ``failed``."""
         for study, trial in self.trials:
             try:
-                if state == "completed" and value is not None:
+                if state == TrainingStatus.COMPLETED and value is not None:
                     study.tell(trial, value, skip_if_finished=True)
                 else:
-                    study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+                    study.tell(trial, state=TrialState.PRUNED if state == TrainingStatus.PRUNED else TrialState.FAIL,
                                skip_if_finished=True)
             except Exception as error:  # the other options go on without this one's value
                 log.warning("%s: the training's outcome could not be told (%s: %s)", study.study_name,
@@ -317,10 +318,10 @@ class Search:
         if trial.state != TrialState.RUNNING:
             return  # told in an earlier run of the sweep
         # another driver of the sweep may tell it first
-        if state == "completed" and value is not None:
+        if state == TrainingStatus.COMPLETED and value is not None:
             self.study.tell(number, value, skip_if_finished=True)
         else:
-            self.study.tell(number, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+            self.study.tell(number, state=TrialState.PRUNED if state == TrainingStatus.PRUNED else TrialState.FAIL,
                             skip_if_finished=True)
 
 

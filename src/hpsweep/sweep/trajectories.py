@@ -18,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from hpsweep.core import naming
 from hpsweep.core.fingerprints import fingerprint
+from hpsweep.core.statuses import RowStatus
 from hpsweep.core.trainings import DEFAULT_REPLICATES, replicate_dict
 from hpsweep.sweep.composer import Composed
 from hpsweep.sweep.outcomes import Outcome
@@ -51,7 +52,7 @@ def share(outcomes: list[Outcome], composed: dict[str, Composed]) -> None:
     configs = {fp: job.task for fp, job in composed.items()}
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
-        if outcome.status != "pending" or outcome.training.trial is not None:
+        if outcome.status != RowStatus.PENDING or outcome.training.trial is not None:
             continue
         key = trajectory_key(configs[outcome.fingerprint])
         if key is not None:
@@ -66,7 +67,7 @@ def share(outcomes: list[Outcome], composed: dict[str, Composed]) -> None:
             if member is carrier:
                 continue
             cfg, choices = configs[member.fingerprint], composed[member.fingerprint].choices
-            member.status = "answered"
+            member.status = RowStatus.ANSWERED
             member.answered_by = carrier
             member.shared = {
                 "early_stopping": {key: cfg.early_stopping[key] for key in STOP_KEYS},

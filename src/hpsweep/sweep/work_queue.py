@@ -10,6 +10,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from hpsweep.core.statuses import RowStatus
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.outcomes import Outcome
 from hpsweep.sweep.racing import Race
@@ -59,7 +60,7 @@ def run_queue(pending: list[Outcome], race: Race, width: int | None,
                     queue.extend((next(numbers), item) for item in fresh)
                     changed.notify_all()
 
-    width = width or sum(outcome.status == "pending" for outcome in race.outcomes)
+    width = width or sum(outcome.status == RowStatus.PENDING for outcome in race.outcomes)
     workers = [threading.Thread(target=work, args=(worker,), name=f"hpsweep-worker-{worker}")
                for worker in range(max(1, min(width, len(race.outcomes))))]
     for worker in workers:
