@@ -7,8 +7,9 @@ import json
 from contextlib import contextmanager
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.basecontainer import BaseContainer
 from omegaconf.errors import OmegaConfBaseException
+
+from hpsweep.core import hydra_private
 
 # Config keys that do not change what a job computes: the W&B mode, the varied category's name, run names.
 NOT_FINGERPRINTED = ("hydra", "logger", "category", "run_name_parts")
@@ -59,7 +60,7 @@ def _digest(container: dict, data: str | None) -> str:
 def runtime_values_as_written():
     """While it is entered, ``${hydra:path}`` and ``${now:pattern}`` resolve to their own text. Hydra registers both
     resolvers globally (``hydra.core.utils.setup_globals``); they are put back as they were on exit."""
-    resolvers = BaseContainer._resolvers
+    resolvers = hydra_private.resolvers()
     saved = {name: resolvers.get(name) for name in RUNTIME_RESOLVERS}
     for name in RUNTIME_RESOLVERS:
         OmegaConf.register_new_resolver(name, functools.partial(_as_written, name), replace=True)

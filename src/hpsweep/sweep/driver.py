@@ -38,6 +38,7 @@ from hpsweep.report.page import Keeper, refresh
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.composer import Composed, Composer, composition_error
+from hpsweep.sweep.launcher_kind import LauncherKind
 from hpsweep.sweep.memory import check_fit
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
 from hpsweep.sweep.plan import (
@@ -68,6 +69,7 @@ class Driver:
         self.config = config  # the app's primary config, Hydra's node included (the launcher holds the same one)
         self.config_loader = config_loader
         self.launcher = launcher
+        self.launcher_kind = LauncherKind.of(launcher)  # what the launch loop asks, decided here once
         self.gpu_memory_gb = gpu_memory_gb  # hydra.launcher.gpu_memory_gb, taken out before the launcher saw it
         self.digests = DataDigests()  # each data set of the sweep digested once
         self.made_of: dict[str, tuple[str, str | None]] = {}  # fingerprint -> (the config's alone, the data's)
@@ -89,6 +91,11 @@ class Driver:
     def hpsweep_app(self) -> bool:
         """Whether the app's config is hpsweep's (its checks and trainer apply), not another Hydra app's."""
         return is_hpsweep_config(self.config)
+
+    @property
+    def pinned(self) -> list[str]:
+        """The GPUs a local work queue's workers are pinned to (none for any other launcher)."""
+        return pinned_gpus(self.launcher, self.launcher_kind)
 
     @cached_property
     def composer(self) -> Composer:
@@ -168,8 +175,8 @@ class Driver:
                      "report their return value")
             self.settings = replace(self.settings, pruner="none")
         self.provenance = self.driver_provenance()
-        if self.settings.jobs_per_gpu > 1 and not pinned_gpus(self.launcher) and \
-                type(self.launcher).__name__ != "SlurmLauncher":
+        if self.settings.jobs_per_gpu > 1 and not self.pinned and \
+                self.launcher_kind != LauncherKind.SLURM:
             log.warning("hydra.sweeper.jobs_per_gpu=%d does nothing here: it shares GPUs between the workers of "
                         "hydra/launcher=local with hydra.launcher.gpus_per_node set, or packs SLURM array tasks",
                         self.settings.jobs_per_gpu)
@@ -355,7 +362,7 @@ class Driver:
                                                                                        f"stage{key[4]}")),
                                spaces[key[1:3]], self.settings.sampler, direction, self.settings.n_trials)
                    for key in groups}
-        basic = type(self.launcher).__name__ == "BasicLauncher"
+        basic = self.launcher_kind == LauncherKind.BASIC
         width = 1 if basic else self.settings.max_batch_size or self.settings.n_trials
         handled: set[tuple] = set()
         outcomes: list[Outcome] = []
@@ -448,7 +455,7 @@ class Driver:
         if self.settings.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, composed_of)
         check_fit(outcomes, {fp: job.task for fp, job in composed_of.items()}, self.settings.jobs_per_gpu,
-                  self.gpu_memory_gb, pinned_gpus(self.launcher))
+                  self.gpu_memory_gb, self.pinned)
         pending = sum(outcome.status in (RowStatus.PENDING, RowStatus.ANSWERED) for outcome in outcomes)
         rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
@@ -498,7 +505,7 @@ class Driver:
             pending = race.ready() or self.claims.wait(outcomes) or race.ready()
             if not pending:
                 return returns
-            if type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
+            if self.launcher_kind == LauncherKind.LOCAL:  # hydra_submitit_launcher's local one
                 overrides_of = partial(_job_overrides, sweep_dir=sweep_dir)
                 returns.append(launch_queue(self.launcher, self.claims, pending, race, overrides_of,
                                             self.settings.max_batch_size, self.settings.jobs_per_gpu,
@@ -519,7 +526,7 @@ class Driver:
         them one after another anyway), so that two drivers of the sweep share them out."""
         returns: list[list[JobReturn]] = []
         batch_size = self.settings.max_batch_size or max(len(pending), 1)
-        one_by_one = type(self.launcher).__name__ == "BasicLauncher"
+        one_by_one = self.launcher_kind == LauncherKind.BASIC
         for start in range(0, len(pending), batch_size):
             batch = list(enumerate(pending[start:start + batch_size], start=start))
             results = []
@@ -538,7 +545,8 @@ class Driver:
         from hpsweep.sweep.packs import launch_packs, pack_size
 
         try:
-            if pack_size(self.launcher, self.settings.jobs_per_gpu) > 1:  # SLURM array tasks of several trainings
+            # SLURM array tasks of several trainings
+            if pack_size(self.launcher, self.launcher_kind, self.settings.jobs_per_gpu) > 1:
                 results = launch_packs(self.launcher, [(number, job, outcome.directory) for (number, outcome), job
                                                        in zip(claimed, overrides, strict=True)],
                                        self.settings.jobs_per_gpu, sweep_dir)

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpsweep.core import hydra_private
 from hpsweep.core.display import console, format_duration
 from hpsweep.core.records import (
     ATTEMPTS_DIR,
@@ -132,13 +133,13 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
               "provenance": outcome.provenance}
     job_return = outcome.job_return
     if job_return is not None and job_return.status == JobStatus.COMPLETED:
-        value = numbers(job_return._return_value)  # the property re-raises a failure; this one completed
+        value = numbers(hydra_private.return_value(job_return))  # the property re-raises a failure; this one completed
         metrics = value if isinstance(value, dict) else {metric: value} if value is not None else {}
         return {**record, "status": TrainingStatus.COMPLETED, "metrics": metrics}
     kept = " (its last checkpoint is kept: re-running the sweep resumes it)" if (
         outcome.directory / CHECKPOINT_FILE).is_file() else ""
     if job_return is not None and job_return.status == JobStatus.FAILED:
-        error = job_return._return_value
+        error = hydra_private.return_value(job_return)
         kind = getattr(error, "kind", None) or type(error).__name__  # a pack's training says its error's kind
         lost = kind == "JobLost"  # a pack's training whose process or task ended (hpsweep.sweep.packs)
         return {**record, "status": TrainingStatus.FAILED,

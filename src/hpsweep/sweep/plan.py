@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Glob, IntervalSweep, Override
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.core.errors import ConfigError, closest, unknown_option
+from hpsweep.core.hydra_private import product
 from hpsweep.core.records import JOB_FILE, in_attempt, read_job_record
 from hpsweep.core.trainings import BASE, DEFAULT_REPLICATES, Row, Training, bare_key
 
@@ -85,7 +85,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     if category_override is None:
         swept_keys = {bare_key(override) for override in overrides if override.is_sweep_override()}
         trainings = []
-        for combination in BasicSweeper.split_arguments(overrides, None)[0]:
+        for combination in product(overrides):
             setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
             trainings.append(Training(tuple(combination), (Row(None, None, BASE, setting, stage),), replicate,
                                       is_base=True))
@@ -113,7 +113,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     # each combination of the other overrides: (its items, setting, replicate, the base's group choices)
     combinations = [(combination, *_split_swept(combination, swept_keys, replicate_keys),
                      _base_choices(request.default_choices, combination))
-                    for combination in BasicSweeper.split_arguments(others, None)[0]]
+                    for combination in product(others)]
 
     unreplicated = all(not replicate for _, _, replicate, _ in combinations)
     trainings = []

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from hpsweep.core.locks import LinkLock
 from hpsweep.core.records import set_aside, write_atomic
 from hpsweep.core.statuses import TrainingStatus
+from hpsweep.sweep import optuna_private
 from hpsweep.sweep.settings import Pruning
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class Competition:
         """This job's running trial (a resumed job goes on in it), or a new one."""
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.user_attrs.get("fingerprint") == fingerprint:
-                return optuna.Trial(study, frozen._trial_id)
+                return optuna_private.running_trial(study, frozen)
         trial = study.ask()
         trial.set_user_attr("fingerprint", fingerprint)
         trial.set_user_attr("option", option)
@@ -255,7 +256,7 @@ class Competition:
         return decision
 
     def _explain(self, study: optuna.Study, trial: optuna.Trial, epoch: int, value: float) -> dict:
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = optuna_private.frozen(study, trial)
         pruner = MedianOfOthersPruner(1, self.pruning.margin, alpha=self.pruning.alpha)
         reference = pruner.reference(study, frozen) or (math.nan, {})
         others = ", ".join(f"{option} {best:.4f}" for option, best in reference[1].items())
@@ -308,7 +309,7 @@ class Search:
             chooser = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, self.n_trials // 2))
         else:
             chooser = optuna.samplers.RandomSampler(seed=seed)
-        study = optuna.load_study(study_name=self.name, storage=self.study._storage, sampler=chooser)
+        study = optuna.load_study(study_name=self.name, storage=optuna_private.storage(self.study), sampler=chooser)
         trial = study.ask(self.distributions)
         return trial.number, dict(trial.params)
 
