@@ -381,7 +381,7 @@ def test_claims_are_won_by_exactly_one_of_many_processes(tmp_path):
 
 def test_a_full_disk_fails_the_training_keeps_its_last_checkpoint_and_it_resumes(in_process_job, tmp_path, monkeypatch):
     from hpsweep.sweep import job
-    from hpsweep.train import loop
+    from hpsweep.train import checkpoint, loop
 
     cfg = in_process_job("trainer.max_epochs=3")
     out = tmp_path / "run"
@@ -396,7 +396,7 @@ def test_a_full_disk_fails_the_training_keeps_its_last_checkpoint_and_it_resumes
         real_save(state, path)
 
     monkeypatch.setattr(loop.torch, "save", full_disk)
-    monkeypatch.setattr(loop.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
     with pytest.raises(WriteFailed, match="disk full writing .*last_checkpoint.pt"):
         job.run(cfg, out)
     failed = read_result(out)
