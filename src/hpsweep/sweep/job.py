@@ -79,7 +79,6 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
     choices = dict(hydra_cfg.runtime.choices)
     manifest, entry = sweep_entry(hydra_cfg, output_dir)
     place = place_in_sweep(entry, cfg.get("category"), choices)
-    category = place["category"]
     data = data_read(manifest, entry, cfg)
     job_fingerprint = fingerprint(cfg, (data or {}).get("digest"))
     done = read_result(output_dir)
@@ -87,9 +86,43 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
         # a start after the end: SLURM requeued the job (a signal) as it finished; nothing to train again
         log.info("run %s already completed in %s", done.get("run_name"), output_dir)
         return done.get("metrics") or {}
+    record = job_record(cfg, hydra_cfg, output_dir, manifest, place, data, job_fingerprint)
+    write_json_atomic(output_dir / JOB_FILE, record)
+    stops = record["interruptions"]
+    started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
+    tracker = competition = None
+    with StopSignals() as stop:
+        try:
+            validate(cfg, warn=manifest is None)  # a category sweep's pre-flight warned once for all its jobs
+            tracker = open_tracker(cfg, hydra_cfg, record, place, output_dir)
+            record["wandb_run_id"] = tracker.run_id
+            write_json_atomic(output_dir / JOB_FILE, record)
+            competition = join_competition(manifest, entry, hydra_cfg, job_fingerprint, cfg.trainer.max_epochs)
+            if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
+                outcome = fit_external(cfg, output_dir, tracker)
+            else:
+                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition,
+                              answers_of(manifest, entry, Path(hydra_cfg.sweep.dir)), claim.check)
+            claim.check()
+        except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
+            end_failed(error, record, output_dir, tracker, competition, claim, stop, started)
+            raise
+    answered = record_result(outcome, record, output_dir, tracker, competition, started)
+    if answered:
+        write_answered(answered, record, output_dir, cfg, manifest, Path(hydra_cfg.sweep.dir), run_tags)
+    if stop.received:  # it came after the last training step: the job is complete, the process still ends
+        raise SystemExit(128 + stop.received[0])
+    return record["metrics"]
+
+
+def job_record(cfg: DictConfig, hydra_cfg, output_dir: Path, manifest: dict | None, place: dict, data: dict | None,
+               job_fingerprint: str) -> dict:
+    """``job.json``: who this training is, where it runs, what made it; an interrupted job's names and W&B run
+    kept."""
+    choices = dict(hydra_cfg.runtime.choices)
     earlier = read_job(output_dir, job_fingerprint)  # the same job, interrupted: keep its names and W&B run
     task_overrides = list(hydra_cfg.overrides.task)
-    record = {
+    return {
         "model": cfg.model.name,
         **place,
         "overrides": task_overrides,  # what the command line set: it wins over the option files in `choices`
@@ -106,60 +139,56 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
         # the code, data and packages that make this number (hpsweep.core.provenance)
         "provenance": collect((manifest or {}).get("app", {}).get("script") or sys.argv[0], data),
     }
-    write_json_atomic(output_dir / JOB_FILE, record)
-    stops = record["interruptions"]
-    started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
-    tracker = competition = None
-    with StopSignals() as stop:
+
+
+def open_tracker(cfg: DictConfig, hydra_cfg, record: dict, place: dict, output_dir: Path) -> Tracker:
+    """The job's W&B run (resumed where the job was interrupted)."""
+    return Tracker(
+        project=record["wandb_project"],
+        entity=cfg.logger.entity,
+        name=record["run_name"],
+        group=place["category"] or BASE,
+        tags=run_tags(cfg.model.name, place),
+        config={**OmegaConf.to_container(cfg, resolve=True), "provenance": record["provenance"]},
+        mode=cfg.logger.mode,
+        run_dir=output_dir,
+        run_id=record["wandb_run_id"],
+        verbose=cfg.logger.get("verbose", False),
+        sweep_dir=Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None,
+    )
+
+
+def end_failed(error: BaseException, record: dict, output_dir: Path, tracker: Tracker | None, competition,
+               claim: JobClaim, stop: StopSignals, started: float) -> None:
+    """What a job that did not finish leaves, before its error goes on up: nothing where a stop signal ended it
+    (it is requeued) or its training was taken over (its new holder records it); else its failure."""
+    if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
         try:
-            validate(cfg, warn=manifest is None)  # a category sweep's pre-flight warned once for all its jobs
-            tracker = Tracker(
-                project=record["wandb_project"],
-                entity=cfg.logger.entity,
-                name=record["run_name"],
-                group=category or BASE,
-                tags=run_tags(cfg.model.name, place),
-                config={**OmegaConf.to_container(cfg, resolve=True), "provenance": record["provenance"]},
-                mode=cfg.logger.mode,
-                run_dir=output_dir,
-                run_id=record["wandb_run_id"],
-                verbose=cfg.logger.get("verbose", False),
-                sweep_dir=Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None,
-            )
-            record["wandb_run_id"] = tracker.run_id
-            write_json_atomic(output_dir / JOB_FILE, record)
-            competition = join_competition(manifest, entry, hydra_cfg, job_fingerprint, cfg.trainer.max_epochs)
-            if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
-                outcome = fit_external(cfg, output_dir, tracker)
-            else:
-                sweep_dir = Path(hydra_cfg.sweep.dir)
-                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition,
-                              answers_of(manifest, entry, sweep_dir), claim.check)
-            claim.check()
-        except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
-            if stop.received:  # the signal ended the job, whatever it raised (W&B's service may have gone first)
-                try:
-                    end_interrupted(record, output_dir, tracker, stop, started)  # exits, to be requeued
-                except JobNotRequeued as refused:
-                    record_failure(record, output_dir, refused, started)
-                    raise
-            lost = isinstance(error, ClaimLost) or not holds_still(claim)
-            if tracker is not None:
-                if lost:
-                    tracker.set_summary({"status": "taken_over"})
-                tracker.finish(failed=True)
-            if lost:  # its new holder records the outcome
-                raise
-            if isinstance(error, Exception):
-                if competition is not None:
-                    competition.finish(None, TrainingStatus.FAILED)
-                try:
-                    record_failure(record, output_dir, error, started)
-                except OSError as unrecorded:  # a full disk: the sweep records it from the launcher's return
-                    log.error("run %s failed (%s: %s) and could not record it: %s", record["run_name"],
-                              type(error).__name__, error, unrecorded)
+            end_interrupted(record, output_dir, tracker, stop, started)  # exits, to be requeued
+        except JobNotRequeued as refused:
+            record_failure(record, output_dir, refused, started)
             raise
-    answered = outcome.pop("answered", None)  # the trainings of the same trajectory it answers
+    lost = isinstance(error, ClaimLost) or not holds_still(claim)
+    if tracker is not None:
+        if lost:
+            tracker.set_summary({"status": "taken_over"})
+        tracker.finish(failed=True)
+    if lost or not isinstance(error, Exception):
+        return
+    if competition is not None:
+        competition.finish(None, TrainingStatus.FAILED)
+    try:
+        record_failure(record, output_dir, error, started)
+    except OSError as unrecorded:  # a full disk: the sweep records it from the launcher's return
+        log.error("run %s failed (%s: %s) and could not record it: %s", record["run_name"],
+                  type(error).__name__, error, unrecorded)
+
+
+def record_result(outcome: dict, record: dict, output_dir: Path, tracker: Tracker, competition,
+                  started: float) -> dict | None:
+    """``result.json`` of a training that ran to its end (completed, or pruned), its competition told; what it
+    returns is the trainings of the same trajectory it answers, for their own records."""
+    answered = outcome.pop("answered", None)
     status = TrainingStatus.PRUNED if outcome.get("pruned") else TrainingStatus.COMPLETED
     if competition is not None:
         competition.finish(outcome["metrics"].get(competition.metric), status)
@@ -174,11 +203,7 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
     if status == TrainingStatus.COMPLETED:
         (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
-    if answered:
-        write_answered(answered, record, output_dir, cfg, manifest, Path(hydra_cfg.sweep.dir), run_tags)
-    if stop.received:  # it came after the last training step: the job is complete, the process still ends
-        raise SystemExit(128 + stop.received[0])
-    return record["metrics"]
+    return answered
 
 
 def holds_still(claim: JobClaim) -> bool:
