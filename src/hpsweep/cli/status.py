@@ -15,6 +15,7 @@ def run(args, parser) -> int:
 def status(sweep_dir: Path) -> int:
     """Each training's state, what the sweep's verdicts say so far (each category's choice, and the sweep's expected
     false wins), and the count of every state."""
+
     def verdicts() -> list[str]:
         groups = answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir)
         return [f"{group.model or 'sweep'}: "
