@@ -32,8 +32,11 @@ browser:
 		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; } } \
 		|| echo "no chromium (apt-get install chromium as root): the browser tests will skip"
 
+# ruff, then the packages' layers (import-linter's contracts in pyproject.toml): an import up the layers or a cycle
+# between packages fails the build.
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # torch first and pinned: an unpinned torch would pull a multi-GB build; pip takes these from its cache.
 $(VENV)/installed: pyproject.toml

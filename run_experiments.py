@@ -13,9 +13,9 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from hpsweep.errors import UserError
-    from hpsweep.metrics import stopping_rule
-    from hpsweep.train.job import run  # torch and timm load here, after Hydra has parsed the command line
+    from hpsweep.core.errors import UserError
+    from hpsweep.core.metrics import stopping_rule
+    from hpsweep.sweep.job import run  # torch and timm load here, after Hydra has parsed the command line
 
     try:
         monitored = stopping_rule(cfg.early_stopping, cfg.data)["monitor"]
@@ -47,7 +47,7 @@ def exit_without_finalizing() -> None:
 if __name__ == "__main__":
     from pathlib import Path
 
-    from hpsweep.compose import unknown_choices
+    from hpsweep.core.compose import unknown_choices
 
     # Hydra would print its search path, not the closest names; a sweep's pre-flight names those of swept
     # values beside every other problem of its jobs, but a fixed one fails Hydra's first composition, before it

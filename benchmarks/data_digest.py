@@ -1,4 +1,4 @@
-"""What the data digest (``hpsweep.provenance.data_digest``) costs a sweep: once per data set, on many files.
+"""What the data digest (``hpsweep.data.digests.data_digest``) costs a sweep: once per data set, on many files.
 
     python benchmarks/data_digest.py --files 100000
 
@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpsweep.provenance import data_digest
-from hpsweep.train.image_files import index_image_folder
+from hpsweep.data.digests import data_digest
+from hpsweep.data.image_files import index_image_folder
 
 
 def best_of(repeat: int, work) -> float:

@@ -26,7 +26,7 @@ import timm
 import torch
 from PIL import Image
 
-from hpsweep.compose import compose_job
+from hpsweep.core.compose import compose_job
 from hpsweep.train.loop import build_data
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

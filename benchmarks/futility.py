@@ -13,7 +13,7 @@ planned by hpsweep's planner, raced by its ``Race`` and decided by its ``decide`
   0.001 at each early look, or alpha spent by ``obrien_fleming`` or ``pocock``) wins and stops its comparison; the
   verdict takes a win's stage-wise p, and adds the early looks' boundaries to the last look's.
 
-Every test is the verdict's own: the pooled row + replicate model of ``hpsweep.report.inference`` over the runs'
+Every test is the verdict's own: the pooled row + replicate model of ``hpsweep.decide.inference`` over the runs'
 metric, with the paired bootstrap over the shared images; a row is tested once seed luck can be measured.
 
 The noise is taken from a recorded sweep's probability files: how many validation images a training has, its
@@ -47,10 +47,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from hpsweep.compose import group_files  # noqa: E402
-from hpsweep.records import read_probabilities, write_csv_atomic  # noqa: E402
-from hpsweep.report.inference import Evidence, Run  # noqa: E402
-from hpsweep.report.statistics import (  # noqa: E402
+from hpsweep.core.compose import group_files  # noqa: E402
+from hpsweep.core.records import read_probabilities, write_csv_atomic  # noqa: E402
+from hpsweep.decide.inference import Evidence, Run  # noqa: E402
+from hpsweep.decide.race_record import read_race, stop_kind, won  # noqa: E402
+from hpsweep.decide.statistics import (  # noqa: E402
     SPENDINGS,
     Candidate,
     compare,
@@ -60,7 +61,6 @@ from hpsweep.report.statistics import (  # noqa: E402
 )
 from hpsweep.sweep.outcomes import Outcome  # noqa: E402
 from hpsweep.sweep.plan import PlanRequest, plan_jobs  # noqa: E402
-from hpsweep.sweep.race_record import read_race, stop_kind, won  # noqa: E402
 from hpsweep.sweep.racing import Race  # noqa: E402
 
 SEEDS = 3

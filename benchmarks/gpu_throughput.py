@@ -31,8 +31,8 @@ from hydra.core.hydra_config import HydraConfig
 from timm.optim import create_optimizer_v2
 from torch.utils.flop_counter import FlopCounterMode
 
-from hpsweep.compose import compose_job
-from hpsweep.train.job import run
+from hpsweep.core.compose import compose_job
+from hpsweep.sweep.job import run
 from hpsweep.train.loop import build_data
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

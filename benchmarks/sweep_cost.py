@@ -24,8 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from hpsweep.report.answers import answer  # noqa: E402
-from hpsweep.report.results import load  # noqa: E402
+from hpsweep.decide.answers import answer  # noqa: E402
+from hpsweep.decide.results import load  # noqa: E402
 
 SWEEP = ["model=test_resnet,test_efficientnet", "category=optimizer,scheduler,loss_function,early_stopping,batch_size",
          "data.image_size=32", "trainer.max_epochs=10", "trainer.progress_bar=false", "logger.mode=offline"]

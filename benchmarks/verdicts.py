@@ -37,8 +37,8 @@ from scipy.stats import binom
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from hpsweep.report.inference import Evidence, Run, macro_f1  # noqa: E402
-from hpsweep.report.statistics import Candidate, compare, correct, decide  # noqa: E402
+from hpsweep.decide.inference import Evidence, Run, macro_f1  # noqa: E402
+from hpsweep.decide.statistics import Candidate, compare, correct, decide  # noqa: E402
 
 ALPHA = 0.05
 CLASSES = 10

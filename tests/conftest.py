@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra.core.hydra_config import HydraConfig
 
-from hpsweep.compose import compose_config, compose_job
+from hpsweep.core.compose import compose_config, compose_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

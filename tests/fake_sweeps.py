@@ -10,8 +10,8 @@ from pathlib import Path
 from conftest import CONF_DIR, ROOT
 from test_sweep_plan import DEFAULT_CHOICES, plan
 
-from hpsweep.sweep.manifest import training_entry, write_manifest
-from hpsweep.sweep.plan import Training, bare_key
+from hpsweep.core.manifest import training_entry, write_manifest
+from hpsweep.core.trainings import Training, bare_key
 
 
 def fake_sweep(root: Path, *arguments: str, value: Callable[[Training], float | str | None],
@@ -51,7 +51,7 @@ def real_fingerprint(training: Training) -> str:
     """The fingerprint the sweeper gives the training: of its config composed from ``conf/`` and of its data."""
     from hydra import compose, initialize_config_dir
 
-    from hpsweep.provenance import DataDigests
+    from hpsweep.data.digests import DataDigests
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return DataDigests().fingerprint(compose(config_name="config", overrides=list(training.overrides)))

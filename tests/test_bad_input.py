@@ -10,11 +10,11 @@ import torch
 from conftest import ROOT, compose, run_experiments
 from omegaconf import OmegaConf
 
-from hpsweep.errors import ConfigError, PretrainedWeightsUnavailable, UnknownModelError
-from hpsweep.records import read_result
+from hpsweep.core.errors import ConfigError, PretrainedWeightsUnavailable, UnknownModelError
+from hpsweep.core.records import read_result
 from hpsweep.train.loop import resolve_device, resolve_precision
 from hpsweep.train.models import check_model_name, create_model
-from hpsweep.validation import config_problems, validate
+from hpsweep.train.validation import config_problems, validate
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -111,7 +111,7 @@ def test_a_mistyped_option_gets_the_closest_names_not_hydras_search_path(tmp_pat
 
 
 def test_a_cosine_period_that_is_not_the_runs_length_is_flagged_not_refused():
-    from hpsweep.validation import config_warnings
+    from hpsweep.train.validation import config_warnings
 
     assert config_warnings(compose("trainer.max_epochs=5")) == [], "the base cosine spans the run (T_max null)"
     assert config_warnings(compose("trainer=external", "trainer.command=./run_b3.sh", "trainer.max_epochs=8",
@@ -129,7 +129,7 @@ def test_a_cosine_period_that_is_not_the_runs_length_is_flagged_not_refused():
 
 
 def test_a_warmup_as_long_as_the_run_is_flagged():
-    from hpsweep.validation import config_warnings
+    from hpsweep.train.validation import config_warnings
 
     [warning] = config_warnings(compose("scheduler_warmup=cosine_warmup", "trainer.max_epochs=3"))
     assert warning.startswith("scheduler.lr_scheduler.warmup_epochs=3 is not shorter than trainer.max_epochs=3")

@@ -10,8 +10,8 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict
 
+from hpsweep.core.fingerprints import fingerprint, task_config
 from hpsweep.sweep.composer import Composer, composition_error
-from hpsweep.sweep.plan import fingerprint, task_config
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = {  # another app's configs: a package rename, a list, a nested group, an interpolation, a typed value

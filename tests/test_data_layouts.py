@@ -9,12 +9,12 @@ import pytest
 from conftest import compose
 from layout_data import CLASSES, LAYOUT_OF, SPLIT_SIZES, WRITERS, hf_dataset_dict, write_imagenet
 
-from hpsweep.errors import ConfigError
+from hpsweep.core.errors import ConfigError
+from hpsweep.data.layouts import NAMES
+from hpsweep.sweep.job import run
 from hpsweep.train.data import data_problems
-from hpsweep.train.job import run
-from hpsweep.train.layouts import NAMES
 from hpsweep.train.loop import build_data
-from hpsweep.validation import validate
+from hpsweep.train.validation import validate
 
 TRAIN_IMAGES = SPLIT_SIZES["train"] * len(CLASSES)
 SMALL = ["data.num_workers=0", "logger.mode=disabled", "trainer.max_epochs=1", "data.batch_size=8"]
@@ -95,7 +95,7 @@ def test_two_seeds_draw_the_same_split_unless_split_seed_says_otherwise(data, la
 def test_a_hugging_face_dataset_of_one_split_draws_its_validation(tmp_path):
     from datasets import DatasetDict
 
-    from hpsweep.train.hf_datasets import index_dataset
+    from hpsweep.data.hf_datasets import index_dataset
 
     DatasetDict(train=hf_dataset_dict()["train"]).save_to_disk(str(tmp_path / "saved"))
     index = index_dataset(str(tmp_path / "saved"))
@@ -145,7 +145,7 @@ def test_a_model_without_its_pretrained_weights_stops_the_preflight(layouts):
 
 
 def test_a_sweeps_preflight_names_each_model_without_weights_once():
-    from hpsweep.sweep.plan import Row, Training
+    from hpsweep.core.trainings import Row, Training
     from hpsweep.sweep.preflight import job_problems
 
     models = ["resnet50.tv2_in1k", "resnet50.tv2_in1k", "test_resnet"]
@@ -159,7 +159,7 @@ def test_a_sweeps_preflight_names_each_model_without_weights_once():
 def test_a_compressed_shard_is_named_not_misread(tmp_path):
     import tarfile
 
-    from hpsweep.train.shards import index_shards
+    from hpsweep.data.shards import index_shards
 
     (tmp_path / "0.png").write_bytes(b"image")
     with tarfile.open(tmp_path / "train-000000.tar", "w:gz") as tar:  # a .tar.gz under the .tar name

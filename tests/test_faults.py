@@ -29,8 +29,9 @@ from test_sweeps import ENV, sweep_command
 from wandb_records import read_run_file, run_files
 
 from hpsweep.cli import main
-from hpsweep.errors import WriteFailed
-from hpsweep.records import (
+from hpsweep.core.errors import WriteFailed
+from hpsweep.core.manifest import read_manifest
+from hpsweep.core.records import (
     RESULT_SHAPE,
     owning,
     read_history,
@@ -39,10 +40,9 @@ from hpsweep.records import (
     read_result,
     write_json_atomic,
 )
+from hpsweep.core.trainings import Row, Training
 from hpsweep.sweep import claims
-from hpsweep.sweep.manifest import read_manifest
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
-from hpsweep.sweep.plan import Row, Training
 
 EPOCHS = 3
 ARGUMENTS = ["model=test_resnet", "category=loss_function", "hydra.sweeper.strategy=greedy", "data.image_size=16",
@@ -313,7 +313,7 @@ def test_a_heartbeat_that_cannot_be_written_is_tried_again_at_every_beat(tmp_pat
 # --- locks ------------------------------------------------------------------------------------------------
 
 def test_a_lock_whose_holder_is_gone_from_this_host_is_broken_at_once(tmp_path, caplog):
-    from hpsweep.locks import HOST, LinkLock
+    from hpsweep.core.locks import HOST, LinkLock
 
     dead = dead_pid()
     lock = tmp_path / "claim.json.lock"  # a driver killed while it held the lock
@@ -331,7 +331,7 @@ def test_a_lock_left_unchanged_for_its_grace_period_is_broken_whatever_its_targe
     """The leftover of Optuna's symlink lock pointing at a claim that was never written (it spun for ever), a lock
     of a host this one cannot ask, a file of no known shape: each is broken once it stood unchanged for the grace
     period, by this process's clock."""
-    from hpsweep.locks import LinkLock
+    from hpsweep.core.locks import LinkLock
 
     lock = tmp_path / "claim.json.lock"
     if kind == "dangling symlink":
@@ -348,10 +348,10 @@ def test_a_lock_left_unchanged_for_its_grace_period_is_broken_whatever_its_targe
 
 
 def test_a_lock_held_by_a_live_process_is_waited_for_and_never_broken(tmp_path, caplog):
-    from hpsweep.locks import LinkLock
+    from hpsweep.core.locks import LinkLock
 
     lock = tmp_path / "optuna.journal.lock"
-    script = ("import sys, time; from hpsweep.locks import LinkLock\n"
+    script = ("import sys, time; from hpsweep.core.locks import LinkLock\n"
               "with LinkLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(1.5)\n")
     holder = subprocess.Popen([sys.executable, "-c", script, str(lock)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -380,7 +380,8 @@ def test_claims_are_won_by_exactly_one_of_many_processes(tmp_path):
 
 
 def test_a_full_disk_fails_the_training_keeps_its_last_checkpoint_and_it_resumes(in_process_job, tmp_path, monkeypatch):
-    from hpsweep.train import job, loop
+    from hpsweep.sweep import job
+    from hpsweep.train import checkpoint, loop
 
     cfg = in_process_job("trainer.max_epochs=3")
     out = tmp_path / "run"
@@ -395,7 +396,7 @@ def test_a_full_disk_fails_the_training_keeps_its_last_checkpoint_and_it_resumes
         real_save(state, path)
 
     monkeypatch.setattr(loop.torch, "save", full_disk)
-    monkeypatch.setattr(loop.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0))
     with pytest.raises(WriteFailed, match="disk full writing .*last_checkpoint.pt"):
         job.run(cfg, out)
     failed = read_result(out)
@@ -414,7 +415,8 @@ def test_a_full_disk_fails_the_training_keeps_its_last_checkpoint_and_it_resumes
 def test_the_end_of_a_training_loses_no_epoch(in_process_job, tmp_path, monkeypatch, end):
     """Between the last epoch and its result the checkpoint stays: a job killed there, or whose W&B run fails to
     finish, is finished by its next start without training an epoch again."""
-    from hpsweep.train import job, tracking
+    from hpsweep.sweep import job
+    from hpsweep.train import tracking
 
     cfg = in_process_job("trainer.max_epochs=2")
     out = tmp_path / "run"
@@ -448,8 +450,9 @@ def test_the_end_of_a_training_loses_no_epoch(in_process_job, tmp_path, monkeypa
 
 def test_a_training_taken_over_stops_at_its_next_epoch_and_writes_nothing_more(in_process_job, tmp_path,
                                                                                monkeypatch):
-    from hpsweep.errors import ClaimLost
-    from hpsweep.train import job, loop
+    from hpsweep.core.errors import ClaimLost
+    from hpsweep.sweep import job
+    from hpsweep.train import loop
 
     cfg = in_process_job("trainer.max_epochs=4", "logger.mode=disabled")
     out = tmp_path / "run"
@@ -473,7 +476,7 @@ def test_a_training_taken_over_stops_at_its_next_epoch_and_writes_nothing_more(i
 
 
 def test_a_job_whose_claim_went_missing_claims_it_again_and_one_taken_over_stops(tmp_path, monkeypatch):
-    from hpsweep.errors import ClaimLost
+    from hpsweep.core.errors import ClaimLost
 
     monkeypatch.delenv(claims.TOKEN_ENV, raising=False)
     job = claims.JobClaim(tmp_path / "training")
@@ -499,7 +502,7 @@ class RunsCode:
 
 @pytest.mark.hostile
 def test_a_checkpoint_that_would_run_code_is_refused_and_the_training_starts_over(in_process_job, tmp_path, caplog):
-    from hpsweep.train import job
+    from hpsweep.sweep import job
 
     cfg = in_process_job("trainer.max_epochs=2", "logger.mode=disabled")
     out, marker = tmp_path / "run", tmp_path / "ran"
@@ -517,8 +520,9 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_training_starts_ove
 
 def test_a_checkpoint_unreadable_for_a_machine_reason_is_kept_and_the_job_says_why(in_process_job, tmp_path,
                                                                                  monkeypatch):
-    from hpsweep.errors import CheckpointUnreadable
-    from hpsweep.train import job, loop
+    from hpsweep.core.errors import CheckpointUnreadable
+    from hpsweep.sweep import job
+    from hpsweep.train import loop
 
     cfg = in_process_job("trainer.max_epochs=2", "logger.mode=disabled")
     out = tmp_path / "run"
@@ -664,7 +668,7 @@ def test_a_damaged_sweep_runs_again_and_finishes_with_every_training_done_once(d
 def test_stale_locks_of_every_kind_left_in_a_sweep_dir_do_not_stop_it(sweeps, tmp_path):
     """A driver killed holding a claim's lock (its pid gone), Optuna's old symlink lock of a claim never written
     (it spun at full speed for ever) and of the journal: the re-run breaks each and finishes the sweep."""
-    from hpsweep.locks import HOST
+    from hpsweep.core.locks import HOST
 
     sweep_dir = tmp_path / "half"
     shutil.copytree(sweeps["half"], sweep_dir)

@@ -109,8 +109,8 @@ def test_local_launcher_runs_a_work_queue_without_batch_barriers(tmp_path):
 
 
 def test_sweep_outcomes_of_another_app_come_from_what_hydra_returned(tmp_path):
+    from hpsweep.core.trainings import Row, Training
     from hpsweep.sweep.outcomes import Outcome, collect_outcomes
-    from hpsweep.sweep.plan import Row, Training
 
     class Returned:  # the parts of Hydra's JobReturn the sweeper reads
         def __init__(self, status, value):

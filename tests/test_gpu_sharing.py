@@ -10,9 +10,9 @@ import pytest
 from omegaconf import OmegaConf
 from test_sweeps import ENV, results, run_sweep  # noqa: F401
 
+from hpsweep.core.trainings import Row, Training
 from hpsweep.sweep.memory import CUDA_CONTEXT_MB, fit_problems
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.plan import Row, Training
 
 LOCAL = ["hydra/launcher=local", "hydra.launcher.gpus_per_node=2", "hydra.sweeper.jobs_per_gpu=2",
          "model=test_resnet", "category=loss_function,optimizer", "trainer.max_epochs=1", "data.image_size=16"]

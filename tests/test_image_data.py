@@ -16,7 +16,7 @@ from wandb_records import read_records
 
 from hpsweep.train.data import data_problems, make_loaders
 from hpsweep.train.predictions import TTA_VIEWS
-from hpsweep.validation import TTA_VIEWS as TTA_NAMES
+from hpsweep.train.validation import TTA_VIEWS as TTA_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_evaluation_follows_the_models_pretrained_crop_and_interpolation():
 
 
 def test_the_layouts_conventional_files_are_found_and_null_turns_one_off(competition, caplog):
-    from hpsweep.train.image_files import index_csv
+    from hpsweep.data.image_files import index_csv
 
     with caplog.at_level("INFO"):
         index = index_csv(str(competition), "train.csv", "train", "ID", "target", "auto", "auto", "auto")

@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 from conftest import compose
 
-from hpsweep.naming import name_part, overridden_groups, project_name, run_name
+from hpsweep.core.naming import name_part, overridden_groups, project_name, run_name
 
 NOW = datetime(2026, 11, 27, 17, 5)
 

@@ -11,7 +11,7 @@ from conftest import CATEGORIES, RECIPE_CATEGORIES, compose, option_names
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hpsweep.metrics import stopping_rule
+from hpsweep.core.metrics import stopping_rule
 from hpsweep.train.early_stopping import EarlyStopping
 from hpsweep.train.recipe import Schedule, build_optimizer, build_scheduler
 
@@ -79,8 +79,8 @@ def test_scheduler_option_takes_effect(category, option, tiny_model):
 
 
 def test_one_cycle_total_steps_from_epochs_and_steps_per_epoch(in_process_job, tmp_path):
-    from hpsweep.records import read_result
-    from hpsweep.train.job import run
+    from hpsweep.core.records import read_result
+    from hpsweep.sweep.job import run
 
     cfg = in_process_job("scheduler=OneCycleLR", "trainer.max_epochs=1")
     run(cfg, tmp_path)  # 1527 training images / 64 per batch = 24 steps, all of them taken without error

@@ -1,5 +1,5 @@
 """Every number traceable: each result records the code, data and packages that made it; an edited option, new
-data or other code never passes for the old (``hpsweep.provenance``)."""
+data or other code never passes for the old (``hpsweep.core.provenance``)."""
 
 import json
 import os
@@ -16,10 +16,12 @@ from conftest import CONF_DIR, ROOT
 from omegaconf import OmegaConf
 from test_sweeps import NO_CONTROL
 
-from hpsweep.provenance import code_label, code_unknown, code_version, data_digest
-from hpsweep.records import in_attempt
+from hpsweep.core.fingerprints import fingerprint
+from hpsweep.core.provenance import code_label, code_unknown, code_version
+from hpsweep.core.records import in_attempt
+from hpsweep.data.digests import data_digest
 from hpsweep.sweep.outcomes import archive_attempt
-from hpsweep.sweep.plan import existing_jobs, fingerprint
+from hpsweep.sweep.plan import existing_jobs
 
 ENV = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
 TINY = ["model=test_resnet", "data.image_size=16", "data.batch_size=64", "trainer.max_epochs=1",

@@ -10,10 +10,11 @@ from conftest import CONF_DIR
 from test_sweeps import results, run_sweep
 
 from hpsweep.cli import main
-from hpsweep.records import read_history
-from hpsweep.report.answers import answer
-from hpsweep.report.results import load
-from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, Pruning, replay, study_names
+from hpsweep.core.records import read_history
+from hpsweep.decide.answers import answer
+from hpsweep.decide.results import load
+from hpsweep.sweep.settings import Pruning
+from hpsweep.sweep.studies import Competition, MedianOfOthersPruner, replay, study_names
 
 TINY = ["model=test_resnet", "data.image_size=16"]
 

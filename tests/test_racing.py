@@ -13,9 +13,9 @@ from test_sweep_plan import plan
 from test_sweeps import ENV, results, run_sweep, sweep_command
 
 from hpsweep.cli import main
-from hpsweep.records import write_csv_atomic
+from hpsweep.core.records import write_csv_atomic
+from hpsweep.decide.race_record import RACE_FILE, read_race
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.race_record import RACE_FILE, read_race
 from hpsweep.sweep.racing import Race, training_bounds
 
 IMAGES = 100

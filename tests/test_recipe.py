@@ -12,13 +12,13 @@ from conftest import RECIPE_CATEGORIES, compose, option_names
 from omegaconf import OmegaConf
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from hpsweep.errors import ConfigError
-from hpsweep.records import read_result
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.records import read_result
+from hpsweep.sweep.job import run
 from hpsweep.train import loop, models
-from hpsweep.train.job import run
 from hpsweep.train.loop import build_data, evaluate
 from hpsweep.train.recipe import build_ema, build_mixup, build_optimizer, build_updates, model_config
-from hpsweep.validation import config_problems, validate
+from hpsweep.train.validation import config_problems, validate
 
 
 def history(directory) -> list[dict]:
@@ -99,7 +99,7 @@ def test_the_pre_flight_refuses_a_recipe_that_cannot_train(overrides, expected, 
 
 
 def test_a_sweeps_pre_flight_names_each_jobs_option_file():
-    from hpsweep.sweep.plan import Row, Training
+    from hpsweep.core.trainings import Row, Training
     from hpsweep.sweep.preflight import job_problems
 
     jobs = [Training(("model=test_resnet", "category=mixup", f"mixup={option}", "loss_function=Focal"),

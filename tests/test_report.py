@@ -13,7 +13,7 @@ from fake_sweeps import by_option, fake_sweep
 from PIL import Image
 
 from hpsweep.cli import main
-from hpsweep.records import write_json_atomic
+from hpsweep.core.records import write_json_atomic
 
 SEEDS = "seed=1,2,3"
 PROGRESS = re.compile(r'<td class="text">([^<]+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>')

@@ -14,7 +14,8 @@ from conftest import CONF_DIR, ROOT
 from test_sweeps import ENV, results, run_sweep, sweep_command
 
 from hpsweep.cli import main
-from hpsweep.sweep.search import Space, bound_overrides, parse_spaces, value_text
+from hpsweep.core.trainings import value_text
+from hpsweep.sweep.search import Space, bound_overrides, parse_spaces
 
 TINY = ["model=test_resnet", "data.image_size=16", "trainer.max_epochs=2"]
 SPACES = {"optimizer.lr": (1.0e-5, 1.0e-2), "optimizer.weight_decay": (1.0e-6, 1.0e-2)}

@@ -18,8 +18,8 @@ from test_sweeps import ENV, extended_conf, results, run_sweep, sweep_command  #
 from wandb_records import read_run_file, run_files
 
 from hpsweep.cli import main
-from hpsweep.records import read_history
-from hpsweep.sweep.manifest import read_manifest
+from hpsweep.core.manifest import read_manifest
+from hpsweep.core.records import read_history
 from hpsweep.sweep.status import job_states
 
 

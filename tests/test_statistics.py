@@ -1,13 +1,12 @@
-"""The rule that decides a category, from tables of replicate values (see hpsweep.report.statistics and
-hpsweep.report.inference): the pooled row + replicate model, Dunnett within a comparison, the sweep's correction."""
+"""The rule that decides a category, from tables of replicate values (see hpsweep.decide.statistics and
+hpsweep.decide.inference): the pooled row + replicate model, Dunnett within a comparison, the sweep's correction."""
 
 import numpy as np
 import pytest
 from scipy.stats import t as student
 
-from hpsweep.report.inference import Evidence, Run, macro_f1, predictive_power
-from hpsweep.report.plots import error_bar
-from hpsweep.report.statistics import (
+from hpsweep.decide.inference import Evidence, Run, macro_f1, predictive_power
+from hpsweep.decide.statistics import (
     Aggregate,
     Candidate,
     compare,
@@ -18,6 +17,7 @@ from hpsweep.report.statistics import (
     signed,
     what_would_decide,
 )
+from hpsweep.report.plots import error_bar
 
 SEEDS = ("seed=1", "seed=2", "seed=3")
 
@@ -174,7 +174,7 @@ def test_dunnett_corrects_for_the_best_of_several_options():
 
 def test_the_sweeps_comparisons_are_corrected_together():
     def tests(*p_values):
-        from hpsweep.report.statistics import Test
+        from hpsweep.decide.statistics import Test
 
         return {f"o{k}": Test(0.01, p, "", p_comparison=p) for k, p in enumerate(p_values)}
 

@@ -7,19 +7,10 @@ import pytest
 from conftest import CONF_DIR, compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from hpsweep.errors import ConfigError
-from hpsweep.sweep.plan import (
-    PlanRequest,
-    Row,
-    Training,
-    assign_directories,
-    compared_rows,
-    fingerprint,
-    merge_identical,
-    plan_jobs,
-    replicate_dict,
-    rows_of,
-)
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.fingerprints import fingerprint
+from hpsweep.core.trainings import Row, Training, replicate_dict
+from hpsweep.sweep.plan import PlanRequest, assign_directories, compared_rows, merge_identical, plan_jobs, rows_of
 
 SEED_MODELS = ",".join(["efficientnet_b4.ra2_in1k", "efficientnet_b3.ra2_in1k", "resnet50.tv2_in1k",
                         "swin_base_patch4_window12_384.ms_in1k"])

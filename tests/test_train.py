@@ -10,10 +10,10 @@ import torch
 from conftest import run_experiments
 from wandb_records import read_run, run_files
 
-from hpsweep.errors import NonFiniteLossError
-from hpsweep.records import read_result
+from hpsweep.core.errors import NonFiniteLossError
+from hpsweep.core.records import read_result
+from hpsweep.sweep.job import run
 from hpsweep.train import models
-from hpsweep.train.job import run
 from hpsweep.train.loop import build_data, evaluate
 from hpsweep.train.tracking import Tracker
 

@@ -10,7 +10,7 @@ from test_sweeps import results, run_sweep
 from wandb_records import read_run
 
 from hpsweep.cli import main
-from hpsweep.sweep.plan import fingerprint
+from hpsweep.core.fingerprints import fingerprint
 from hpsweep.sweep.trajectories import trajectory_key
 
 # long enough for patience 5 and 10 to stop early (the base's best is at epoch 13 on this split), patience 20 not

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from hpsweep.naming import project_name
-from hpsweep.report.answers import Group, code_versions
-from hpsweep.sweep.plan import BASE, bare_key
-from hpsweep.sweep.search import value_text
-from hpsweep.sweep.stages import read_decisions
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.naming import project_name
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.core.trainings import BASE, bare_key, value_text
+from hpsweep.decide.answers import Group, code_versions
+from hpsweep.decide.stage_record import read_decisions
 
 NOT_CARRIED = ("hydra", "logger")  # overrides that do not change what is trained
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
@@ -76,8 +77,6 @@ def recommend(group: Group) -> Recommendation:
     chosen: dict[str, tuple[str | None, str]] = {}  # category -> (option or None for the base, why)
     stages = read_decisions(group.sweep.directory)
     if stages and group.sweep.redecided:
-        from hpsweep.errors import ConfigError
-
         raise ConfigError([f"{group.sweep.directory}: a greedy sweep's stages trained around the winners "
                            f"{group.sweep.redecided} chose, so another metric cannot choose its path; `hpsweep summary "
                            f"--metric {group.sweep.metric}` re-decides each stage's table, and a sweep run with "
@@ -154,7 +153,7 @@ def provenance_lines(group: Group) -> list[str]:
     """What made the numbers the config was chosen by: the chosen rows' code versions and data digests, and each
     comparison that mixes code or package versions."""
     chosen = [training for answer in group.categories for row in answer.rows if row.option == answer.verdict.winner
-              for training in row.trainings if training.status == "completed"]
+              for training in row.trainings if training.status == TrainingStatus.COMPLETED]
     data = sorted({str(((training.provenance or {}).get("data") or {}).get("digest") or
                         ((training.provenance or {}).get("data") or {}).get("layout") or "unrecorded")
                    for training in chosen})
@@ -180,8 +179,6 @@ def final_groups(groups: list[Group]) -> list[Group]:
 def write_best(groups: list[Group], out_dir: Path | None, sources: list[str]) -> list[tuple[Recommendation, Path, str]]:
     """One experiment config per final comparison, into ``out_dir/experiment/`` (default: the sweep's own
     ``best/experiment/``, so the user's checkout stays clean). Returns (recommendation, file, command)."""
-    from hpsweep.errors import ConfigError
-
     written: list[tuple[Recommendation, Path, str]] = []
     for group in final_groups(groups):
         recommendation = recommend(group)

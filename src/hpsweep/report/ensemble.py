@@ -13,15 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hpsweep.errors import ConfigError
-from hpsweep.records import (
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.records import (
     PREDICTIONS_FILE,
     TEST_PROBABILITIES_FILE,
     VAL_PROBABILITIES_FILE,
     read_probabilities,
     write_csv_atomic,
 )
-from hpsweep.report.results import TrainingResult, load
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.decide.results import TrainingResult, load
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class Probabilities:
 def runs_with_test_predictions(directories: list[Path]) -> list[tuple[TrainingResult, Probabilities]]:
     """Every completed run whose test probabilities read, with them."""
     found = [(training, Probabilities.read(training.directory / TEST_PROBABILITIES_FILE, with_target=False))
-             for sweep in load(directories) for training in sweep.trainings if training.status == "completed"]
+             for sweep in load(directories) for training in sweep.trainings
+             if training.status == TrainingStatus.COMPLETED]
     return [(training, test) for training, test in found if test is not None]
 
 

@@ -23,12 +23,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from hpsweep.display import format_duration
-from hpsweep.records import write_atomic
-from hpsweep.report.answers import Group, answer
+from hpsweep.core.display import format_duration
+from hpsweep.core.records import write_atomic
+from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.decide.answers import Group, answer
+from hpsweep.decide.results import Sweep, load
+from hpsweep.decide.statistics import signed
 from hpsweep.report.best import experiment_yaml, final_groups, recommend
-from hpsweep.report.results import Sweep, load
-from hpsweep.report.statistics import signed
+from hpsweep.report.plots import curves_figure, option_figure
 from hpsweep.report.summary import greedy_lines, rows, verdict_lines
 
 REPORT_DIR, REPORT_FILE = "report", "index.html"
@@ -37,7 +39,7 @@ SVG_URI = re.compile(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+")  # a plot, a
 PLOTS_CACHE = ".plots.json"  # the live page's last drawn plots, beside it
 PLOTS_EVERY_S = 60.0
 RELOAD_S = 15  # how often a live page reloads itself
-PROBLEMS = ("failed", "pruned", "eliminated", "stopped")
+PROBLEMS = (RowStatus.FAILED, RowStatus.PRUNED, RowStatus.ELIMINATED, RowStatus.STOPPED)
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,6 @@ def _plots(groups: list[Group], cache: Path, live: bool) -> dict[str, str]:
                 return plots  # anything but plots (another's hand in the file) is drawn anew
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
-    from hpsweep.report.plots import curves_figure, option_figure
 
     plots = {}
     for number, group in enumerate(groups):
@@ -255,8 +256,8 @@ def _cost(sweep: Sweep) -> dict:
         "trainings": len(trainings),
         "epochs": sum(_number(training.record.get("epochs_run")) for training in trainings),
         "hours": f"{seconds / 3600:.2f} {'GPU' if on_gpu else 'CPU'}-hours ({format_duration(seconds)})",
-        "merged": answered_rows - len(trainings), "pruned": statuses.count("pruned"),
-        "eliminated": statuses.count("eliminated"), "stopped": statuses.count("stopped"),
+        "merged": answered_rows - len(trainings), "pruned": statuses.count(TrainingStatus.PRUNED),
+        "eliminated": statuses.count(RowStatus.ELIMINATED), "stopped": statuses.count(RowStatus.STOPPED),
         "answered": sum(bool(training.record.get("answered_by")) for training in trainings),
     }
 
@@ -267,8 +268,8 @@ def _progress(sweep: Sweep, started: float | None) -> dict:
     models: dict[str, dict[str, int]] = {}
     for training in sweep.trainings:
         counts = models.setdefault(training.model or "sweep", {"done": 0, "running": 0, "pending": 0, "failed": 0})
-        state = {"completed": "done", "pruned": "done", "eliminated": "done", "stopped": "done",
-                 "incomplete": "running"}.get(
+        state = {RowStatus.COMPLETED: "done", RowStatus.PRUNED: "done", RowStatus.ELIMINATED: "done",
+                 RowStatus.STOPPED: "done", RowStatus.INCOMPLETE: "running"}.get(
             training.status, training.status)
         counts[state if state in counts else "pending"] += 1
     durations = [training.duration_s for training in sweep.trainings if training.duration_s]
@@ -287,10 +288,10 @@ def _problems(sweep: Sweep) -> list[dict]:
         if training.status not in PROBLEMS:
             continue
         record = training.record
-        if training.status == "failed":
+        if training.status == TrainingStatus.FAILED:
             error = _dict(record.get("error"))
             reason = f"{error.get('type', 'error')}: {error.get('message', '')}"
-        elif training.status == "pruned":
+        elif training.status == TrainingStatus.PRUNED:
             reason = _dict(record.get("pruned")).get("reason", "pruned")
         else:
             reason = (training.eliminated or {}).get("reason", "eliminated by racing")

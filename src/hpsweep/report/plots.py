@@ -5,10 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hpsweep.metrics import value_range
-from hpsweep.naming import project_name
-from hpsweep.records import read_history
-from hpsweep.report.answers import Group
+from hpsweep.core.metrics import value_range
+from hpsweep.core.naming import project_name
+from hpsweep.core.records import read_history
+from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.decide.answers import Group
 
 CHOSEN, OTHER, NOT_COMPLETED, BASE_LINE = "#2a9d8f", "#4f7cac", "#e76f51", "#888888"
 
@@ -59,14 +60,15 @@ def option_figure(group: Group):
         shown = []
         for position, row in enumerate(answer.rows):
             values = list(row.values(metric).values())
-            color = CHOSEN if answer.is_winner(row) else OTHER if row.status == "completed" else NOT_COMPLETED
+            color = CHOSEN if answer.is_winner(row) else \
+                OTHER if row.status == TrainingStatus.COMPLETED else NOT_COMPLETED
             if values:
                 axis.scatter([position] * len(values), values, color=color, alpha=0.6, s=18, zorder=3)
                 aggregate = row.aggregate(metric)
                 axis.errorbar(position, aggregate.mean, yerr=error_bar(aggregate.mean, aggregate.std, metric),
                               fmt="_", markersize=18, color=color, capsize=4, zorder=4)
                 shown += values
-            if row.status != "completed":
+            if row.status != TrainingStatus.COMPLETED:
                 axis.annotate(row.status, (position, min(values) if values else 0), ha="center", va="top",
                               fontsize=8, color=NOT_COMPLETED, xytext=(0, -4), textcoords="offset points")
         base = group.base.aggregate(metric).mean if group.base is not None else None
@@ -101,7 +103,8 @@ def curves_figure(group: Group):
 
     metric = group.sweep.metric
     panels = [(answer, row, [read_history(training.history_path) for training in row.trainings
-                             if training.status != "pending"]) for answer in group.categories for row in answer.rows]
+                             if training.status != RowStatus.PENDING])
+              for answer in group.categories for row in answer.rows]
     if not any(metric in history[0] for _, _, histories in panels for history in histories if history):
         return None
     columns = min(3, len(group.categories))
@@ -116,8 +119,8 @@ def curves_figure(group: Group):
         means = [np.mean([curve[epoch] for curve in curves if epoch < len(curve)]) for epoch in range(length)]
         axis = by_category[answer.category]
         axis.plot(range(1, length + 1), means, marker=".", linewidth=2.5 if answer.is_winner(row) else 1.2,
-                  linestyle="-" if row.status == "completed" else ":", label=f"{row.option} ({row.status})"
-                  if row.status != "completed" else row.option)
+                  linestyle="-" if row.status == TrainingStatus.COMPLETED else ":", label=f"{row.option} ({row.status})"
+                  if row.status != TrainingStatus.COMPLETED else row.option)
     for answer, axis in by_category.items():
         axis.set_title(answer)
         axis.set_xlabel("epoch")

@@ -1,7 +1,7 @@
 """``hpsweep summary``: what won, per sweep, model and category: tables, CSV, JSON, Markdown (plots: ``plots``).
 
 Every row shows its replicates (n, mean, std, min, max), its difference to the base combination and the
-test behind it; every category says which option won and why (``hpsweep.report.statistics``).
+test behind it; every category says which option won and why (``hpsweep.decide.statistics``).
 """
 
 import csv
@@ -9,17 +9,18 @@ import json
 import os
 from pathlib import Path
 
-from hpsweep.display import console, format_duration, table_width
-from hpsweep.report.answers import Group, code_versions
-from hpsweep.report.results import Sweep
-from hpsweep.report.statistics import signed
-from hpsweep.sweep.race_record import STOPS
-from hpsweep.sweep.stages import read_decisions
+from hpsweep.core.display import console, format_duration, table_width
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
+from hpsweep.decide.answers import Group, code_versions
+from hpsweep.decide.race_record import STOPS
+from hpsweep.decide.results import Sweep
+from hpsweep.decide.stage_record import read_decisions
+from hpsweep.decide.statistics import signed
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "p_adjusted", "best", "metric", "values", "replicates", "verdict")
-STYLES = {"completed": "green", "failed": "red", "pruned": "yellow", "eliminated": "magenta", "incomplete": "yellow",
-          "pending": "dim"}
+STYLES = {RowStatus.COMPLETED: "green", RowStatus.FAILED: "red", RowStatus.PRUNED: "yellow",
+          RowStatus.ELIMINATED: "magenta", RowStatus.INCOMPLETE: "yellow", RowStatus.PENDING: "dim"}
 
 
 def rows(groups: list[Group]) -> list[dict]:
@@ -31,7 +32,7 @@ def rows(groups: list[Group]) -> list[dict]:
         answers = {answer.category: answer for answer in group.categories}
         for category, row in group.rows:
             answer = answers.get(category)
-            completed = [training for training in row.trainings if training.status == "completed"]
+            completed = [training for training in row.trainings if training.status == TrainingStatus.COMPLETED]
             values = row.values(metric)
             aggregate = row.aggregate(metric)
             test = answer.against_base(row) if answer else None
@@ -58,9 +59,10 @@ def rows(groups: list[Group]) -> list[dict]:
                 "expected_false_wins": group.expected_false_wins,
                 "decided_by": group.sweep.decided_by,
                 "answered_by": sorted({t.record["answered_by"] for t in row.trainings if t.record.get("answered_by")}),
-                "eliminated": row.stopped == "eliminated",
-                "eliminated_after": row.eliminated["after"] if row.stopped == "eliminated" else None,
-                "eliminated_by": row.eliminated["reason"] if row.stopped == "eliminated" else None,  # test, or pruning
+                "eliminated": row.stopped == StopKind.ELIMINATED,
+                "eliminated_after": row.eliminated["after"] if row.stopped == StopKind.ELIMINATED else None,
+                # the test, or pruning
+                "eliminated_by": row.eliminated["reason"] if row.stopped == StopKind.ELIMINATED else None,
                 # how racing stopped it (eliminated, futile, equivalent, efficacy; null: it was not), after how
                 # many replicates, and the probability that its remaining replicates would have decided it
                 "stopped": row.stopped,

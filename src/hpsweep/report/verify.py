@@ -12,12 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hpsweep.display import console
-from hpsweep.records import write_json_atomic
-from hpsweep.report.answers import RowResult
+from hpsweep.core.display import console
+from hpsweep.core.records import write_json_atomic
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.data.digests import DataDigests
+from hpsweep.decide.answers import RowResult
+from hpsweep.decide.results import TrainingResult, load
+from hpsweep.decide.statistics import Candidate, compare, evidence_of
 from hpsweep.report.best import Recommendation
-from hpsweep.report.results import TrainingResult, load
-from hpsweep.report.statistics import Candidate, compare, evidence_of
 
 
 def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> dict:
@@ -60,7 +62,7 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
 def judge(test, higher_is_better: bool, alpha: float, combination: RowResult, base: RowResult,
           metric: str) -> tuple[bool | None, str]:
     """Whether to trust the combination, and why."""
-    if combination.status != "completed":
+    if combination.status != TrainingStatus.COMPLETED:
         return False, f"the combination did not complete every replicate ({combination.status})"
     if test.p_value is None:
         return None, "cannot tell: " + test.method
@@ -86,15 +88,13 @@ def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult
     where the found ones are."""
     from hydra import compose, initialize_config_dir
 
-    from hpsweep.provenance import DataDigests
-
     sweep = recommendation.group.sweep
     app = sweep.manifest.get("app") or {}
     replicates = replicate_combinations(recommendation)
     if not app.get("config_dir") or not Path(app["config_dir"]).is_dir():
         return [], replicates, ""
     by_fingerprint = {training.entry.get("fingerprint"): training for training in sweep.trainings
-                      if training.status == "completed"}
+                      if training.status == TrainingStatus.COMPLETED}
     found, missing, digests = [], [], DataDigests()
     with initialize_config_dir(config_dir=app["config_dir"], version_base="1.3"):
         for replicate in replicates:

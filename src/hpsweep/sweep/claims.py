@@ -25,9 +25,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from hpsweep.errors import ClaimLost
-from hpsweep.locks import HOST, LinkLock, process_gone
-from hpsweep.records import CLAIM_FILE, fields, read_json, write_json_atomic
+from hpsweep.core.errors import ClaimLost
+from hpsweep.core.locks import HOST, LinkLock, process_gone
+from hpsweep.core.records import CLAIM_FILE, fields, read_json, write_json_atomic
+from hpsweep.core.statuses import RowStatus, TrainingStatus
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 
 log = logging.getLogger(__name__)
@@ -192,19 +193,19 @@ class Board:
         except OSError as error:  # a full disk: recorded as the training's failure
             outcome.launch_error = f"its claim could not be written: {error}"
             log.error("%s: %s", outcome.directory, outcome.launch_error)
-            outcome.status = "unclaimed"
+            outcome.status = RowStatus.UNCLAIMED
             return False
         if holder is not None:
-            outcome.status = "elsewhere"
+            outcome.status = RowStatus.ELSEWHERE
             log.info("%s: running elsewhere (%s)", outcome.training.label, describe(holder))
             return False
         self.heartbeat.add(outcome.directory)
         outcome.read_previous()  # another driver may have finished it since the plan was made
         if self.resume and not outcome.fresh and outcome.done_before(self.pruning):
-            outcome.status = "skipped"
+            outcome.status = RowStatus.SKIPPED
             self.let_go(outcome)
             return False
-        outcome.status = "pending"
+        outcome.status = RowStatus.PENDING
         outcome.prepare_to_run()
         return True
 
@@ -214,7 +215,7 @@ class Board:
         claim = read_claim(outcome.directory)
         if claim is not None and claim["token"] != self.token:
             self.heartbeat.discard(outcome.directory)
-            outcome.status = "elsewhere"
+            outcome.status = RowStatus.ELSEWHERE
             return
         collect_outcomes([outcome], metric)
         self.let_go(outcome)
@@ -229,7 +230,7 @@ class Board:
     def wait(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Wait for the trainings running elsewhere; return those to launch here (their holder stopped, or let
         them go without a result), or nothing once every one has its result."""
-        waiting = [outcome for outcome in outcomes if outcome.status == "elsewhere"]
+        waiting = [outcome for outcome in outcomes if outcome.status == RowStatus.ELSEWHERE]
         if waiting:
             log.info("waiting for %d training(s) running elsewhere", len(waiting))
         said = time.monotonic()
@@ -241,10 +242,10 @@ class Board:
                     continue  # still running there
                 outcome.read_previous()
                 if claim is None and outcome.previous is not None:
-                    outcome.status = outcome.previous.get("status", "failed")  # its holder's outcome
+                    outcome.status = outcome.previous.get("status", TrainingStatus.FAILED)  # its holder's outcome
                 elif self.take(outcome):
                     ready.append(outcome)
-            waiting = [outcome for outcome in waiting if outcome.status == "elsewhere"]
+            waiting = [outcome for outcome in waiting if outcome.status == RowStatus.ELSEWHERE]
             if ready:
                 return ready
             if waiting:

@@ -13,14 +13,14 @@ it. A job that sets a value under ``hydra.`` or names its subdir after its own v
 import copy
 from dataclasses import dataclass
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from hpsweep.sweep.plan import task_config
+from hpsweep.core.fingerprints import task_config
+from hpsweep.core.hydra_private import ConfigLoader, apply_overrides, caching_repository, overrides_dirname
 
 
 class Base:
@@ -70,14 +70,13 @@ class Composed:
 class Composer:
     """Composes the jobs of one sweep from its primary config, as ``load_sweep_config`` would, for less."""
 
-    def __init__(self, config_loader: ConfigLoaderImpl, master: DictConfig):
+    def __init__(self, config_loader: ConfigLoader, master: DictConfig):
         self.loader, self.master = config_loader, master
         self.parser = OverridesParser.create(config_loader=config_loader)
         self.parsed: dict[str, Override] = {}  # an override line shared by many jobs, parsed once
         self.hydra_lines = list(master.hydra.overrides.hydra)
         # the config groups as this app's search path (with its own hydra.searchpath) knows them
-        _, self.repository = config_loader._parse_overrides_and_create_caching_repo(
-            master.hydra.job.config_name, self.hydra_lines)
+        self.repository = caching_repository(config_loader, master.hydra.job.config_name, self.hydra_lines)
         self.bases: dict[tuple[str, ...], Base | Exception] = {}
         self.groups: dict[str, bool] = {}  # an override's key -> whether it is a config group (or the search path)
 
@@ -89,7 +88,7 @@ class Composer:
         base = self.base([override.input_line for override in chooses])
         apps = [override for override in parsed if not override.is_hydra_override()]
         task_lines = [override.input_line for override in apps]
-        dirname = get_overrides_dirname(overrides=apps, **base.dirname_settings)
+        dirname = overrides_dirname(apps, **base.dirname_settings)
         if any(override.is_hydra_override() for override in values) or not base.subdir_shared:
             cfg = copy.deepcopy(base.cfg)
             _apply(values, cfg)
@@ -138,7 +137,7 @@ class Composer:
 def _apply(values: list[Override], cfg: DictConfig) -> None:
     """Hydra's own application of value overrides, its OmegaConf errors raised as Hydra raises them."""
     try:
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        apply_overrides(values, cfg)
     except OmegaConfBaseException as error:
         raise HydraException(str(error)) from error
 

@@ -7,9 +7,8 @@ the launcher; the sweeper plugin (``hydra_plugins.hpsweep_sweeper``) only maps H
 """
 
 import logging
-import sys
 from dataclasses import replace
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -18,38 +17,44 @@ from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.compose import missing_option
-from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.provenance import DataDigests
-from hpsweep.sweep import stages, trajectories
-from hpsweep.sweep.claims import Board
-from hpsweep.sweep.composer import Composed, Composer, composition_error
-from hpsweep.sweep.manifest import (
-    plan_key,
+from hpsweep.core.compose import is_hpsweep_config, missing_option
+from hpsweep.core.errors import ConfigError, SweepFailedError
+from hpsweep.core.fingerprints import fingerprints
+from hpsweep.core.manifest import (
     read_manifest,
     recorded_fingerprints,
     training_entry,
     training_from_entry,
     write_manifest,
 )
+from hpsweep.core.metrics import direction, monitor
+from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.core.trainings import Training
+from hpsweep.data.digests import DataDigests
+from hpsweep.report.page import Keeper, refresh
+from hpsweep.sweep import stages, trajectories
+from hpsweep.sweep.claims import Board
+from hpsweep.sweep.composer import Composed, Composer, composition_error
+from hpsweep.sweep.header import sweep_header
+from hpsweep.sweep.launcher_kind import LauncherKind
+from hpsweep.sweep.launching import Launching
 from hpsweep.sweep.memory import check_fit
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
 from hpsweep.sweep.plan import (
     PlanRequest,
-    Training,
     assign_directories,
-    bare_key,
     compared_rows,
     control_key,
-    fingerprints,
     group_choices,
     merge_identical,
     plan_jobs,
 )
-from hpsweep.sweep.racing import Race
+from hpsweep.sweep.preflight import job_problems
+from hpsweep.sweep.reruns import changed_data, driver_provenance, stale_code
+from hpsweep.sweep.search import find_searches
+from hpsweep.sweep.searching import run_searches
 from hpsweep.sweep.settings import SweepSettings
-from hpsweep.sweep.status import wait_for_slurm_jobs
-from hpsweep.sweep.work_queue import launch_queue, pinned_gpus
+from hpsweep.sweep.work_queue import pinned_gpus
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ class Driver:
         self.config = config  # the app's primary config, Hydra's node included (the launcher holds the same one)
         self.config_loader = config_loader
         self.launcher = launcher
+        self.launcher_kind = LauncherKind.of(launcher)  # what the launch loop asks, decided here once
         self.gpu_memory_gb = gpu_memory_gb  # hydra.launcher.gpu_memory_gb, taken out before the launcher saw it
         self.digests = DataDigests()  # each data set of the sweep digested once
         self.made_of: dict[str, tuple[str, str | None]] = {}  # fingerprint -> (the config's alone, the data's)
@@ -83,9 +89,12 @@ class Driver:
     @property
     def hpsweep_app(self) -> bool:
         """Whether the app's config is hpsweep's (its checks and trainer apply), not another Hydra app's."""
-        from hpsweep.sweep.preflight import is_hpsweep_config
-
         return is_hpsweep_config(self.config)
+
+    @property
+    def pinned(self) -> list[str]:
+        """The GPUs a local work queue's workers are pinned to (none for any other launcher)."""
+        return pinned_gpus(self.launcher, self.launcher_kind)
 
     @cached_property
     def composer(self) -> Composer:
@@ -104,9 +113,7 @@ class Driver:
 
     def decided_by(self) -> tuple[str, str, str]:
         """(metric, direction, why): the sweeper's settings, else what the trainer's early stopping monitors for
-        hpsweep's app (``hpsweep.metrics.monitor``), else the task's return value, higher is better."""
-        from hpsweep.metrics import direction, monitor
-
+        hpsweep's app (``hpsweep.core.metrics.monitor``), else the task's return value, higher is better."""
         chosen = self.settings
         if chosen.metric:
             return chosen.metric, chosen.direction or direction(chosen.metric), "hydra.sweeper.metric"
@@ -114,46 +121,6 @@ class Driver:
             metric, mode, why = monitor(self.config.early_stopping, self.config.get("data"))
             return metric, self.settings.direction or mode, why
         return "return_value", self.settings.direction or "max", "the task function's return value"
-
-    def header(self, arguments: list[str], overrides: list[Override], request: PlanRequest) -> dict:
-        metric, direction, why = self.decided_by()
-        sources = [source for source in self.config.hydra.runtime.config_sources if source.provider == "main"]
-        chosen = self.settings
-        settings = {"strategy": chosen.strategy, "replicates": chosen.replicates, "categories": chosen.categories,
-                    "metric": metric, "direction": direction, "alpha": chosen.alpha, "pruning": chosen.pruning,
-                    "n_trials": chosen.n_trials, "sampler": chosen.sampler, "racing": chosen.race,
-                    "share_trajectories": self.settings.share_trajectories, "control_seeds": chosen.control_seeds}
-        # Hydra gives a source's path without its scheme (``schema`` says "file", "pkg" or "structured")
-        config_dirs = [source.path for source in self.config.hydra.runtime.config_sources if source.schema == "file"]
-        return {
-            "app": {"script": str(Path(sys.argv[0]).resolve()), "config_name": self.config.hydra.job.config_name,
-                    "config_dir": sources[0].path if sources and sources[0].schema == "file" else None},
-            "arguments": list(arguments),
-            "fixed": [override.input_line for override in overrides if not override.is_sweep_override()
-                      and bare_key(override) not in ("category", "model")
-                      and not bare_key(override).startswith("hydra")],
-            "strategy": self.settings.strategy,
-            "replicates": self.settings.replicates,
-            "metric": metric,
-            "direction": direction,
-            "decided_by": why,
-            "alpha": self.settings.alpha,
-            "multiplicity": self.settings.multiplicity,
-            "fdr": self.settings.rate,
-            "control_seeds": self.settings.control_seeds,
-            "pruning": self.settings.pruning,
-            "racing": self.settings.race,
-            "share_trajectories": self.settings.share_trajectories,
-            "report": self.settings.report,
-            "default_choices": dict(request.default_choices),
-            "stages": stages.stage_categories(overrides, request) if self.settings.strategy == "greedy" else [],
-            "n_trials": self.settings.n_trials,
-            "search_trials": 0,  # how many trial trainings the sweep's searched options make in all
-            "plan_key": plan_key(arguments, settings, config_dirs),
-            "rerun": self.settings.rerun,
-            "provenance": self.provenance,  # the driver's: what another app's jobs record
-            "data_sources": [],  # each data set the trainings read, digested (filled in by prepare)
-        }
 
     def run(self, arguments: list[str]) -> list[list[JobReturn]]:
         """Plan, check, launch and report. Raises ``ConfigError`` for bad input (before anything runs) and
@@ -166,9 +133,9 @@ class Driver:
             log.info("no pruning: it needs jobs that report every epoch (hpsweep's trainer); this app's jobs "
                      "report their return value")
             self.settings = replace(self.settings, pruner="none")
-        self.provenance = self.driver_provenance()
-        if self.settings.jobs_per_gpu > 1 and not pinned_gpus(self.launcher) and \
-                type(self.launcher).__name__ != "SlurmLauncher":
+        self.provenance = driver_provenance()
+        if self.settings.jobs_per_gpu > 1 and not self.pinned and \
+                self.launcher_kind != LauncherKind.SLURM:
             log.warning("hydra.sweeper.jobs_per_gpu=%d does nothing here: it shares GPUs between the workers of "
                         "hydra/launcher=local with hydra.launcher.gpus_per_node set, or packs SLURM array tasks",
                         self.settings.jobs_per_gpu)
@@ -177,7 +144,8 @@ class Driver:
         overrides = OverridesParser.create(config_loader=self.config_loader).parse_overrides(arguments)
         request = self.plan_request()
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        header = self.header(arguments, overrides, request)
+        header = sweep_header(self.settings, self.config, arguments, overrides, request, self.decided_by(),
+                              self.provenance)
         log.info("deciding by %s (%s): %s", header["metric"], header["direction"], header["decided_by"])
         if self.settings.resume and self.all_done_before(sweep_dir, header):
             return []
@@ -200,7 +168,7 @@ class Driver:
         self.refresh_report(sweep_dir, live=True)
         returns = self.launch(outcomes, sweep_dir)
         if searched:
-            outcomes += self.run_searches(searched, spaces, sweep_dir, header, entries, returns)
+            outcomes += run_searches(self, searched, spaces, sweep_dir, header, entries, returns)
         self.report(outcomes, sweep_dir)
         return returns
 
@@ -217,68 +185,23 @@ class Driver:
         searched = sum(outcome.training.trial is not None for outcome in outcomes) >= manifest.get("search_trials", 0)
         if not decided or not searched:
             return False
-        changed = self.changed_data(manifest.get("data_sources", []))
+        changed = changed_data(self.digests, manifest.get("data_sources", []))
         if changed:
             log.info("the data changed since the last run of this sweep (%s): planning again", changed)
             return False
         for outcome in outcomes:
             if outcome.done_before(pruning):
-                outcome.status = "skipped"
-        if self.settings.rerun == "stale_code" and self.stale_code(outcomes, say=False):
+                outcome.status = RowStatus.SKIPPED
+        rerun = self.settings.rerun
+        if rerun == "stale_code" and stale_code(outcomes, self.provenance, rerun, say=False):
             return False
-        if not self.race(outcomes, sweep_dir).settled():  # a raced training is done once it is eliminated
+        if not self.launching().race(outcomes, sweep_dir).settled():  # a raced training is done once it is eliminated
             return False
-        self.stale_code(outcomes)
+        stale_code(outcomes, self.provenance, self.settings.rerun)
         log.info("every training of %s is done: nothing to run (hydra.sweeper.resume=false runs them again)",
                  sweep_dir)
         self.report(outcomes, sweep_dir, rewrite=False)
         return True
-
-    def driver_provenance(self) -> dict:
-        """This driver's code and packages: what done trainings are compared with, and what another app's jobs
-        record. A code version without a commit is said once here, never per job."""
-        from hpsweep.provenance import code_unknown, code_version, machine, package_versions
-
-        code = code_version(sys.argv[0])
-        why = code_unknown(code, sys.argv[0])
-        if why:
-            log.info("the trainings' code is recorded without a commit: %s", why)
-        return {"code": code, "data": None, "packages": package_versions(), **machine()}
-
-    def changed_data(self, sources: list[dict]) -> str:
-        """The recorded data sets (``data_sources`` of the manifest) whose files changed since, in words."""
-        changed = []
-        for source in sources:
-            now = self.digests.of(source.get("keys") or {})
-            recorded = (source.get("data") or {}).get("digest")
-            if (now or {}).get("digest") != recorded:
-                changed.append(f"{source['data'].get('root')}: {recorded} -> {(now or {}).get('digest')}")
-        return "; ".join(changed)
-
-    def stale_code(self, outcomes: list[Outcome], say: bool = True) -> list[Outcome]:
-        """The done trainings that other code made (another commit, a dirty diff, other package versions), said
-        in one line (unless not ``say``); with ``hydra.sweeper.rerun=stale_code`` they train again, from nothing."""
-        from hpsweep.provenance import code_label, same_code
-
-        stale, unrecorded = [], 0
-        for outcome in outcomes:
-            if outcome.status != "skipped" or outcome.previous is None:
-                continue
-            same = same_code(outcome.previous.get("provenance"), self.provenance)
-            unrecorded += same is None
-            if same is False:
-                stale.append(outcome)
-        if stale and say:
-            labels = sorted({code_label(o.previous["provenance"].get("code")) or "no commit" for o in stale})
-            log.warning("%d training(s) were made by other code (%s)%s", len(stale), ", ".join(labels),
-                        ": training them again (hydra.sweeper.rerun=stale_code)" if self.settings.rerun == "stale_code"
-                        else "; hydra.sweeper.rerun=stale_code trains them again")
-        if unrecorded and say:
-            log.info("%d training(s) do not record their code (made before hpsweep recorded it)", unrecorded)
-        if self.settings.rerun == "stale_code":
-            for outcome in stale:
-                outcome.status, outcome.fresh = "pending", True
-        return stale
 
     def write_manifest(self, sweep_dir: Path, header: dict, entries: list[dict]) -> None:
         header["data_sources"] = self.digests.sources
@@ -303,7 +226,7 @@ class Driver:
             self.write_manifest(sweep_dir, header, list(entries.values()))
             fingerprints = sorted(outcome.fingerprint for outcome in outcomes)
             # a decision stands while every training it was made from is still done
-            done = all(outcome.status == "skipped" for outcome in outcomes)
+            done = all(outcome.status == RowStatus.SKIPPED for outcome in outcomes)
             recorded = decisions.recorded(stage, category, fingerprints) if done else None
             if recorded is None:
                 returns += self.launch(outcomes, sweep_dir)
@@ -328,7 +251,7 @@ class Driver:
                 self.page.stop()
                 self.page = None
             self.refresh_report(sweep_dir, live=False)
-        failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+        failed = [outcome for outcome in outcomes if outcome.status == TrainingStatus.FAILED]
         if failed:
             raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
                                    f"with hydra.sweep.dir={sweep_dir} to retry only those")
@@ -337,67 +260,8 @@ class Driver:
 
     def find_searches(self, trainings: list[Training], tasks: list[DictConfig]) -> dict[tuple[str, str], list]:
         """The searched options ((category, option) -> their spaces), checked (``hpsweep.sweep.search``)."""
-        from hpsweep.sweep.search import find_searches
-
         return find_searches(trainings, tasks, self.config_loader, lambda overrides: self.composer.compose(
             overrides).task, self.hpsweep_app)
-
-    def run_searches(self, searched: list[Training], spaces: dict, sweep_dir: Path, header: dict,
-                     entries: dict[str, dict], returns: list) -> list[Outcome]:
-        """Each searched option's trials, asked from its Optuna study in rounds as wide as the launcher runs jobs at
-        once; a trial trains every replicate of its row, and its value is their mean. A re-run continues the
-        study: finished trials are kept, trials asked but never told (a killed sweep) train again."""
-        from optuna.trial import TrialState
-
-        from hpsweep.sweep.search import value_text
-        from hpsweep.sweep.studies import Search
-
-        metric, direction = self.decision_metric()
-        groups: dict[tuple, list[Training]] = {}  # (model, category, option, setting, stage) -> one per replicate
-        for training in searched:
-            groups.setdefault((training.model, training.category, training.option, training.setting,
-                               training.stage), []).append(training)
-        studies = {key: Search(sweep_dir, "search/" + "/".join(str(part) for part in (*key[:3], " ".join(key[3]),
-                                                                                       f"stage{key[4]}")),
-                               spaces[key[1:3]], self.settings.sampler, direction, self.settings.n_trials)
-                   for key in groups}
-        basic = type(self.launcher).__name__ == "BasicLauncher"
-        width = 1 if basic else self.settings.max_batch_size or self.settings.n_trials
-        handled: set[tuple] = set()
-        outcomes: list[Outcome] = []
-        while True:
-            asked = []  # (group, trial number, values)
-            for key, study in studies.items():
-                known = study.trials()
-                # finished in an earlier run: listed again; asked and never told: trained again
-                asked += [(key, trial.number, trial.params) for trial in known if (key, trial.number) not in handled
-                          and (trial.state != TrialState.RUNNING or len(asked) < width)]
-                while len(asked) < width and len(known) < self.settings.n_trials:
-                    asked.append((key, *study.ask()))
-                    known = study.trials()
-            if not asked:
-                return outcomes
-            trials = [replace(training, overrides=(*training.overrides, *(f"{name}={value_text(value)}"
-                                                                          for name, value in values.items())),
-                              rows=tuple(replace(row, trial=number) for row in training.rows),
-                              params=tuple(values.items()))
-                      for key, number, values in asked for training in groups[key]]
-            batch = self.prepare(trials, None, sweep_dir)
-            entries.update({entry["directory"]: entry for entry in (self.entry(o, sweep_dir) for o in batch)})
-            self.write_manifest(sweep_dir, header, list(entries.values()))
-            returns += self.launch(batch, sweep_dir)
-            collect_outcomes(batch, metric)
-            for key, number, _ in asked:
-                of_trial = [outcome for outcome in batch if outcome.training.trial == number
-                            and outcome.training.rows[0].option == key[2] and outcome.training.model == key[0]]
-                values = [(outcome.result.get("metrics") or {}).get(metric) for outcome in of_trial]
-                states = {(outcome.result or {}).get("status") for outcome in of_trial}
-                if states == {"completed"} and all(isinstance(value, (int, float)) for value in values):
-                    studies[key].tell(number, sum(values) / len(values), "completed")
-                else:
-                    studies[key].tell(number, None, "pruned" if "pruned" in states else "failed")
-                handled.add((key, number))
-            outcomes += batch
 
     # --- checking and placing -------------------------------------------------------------------------
 
@@ -414,8 +278,6 @@ class Driver:
                 problems.append(f"training {number} ({training.label}): {message}")
                 composed.append(None)
         if self.hpsweep_app:
-            from hpsweep.sweep.preflight import job_problems
-
             problems += job_problems(trainings, [job.task if job is not None else None for job in composed])
         if problems:
             raise ConfigError(problems, summary=f"{len(problems)} problem(s) in {len(trainings)} trainings; "
@@ -449,14 +311,14 @@ class Driver:
             outcome.provenance = None if self.hpsweep_app else self.provenance  # hpsweep's jobs record their own
             outcome.fresh = not self.settings.resume
             if self.settings.resume and outcome.done_before(pruning=self.settings.pruning_on):
-                outcome.status = "skipped"
-        self.stale_code(outcomes)
+                outcome.status = RowStatus.SKIPPED
+        stale_code(outcomes, self.provenance, self.settings.rerun)
         self.say_new_data(outcomes, read_manifest(sweep_dir))
         if self.settings.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, composed_of)
         check_fit(outcomes, {fp: job.task for fp, job in composed_of.items()}, self.settings.jobs_per_gpu,
-                  self.gpu_memory_gb, pinned_gpus(self.launcher))
-        pending = sum(outcome.status in ("pending", "answered") for outcome in outcomes)
+                  self.gpu_memory_gb, self.pinned)
+        pending = sum(outcome.status in (RowStatus.PENDING, RowStatus.ANSWERED) for outcome in outcomes)
         rows = len(compared_rows(trainings))
         log.info("%d rows, %d trainings: %d to run, %d already done in %s", rows, len(outcomes), pending,
                  len(outcomes) - pending, sweep_dir)
@@ -465,8 +327,6 @@ class Driver:
     def refresh_report(self, sweep_dir: Path, live: bool) -> None:
         """Rewrite the sweep's page (``hpsweep.report.page``); live, keep it current while the sweep runs."""
         if self.settings.report:
-            from hpsweep.report.page import Keeper, refresh
-
             if not live and (page := refresh(sweep_dir, live)) is not None:  # the sweep's end: where to look
                 print(f"open {page.resolve().as_uri()} in a browser: the sweep's page (hpsweep report rewrites it)")
             elif live and self.page is None:
@@ -495,78 +355,10 @@ class Driver:
 
     # --- launching ------------------------------------------------------------------------------------
 
-    def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
-        """Hand the pending trainings to the launcher, each claimed just before (``hpsweep.sweep.claims``): to
-        submitit_local as a work queue, to any other launcher in batches of ``max_batch_size`` (SLURM: one job
-        array per batch). Then wait for those another driver runs, and launch any it gave up. A launcher that
-        loses jobs (a killed submitit job) loses no other result."""
-        returns: list[list[JobReturn]] = []
-        race = self.race(outcomes, sweep_dir)
-        while True:
-            # what may run now; else what ran elsewhere, waited for (its results may let the race go on)
-            pending = race.ready() or self.claims.wait(outcomes) or race.ready()
-            if not pending:
-                return returns
-            if type(self.launcher).__name__ == "LocalLauncher":  # hydra_submitit_launcher's local one
-                overrides_of = partial(_job_overrides, sweep_dir=sweep_dir)
-                returns.append(launch_queue(self.launcher, self.claims, pending, race, overrides_of,
-                                            self.settings.max_batch_size, self.settings.jobs_per_gpu,
-                                            self.decision_metric()[0]))
-            else:
-                returns += self.launch_batches(pending, sweep_dir)
-
-    def race(self, outcomes: list[Outcome], sweep_dir: Path) -> Race:
-        """The race over these outcomes' replicates (``hpsweep.sweep.racing``); with racing off, every training
-        is ready at once."""
+    def launching(self) -> Launching:
+        """The launch loop of this driver's trainings (``hpsweep.sweep.launching``)."""
         metric, direction = self.decision_metric()
-        return Race(sweep_dir, outcomes, metric, direction == "max", self.settings.alpha, self.settings.race_from,
-                    enabled=self.settings.racing, futility=self.settings.futility, min_effect=self.settings.min_effect,
-                    efficacy=self.settings.efficacy)
+        return Launching(self.launcher, self.launcher_kind, self.settings, self.claims, metric, direction)
 
-    def launch_batches(self, pending: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
-        """Batches of ``max_batch_size``, each claimed as a whole; the basic launcher's one job at a time (it runs
-        them one after another anyway), so that two drivers of the sweep share them out."""
-        returns: list[list[JobReturn]] = []
-        batch_size = self.settings.max_batch_size or max(len(pending), 1)
-        one_by_one = type(self.launcher).__name__ == "BasicLauncher"
-        for start in range(0, len(pending), batch_size):
-            batch = list(enumerate(pending[start:start + batch_size], start=start))
-            results = []
-            for part in ([[item] for item in batch] if one_by_one else [batch]):
-                claimed = [(number, outcome) for number, outcome in part if self.claims.take(outcome)]
-                if claimed:
-                    results += self.launch_claimed(claimed, sweep_dir)
-            if results:
-                returns.append(results)
-        return returns
-
-    def launch_claimed(self, claimed: list[tuple[int, Outcome]], sweep_dir: Path) -> list[JobReturn]:
-        """Launch claimed trainings (numbered as the sweep numbers its jobs) and record each outcome."""
-        first, last = claimed[0][0], claimed[-1][0]
-        overrides = [_job_overrides(outcome, sweep_dir) for _, outcome in claimed]
-        from hpsweep.sweep.packs import launch_packs, pack_size
-
-        try:
-            if pack_size(self.launcher, self.settings.jobs_per_gpu) > 1:  # SLURM array tasks of several trainings
-                results = launch_packs(self.launcher, [(number, job, outcome.directory) for (number, outcome), job
-                                                       in zip(claimed, overrides, strict=True)],
-                                       self.settings.jobs_per_gpu, sweep_dir)
-            else:
-                results = list(self.launcher.launch(overrides, initial_job_idx=first))
-        except Exception as error:  # a launcher losing jobs (a killed process) must not end the sweep
-            log.error("the launcher lost jobs %d-%d: %s: %s", first, last, type(error).__name__, error)
-            for _, outcome in claimed:
-                outcome.launch_error = f"{type(error).__name__}: {error}"
-            wait_for_slurm_jobs(sweep_dir)  # the launcher stopped waiting at the lost job: the others run on
-            results = []
-        metric = self.decision_metric()[0]
-        for (_, outcome), job_return in zip(claimed, results or [None] * len(claimed), strict=True):
-            outcome.job_return = job_return
-            self.claims.finish(outcome, metric)
-        return results
-
-
-def _job_overrides(outcome: Outcome, sweep_dir: Path) -> list[str]:
-    """What the launcher gets for a training: its overrides and the directory the sweep gave it."""
-    return [*outcome.training.overrides, f"hydra.sweep.subdir='{outcome.directory.relative_to(sweep_dir)}'"]
-
+    def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
+        return self.launching().launch(outcomes, sweep_dir)

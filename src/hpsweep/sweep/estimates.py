@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
-from hpsweep.display import format_duration
-from hpsweep.records import read_history
-from hpsweep.report.results import gather
+from hpsweep.core.display import format_duration
+from hpsweep.core.records import read_history
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.decide.results import gather
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Estimator:
         estimator = cls()
         for result in gather(directories):
             size = (result.record.get("setup") or {}).get("image_size")
-            if result.status != "completed" or not result.duration_s or not isinstance(size, int) or \
+            if result.status != TrainingStatus.COMPLETED or not result.duration_s or not isinstance(size, int) or \
                     not result.history_path.is_file():
                 continue
             epochs = [row["epoch_s"] for row in read_history(result.history_path) if "epoch_s" in row]

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hpsweep.core.compose import compose_config
+
 NOT_SWEEPABLE = {"model", "data", "trainer", "logger", "experiment"}  # groups, not categories
 
 
@@ -35,8 +37,6 @@ def pick(config_dir: Path) -> tuple[list[str], list[str], str] | None:
     import questionary
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-
-    from hpsweep.compose import compose_config
 
     sweeper = compose_config(config_dir, []).hydra.sweeper
     with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):

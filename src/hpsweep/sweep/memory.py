@@ -15,8 +15,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from hpsweep.errors import ConfigError
-from hpsweep.records import RESULT_SHAPE, read_json
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.records import RESULT_SHAPE, read_json
+from hpsweep.core.statuses import RowStatus
 from hpsweep.sweep.outcomes import PREVIOUS_RESULT_FILE, Outcome
 
 CUDA_CONTEXT_MB = 500  # what each process's CUDA context takes besides its allocator (not in peak_memory_mb)
@@ -63,7 +64,7 @@ def peaks(outcomes: list[Outcome], config_of: dict[str, DictConfig]) -> dict[int
     own = {id(outcome): peak for outcome, peak in recorded}
     estimated = {}
     for outcome in outcomes:
-        if outcome.status != "pending":
+        if outcome.status != RowStatus.PENDING:
             continue
         if id(outcome) in own:
             estimated[id(outcome)] = (own[id(outcome)], "recorded")

@@ -9,7 +9,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import (
+from hpsweep.core import hydra_private
+from hpsweep.core.display import console, format_duration
+from hpsweep.core.records import (
     ATTEMPTS_DIR,
     CHECKPOINT_FILE,
     CLAIM_FILE,
@@ -19,11 +21,12 @@ from hpsweep.records import (
     read_result,
     write_json_atomic,
 )
-from hpsweep.sweep.plan import Training, replicate_dict
+from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.core.trainings import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
-STYLES = {"completed": "green", "skipped": "cyan", "pruned": "yellow", "eliminated": "magenta", "stopped": "blue",
-          "failed": "red"}
+STYLES = {RowStatus.COMPLETED: "green", RowStatus.SKIPPED: "cyan", RowStatus.PRUNED: "yellow",
+          RowStatus.ELIMINATED: "magenta", RowStatus.STOPPED: "blue", RowStatus.FAILED: "red"}
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class Outcome:
     # (another process holds its claim) or unclaimed (its claim could not be written: recorded failed); or
     # eliminated or stopped: never trained, racing stopped its row (hpsweep.sweep.racing); answered: its carrier trains
     # its trajectory (hpsweep.sweep.trajectories)
-    status: str = "pending"
+    status: str = RowStatus.PENDING
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
     job_return: object | None = None  # Hydra's JobReturn, for apps that write no result.json
@@ -65,7 +68,7 @@ class Outcome:
     def done_before(self, pruning: bool) -> bool:
         """Completed in an earlier run; a pruned job stays pruned while pruning is on (off, it may finish)."""
         status = (self.previous or {}).get("status")
-        return status == "completed" or (status == "pruned" and pruning)
+        return status == TrainingStatus.COMPLETED or (status == TrainingStatus.PRUNED and pruning)
 
     def prepare_to_run(self) -> None:
         """Set aside an earlier attempt's result, so that whatever result.json exists after the launch is this
@@ -106,7 +109,7 @@ def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
     (an app that writes no result.json), or as failed (its process was killed)."""
     for outcome in outcomes:
         outcome.result = read_result(outcome.directory)
-        if outcome.status in ("skipped", "eliminated", "stopped"):
+        if outcome.status in (RowStatus.SKIPPED, RowStatus.ELIMINATED, RowStatus.STOPPED):
             continue
         if outcome.result is None:
             outcome.result = _record_from_launcher(outcome, metric)
@@ -115,7 +118,7 @@ def collect_outcomes(outcomes: list[Outcome], metric: str) -> None:
                 write_json_atomic(outcome.directory / RESULT_FILE, outcome.result)
             except OSError as error:  # a full disk: reported all the same, and a re-run trains it again
                 log.error("the outcome of %s is not recorded: %s", outcome.directory, error)
-        outcome.status = outcome.result.get("status", "failed")
+        outcome.status = outcome.result.get("status", TrainingStatus.FAILED)
 
 
 def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
@@ -130,20 +133,21 @@ def _record_from_launcher(outcome: Outcome, metric: str) -> dict:
               "provenance": outcome.provenance}
     job_return = outcome.job_return
     if job_return is not None and job_return.status == JobStatus.COMPLETED:
-        value = numbers(job_return._return_value)  # the property re-raises a failure; this one completed
+        value = numbers(hydra_private.return_value(job_return))  # the property re-raises a failure; this one completed
         metrics = value if isinstance(value, dict) else {metric: value} if value is not None else {}
-        return {**record, "status": "completed", "metrics": metrics}
+        return {**record, "status": TrainingStatus.COMPLETED, "metrics": metrics}
     kept = " (its last checkpoint is kept: re-running the sweep resumes it)" if (
         outcome.directory / CHECKPOINT_FILE).is_file() else ""
     if job_return is not None and job_return.status == JobStatus.FAILED:
-        error = job_return._return_value
+        error = hydra_private.return_value(job_return)
         kind = getattr(error, "kind", None) or type(error).__name__  # a pack's training says its error's kind
         lost = kind == "JobLost"  # a pack's training whose process or task ended (hpsweep.sweep.packs)
-        return {**record, "status": "failed", "error": {"type": kind, "message": str(error) + (kept if lost else "")}}
+        return {**record, "status": TrainingStatus.FAILED,
+                "error": {"type": kind, "message": str(error) + (kept if lost else "")}}
     message = "no result was written for it" if outcome.answered_by is not None else \
         "the job ended without writing a result"
     message += kept + ": " + (outcome.launch_error or "its process was killed, ran out of memory or timed out")
-    return {**record, "status": "failed", "error": {"type": "JobLost", "message": message}}
+    return {**record, "status": TrainingStatus.FAILED, "error": {"type": "JobLost", "message": message}}
 
 
 def numbers(value) -> dict[str, int | float] | int | float | None:
@@ -172,8 +176,6 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> Non
     """A table of every training's outcome and the totals per status."""
     from rich.table import Table
 
-    from hpsweep.display import console, format_duration
-
     table = Table(title=f"sweep {sweep_dir}", title_justify="left")
     for column in ("model", "category", "option", "replicate", "status", metric, "time", "reason"):
         table.add_column(column, justify="right" if column in (metric, "time") else "left")
@@ -201,4 +203,4 @@ def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> Non
     out.print(table)
     counts = {status: sum(outcome.status == status for outcome in outcomes) for status in STYLES}
     out.print(", ".join(f"{count} {status}" for status, count in counts.items()
-                        if count or status != "stopped"))  # stopped: only where futility stopping saved some
+                        if count or status != RowStatus.STOPPED))  # stopped: only where futility stopping saved some

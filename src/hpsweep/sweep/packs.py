@@ -30,7 +30,10 @@ import cloudpickle
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from hpsweep.records import PACK_FILE, fields, read_json, write_json_atomic
+from hpsweep.core import hydra_private
+from hpsweep.core.records import PACK_FILE, fields, read_json, write_json_atomic
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.sweep.launcher_kind import LauncherKind
 from hpsweep.sweep.outcomes import numbers
 
 log = logging.getLogger(__name__)
@@ -54,26 +57,26 @@ def return_record(job_return: JobReturn) -> dict:
     """A training's return as JSON: ``completed`` with the number (or the dict of numbers) it returned, which is
     all a sweep decides by; or ``failed`` with its error's type and message."""
     if job_return.status == JobStatus.COMPLETED:  # the property re-raises a failure; this one completed
-        return {"status": "completed", "value": numbers(job_return._return_value)}
-    error = job_return._return_value
-    return {"status": "failed", "error": {"type": type(error).__name__, "message": str(error)}}
+        return {"status": TrainingStatus.COMPLETED, "value": numbers(hydra_private.return_value(job_return))}
+    error = hydra_private.return_value(job_return)
+    return {"status": TrainingStatus.FAILED, "error": {"type": type(error).__name__, "message": str(error)}}
 
 
 def job_return_of(record: dict) -> JobReturn | None:
     """The JobReturn a return file stands for; None for one of another shape."""
-    if record["status"] == "completed":
-        return JobReturn(status=JobStatus.COMPLETED, _return_value=record.get("value"))
+    if record["status"] == TrainingStatus.COMPLETED:
+        return hydra_private.job_return(JobStatus.COMPLETED, record.get("value"))
     error = record.get("error")
-    if record["status"] != "failed" or not isinstance(error, dict):
+    if record["status"] != TrainingStatus.FAILED or not isinstance(error, dict):
         return None
-    return JobReturn(status=JobStatus.FAILED,
-                     _return_value=PackTrainingFailed(str(error.get("type")), str(error.get("message"))))
+    return hydra_private.job_return(JobStatus.FAILED,
+                                    PackTrainingFailed(str(error.get("type")), str(error.get("message"))))
 
 
-def pack_size(launcher, jobs_per_gpu: int) -> int:
+def pack_size(launcher, kind: LauncherKind, jobs_per_gpu: int) -> int:
     """Trainings per array task of a SLURM ``launcher``: ``jobs_per_gpu`` on each of the task's GPUs (on its CPUs
     where it has none); 1 for any other launcher."""
-    if type(launcher).__name__ != "SlurmLauncher":
+    if kind != LauncherKind.SLURM:
         return 1
     return jobs_per_gpu * max(1, int(launcher.params.get("gpus_per_node") or 0))
 
@@ -128,7 +131,7 @@ def launch_packs(launcher: SlurmLauncher, jobs: list[tuple[int, list[str], Path]
 
 def lost(message: str) -> JobReturn:
     """The return of a training that ended without one of its own."""
-    return JobReturn(status=JobStatus.FAILED, _return_value=JobLost(message))
+    return hydra_private.job_return(JobStatus.FAILED, JobLost(message))
 
 
 class Pack:

@@ -13,114 +13,17 @@ Only hydra and omegaconf here: ``hpsweep matrix`` must print without importing t
 """
 
 import functools
-import hashlib
-import json
-import re
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.types import Glob, IntervalSweep, Override
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.basecontainer import BaseContainer
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import ConfigError, closest, unknown_option
-from hpsweep.records import JOB_FILE, in_attempt, read_job_record
-
-BASE = "base"  # the option name of the base combination's row
-DEFAULT_REPLICATES = ("seed", "data.fold", "fold")
-_UNSAFE_IN_PATHS = re.compile(r"[^A-Za-z0-9._+-]")
-# Config keys that do not change what a job computes: the W&B mode, the varied category's name, run names.
-NOT_FINGERPRINTED = ("hydra", "logger", "category", "run_name_parts")
-RUNTIME_RESOLVERS = ("hydra", "now")  # a job's place and time: left as written in a fingerprint
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the answer: an option of a category (or the base combination) for one model and setting."""
-
-    model: str | None  # the model's option name; None where the app has no model group
-    category: str | None  # None: the base combination
-    option: str  # BASE for the base combination
-    setting: tuple[str, ...] = ()  # swept values that are not replicates (trainer.max_epochs=10)
-    stage: int = 0  # greedy sweeps: the stage that varies this row's category (0: a union sweep)
-    trial: int | None = None  # a trial of a searched option (hpsweep.sweep.search)
-
-    @property
-    def label(self) -> str:
-        return " / ".join(part for part in (self.model, self.category, self.option) if part) + \
-            (f" trial {self.trial}" if self.trial is not None else "") + "".join(f" {item}" for item in self.setting)
-
-    def as_dict(self) -> dict:
-        return {"category": self.category, "option": self.option, "stage": self.stage, "trial": self.trial}
-
-
-@dataclass(frozen=True)
-class Training:
-    """One config to train: the rows it answers (several where options equal the base) for one replicate."""
-
-    overrides: tuple[str, ...]
-    rows: tuple[Row, ...]
-    replicate: tuple[str, ...] = ()  # the replicate overrides (seed=2, fold=fold3)
-    is_base: bool = False  # the base combination of its model and setting
-    swept: bool = False  # a category sweep's training (False: a plain multirun's, named by job number)
-    params: tuple[tuple[str, object], ...] = ()  # a search trial's sampled values (key, value)
-    control: bool = False  # one of the base's control seeds: it measures seed luck where no replicate is swept
-
-    @property
-    def trial(self) -> int | None:
-        return self.rows[0].trial
-
-    @property
-    def model(self) -> str | None:
-        return self.rows[0].model
-
-    @property
-    def category(self) -> str | None:
-        return None if self.is_base else self.rows[0].category
-
-    @property
-    def option(self) -> str:
-        return BASE if self.is_base else self.rows[0].option
-
-    @property
-    def setting(self) -> tuple[str, ...]:
-        return self.rows[0].setting
-
-    @property
-    def stage(self) -> int:
-        return self.rows[0].stage
-
-    @property
-    def replicate_label(self) -> str:
-        return " ".join(self.replicate)
-
-    @property
-    def label(self) -> str:
-        """What tables call it: ``test_resnet / optimizer / SGD seed=2``, or the base and the rows it answers."""
-        if not self.swept:
-            return " ".join(self.overrides) or BASE
-        head = " / ".join(part for part in (self.model, self.category, self.option) if part) + \
-            (f" trial {self.trial}" if self.trial is not None else "")
-        shared = [f"{row.category}/{row.option}" for row in self.rows if row.category]
-        tail = [*self.setting, *self.replicate]
-        return head + (f" ({', '.join(shared)})" if self.is_base and shared else "") + \
-            "".join(f" {item}" for item in tail)
-
-    @property
-    def subdir(self) -> str | None:
-        """``<model>/<category>/<option>[/<swept values>]``, ``<model>/base[/...]`` for the base; None for a
-        plain multirun's job, which goes where the app's ``hydra.sweep.subdir`` puts it (its job number)."""
-        if not self.swept:
-            return None
-        swept = "_".join(_UNSAFE_IN_PATHS.sub("_", item.lstrip("+").replace("=", "-"))
-                         for item in (*self.setting, *self.replicate))
-        parts = (self.model, BASE) if self.is_base else (self.model, self.category, self.option)
-        trial = f"trial-{self.trial}" if self.trial is not None else ""
-        return "/".join(part for part in (*parts, trial, swept) if part)
+from hpsweep.core.errors import ConfigError, closest, unknown_option
+from hpsweep.core.hydra_private import product
+from hpsweep.core.records import JOB_FILE, in_attempt, read_job_record
+from hpsweep.core.trainings import BASE, DEFAULT_REPLICATES, Row, Training, bare_key
 
 
 @dataclass
@@ -150,12 +53,6 @@ def group_choices(config: DictConfig) -> dict[str, str | None]:
     given = config.hydra.runtime.choices
     return {group: None if OmegaConf.is_missing(given, group) else given[group]
             for group in given if not group.startswith("hydra")}
-
-
-def bare_key(override: Override | str) -> str:
-    """The key of an override without its ``+``/``~``/``++`` prefix: ``+fold=fold0`` -> ``fold``."""
-    key = override.key_or_group if isinstance(override, Override) else override.split("=", 1)[0]
-    return key.lstrip("+~")
 
 
 def override_values(override: Override, universe: list[str]) -> list[str]:
@@ -188,7 +85,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     if category_override is None:
         swept_keys = {bare_key(override) for override in overrides if override.is_sweep_override()}
         trainings = []
-        for combination in BasicSweeper.split_arguments(overrides, None)[0]:
+        for combination in product(overrides):
             setting, replicate = _split_swept(combination, swept_keys, replicate_keys)
             trainings.append(Training(tuple(combination), (Row(None, None, BASE, setting, stage),), replicate,
                                       is_base=True))
@@ -216,7 +113,7 @@ def plan_jobs(overrides: list[Override], request: PlanRequest, stage: int = 0) -
     # each combination of the other overrides: (its items, setting, replicate, the base's group choices)
     combinations = [(combination, *_split_swept(combination, swept_keys, replicate_keys),
                      _base_choices(request.default_choices, combination))
-                    for combination in BasicSweeper.split_arguments(others, None)[0]]
+                    for combination in product(others)]
 
     unreplicated = all(not replicate for _, _, replicate, _ in combinations)
     trainings = []
@@ -317,92 +214,6 @@ def _base_choices(defaults: Mapping[str, str | None], combination: list[str]) ->
         if bare_key(key) in defaults or key.startswith("+"):
             choices[bare_key(key)] = None if key.startswith("~") else value
     return choices
-
-
-def replicate_dict(replicate: Sequence[str]) -> dict[str, str]:
-    """``("seed=2", "+fold=fold3")`` -> ``{"seed": "2", "fold": "fold3"}``."""
-    return {bare_key(item): item.split("=", 1)[1] for item in replicate}
-
-
-def task_config(cfg: DictConfig) -> DictConfig:
-    """A job's task config: its composed config without Hydra's node."""
-    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-
-
-def fingerprint(task_cfg: DictConfig, data: str | None = None) -> str:
-    """A digest of everything that decides what a job computes: its fully resolved config, without the keys
-    that only name or log it (``NOT_FINGERPRINTED``), so rows that share a config share its training; and the
-    digest of the files it reads (``data``: ``hpsweep.provenance.data_digest``), so new labels or images make a
-    new training.
-
-    Where and when a job runs is not what it computes: ``${hydra:...}`` and ``${now:...}`` stay as written
-    (the driver knows neither a job's output dir nor its start), and so does any value whose resolver fails
-    outside a job; the driver and the job then compute the same digest."""
-    return _digest(_fingerprinted(task_cfg), data)
-
-
-def fingerprints(task_cfg: DictConfig, data: str | None) -> tuple[str, str]:
-    """``fingerprint(task_cfg)`` and ``fingerprint(task_cfg, data)``, the config resolved once."""
-    container = _fingerprinted(task_cfg)
-    return _digest(container, None), _digest(container, data)
-
-
-def _fingerprinted(task_cfg: DictConfig) -> dict:
-    kept = OmegaConf.masked_copy(task_cfg, [key for key in task_cfg if key not in NOT_FINGERPRINTED])
-    with runtime_values_as_written():
-        container = resolved_container(kept)
-    if isinstance(container.get("trainer"), dict):
-        container["trainer"].pop("progress_bar", None)
-    if isinstance(container.get("data"), dict):
-        container["data"].pop("fingerprint", None)  # how the files are digested, not what they hold
-    return container
-
-
-def _digest(container: dict, data: str | None) -> str:
-    if data is not None:
-        container = {"config": container, "data": data}
-    return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@contextmanager
-def runtime_values_as_written():
-    """While it is entered, ``${hydra:path}`` and ``${now:pattern}`` resolve to their own text. Hydra registers both
-    resolvers globally (``hydra.core.utils.setup_globals``); they are put back as they were on exit."""
-    resolvers = BaseContainer._resolvers
-    saved = {name: resolvers.get(name) for name in RUNTIME_RESOLVERS}
-    for name in RUNTIME_RESOLVERS:
-        OmegaConf.register_new_resolver(name, functools.partial(_as_written, name), replace=True)
-    try:
-        yield
-    finally:
-        for name, resolver in saved.items():
-            if resolver is None:
-                resolvers.pop(name, None)
-            else:
-                resolvers[name] = resolver
-
-
-def _as_written(name: str, *arguments) -> str:
-    return f"${{{name}:{','.join(map(str, arguments))}}}"
-
-
-def resolved_container(node: DictConfig | ListConfig) -> dict | list:
-    """``node`` as plain data, resolved; a value that does not resolve here (an environment variable or a resolver
-    only a job has) is kept as written instead of failing the whole."""
-    try:
-        return OmegaConf.to_container(node, resolve=True)
-    except OmegaConfBaseException:
-        pass
-    raw = OmegaConf.to_container(node, resolve=False)
-    resolved = {} if isinstance(raw, dict) else [None] * len(raw)
-    for key in (raw if isinstance(raw, dict) else range(len(raw))):
-        try:
-            value = node[key]
-        except OmegaConfBaseException:
-            resolved[key] = raw[key]
-            continue
-        resolved[key] = resolved_container(value) if OmegaConf.is_config(value) else value
-    return resolved
 
 
 def existing_jobs(sweep_dir: Path, recorded: Mapping[str, str] = {}) -> dict[str, Path]:

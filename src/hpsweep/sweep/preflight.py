@@ -6,17 +6,9 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import ConfigError
-from hpsweep.sweep.plan import Training
-from hpsweep.validation import config_problems, config_warnings
-
-# The top-level keys of hpsweep's own config: where they all are, its checks and trainer apply
-HPSWEEP_KEYS = ("model", "data", "trainer", "logger", "optimizer", "scheduler", "loss_function", "early_stopping")
-
-
-def is_hpsweep_config(cfg: DictConfig) -> bool:
-    """Whether ``cfg`` follows hpsweep's schema (and not another Hydra app's)."""
-    return all(key in cfg for key in HPSWEEP_KEYS) and OmegaConf.select(cfg, "model.name") is not None
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.trainings import Training
+from hpsweep.train.validation import config_problems, config_warnings
 
 
 def chosen_options(job: Training) -> dict[str, str]:

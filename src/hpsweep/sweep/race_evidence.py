@@ -1,12 +1,13 @@
 """What a race's finished trainings say, read once each and fitted as the verdict fits them: the evidence every
-race test (elimination, futility, equivalence, efficacy) is a contrast of (``hpsweep.report.inference``)."""
+race test (elimination, futility, equivalence, efficacy) is a contrast of (``hpsweep.decide.inference``)."""
 
 from pathlib import Path
 
-from hpsweep.report.inference import Evidence, Run
-from hpsweep.report.results import TrainingResult, held_out
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.core.trainings import BASE
+from hpsweep.decide.inference import Evidence, Run
+from hpsweep.decide.results import TrainingResult, held_out
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.plan import BASE
 
 
 def row_name(comparison, option: str) -> str:
@@ -26,7 +27,7 @@ class Finished:
         """A completed training's run (value, images, predictions read when asked); None until it completed."""
         record = outcome.result or outcome.previous or {}
         value = (record.get("metrics") or {}).get(self.metric)
-        if record.get("status") != "completed" or not isinstance(value, (int, float)):
+        if record.get("status") != TrainingStatus.COMPLETED or not isinstance(value, (int, float)):
             return None
         if outcome.directory not in self.results:
             self.results[outcome.directory] = TrainingResult(outcome.directory, record, {})

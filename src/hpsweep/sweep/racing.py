@@ -6,7 +6,7 @@ A *comparison* is one model's category in one setting and stage; its *rows* are 
 base. Round ``r`` is every row's ``r``-th replicate (seeds, folds, in the order the plan lists them). Once every
 row still in the race has done ``race_from`` rounds or more, each row other than the base and the current leader
 (the best adjusted mean so far) is tested against the leader by a contrast of the group's pooled model
-(``hpsweep.report.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
+(``hpsweep.decide.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
 next replicate may start as soon as its comparison has done the round before it and tested it, whatever other
 comparisons do (no barrier across comparisons). The base never waits: its trainings answer every comparison of
 its model, and its seeds are what a first round is tested against.
@@ -22,18 +22,20 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpsweep.records import write_json_atomic
-from hpsweep.report.inference import Evidence, equivalence_interval, predictive_power, two_sided
-from hpsweep.report.statistics import Candidate, compare, efficacy_boundaries, signed
+from hpsweep.core.records import write_json_atomic
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
+from hpsweep.core.trainings import BASE
+from hpsweep.decide.inference import Evidence, equivalence_interval, predictive_power, two_sided
+from hpsweep.decide.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
+from hpsweep.decide.statistics import Candidate, compare, efficacy_boundaries, signed
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
-from hpsweep.sweep.plan import BASE
 from hpsweep.sweep.race_evidence import Finished, row_name
-from hpsweep.sweep.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
 
 log = logging.getLogger(__name__)
 
-DONE = ("completed", "failed", "pruned", "skipped", "unclaimed")  # a training that will not run again here
-UNTRAINED = ("eliminated", "stopped")  # a training racing never trains
+# a training that will not run again here
+DONE = (RowStatus.COMPLETED, RowStatus.FAILED, RowStatus.PRUNED, RowStatus.SKIPPED, RowStatus.UNCLAIMED)
+UNTRAINED = (RowStatus.ELIMINATED, RowStatus.STOPPED)  # a training racing never trains
 
 
 @dataclass
@@ -123,7 +125,7 @@ class Race:
         self.update()
         ready = []
         for outcome in self.outcomes:
-            if outcome.status != "pending":
+            if outcome.status != RowStatus.PENDING:
                 continue
             # the base never waits: its every replicate answers every comparison of its model, and its seeds are what
             # the first round's runs are tested against (one run each has no seed luck to measure)
@@ -137,7 +139,7 @@ class Race:
             if all(comparison.rounds_complete() >= number for comparison, option in places
                    if option not in comparison.eliminated):
                 ready.append(outcome)
-        if any(outcome.status == "answered" and outcome.answered_by.status in UNTRAINED
+        if any(outcome.status == RowStatus.ANSWERED and outcome.answered_by.status in UNTRAINED
                for outcome in self.outcomes):
             return self.ready()  # a carrier stopped in this pass: its members are trainings of their own again
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
@@ -159,11 +161,11 @@ class Race:
         one it could not answer is recorded failed, naming it, and trains on its own when the sweep runs again."""
         for outcome in self.outcomes:
             carrier = outcome.answered_by
-            if outcome.status == "answered" and carrier.status in UNTRAINED:
+            if outcome.status == RowStatus.ANSWERED and carrier.status in UNTRAINED:
                 # its carrier never trains: it is a training of its own again, which its own row's stop may stop
-                outcome.status, outcome.answered_by = "pending", None
+                outcome.status, outcome.answered_by = RowStatus.PENDING, None
                 carrier.answers.remove(outcome)
-            elif outcome.status == "answered" and carrier.status in DONE:
+            elif outcome.status == RowStatus.ANSWERED and carrier.status in DONE:
                 outcome.launch_error = (f"the training it shares its trajectory with ({carrier.training.label}) "
                                         f"ended {carrier.status} without answering it")
                 collect_outcomes([outcome], self.metric)
@@ -230,7 +232,7 @@ class Race:
         if others and leader.option not in comparison.eliminated and \
                 all(option in comparison.eliminated for option in others):
             reason = "the leader: every other row is decided, so more replicates cannot change this comparison"
-            comparison.eliminated[leader.option] = undecided(done, leader.option, "futile", None, reason)
+            comparison.eliminated[leader.option] = undecided(done, leader.option, StopKind.FUTILE, None, reason)
             changed = True
         return changed
 
@@ -249,11 +251,13 @@ class Race:
             final_df = (len(evidence.fitted.counts) - 1) * (planned - 1)
             power = predictive_power(contrast, done, planned, self.alpha, final_df) if self.futility > 0 else None
             if interval is not None and -self.min_effect < interval[0] and interval[1] < self.min_effect:
-                why = {"stop": "equivalent", "power": power, "reason": f"equivalent to the leader {leader.option}: "
+                why = {"stop": StopKind.EQUIVALENT, "power": power,
+                       "reason": f"equivalent to the leader {leader.option}: "
                        f"the difference is within {interval[0]:+.4f} to {interval[1]:+.4f} ({1 - 2 * self.alpha:.0%} "
                        f"confidence), inside +-{self.min_effect:g}"}
             elif power is not None and power < self.futility:
-                why = {"stop": "futile", "power": power, "reason": f"within noise of {leader.option} (stopped after "
+                why = {"stop": StopKind.FUTILE, "power": power,
+                       "reason": f"within noise of {leader.option} (stopped after "
                        f"{done} of {planned} replicates: the remaining ones would decide it with probability "
                        f"{power:.2f})"}
             else:
@@ -305,8 +309,8 @@ class Race:
                f"{boundaries[done - 1]:.3g}, the efficacy boundary of look {done}; stage-wise p={stagewise:.3g})")
         after = f"after {done} of {planned} replicates"
         why = {"after": done, "test": test.method, "p_value": test.p_comparison, "leader": leader.option,
-               "difference": test.difference, "stop": "efficacy", "power": None, "boundary": boundaries[done - 1],
-               "boundaries": boundaries, "stagewise": stagewise}
+               "difference": test.difference, "stop": StopKind.EFFICACY, "power": None,
+               "boundary": boundaries[done - 1], "boundaries": boundaries, "stagewise": stagewise}
         comparison.eliminated[leader.option] = {**why, "reason": f"won {after}: {won}"}
         comparison.eliminated[comparison.base] = {**why, "reason": f"beaten by {leader.option} {after}: it is {won}"}
         log.info("%s / %s / %s: won after %d replicate(s), %s", comparison.key[0], comparison.key[3], leader.option,
@@ -333,7 +337,7 @@ class Race:
 
     @staticmethod
     def _pruned(comparison: Comparison, option: str, rounds: int) -> bool:
-        return any(((outcome.result or outcome.previous or {}).get("status")) == "pruned"
+        return any(((outcome.result or outcome.previous or {}).get("status")) == TrainingStatus.PRUNED
                    for number, outcome in comparison.rows[option].items() if number < rounds)
 
     def _record(self) -> None:

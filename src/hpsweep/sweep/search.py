@@ -9,11 +9,14 @@ Each of ``hydra.sweeper.n_trials`` trials of a searched option is an ordinary tr
 the sampled values as overrides; Optuna chooses them (``hpsweep.sweep.studies.Search``).
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
+
+from hpsweep.core.errors import ConfigError
+from hpsweep.core.trainings import value_text
+from hpsweep.train.validation import config_problems
 
 SEARCH_KEY = "search"
 
@@ -102,23 +105,12 @@ def bound_overrides(spaces: list[Space]) -> list[list[str]]:
     return [[f"{space.key}={value_text(edge(space, pick))}" for space in spaces] for pick in (0, -1)]
 
 
-def value_text(value) -> str:
-    """A sampled value as a Hydra override's value: floats keep their digits, strings are quoted."""
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "\\'") + "'"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def find_searches(trainings: list, tasks: list[DictConfig], loader, compose: Callable[[list[str]], DictConfig],
                   hpsweep_app: bool) -> dict[tuple[str, str], list[Space]]:
     """The searched options of a sweep ((category, option) -> their spaces), every space checked before anything
     runs: its fields, its keys (in the composed task configs ``tasks`` and set by the option itself, as Hydra's
     ``loader`` reads it) and the values at its edges (``compose``: a job's task config from its overrides).
     Raises ``ConfigError`` naming every problem."""
-    from hpsweep.errors import ConfigError
-
     spaces, problems, seen = {}, [], set()
     for training, cfg in zip(trainings, tasks, strict=True):
         key = (training.category, training.option)
@@ -131,8 +123,6 @@ def find_searches(trainings: list, tasks: list[DictConfig], loader, compose: Cal
         found, option_problems = parse_spaces(OmegaConf.to_container(cfg[SEARCH_KEY]), where)
         option_problems += space_problems(found, _raw_option(loader, *key), cfg, where)
         if hpsweep_app and not option_problems:
-            from hpsweep.validation import config_problems
-
             for edge in bound_overrides(found):
                 edge_cfg = compose([*training.overrides, *edge])
                 option_problems += [f"{where}: at the edge of its search space ({' '.join(edge)}): {problem}"

@@ -6,14 +6,39 @@ The sweeper plugin's config (``CategorySweeperConf``) is this dataclass with Hyd
 
 from dataclasses import dataclass, field
 
-from hpsweep.report.statistics import MULTIPLICITIES, SPENDINGS
-from hpsweep.sweep.plan import DEFAULT_REPLICATES
+from hpsweep.core.trainings import DEFAULT_REPLICATES
+from hpsweep.decide.statistics import MULTIPLICITIES, SPENDINGS
 
 SEED_CATEGORIES = ["optimizer", "scheduler", "loss_function", "image_size", "batch_size", "early_stopping"]
 STRATEGIES = ("union", "greedy")
 RERUNS = ("none", "stale_code")
 DIRECTIONS = ("max", "min")
 SAMPLERS = ("tpe", "random")  # Optuna's TPESampler, RandomSampler
+PRUNERS = ("none", "median", "hyperband")
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """How options of a category are pruned: ``hydra.sweeper.pruner`` and its two knobs."""
+
+    pruner: str = "median"
+    warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
+    margin: float | None = None  # how far behind the others (metric's units); None: the validation set's noise
+    patience: int = 2  # median: at this many epochs in a row
+    alpha: float = 0.05  # the noise margin: a deficit this unlikely (one-sided) between options that are equal
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.pruner not in PRUNERS:
+            problems.append(f"hydra.sweeper.pruner={self.pruner!r}: expected one of {', '.join(PRUNERS)}")
+        if not 0 <= self.warmup <= 1:
+            problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
+        if self.margin is not None and (not isinstance(self.margin, (int, float)) or self.margin < 0):
+            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0, or null for the "
+                            "noise of the validation set")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            problems.append(f"hydra.sweeper.prune_patience={self.patience!r}: expected an integer >= 1")
+        return problems
 
 
 @dataclass
@@ -25,7 +50,7 @@ class SweepSettings:
     direction: str | None = None  # max | min; null = early_stopping.mode (hpsweep), else max
     alpha: float = 0.05  # a difference with p >= alpha is within noise: the base option is kept
     # how the sweep's comparisons are corrected together: bh (false discovery rate, Benjamini-Hochberg) | holm
-    # (family-wise) | none (each comparison's options still by Dunnett's test); hpsweep.report.statistics.correct
+    # (family-wise) | none (each comparison's options still by Dunnett's test); hpsweep.decide.statistics.correct
     multiplicity: str = "bh"
     fdr: float | None = None  # the rate multiplicity holds false wins to; null: alpha
     # where no replicate key is swept, the base trains this many more seeds so that each option's one run is
@@ -41,12 +66,12 @@ class SweepSettings:
     racing: bool = True  # replicates in rounds; an option clearly worse than its comparison's leader stops
     race_from: int = 1  # replicates every option trains before racing may eliminate it
     # a row whose final test against the leader would be significant with less probability than this stops (its
-    # predictive power: hpsweep.report.statistics.predictive_power); 0: every row trains every replicate
+    # predictive power: hpsweep.decide.statistics.predictive_power); 0: every row trains every replicate
     futility: float = 0.4
     min_effect: float | None = None  # a row surely within +-min_effect of the leader (metric units) stops; null: off
     # a comparison whose leader beats the base at a look's boundary stops; the boundaries, fixed from the looks
     # planned: haybittle_peto (0.001 at each early look) | obrien_fleming | pocock (Lan and DeMets' spending;
-    # hpsweep.report.statistics.efficacy_boundaries); null: the last look only
+    # hpsweep.decide.statistics.efficacy_boundaries); null: the last look only
     efficacy: str | None = "haybittle_peto"
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
@@ -57,7 +82,7 @@ class SweepSettings:
 
     @property
     def pruning(self) -> dict:
-        """The pruning knobs as ``hpsweep.sweep.studies.Pruning`` takes them (and the manifest records them)."""
+        """The pruning knobs as ````Pruning```` takes them (and the manifest records them)."""
         return {"pruner": self.pruner, "warmup": self.prune_warmup, "margin": self.prune_margin,
                 "patience": self.prune_patience, "alpha": self.alpha}
 
@@ -96,8 +121,6 @@ class SweepSettings:
             problems.append(f"hydra.sweeper.control_seeds={self.control_seeds!r}: expected an integer >= 0 (the "
                             "base's extra seeds where none is swept; 0: off)")
         if self.pruning_on:
-            from hpsweep.sweep.studies import Pruning
-
             problems += Pruning(**self.pruning).problems()
         if not _count(self.race_from):
             problems.append(f"hydra.sweeper.race_from={self.race_from!r}: expected an integer >= 1 (replicates every "

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from hydra.core.override_parser.types import Override
 
-from hpsweep.records import read_json, write_json_atomic
-from hpsweep.sweep.plan import PlanRequest, Training, bare_key, override_values, parse_overrides, plan_jobs, rows_of
-
-DECISIONS_FILE = "decisions.json"
-DECISION_FIELDS = {"model", "setting", "winner", "kept_base", "reason", "notes", "overrides"}
+from hpsweep.core.display import console
+from hpsweep.core.records import write_json_atomic
+from hpsweep.core.trainings import Training, bare_key
+from hpsweep.decide.answers import answer
+from hpsweep.decide.results import load
+from hpsweep.decide.stage_record import DECISIONS_FILE, read_decisions
+from hpsweep.sweep.plan import PlanRequest, override_values, parse_overrides, plan_jobs, rows_of
 
 
 def stage_categories(overrides: list[Override], request: PlanRequest) -> list[str]:
@@ -48,24 +50,6 @@ def plan_stage(overrides: list[Override], request: PlanRequest, union: list[Trai
     return trainings
 
 
-def read_decisions(sweep_dir: Path) -> list[dict]:
-    """The stages ``decisions.json`` records; none where it is absent or unreadable (set aside: the stages are
-    decided again from their results)."""
-    return (read_json(Path(sweep_dir) / DECISIONS_FILE, _decisions_shape) or {}).get("stages", [])
-
-
-def _decisions_shape(data: object) -> str | None:
-    stages = data.get("stages") if isinstance(data, dict) else None
-    if not isinstance(stages, list):
-        return "valid JSON without a list of stages"
-    wanted = {"stage": int, "category": str, "fingerprints": list, "decisions": list}
-    if not all(isinstance(item, dict) and all(isinstance(item.get(key), kind) for key, kind in wanted.items())
-               and all(isinstance(made, dict) and DECISION_FIELDS <= made.keys() for made in item["decisions"])
-               for item in stages):
-        return "a stage without its number, category, fingerprints or decisions"
-    return None
-
-
 class Decisions:
     """``decisions.json``: per stage, per model and setting, the winner and why, and the overrides that carry
     every winner so far into the next stage."""
@@ -84,9 +68,6 @@ class Decisions:
     def decide(self, stage: int, category: str, fingerprints: list[str], winners: dict[tuple, list[str]],
                request: PlanRequest) -> list[dict]:
         """Decide the stage from its results (``hpsweep.report``'s rule) and record it."""
-        from hpsweep.report.answers import answer
-        from hpsweep.report.results import load
-
         decisions = []
         sweep = next(sweep for sweep in load([self.path.parent]) if sweep.directory == self.path.parent)
         for group in answer([sweep]):
@@ -108,8 +89,6 @@ class Decisions:
 
 
 def print_stage(stage: int, category: str, decisions: list[dict]) -> None:
-    from hpsweep.display import console
-
     out = console()
     for item in decisions:
         setting = " ".join(item["setting"])

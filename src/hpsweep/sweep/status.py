@@ -10,11 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from hpsweep.provenance import code_label
-from hpsweep.records import PACK_FILE, fields, read_job_record, read_json, read_result
+from hpsweep.core.display import console
+from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
+from hpsweep.core.provenance import code_label
+from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
+from hpsweep.decide.race_record import elimination, read_race, stop_kind
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
-from hpsweep.sweep.manifest import MANIFEST_FILE, read_manifest
-from hpsweep.sweep.race_record import elimination, read_race, stop_kind
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
@@ -52,9 +54,9 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         slurm_id = known.get("slurm_job_id")
         claim = read_claim(directory) if result is None else None
         if result is not None:
-            state = result.get("status", "failed")
+            state = result.get("status", TrainingStatus.FAILED)
         elif record is None and (why := elimination(race, job)):
-            state = "eliminated" if stop_kind(why) == "eliminated" else f"stopped ({stop_kind(why)})"
+            state = RowStatus.ELIMINATED if stop_kind(why) == StopKind.ELIMINATED else f"stopped ({stop_kind(why)})"
         elif record is None and job.get("answered_by"):
             state = f"answered by {job['answered_by']}"  # its carrier writes its result when the rule stops
         elif claim is not None and stale_reason(directory, claim) is None:
@@ -104,8 +106,6 @@ def print_status(sweep_dir: Path, verdicts=lambda: []) -> int:
     """Each training's state and each pack's, then ``verdicts()`` (lines: what the sweep says so far), then the
     count of every state, last, for scripts that read it."""
     from rich.table import Table
-
-    from hpsweep.display import console
 
     if not (sweep_dir / MANIFEST_FILE).is_file():
         print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}", file=sys.stderr)

@@ -10,44 +10,22 @@ import json
 import logging
 import math
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from hpsweep.records import set_aside, write_atomic
+from hpsweep.core.locks import LinkLock
+from hpsweep.core.records import set_aside, write_atomic
+from hpsweep.core.statuses import TrainingStatus
+from hpsweep.sweep import optuna_private
+from hpsweep.sweep.settings import Pruning
 
 log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "optuna.journal"
-PRUNERS = ("none", "median", "hyperband")
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would bury the job's own log
-
-
-@dataclass(frozen=True)
-class Pruning:
-    """How options of a category are pruned: ``hydra.sweeper.pruner`` and its two knobs."""
-
-    pruner: str = "median"
-    warmup: float = 0.3  # the fraction of trainer.max_epochs trained before any option may be pruned
-    margin: float | None = None  # how far behind the others (metric's units); None: the validation set's noise
-    patience: int = 2  # median: at this many epochs in a row
-    alpha: float = 0.05  # the noise margin: a deficit this unlikely (one-sided) between options that are equal
-
-    def problems(self) -> list[str]:
-        problems = []
-        if self.pruner not in PRUNERS:
-            problems.append(f"hydra.sweeper.pruner={self.pruner!r}: expected one of {', '.join(PRUNERS)}")
-        if not 0 <= self.warmup <= 1:
-            problems.append(f"hydra.sweeper.prune_warmup={self.warmup!r}: expected a fraction from 0 to 1")
-        if self.margin is not None and (not isinstance(self.margin, (int, float)) or self.margin < 0):
-            problems.append(f"hydra.sweeper.prune_margin={self.margin!r}: expected a number >= 0, or null for the "
-                            "noise of the validation set")
-        if not isinstance(self.patience, int) or self.patience < 1:
-            problems.append(f"hydra.sweeper.prune_patience={self.patience!r}: expected an integer >= 1")
-        return problems
 
 
 class MedianOfOthersPruner(optuna.pruners.BasePruner):
@@ -174,8 +152,6 @@ def storage(sweep_dir: Path) -> optuna.storages.JournalStorage:
     Either way its studies go on from what is kept, and the warning says so."""
     from optuna.storages.journal import JournalFileBackend
 
-    from hpsweep.locks import LinkLock
-
     path = Path(sweep_dir) / JOURNAL_FILE
     lock = LinkLock(f"{path}.lock")  # Optuna's own lock name: a leftover of its symlink lock is broken too
     lock.acquire()
@@ -247,7 +223,7 @@ class Competition:
         """This job's running trial (a resumed job goes on in it), or a new one."""
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.user_attrs.get("fingerprint") == fingerprint:
-                return optuna.Trial(study, frozen._trial_id)
+                return optuna_private.running_trial(study, frozen)
         trial = study.ask()
         trial.set_user_attr("fingerprint", fingerprint)
         trial.set_user_attr("option", option)
@@ -280,7 +256,7 @@ class Competition:
         return decision
 
     def _explain(self, study: optuna.Study, trial: optuna.Trial, epoch: int, value: float) -> dict:
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = optuna_private.frozen(study, trial)
         pruner = MedianOfOthersPruner(1, self.pruning.margin, alpha=self.pruning.alpha)
         reference = pruner.reference(study, frozen) or (math.nan, {})
         others = ", ".join(f"{option} {best:.4f}" for option, best in reference[1].items())
@@ -300,10 +276,10 @@ class Competition:
         """Close the trials: ``completed`` (with the job's best value), ``pruned`` or ``failed``."""
         for study, trial in self.trials:
             try:
-                if state == "completed" and value is not None:
+                if state == TrainingStatus.COMPLETED and value is not None:
                     study.tell(trial, value, skip_if_finished=True)
                 else:
-                    study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+                    study.tell(trial, state=TrialState.PRUNED if state == TrainingStatus.PRUNED else TrialState.FAIL,
                                skip_if_finished=True)
             except Exception as error:  # the other options go on without this one's value
                 log.warning("%s: the training's outcome could not be told (%s: %s)", study.study_name,
@@ -333,7 +309,7 @@ class Search:
             chooser = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, self.n_trials // 2))
         else:
             chooser = optuna.samplers.RandomSampler(seed=seed)
-        study = optuna.load_study(study_name=self.name, storage=self.study._storage, sampler=chooser)
+        study = optuna.load_study(study_name=self.name, storage=optuna_private.storage(self.study), sampler=chooser)
         trial = study.ask(self.distributions)
         return trial.number, dict(trial.params)
 
@@ -343,10 +319,10 @@ class Search:
         if trial.state != TrialState.RUNNING:
             return  # told in an earlier run of the sweep
         # another driver of the sweep may tell it first
-        if state == "completed" and value is not None:
+        if state == TrainingStatus.COMPLETED and value is not None:
             self.study.tell(number, value, skip_if_finished=True)
         else:
-            self.study.tell(number, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL,
+            self.study.tell(number, state=TrialState.PRUNED if state == TrainingStatus.PRUNED else TrialState.FAIL,
                             skip_if_finished=True)
 
 

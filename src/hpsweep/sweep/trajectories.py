@@ -6,7 +6,7 @@ patience-10 run, and a patience-20 run is that run continued past its stop. Of s
 *carrier* (the base where it is one, else the longest patience), trains until every member's rule has stopped;
 each other member is *answered* from it: its stop epoch, its best epoch's metrics, its best weights and its
 probability files, written into its own directory with its own ``result.json`` (``answered_by``) and W&B run
-(``hpsweep.train.answered``). The carrier's extra epochs are the only cost of the longer patience.
+(``hpsweep.sweep.answered``). The carrier's extra epochs are the only cost of the longer patience.
 
 Only trainings still to run are grouped: a member whose carrier is already done trains on its own.
 """
@@ -16,10 +16,12 @@ from datetime import datetime
 
 from omegaconf import DictConfig, open_dict
 
-from hpsweep import naming
+from hpsweep.core import naming
+from hpsweep.core.fingerprints import fingerprint
+from hpsweep.core.statuses import RowStatus
+from hpsweep.core.trainings import DEFAULT_REPLICATES, replicate_dict
 from hpsweep.sweep.composer import Composed
 from hpsweep.sweep.outcomes import Outcome
-from hpsweep.sweep.plan import DEFAULT_REPLICATES, fingerprint, replicate_dict
 
 STOP_KEYS = ("patience", "min_delta")
 
@@ -50,7 +52,7 @@ def share(outcomes: list[Outcome], composed: dict[str, Composed]) -> None:
     configs = {fp: job.task for fp, job in composed.items()}
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
-        if outcome.status != "pending" or outcome.training.trial is not None:
+        if outcome.status != RowStatus.PENDING or outcome.training.trial is not None:
             continue
         key = trajectory_key(configs[outcome.fingerprint])
         if key is not None:
@@ -65,7 +67,7 @@ def share(outcomes: list[Outcome], composed: dict[str, Composed]) -> None:
             if member is carrier:
                 continue
             cfg, choices = configs[member.fingerprint], composed[member.fingerprint].choices
-            member.status = "answered"
+            member.status = RowStatus.ANSWERED
             member.answered_by = carrier
             member.shared = {
                 "early_stopping": {key: cfg.early_stopping[key] for key in STOP_KEYS},

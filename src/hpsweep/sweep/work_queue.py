@@ -10,17 +10,19 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from hpsweep.core.statuses import RowStatus
 from hpsweep.sweep.claims import Board
+from hpsweep.sweep.launcher_kind import LauncherKind
 from hpsweep.sweep.outcomes import Outcome
 from hpsweep.sweep.racing import Race
 
 log = logging.getLogger(__name__)
 
 
-def pinned_gpus(launcher) -> list[str]:
+def pinned_gpus(launcher, kind: LauncherKind) -> list[str]:
     """The GPUs a local queue's workers are pinned to: ``hydra.launcher.gpus_per_node`` of those this process sees
     (``CUDA_VISIBLE_DEVICES``, else 0..N-1); none for any other launcher."""
-    if type(launcher).__name__ != "LocalLauncher":
+    if kind != LauncherKind.LOCAL:
         return []
     gpus = int(launcher.params.get("gpus_per_node") or 0)
     return os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")[:gpus]
@@ -59,7 +61,7 @@ def run_queue(pending: list[Outcome], race: Race, width: int | None,
                     queue.extend((next(numbers), item) for item in fresh)
                     changed.notify_all()
 
-    width = width or sum(outcome.status == "pending" for outcome in race.outcomes)
+    width = width or sum(outcome.status == RowStatus.PENDING for outcome in race.outcomes)
     workers = [threading.Thread(target=work, args=(worker,), name=f"hpsweep-worker-{worker}")
                for worker in range(max(1, min(width, len(race.outcomes))))]
     for worker in workers:
@@ -76,7 +78,7 @@ def launch_queue(launcher, claims: Board, pending: list[Outcome], race: Race,
     training, each claimed just before, on ``width`` workers (None: ``jobs_per_gpu`` per GPU where
     ``gpus_per_node`` is set, else every training at once); worker ``w`` trains on GPU ``w mod gpus_per_node``.
     Returns the JobReturns."""
-    visible = pinned_gpus(launcher)
+    visible = pinned_gpus(launcher, LauncherKind.LOCAL)
     width = width or (len(visible) * jobs_per_gpu if visible else None)
     if visible:
         log.info("%d workers on GPUs %s, worker w on GPU w mod %d", width, ",".join(visible), len(visible))

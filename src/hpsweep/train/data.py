@@ -1,7 +1,7 @@
 """Data sets as train/validation (and test) DataLoaders of normalised images at the configured size.
 
 ``digits`` is bundled with scikit-learn (no download); ``image_folder``, ``csv`` and ``auto`` (every layout of
-``hpsweep.train.layouts``) read the user's images with timm's transforms. A validation split the data gives is
+``hpsweep.data.layouts``) read the user's images with timm's transforms. A validation split the data gives is
 used as it is; where it gives none, all draw one the same way: a stratified validation fraction, or fold ``fold``
 of ``n_folds`` stratified folds, drawn by ``split_seed`` (not ``seed``: seed replicates validate on the same
 images). Every result records which images it validated on (``ImageData.validation``).
@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
-from hpsweep.train import image_files
-from hpsweep.train.layouts import index_layout, index_of
-from hpsweep.train.splits import given_split_problems, split_indices, split_problems, validation_record
-from hpsweep.validation import TIMM_AUGMENTATION_KEYS
+from hpsweep.core.errors import ConfigError
+from hpsweep.data import image_files
+from hpsweep.data.layouts import index_layout, index_of
+from hpsweep.data.splits import given_split_problems, split_indices, split_problems, validation_record
+from hpsweep.train.validation import TIMM_AUGMENTATION_KEYS
 
 BALANCE_MODES = ("none", "loss", "sampler")
 
@@ -219,8 +220,6 @@ def _file_data(index: image_files.FileIndex, image_size: int, batch_size: int, s
     problems = index.problems + (given_split_problems(index.given_by, asked) if index.validation is not None else
                                  split_problems(index.labels, index.class_names, n_folds, fold))
     if problems:
-        from hpsweep.errors import ConfigError
-
         raise ConfigError(problems, summary="the data set cannot be used")
     train_transform, eval_transform = build_transforms(image_size, mean, std, augmentation, resize, pad_fill,
                                                        interpolation, crop_pct)
@@ -290,7 +289,7 @@ def auto(root: str, image_size: int, batch_size: int, seed: int, mean, std, augm
          balance: str = "none", cache_images: bool = False, resize: str = "squash", pad_fill: int = 255,
          val_distortions=(), split_seed: int = 0, interpolation: str = "bicubic",
          crop_pct: float = 1.0) -> ImageData:
-    """Whatever layout ``hpsweep.train.layouts`` recognises at ``root`` (or ``layout`` names)."""
+    """Whatever layout ``hpsweep.data.layouts`` recognises at ``root`` (or ``layout`` names)."""
     index = index_layout(root, layout, image_column=image_column, label_column=label_column,
                          split_column=split_column, csv_file=csv_file, test_dir=test_dir)
     return _file_data(index, image_size, batch_size, seed, mean, std, val_fraction, n_folds, fold, num_workers,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import UserError
-from hpsweep.metrics import stopping_rule
-from hpsweep.records import HISTORY_FILE, History
+from hpsweep.core.errors import UserError
+from hpsweep.core.metrics import stopping_rule
+from hpsweep.core.records import HISTORY_FILE, History
 from hpsweep.train.tracking import Tracker
 
 CONFIG_FILE = "config.yaml"

@@ -10,7 +10,7 @@ import timm
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from hpsweep.errors import PretrainedWeightsUnavailable, UnknownModelError
+from hpsweep.core.errors import PretrainedWeightsUnavailable, UnknownModelError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

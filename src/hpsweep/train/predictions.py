@@ -6,7 +6,11 @@ from pathlib import Path
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
-from hpsweep.records import write_csv_atomic
+from hpsweep.core.errors import ConfigError, first_line
+from hpsweep.core.records import BEST_WEIGHTS_FILE, VAL_PROBABILITIES_FILE, read_probabilities, write_csv_atomic
+from hpsweep.data import image_files
+from hpsweep.train import models
+from hpsweep.train.data import ImageFiles, build_transforms
 
 TTA_VIEWS = {
     "hflip": lambda images: images.flip(3),
@@ -74,11 +78,6 @@ def predict_folder(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | 
     and the evaluation transform; ``tta`` defaults to the run's ``trainer.tta``."""
     from omegaconf import OmegaConf
     from torch.utils.data import DataLoader
-
-    from hpsweep.errors import ConfigError, first_line
-    from hpsweep.records import BEST_WEIGHTS_FILE, VAL_PROBABILITIES_FILE, read_probabilities
-    from hpsweep.train import image_files, models
-    from hpsweep.train.data import ImageFiles, build_transforms
 
     config, weights, classes = (run_dir / ".hydra/config.yaml", run_dir / BEST_WEIGHTS_FILE,
                                 run_dir / VAL_PROBABILITIES_FILE)

@@ -15,9 +15,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.errors import ConfigError, SweepFailedError
-from hpsweep.records import owning
-from hpsweep.sweep.driver import Driver
+from hpsweep.core.errors import ConfigError, SweepFailedError
+from hpsweep.core.records import owning
 from hpsweep.sweep.settings import SweepSettings
 
 
@@ -53,6 +52,10 @@ class CategorySweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
         """The driver's sweep; bad input or a failed job ends the process non-zero, said in one line."""
+        # Hydra imports every plugin module whenever any app starts (each job too): the driver and all it imports
+        # load only when this sweeper sweeps, as Hydra's own Optuna sweeper imports its _impl
+        from hpsweep.sweep.driver import Driver
+
         driver = Driver(self.settings, self.config, self.hydra_context.config_loader, self.launcher,
                         self.gpu_memory_gb)
         try:

@@ -1,0 +1,7 @@
+"""``python -m hpsweep.cli``: the ``hpsweep`` command."""
+
+import sys
+
+from hpsweep.cli import main
+
+sys.exit(main())

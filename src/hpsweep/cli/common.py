@@ -1,0 +1,32 @@
+"""What several commands share: the sweeps a reading command reads, and the paths it was given."""
+
+import sys
+from pathlib import Path
+
+from hpsweep.core.errors import ConfigError
+from hpsweep.decide.results import decide_by, load
+
+
+def load_sweeps(directories: list[Path], metric: str | None, direction: str | None) -> list | None:
+    """The sweeps under ``directories``, decided by ``metric`` where given; None, having said why, where a path
+    does not exist, nothing is there, or no training recorded the metric."""
+    if missing_paths(directories):
+        return None
+    sweeps = load(directories)
+    if not sweeps:
+        print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
+        return None
+    try:
+        decide_by(sweeps, metric, direction)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return sweeps
+
+
+def missing_paths(paths: list[Path]) -> bool:
+    """Say which of ``paths`` do not exist (a typo, or the wrong directory to run from)."""
+    missing = [path for path in paths if not path.exists()]
+    for path in missing:
+        print(f"error: {path} does not exist (relative paths start at {Path.cwd()})", file=sys.stderr)
+    return bool(missing)

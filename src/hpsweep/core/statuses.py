@@ -1,0 +1,39 @@
+"""The words a sweep's records and tables use for where a training stands, each vocabulary one ``StrEnum``: a member
+is its string (``TrainingStatus.COMPLETED == "completed"``), so what is written to disk stays as it was, and a
+record read back compares equal to the member."""
+
+from enum import StrEnum
+
+
+class TrainingStatus(StrEnum):
+    """How a training ended: ``result.json``'s ``status``."""
+
+    COMPLETED = "completed"
+    PRUNED = "pruned"  # stopped by its category's pruning study
+    FAILED = "failed"
+
+
+class RowStatus(StrEnum):
+    """Where a training stands in a sweep, as the driver tracks it and the tables, the page and ``hpsweep status``
+    show it: how it ended, or one of these."""
+
+    COMPLETED = "completed"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    PENDING = "pending"  # to train (or, read back, not trained yet)
+    SKIPPED = "skipped"  # done before this run of the sweep
+    ELSEWHERE = "elsewhere"  # claimed by another driver, which trains it
+    ANSWERED = "answered"  # written by the training that carries its trajectory
+    UNCLAIMED = "unclaimed"  # its claim could not be written (a full disk): recorded failed
+    INCOMPLETE = "incomplete"  # started, no result (running, or killed)
+    ELIMINATED = "eliminated"  # racing: clearly worse than its comparison's leader, never trained
+    STOPPED = "stopped"  # racing: more replicates would not decide it (futile, equivalent) or it was decided
+
+
+class StopKind(StrEnum):
+    """How racing stopped a row (``race.json``'s ``stop``; absent: eliminated)."""
+
+    ELIMINATED = "eliminated"
+    FUTILE = "futile"  # too little power left to beat the leader
+    EQUIVALENT = "equivalent"  # within +-min_effect of the leader
+    EFFICACY = "efficacy"  # the leader beat the base at the look's boundary

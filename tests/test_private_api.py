@@ -1,0 +1,80 @@
+"""Hydra's, OmegaConf's and Optuna's private calls that hpsweep makes, each through its one adapter module
+(``hpsweep.core.hydra_private``, ``hpsweep.sweep.optuna_private``), called here on real objects: a new release
+that moves or changes one fails here, by name, before it fails a sweep."""
+
+import optuna
+import pytest
+from conftest import CONF_DIR
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from omegaconf import OmegaConf
+
+from hpsweep.core import hydra_private
+from hpsweep.sweep import optuna_private
+
+
+@pytest.fixture(scope="module")
+def hydra_app():
+    """The seed app's primary config and Hydra's config loader for it, as a sweeper gets them."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        master = compose(config_name="config", overrides=[], return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        yield master, loader, OverridesParser.create(config_loader=loader)
+
+
+def test_hydra_sweeps_a_product_in_its_basic_sweepers_order(hydra_app):
+    _, _, parser = hydra_app
+    overrides = parser.parse_overrides(["seed=1,2", "optimizer=SGD,AdamW"])
+    assert hydra_private.product(overrides) == [["seed=1", "optimizer=SGD"], ["seed=1", "optimizer=AdamW"],
+                                                ["seed=2", "optimizer=SGD"], ["seed=2", "optimizer=AdamW"]], \
+        "Hydra's BasicSweeper.split_arguments changed: hpsweep.core.hydra_private.product"
+
+
+def test_hydra_applies_value_overrides_to_a_composed_config(hydra_app):
+    master, _, parser = hydra_app
+    cfg = OmegaConf.create(OmegaConf.to_container(master, resolve=False))
+    hydra_private.apply_overrides(parser.parse_overrides(["seed=7", "+extra=3"]), cfg)
+    assert (cfg.seed, cfg.extra) == (7, 3), \
+        "Hydra's ConfigLoaderImpl._apply_overrides_to_config changed: hpsweep.core.hydra_private.apply_overrides"
+
+
+def test_hydra_names_a_jobs_override_dirname(hydra_app):
+    _, _, parser = hydra_app
+    name = hydra_private.overrides_dirname(parser.parse_overrides(["seed=1", "optimizer=SGD"]), exclude_keys=["seed"],
+                                           item_sep=",", kv_sep="=")
+    assert name == "optimizer=SGD", "Hydra's get_overrides_dirname changed: hpsweep.core.hydra_private"
+
+
+def test_hydra_keeps_the_apps_config_repository(hydra_app):
+    master, loader, _ = hydra_app
+    repository = hydra_private.caching_repository(loader, master.hydra.job.config_name, [])
+    assert "SGD" in repository.get_group_options("optimizer"), \
+        "Hydra's _parse_overrides_and_create_caching_repo changed: hpsweep.core.hydra_private.caching_repository"
+
+
+@pytest.mark.parametrize("status, value", [(JobStatus.COMPLETED, {"val_f1": 0.5}),
+                                           (JobStatus.FAILED, FloatingPointError("diverged"))],
+                         ids=["returned", "raised"])
+def test_a_job_return_keeps_what_it_returned_or_raised(status, value):
+    back = hydra_private.return_value(hydra_private.job_return(status, value))
+    assert back is value, "Hydra's JobReturn._return_value changed: hpsweep.core.hydra_private.job_return"
+
+
+def test_omegaconf_registers_resolvers_where_they_can_be_put_back():
+    resolvers = hydra_private.resolvers()
+    assert isinstance(resolvers, dict) and "oc.env" in resolvers, \
+        "OmegaConf's BaseContainer._resolvers changed: hpsweep.core.hydra_private.resolvers"
+
+
+def test_optuna_trials_are_reached_by_their_study():
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    trial.report(0.5, step=1)
+    frozen = optuna_private.frozen(study, trial)
+    assert frozen.intermediate_values == {1: 0.5}, "Optuna's Study._storage or Trial._trial_id changed: frozen"
+    again = optuna_private.running_trial(study, frozen)
+    assert again.number == trial.number, "Optuna's Trial(study, trial_id) changed: running_trial"
+    assert isinstance(optuna_private.storage(study), optuna.storages.BaseStorage), \
+        "Optuna's Study._storage changed: hpsweep.sweep.optuna_private.storage"
