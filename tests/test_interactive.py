@@ -37,7 +37,7 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     child.send(DOWN * models.index("test_resnet") + SPACE + ENTER)
     child.expect("Categories")
     child.expect("early_stopping \\(3 options\\)")
-    child.expect("augmentation \\(3 options\\)")  # folders outside the seed's list are offered too
+    child.expect("augmentation \\(6 options\\)")  # folders outside the seed's list are offered too
     child.expect("fold \\(5 options, repeats each row: a replicate, not a choice\\)")
     child.send(DOWN * 5 + SPACE + ENTER)  # optimizer, scheduler, loss_function, image_size, batch_size, early_stopping
     child.expect("Launcher")

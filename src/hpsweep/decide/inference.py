@@ -31,7 +31,6 @@ import numpy as np
 SEED = 20261206  # every Monte Carlo integration and bootstrap: the same sweep reads the same twice
 BOOTSTRAP = 400  # resamples of the images for the image-sampling term
 UNSTABLE = 0.05  # a row whose own noise is larger than the rest's at this level is tested on its own spread
-OUTLYING = 0.01  # ... and at this level also left out of the pool (a diverging seed; benchmarks/verdicts.py)
 DEFAULT_HELD_OUT = 0.25  # n_val / n_train where the records do not say (another app's): an 80/20 split
 
 Labels = tuple[tuple[str, ...], np.ndarray, np.ndarray]  # a run's validation image ids, targets and predictions
@@ -103,10 +102,9 @@ def least_squares(runs: Mapping[str, Mapping[str, float]]) -> LeastSquares:
 
 @dataclass
 class Fit:
-    """A group's runs fitted: the rows pooled (``pooled``: all but those far less stable than the rest), and each
-    row significantly less stable than the rest on its own spread too (``unstable``: its mean with the replicates'
-    luck taken out, its own variance, its runs), which its tests use: a diverging option neither borrows the
-    others' precision nor, far out, spoils it."""
+    """A group's runs fitted: the rows of common stability pooled (``pooled``), each row significantly less stable
+    than the rest apart, on its own spread (``unstable``: its mean with the replicates' luck taken out, its own
+    variance, its runs), so that one diverging option neither borrows the others' precision nor spoils it."""
 
     pooled: LeastSquares
     unstable: dict[str, tuple[float, float, int]]
@@ -165,12 +163,8 @@ def fit(runs: Mapping[str, Mapping[str, float]]) -> Fit | None:
     if not runs:
         return None
     full = least_squares(runs)
-    unstable = _unstable(full) if full.sigma2 else {}
-    # a row flagged at UNSTABLE stays in the pool (taking the noisiest of 9 rows out, which happens by chance in a
-    # third of sweeps where none is less stable, would bias the others' variance down); one far out (OUTLYING,
-    # a diverging seed) is taken out, so that it does not spoil every other test of its model
-    outlying = [row for row, p_value in unstable.items() if p_value < OUTLYING]
-    pooled = least_squares({row: runs[row] for row in runs if row not in outlying}) if outlying else full
+    unstable = _unstable(full) if full.sigma2 else []
+    pooled = least_squares({row: runs[row] for row in runs if row not in unstable}) if unstable else full
     apart = {}
     for row in unstable:
         adjusted = [value - pooled.block(label) for label, value in runs[row].items()]
@@ -178,22 +172,22 @@ def fit(runs: Mapping[str, Mapping[str, float]]) -> Fit | None:
     return Fit(pooled, apart, {row: len(values) for row, values in runs.items()})
 
 
-def _unstable(full: LeastSquares) -> dict[str, float]:
+def _unstable(full: LeastSquares) -> list[str]:
     """The rows whose own noise variance is larger than the other rows' with p < ``UNSTABLE`` (an F test on the
-    residuals, each scaled by its leverage), each with its p, where the others keep degrees of freedom to pool."""
+    residuals, each scaled by its leverage), where the others keep degrees of freedom to pool."""
     from scipy.stats import f as fisher
 
     total = sum(float(residuals @ residuals) for residuals, _ in full.residuals.values())
-    found = {}
+    found = []
     for row, (residuals, leverage) in full.residuals.items():
         own_df = float(np.sum(1 - leverage))
         rest_df = full.df - own_df
         if len(residuals) < 2 or own_df < 0.5 or rest_df < 1 or total == float(residuals @ residuals):
             continue
         ratio = (float(residuals @ residuals) / own_df) / ((total - float(residuals @ residuals)) / rest_df)
-        if (p_value := float(fisher.sf(ratio, own_df, rest_df))) < UNSTABLE:
-            found[row] = p_value
-    return found if len(found) < len(full.rows) - 1 else {}
+        if fisher.sf(ratio, own_df, rest_df) < UNSTABLE:
+            found.append(row)
+    return found if len(found) < len(full.rows) - 1 else []
 
 
 @dataclass(frozen=True)

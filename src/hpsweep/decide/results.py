@@ -270,11 +270,13 @@ def load(paths: Iterable[Path]) -> list[Sweep]:
                     training.eliminated = elimination(race, training.entry)
             left_out = [directory for directory in records if owner[directory] == sweep_dir and directory not in listed]
             sweeps.append(Sweep(sweep_dir, manifest, trainings, left_out))
-        lone = [directory for directory in records if owner[directory] is None]
+        lone = [TrainingResult.read(directory) for directory in records if owner[directory] is None]
         if lone and sweep_dirs:  # outputs/: its sweeps; its single runs (outputs/runs) are said, not mixed in
-            sweeps[len(sweeps) - len(sweep_dirs)].single_runs = lone
+            # (read: another tool's unreadable record is named and left as it is, and is no run)
+            sweeps[len(sweeps) - len(sweep_dirs)].single_runs = [run.directory for run in lone
+                                                                 if run.status != RowStatus.PENDING]
         elif lone:  # runs outside any sweep: compared where their model and setting match
-            sweeps.append(Sweep(Path(top), {}, [TrainingResult.read(directory) for directory in lone]))
+            sweeps.append(Sweep(Path(top), {}, lone))
     return sweeps
 
 
