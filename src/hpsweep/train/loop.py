@@ -52,6 +52,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
     last epoch: the job removes it once ``result.json`` is written, so a kill in between loses no epoch.
     """
     parts = build(cfg)
+    tracker.wait()  # W&B starts while the data and model are built, and must be done before loader workers fork
     max_epochs = cfg.trainer.max_epochs
     stopper = EarlyStopping(**parts.rule)
     rules = answered_rules(parts.rule, answers)

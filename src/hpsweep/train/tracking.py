@@ -97,11 +97,16 @@ class Tracker:
             return
         log.info("W&B run %s %s", name, self.where(sweep_dir))
 
-    @property
-    def run(self):
+    def wait(self) -> None:
+        """Wait for ``wandb.init`` (raising what it raised). Before any process forks: a fork while it runs may copy
+        a lock it holds (an import's, logging's) into the child, which then waits for it forever."""
         self._started.join()
         if self._failed is not None:
             raise self._failed
+
+    @property
+    def run(self):
+        self.wait()
         return self._run
 
     def where(self, sweep_dir: Path | None) -> str:
