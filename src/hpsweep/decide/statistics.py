@@ -26,12 +26,13 @@ from itertools import pairwise
 
 import numpy as np
 
+from hpsweep.core.statuses import StopKind
 from hpsweep.decide.inference import Evidence, Run
 from hpsweep.decide.many_to_one import critical_value, detectable, many_to_one
 
 TIE = 1e-12  # means closer than this are equal
 MULTIPLICITIES = ("bh", "holm", "none")
-OUT = ("eliminated", "futile", "equivalent")  # racing's stops that drop a row from the verdict
+OUT = (StopKind.ELIMINATED, StopKind.FUTILE, StopKind.EQUIVALENT)  # racing's stops that drop a row from the verdict
 
 
 @dataclass(frozen=True)
