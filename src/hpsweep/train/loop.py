@@ -79,9 +79,7 @@ def fit(cfg: DictConfig, output_dir: Path, tracker: Tracker, job_fingerprint: st
         parts.updates.schedule.after_epoch(epoch, row[stopper.monitor])
         own = not stopper.should_stop  # past its own stop, the epoch only serves the rules it answers
         improved = own and stopper.update(row[stopper.monitor], parts.judged)
-        for rule in rules.values():
-            if not rule.should_stop:
-                rule.update(row[rule.monitor], parts.judged)
+        update_answered(rules, row, parts.judged)
         check_claim()  # the epoch's writes follow
         history.append(row)
         if own:
@@ -208,6 +206,13 @@ def answered_rules(rule: dict, answers: dict[Path, dict] | None) -> dict[Path, E
     for directory in rules:
         directory.mkdir(parents=True, exist_ok=True)
     return rules
+
+
+def update_answered(rules: dict[Path, EarlyStopping], row: dict, judged: torch.nn.Module) -> None:
+    """The epoch's score for each answered training's rule that has not stopped yet."""
+    for rule in rules.values():
+        if not rule.should_stop:
+            rule.update(row[rule.monitor], judged)
 
 
 def answered_fields(parts: Parts, trainer: DictConfig, rule: EarlyStopping, directory: Path, history: History,
