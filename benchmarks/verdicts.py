@@ -37,6 +37,7 @@ from scipy.stats import binom
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from hpsweep.decide import inference  # noqa: E402
 from hpsweep.decide.inference import Evidence, Run, macro_f1  # noqa: E402
 from hpsweep.decide.statistics import Candidate, compare, correct, decide  # noqa: E402
 
@@ -210,7 +211,12 @@ def main() -> None:
                         help="the base's extra seeds in the one-replicate cells")
     parser.add_argument("--sweeps", type=int, default=40, help="simulated sweeps per cell")
     parser.add_argument("--only", choices=("comparisons", "sweeps"), help="one table of the two")
+    parser.add_argument("--unstable-level", type=float, default=inference.UNSTABLE,
+                        help="the F test's level that tests a row on its own spread (0: never)")
+    parser.add_argument("--pool-flagged", action="store_true",
+                        help="the variant that keeps such a row in the pooled fit")
     args = parser.parse_args()
+    inference.UNSTABLE, inference.POOL_FLAGGED = args.unstable_level, args.pool_flagged
     rng = np.random.default_rng(0)
     if args.only != "sweeps":
         comparison_columns(args, rng)

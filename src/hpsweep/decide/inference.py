@@ -31,6 +31,9 @@ import numpy as np
 SEED = 20261206  # every Monte Carlo integration and bootstrap: the same sweep reads the same twice
 BOOTSTRAP = 400  # resamples of the images for the image-sampling term
 UNSTABLE = 0.05  # a row whose own noise is larger than the rest's at this level is tested on its own spread
+# ... and left out of the pool; True keeps it in (holds alpha, but one diverging seed then spoils every test of its
+# model: BENCHMARKS.md, benchmarks/verdicts.py --pool-flagged)
+POOL_FLAGGED = False
 DEFAULT_HELD_OUT = 0.25  # n_val / n_train where the records do not say (another app's): an 80/20 split
 
 Labels = tuple[tuple[str, ...], np.ndarray, np.ndarray]  # a run's validation image ids, targets and predictions
@@ -164,7 +167,8 @@ def fit(runs: Mapping[str, Mapping[str, float]]) -> Fit | None:
         return None
     full = least_squares(runs)
     unstable = _unstable(full) if full.sigma2 else []
-    pooled = least_squares({row: runs[row] for row in runs if row not in unstable}) if unstable else full
+    pooled = least_squares({row: runs[row] for row in runs if row not in unstable}) \
+        if unstable and not POOL_FLAGGED else full
     apart = {}
     for row in unstable:
         adjusted = [value - pooled.block(label) for label, value in runs[row].items()]
