@@ -104,7 +104,7 @@ def launch_packs(launcher: SlurmLauncher, jobs: list[tuple[int, list[str], Path]
     its trainings, with SLURM's word for it; the other tasks' returns stand."""
     from hydra.core.singleton import Singleton
 
-    size = pack_size(launcher, jobs_per_gpu)
+    size = pack_size(launcher, LauncherKind.SLURM, jobs_per_gpu)
     packs = [jobs[start:start + size] for start in range(0, len(jobs), size)]
     for pack in packs:
         name = uuid.uuid4().hex[:8]
