@@ -11,6 +11,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 
 from hpsweep.core.compose import compose_config, compose_job
+from hpsweep.core.naming import without_run_names
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -29,6 +30,11 @@ def option_names(category: str) -> list[str]:
 
 def compose(*overrides: str):
     return compose_config(CONF_DIR, list(overrides))
+
+
+def compose_training(*overrides: str):
+    """A config as the training reads it: the options' run-name patterns (``_run_name_``) taken out, as a job does."""
+    return without_run_names(compose(*overrides))
 
 
 @pytest.fixture

@@ -3,9 +3,18 @@ from datetime import datetime
 import pytest
 from conftest import compose
 
-from hpsweep.core.naming import name_part, overridden_groups, project_name, run_name
+from hpsweep.core.fingerprints import fingerprint, task_config
+from hpsweep.core.naming import name_part, overridden_groups, project_name, run_name, without_run_names
+from hpsweep.train.recipe import build_optimizer
 
 NOW = datetime(2026, 11, 27, 17, 5)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    import timm
+
+    return timm.create_model("test_resnet", num_classes=10)
 
 
 @pytest.mark.parametrize(("model", "project"), [
@@ -53,6 +62,22 @@ def test_plain_run_is_named_after_the_categories_it_overrides():
     name = run_name(cfg, dict(cfg.hydra.runtime.choices), overridden_groups(overrides), NOW)
     assert name == "opt_SGD_lr0.01_m0.9_wd0.0001_es_patience3_2611271705"
     assert run_name(compose(), {}, [], NOW) == "base_2611271705"
+
+
+def test_a_plain_runs_name_parts_follow_the_defaults_list_whichever_file_names_them():
+    # optimizer and early_stopping name themselves in their own group; image_size, a _global_ file, in run_name_parts
+    overrides = ["early_stopping=patience5", "image_size=img224_batch64", "optimizer=SGD"]
+    cfg = compose(*overrides)
+    assert run_name(cfg, dict(cfg.hydra.runtime.choices), overridden_groups(overrides), NOW) == \
+        "opt_SGD_lr0.01_m0.9_wd0.0001_img224_batch64_es_patience5_2611271705"
+
+
+def test_a_run_name_pattern_is_no_argument_and_no_part_of_the_fingerprint(tiny_model):
+    cfg = compose("optimizer=SGD", "early_stopping=patience5")
+    trained = without_run_names(cfg)
+    assert "_run_name_" in cfg.optimizer and "_run_name_" not in str(trained)
+    assert type(build_optimizer(trained.optimizer, tiny_model)).__name__ == "SGD"
+    assert fingerprint(task_config(cfg)) == fingerprint(task_config(trained))
 
 
 def test_an_experiment_run_is_named_after_its_experiment():

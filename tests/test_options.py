@@ -7,11 +7,12 @@ OneCycleLR total_steps, CosineAnnealingLR eta_min); these tests fail if any valu
 import pytest
 import timm
 import torch
-from conftest import CATEGORIES, RECIPE_CATEGORIES, compose, option_names
+from conftest import CATEGORIES, RECIPE_CATEGORIES, compose, compose_training, option_names
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from hpsweep.core.metrics import stopping_rule
+from hpsweep.core.naming import name_pattern
 from hpsweep.train.early_stopping import EarlyStopping
 from hpsweep.train.recipe import Schedule, build_optimizer, build_scheduler
 
@@ -29,7 +30,7 @@ def tiny_model():
 
 @pytest.mark.parametrize("option", option_names("optimizer"))
 def test_optimizer_option_takes_effect(option, tiny_model):
-    cfg = compose(f"optimizer={option}")
+    cfg = compose_training(f"optimizer={option}")
     optimizer = build_optimizer(cfg.optimizer, tiny_model)
     assert type(optimizer).__name__.lower() == cfg.optimizer.opt.lower()
     for key, value in set_values(cfg.optimizer).items():
@@ -89,7 +90,7 @@ def test_one_cycle_total_steps_from_epochs_and_steps_per_epoch(in_process_job, t
 
 @pytest.mark.parametrize("option", option_names("loss_function"))
 def test_loss_option_takes_effect(option):
-    cfg = compose(f"loss_function={option}")
+    cfg = compose_training(f"loss_function={option}")
     loss = instantiate(cfg.loss_function)
     assert type(loss).__name__ == cfg.loss_function._target_.rsplit(".", 1)[1]
     for key, value in set_values(cfg.loss_function).items():
@@ -110,7 +111,7 @@ def test_size_options_set_data_and_precision(option):
 
 @pytest.mark.parametrize("option", option_names("early_stopping"))
 def test_early_stopping_option_takes_effect(option):
-    cfg = compose(f"early_stopping={option}")
+    cfg = compose_training(f"early_stopping={option}")
     stopper = EarlyStopping(**stopping_rule(cfg.early_stopping, cfg.data))
     assert stopper.patience == int(option.removeprefix("patience"))
     assert (stopper.monitor, stopper.mode) == ("val_f1", "max")
@@ -123,7 +124,7 @@ def test_early_stopping_option_takes_effect(option):
     (["early_stopping.monitor=val_loss", "early_stopping.mode=max"], ("val_loss", "max")),
 ], ids=["distorted", "chosen", "loss", "mode_chosen"])
 def test_early_stopping_monitors_what_decides(overrides, expected):
-    cfg = compose(*overrides)
+    cfg = compose_training(*overrides)
     stopper = EarlyStopping(**stopping_rule(cfg.early_stopping, cfg.data))
     assert (stopper.monitor, stopper.mode) == expected
 
@@ -141,4 +142,4 @@ def test_base_combination_is_the_seed_golden_one():
 @pytest.mark.parametrize("category", CATEGORIES + RECIPE_CATEGORIES)
 def test_every_option_names_its_run_part(category):
     for option in option_names(category):
-        assert category in compose(f"{category}={option}").run_name_parts, f"{category}/{option}.yaml"
+        assert name_pattern(compose(f"{category}={option}"), category), f"{category}/{option}.yaml"

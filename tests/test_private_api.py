@@ -32,6 +32,13 @@ def test_hydra_sweeps_a_product_in_its_basic_sweepers_order(hydra_app):
         "Hydra's BasicSweeper.split_arguments changed: hpsweep.core.hydra_private.product"
 
 
+def test_hydra_records_the_choices_in_an_order_hpsweep_can_put_back_to_the_defaults_lists(hydra_app):
+    master, _, _ = hydra_app
+    groups = [group for group in hydra_private.defaults_order(master.hydra.runtime.choices)
+              if not group.startswith("hydra/")]
+    assert groups[:7] == ["model", "data", "trainer", "logger", "optimizer", "scheduler", "scheduler_warmup"]
+
+
 def test_hydra_applies_value_overrides_to_a_composed_config(hydra_app):
     master, _, parser = hydra_app
     cfg = OmegaConf.create(OmegaConf.to_container(master, resolve=False))

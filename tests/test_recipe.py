@@ -8,7 +8,7 @@ import csv
 import pytest
 import timm
 import torch
-from conftest import RECIPE_CATEGORIES, compose, option_names
+from conftest import RECIPE_CATEGORIES, compose, compose_training, option_names
 from omegaconf import OmegaConf
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -58,7 +58,7 @@ def test_ema_option_takes_effect(option):
 
 @pytest.mark.parametrize("option", option_names("regularization"))
 def test_regularization_option_takes_effect(option):
-    cfg = compose(f"regularization={option}", "model=test_resnet")
+    cfg = compose_training(f"regularization={option}", "model=test_resnet")
     model = models.create_model(model_config(cfg), num_classes=10, image_size=32)
     optimizer = build_optimizer(cfg.optimizer, model)
     if option.startswith("drop_path"):
@@ -114,7 +114,7 @@ def test_a_sweeps_pre_flight_names_each_jobs_option_file():
 
 
 def test_layer_decay_takes_effect_under_a_timm_schedule():
-    cfg = compose("model=test_resnet", "scheduler_warmup=cosine_warmup", "+optimizer.layer_decay=0.5")
+    cfg = compose_training("model=test_resnet", "scheduler_warmup=cosine_warmup", "+optimizer.layer_decay=0.5")
     assert config_problems(cfg) == []
     optimizer, _ = build_updates(cfg, timm.create_model("test_resnet", num_classes=10), steps_per_epoch=10,
                                  device=torch.device("cpu"), precision="fp32", monitor_mode="max")
@@ -245,7 +245,7 @@ def test_a_resumed_training_restores_the_ema_and_the_schedule(in_process_job, tm
     (512, "sgd", 0.001 * 64 * 2 / 512),          # others: linearly
 ], ids=["off", "sqrt", "linear"])
 def test_the_lr_follows_the_effective_batch_by_timms_rule_when_asked(lr_base_size, opt, expected):
-    cfg = compose("model=test_resnet", f"optimizer={'SGD' if opt == 'sgd' else 'AdamW'}", "optimizer.lr=0.001",
+    cfg = compose_training("model=test_resnet", f"optimizer={'SGD' if opt == 'sgd' else 'AdamW'}", "optimizer.lr=0.001",
                   "data.batch_size=64", "trainer.grad_accum_steps=2", f"trainer.lr_base_size={lr_base_size or 'null'}")
     model = timm.create_model("test_resnet", num_classes=10)
     optimizer, updates = build_updates(cfg, model, steps_per_epoch=10, device=torch.device("cpu"), precision="fp32",

@@ -200,6 +200,8 @@ def test_external_script_runs_in_a_category_sweep(tmp_path):
     assert adamw["setup"]["external_command"].endswith("my_train.py")
     assert adamw["peak_memory_mb"] is None and adamw["started_at"] < adamw["ended_at"], "the same fields as ours"
     assert (sweep_dir / "test_resnet/base/history.csv").read_text().count("\n") == 3
+    given = (sweep_dir / "test_resnet/base/config.yaml").read_text()
+    assert "opt: adamw" in given and "_run_name_" not in given, "the options' arguments, without hpsweep's run names"
     assert (sgd["status"], sgd["error"]["type"]) == ("failed", "ExternalTrainerError")
     assert "wrote no metrics file" in sgd["error"]["message"]
 

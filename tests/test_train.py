@@ -64,7 +64,7 @@ def test_cli_run_writes_result_history_and_an_offline_wandb_run(tmp_path):
     assert set(wandb_run["tags"]) == {"test_resnet", "optimizer", "SGD"}
     config = wandb_run["config"]
     assert config["optimizer"]["momentum"] == 0.9, "the fully resolved config is logged"
-    assert config["run_name_parts"]["optimizer"] == "opt_SGD_lr0.01_m0.9_wd0.0001", "interpolations resolved"
+    assert config["optimizer"]["_run_name_"] == "opt_SGD_lr0.01_m0.9_wd0.0001", "interpolations resolved"
     assert config["data"]["image_size"] == 32
     assert [row["epoch"] for row in wandb_run["history"]] == [1, 2]
     assert {"train_loss", "val_loss", "val_acc", "val_f1", "lr"} <= set(wandb_run["history"][0])

@@ -92,7 +92,7 @@ def _describe_one(number: int) -> dict:
     jobs, compose_job = _FORK_STATE
     job = jobs[number]
     cfg = compose_job(job)
-    template = OmegaConf.to_container(cfg.get("run_name_parts") or {}, resolve=False).get(job.category)
+    template = naming.name_pattern(cfg, job.category, resolve=False)
     return {
         "model": cfg.model.name, "project": naming.wandb_project(cfg),
         "reads_model": "${model" in str(template),  # the option's run name differs per model

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from hpsweep.core import hydra_private
+from hpsweep.core import hydra_private, naming
 
-# Config keys that do not change what a job computes: the W&B mode, the varied category's name, run names.
+# Config keys that do not change what a job computes: the W&B mode, the varied category's name, run names (and in
+# each group, its option's run name: naming.RUN_NAME)
 NOT_FINGERPRINTED = ("hydra", "logger", "category", "run_name_parts")
 RUNTIME_RESOLVERS = ("hydra", "now")  # a job's place and time: left as written in a fingerprint
 
@@ -43,6 +44,9 @@ def _fingerprinted(task_cfg: DictConfig) -> dict:
     kept = OmegaConf.masked_copy(task_cfg, [key for key in task_cfg if key not in NOT_FINGERPRINTED])
     with runtime_values_as_written():
         container = resolved_container(kept)
+    for node in container.values():
+        if isinstance(node, dict):
+            node.pop(naming.RUN_NAME, None)
     if isinstance(container.get("trainer"), dict):
         container["trainer"].pop("progress_bar", None)
     if isinstance(container.get("data"), dict):

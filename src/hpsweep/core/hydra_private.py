@@ -33,6 +33,12 @@ def overrides_dirname(overrides: list[Override], exclude_keys: list[str], item_s
     return get_overrides_dirname(overrides=overrides, exclude_keys=exclude_keys, item_sep=item_sep, kv_sep=kv_sep)
 
 
+def defaults_order(choices) -> list[str]:
+    """The config groups of ``hydra.runtime.choices`` in the order their options merge (the defaults list's): Hydra
+    records the choices walking that list backwards."""
+    return list(reversed(list(choices)))
+
+
 def return_value(job_return):
     """What a job returned or raised, without the ``return_value`` property re-raising its failure."""
     return job_return._return_value

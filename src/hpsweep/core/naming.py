@@ -1,16 +1,59 @@
 """Names users see: the W&B project of a model and the run name of a category option.
 
-Each category option file sets ``run_name_parts.<category>`` from its own values by OmegaConf
-interpolation (``opt_AdamW_lr${optimizer.lr}_wd${optimizer.weight_decay}``), so names follow the
-values that took effect, and a new category gets names without code.
+Each category option file gives its runs a name pattern from its own values by OmegaConf interpolation
+(``opt_AdamW_lr${optimizer.lr}_wd${optimizer.weight_decay}``), so names follow the values that took effect, and a
+new category gets names without code. A file that sets only its own group writes it there, as ``_run_name_``
+(``optimizer._run_name_``); a file of ``@package _global_`` (it sets other groups' keys: an image size sets the
+batch size) writes it as ``run_name_parts.<category>``.
 """
 
+import copy
 import re
 from datetime import datetime
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from hpsweep.core import hydra_private
 
 _NOT_IN_PROJECT_NAMES = re.compile(r"[^A-Za-z0-9_]")
+# In a group's node, its option's run-name pattern: a key for hpsweep, not an argument (Hydra's _key_ style), taken
+# out of the config the training reads (``without_run_names``) and out of fingerprints
+RUN_NAME = "_run_name_"
+
+
+def name_pattern(cfg: DictConfig, category: str, resolve: bool = True) -> str | None:
+    """The category's run-name pattern: ``<group>._run_name_``, else ``run_name_parts.<category>``; resolved (the
+    values that took effect) or as written; None where its option gives none."""
+    for node, key in ((cfg.get(category), RUN_NAME), (cfg.get("run_name_parts"), category)):
+        if isinstance(node, DictConfig) and key in node:
+            return str(node[key] if resolve else OmegaConf.to_container(node)[key])
+    return None
+
+
+def named_categories(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
+    """The categories whose options give their runs a name pattern, in the order their options merge (``choices``:
+    Hydra's runtime choices; a category that is no group of them last)."""
+    named = dict.fromkeys([*map(str, cfg.get("run_name_parts") or {}), *_named_groups(cfg)])
+    order = {group: rank for rank, group in enumerate(hydra_private.defaults_order(choices))}
+    return sorted(named, key=lambda category: order.get(category, len(order)))
+
+
+def without_run_names(cfg: DictConfig) -> DictConfig:
+    """``cfg`` without its groups' ``_run_name_`` patterns: what a training reads (an optimizer's node is its
+    factory's arguments, a user's own trainer gets no key it does not know)."""
+    groups = _named_groups(cfg)
+    if not groups:
+        return cfg
+    trimmed = copy.deepcopy(cfg)
+    with open_dict(trimmed):
+        for group in groups:
+            del trimmed[group][RUN_NAME]
+    return trimmed
+
+
+def _named_groups(cfg: DictConfig) -> list[str]:
+    return [str(group) for group, node in cfg.items_ex(resolve=False)
+            if group != "hydra" and isinstance(node, DictConfig) and RUN_NAME in node]
 
 
 def project_name(model_name: str) -> str:
@@ -29,8 +72,8 @@ def wandb_project(cfg: DictConfig) -> str:
 
 def name_part(cfg: DictConfig, category: str, option: str) -> str:
     """The option's own name part, or ``<category>_<option>`` for a category that defines none."""
-    parts = cfg.get("run_name_parts") or {}
-    return honest_lr(cfg, str(parts[category]) if category in parts else f"{category}_{option}")
+    pattern = name_pattern(cfg, category)
+    return honest_lr(cfg, pattern if pattern is not None else f"{category}_{option}")
 
 
 def honest_lr(cfg: DictConfig, part: str) -> str:
@@ -47,7 +90,7 @@ def run_name(cfg: DictConfig, choices: dict[str, str], overridden: list[str], no
     """The run's name: its label, its replicate (``seed2``, ``fold3``) and a ``%y%m%d%H%M`` stamp
     (``opt_AdamW_lr0.001_wd0.001_seed2_2611271705``)."""
     parts = [run_label(cfg, choices, overridden)]
-    named = set(cfg.get("run_name_parts") or {}) & set(overridden)  # a replicate category names itself (fold0of5)
+    named = set(named_categories(cfg, choices)) & set(overridden)  # a replicate category names itself (fold0of5)
     parts += [replicate_part(key, value) for key, value in (replicate or {}).items() if key not in named]
     return f"{'_'.join(parts)}_{now:%y%m%d%H%M}"
 
@@ -65,7 +108,7 @@ def run_label(cfg: DictConfig, choices: dict[str, str], overridden: list[str]) -
     """
     if cfg.get("category"):
         return name_part(cfg, cfg.category, str(choices.get(cfg.category)))
-    parts = cfg.get("run_name_parts") or {}
+    parts = named_categories(cfg, choices)
     labels = [str(choices["experiment"])] if choices.get("experiment") else []
     labels += [name_part(cfg, category, str(choices.get(category))) for category in parts if category in overridden]
     return "_".join(labels) or "base"

@@ -91,17 +91,18 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
     stops = record["interruptions"]
     started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
     tracker = competition = None
+    trained = naming.without_run_names(cfg)  # the options' own arguments: a run name is no optimizer's argument
     with StopSignals() as stop:
         try:
-            validate(cfg, warn=manifest is None)  # a category sweep's pre-flight warned once for all its jobs
+            validate(trained, warn=manifest is None)  # a category sweep's pre-flight warned once for all its jobs
             tracker = open_tracker(cfg, hydra_cfg, record, place, output_dir)
             record["wandb_run_id"] = tracker.run_id
             write_json_atomic(output_dir / JOB_FILE, record)
             competition = join_competition(manifest, entry, hydra_cfg, job_fingerprint, cfg.trainer.max_epochs)
             if cfg.trainer.get("command"):  # trainer=external: the user's own script trains
-                outcome = fit_external(cfg, output_dir, tracker)
+                outcome = fit_external(trained, output_dir, tracker)
             else:
-                outcome = fit(cfg, output_dir, tracker, job_fingerprint, stop, competition,
+                outcome = fit(trained, output_dir, tracker, job_fingerprint, stop, competition,
                               answers_of(manifest, entry, Path(hydra_cfg.sweep.dir)), claim.check)
             claim.check()
         except BaseException as error:  # an interrupt (KeyboardInterrupt) writes no result.json: resumable
