@@ -21,9 +21,11 @@ _NOT_IN_PROJECT_NAMES = re.compile(r"[^A-Za-z0-9_]")
 RUN_NAME = "_run_name_"
 
 
-def name_pattern(cfg: DictConfig, category: str, resolve: bool = True) -> str | None:
+def name_pattern(cfg: DictConfig, category: str | None, resolve: bool = True) -> str | None:
     """The category's run-name pattern: ``<group>._run_name_``, else ``run_name_parts.<category>``; resolved (the
-    values that took effect) or as written; None where its option gives none."""
+    values that took effect) or as written; None where its option gives none (and for no category: the base)."""
+    if category is None:
+        return None
     for node, key in ((cfg.get(category), RUN_NAME), (cfg.get("run_name_parts"), category)):
         if isinstance(node, DictConfig) and key in node:
             return str(node[key] if resolve else OmegaConf.to_container(node)[key])
