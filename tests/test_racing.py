@@ -395,3 +395,14 @@ def test_a_recorded_win_whose_stagewise_p_is_no_probability_is_decided_by_the_la
     (tmp_path / RACE_FILE).write_text(json.dumps({"comparisons": [comparison]}))
     rows = answer_of(tmp_path)
     assert isinstance(rows["Focal"]["p_adjusted"], float), "the last look's p, not the record's text"
+
+
+@pytest.mark.parametrize(("stops", "rules"), [
+    ({}, ["Pruned", "WorseThanLeader"]),
+    ({"futility": 0.1}, ["Pruned", "WorseThanLeader", "Futile", "BaseKept", "LeaderAlone"]),
+    ({"min_effect": 0.01, "efficacy": "haybittle_peto"},
+     ["Pruned", "WorseThanLeader", "Equivalent", "Won", "BaseKept", "LeaderAlone"]),
+], ids=["plain", "futility", "equivalence_and_efficacy"])
+def test_a_race_applies_the_rules_its_settings_turn_on_in_their_order(tmp_path, stops, rules):
+    applied = race(tmp_path, outcomes_of(tmp_path, {}), **stops).rules
+    assert [type(rule).__name__ for rule in applied] == rules

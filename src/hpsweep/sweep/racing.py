@@ -12,49 +12,29 @@ comparisons do (no barrier across comparisons). The base never waits: its traini
 its model, and its seeds are what a first round is tested against.
 
 With futility stopping, a row that more replicates would not decide stops too; with efficacy stopping, a leader
-that beats the base at a look's boundary wins, and its comparison stops (``_stop_decided``).
+that beats the base at a look's boundary wins, and its comparison stops. Each way a row leaves the race is a rule of
+``hpsweep.sweep.race_rules``; ``RULES`` lists them in the order a look applies them.
 
 Eliminations and stops are recorded in ``race.json`` in the sweep dir, so that a re-run goes on from them (a
 recorded stop stands while the results it was made from are still there), and the reports read them.
 """
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.core.records import write_json_atomic
-from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
+from hpsweep.core.statuses import RowStatus
 from hpsweep.core.trainings import BASE
-from hpsweep.decide.inference import Evidence, equivalence_interval, predictive_power, two_sided
-from hpsweep.decide.race_record import RACE_FILE, UNDECIDABLE, comparison_key, decisive, read_race, untrained_status
-from hpsweep.decide.statistics import Candidate, compare, efficacy_boundaries, signed
+from hpsweep.decide.inference import Evidence
+from hpsweep.decide.race_record import RACE_FILE, comparison_key, decisive, read_race, untrained_status
+from hpsweep.decide.statistics import Candidate
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.race_evidence import Finished, row_name
+from hpsweep.sweep.race_rules import DONE, RULES, Comparison, Look, Settings
 
 log = logging.getLogger(__name__)
 
-# a training that will not run again here
-DONE = (RowStatus.COMPLETED, RowStatus.FAILED, RowStatus.PRUNED, RowStatus.SKIPPED, RowStatus.UNCLAIMED)
 UNTRAINED = (RowStatus.ELIMINATED, RowStatus.STOPPED)  # a training racing never trains
-
-
-@dataclass
-class Comparison:
-    key: tuple
-    rows: dict[str, dict[int, Outcome]] = field(default_factory=dict)  # option -> round -> its training
-    base: str | None = None  # the option the base training answers in this comparison
-    eliminated: dict[str, dict] = field(default_factory=dict)
-
-    def rounds_done(self, option: str) -> int:
-        """How many of the row's first rounds are done, in a row."""
-        done = 0
-        while done in self.rows[option] and self.rows[option][done].status in DONE:
-            done += 1
-        return done
-
-    def rounds_complete(self) -> int:
-        """The rounds every row still in the race has done."""
-        return min((self.rounds_done(option) for option in self.rows if option not in self.eliminated), default=0)
 
 
 class Race:
@@ -66,12 +46,9 @@ class Race:
                  efficacy: str | None = None):
         self.path = Path(sweep_dir) / RACE_FILE
         self.metric = metric
-        self.higher_is_better = higher_is_better
-        self.alpha = alpha
         self.race_from = race_from
-        self.futility = futility  # a row whose final test would be significant with less probability stops
-        self.min_effect = min_effect  # a row surely within +-min_effect of the leader stops (None: never)
-        self.efficacy = efficacy  # the spending function of the looks for a win before the last (None: no such look)
+        self.settings = Settings(alpha, higher_is_better, futility, min_effect, efficacy)
+        self.rules = [rule for rule in RULES if rule.on(self.settings)]  # race_rules: what stops a row, in order
         self.outcomes = outcomes
         # the base's control seeds are no round: they measure seed luck where no replicate is swept
         replicates = list(dict.fromkeys(outcome.training.replicate for outcome in outcomes
@@ -145,11 +122,6 @@ class Race:
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
         return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
 
-    @property
-    def stops_decided(self) -> bool:
-        """Whether rows that more replicates would not change stop (futility, equivalence, efficacy)."""
-        return self.futility > 0 or self.min_effect is not None or self.efficacy is not None
-
     def after(self, ended: Outcome) -> list[Outcome]:
         """What may run now that ``ended`` is done: ``ready()`` where its end can change that (a raced row's
         replicate, the carrier of a shared trajectory), else nothing, at no cost: a work queue asks after every
@@ -185,137 +157,22 @@ class Race:
             self._record()
 
     def _eliminate(self, comparison: Comparison, evidence: Evidence) -> bool:
+        """Look at the comparison: apply each rule in turn, and record the rows they stop."""
         done = comparison.rounds_complete()
         if done < self.race_from:
             return False
-        candidates = {option: self._candidate(comparison, option, done) for option in comparison.rows
-                      if option not in comparison.eliminated}
+        look = Look(comparison, done, evidence, self.settings,
+                    {option: self._candidate(comparison, option, done) for option in comparison.rows})
         changed = False
-        for option, candidate in candidates.items():  # a pruned replicate puts a row out of the verdict: no more
-            if candidate is None and option != comparison.base and self._pruned(comparison, option, done):
-                comparison.eliminated[option] = {"after": done, "test": "pruned", "p_value": None, "leader": None,
-                                                 "difference": None, "reason": "a replicate was pruned (a row with "
-                                                 "a pruned replicate is out of the verdict)"}
+        for rule in self.rules:
+            if (rule.needs_leader and look.leader is None) or (rule.early and not look.saves):
+                continue
+            for option, why in rule.decide(look).items():
+                comparison.eliminated[option] = why
+                log.info("%s / %s / %s: %s after %d replicate(s) (%s), %s", comparison.key[0], comparison.key[3],
+                         option, untrained_status(why), done, type(rule).__name__, why["reason"])
                 changed = True
-        running = {option: candidate for option, candidate in candidates.items() if candidate is not None}
-        if len(running) < 2:
-            return changed
-        sign = 1.0 if self.higher_is_better else -1.0
-        leader = max(running.values(), key=lambda candidate: (sign * evidence.mean(candidate.row), candidate.is_base))
-        for option, candidate in running.items():
-            if option == comparison.base or candidate is leader or self._free(comparison, option):
-                continue
-            contrast = evidence.contrast(candidate.row, leader.row)
-            p_value = two_sided(contrast)
-            if p_value is not None and p_value < self.alpha and sign * contrast.estimate < 0:
-                method = f"pooled t-test, {contrast.df:.0f} df ({', '.join(contrast.parts)})"
-                comparison.eliminated[option] = {
-                    "after": done, "test": method, "p_value": p_value, "leader": leader.option,
-                    "difference": contrast.estimate,
-                    "reason": f"worse than the leader {leader.option} by {contrast.estimate:+.4f} ({method}, "
-                              f"p={p_value:.3g} < {self.alpha})"}
-                log.info("%s / %s / %s: eliminated after %d replicate(s), %s", comparison.key[0], comparison.key[3],
-                         option, done, comparison.eliminated[option]["reason"])
-                changed = True
-        return self._stop_decided(comparison, running, leader, done, evidence) or changed
-
-    def _stop_decided(self, comparison: Comparison, running: dict, leader, done: int, evidence: Evidence) -> bool:
-        """Stop the rows that more replicates would not change: those more replicates would not decide
-        (``_stop_undecidable``), then the leader and the base where the leader has won (``_stop_won``). Once every
-        other row is out, the leader stops too: nothing is left to decide."""
-        if not self.stops_decided or done >= max(len(rounds) for rounds in comparison.rows.values()):
-            return False  # off, or every replicate is done: nothing left to save
-        changed = self._stop_undecidable(comparison, running, leader, done, evidence)
-        changed |= self._stop_won(comparison, running, leader, done, evidence)
-        changed |= self._stop_kept(comparison, running, leader, done)
-        others = [option for option in comparison.rows if option != leader.option]
-        if others and leader.option not in comparison.eliminated and \
-                all(option in comparison.eliminated for option in others):
-            reason = "the leader: every other row is decided, so more replicates cannot change this comparison"
-            comparison.eliminated[leader.option] = undecided(done, leader.option, StopKind.FUTILE, None, reason)
-            changed = True
         return changed
-
-    def _stop_undecidable(self, comparison: Comparison, running: dict, leader, done: int, evidence: Evidence) -> bool:
-        """Stop the rows that more replicates would not decide: within +-min_effect of the leader for sure
-        (``equivalent``: the (1 - 2 alpha) interval of the contrast inside it, two one-sided tests), or whose final
-        test against it would be significant with less probability than ``futility`` (``futile``)."""
-        changed = False
-        for option, candidate in running.items():
-            planned = min(len(comparison.rows[option]), len(comparison.rows[leader.option]))
-            if candidate is leader or option in comparison.eliminated or done >= planned:
-                continue
-            contrast = evidence.contrast(candidate.row, leader.row)
-            interval = equivalence_interval(contrast, self.alpha) if self.min_effect is not None else None
-            # the last test pools every row of the group over the planned replicates: (rows - 1)(replicates - 1) df
-            final_df = (len(evidence.fitted.counts) - 1) * (planned - 1)
-            power = predictive_power(contrast, done, planned, self.alpha, final_df) if self.futility > 0 else None
-            if interval is not None and -self.min_effect < interval[0] and interval[1] < self.min_effect:
-                why = {"stop": StopKind.EQUIVALENT, "power": power,
-                       "reason": f"equivalent to the leader {leader.option}: "
-                       f"the difference is within {interval[0]:+.4f} to {interval[1]:+.4f} ({1 - 2 * self.alpha:.0%} "
-                       f"confidence), inside +-{self.min_effect:g}"}
-            elif power is not None and power < self.futility:
-                why = {"stop": StopKind.FUTILE, "power": power,
-                       "reason": f"within noise of {leader.option} (stopped after "
-                       f"{done} of {planned} replicates: the remaining ones would decide it with probability "
-                       f"{power:.2f})"}
-            else:
-                continue
-            comparison.eliminated[option] = undecided(done, leader.option, **why)
-            log.info("%s / %s / %s: stopped after %d replicate(s), %s", comparison.key[0], comparison.key[3], option,
-                     done, why["reason"])
-            changed = True
-        return changed
-
-    def _stop_kept(self, comparison: Comparison, running: dict, leader, done: int) -> bool:
-        """Stop every row where the base is kept for sure: more replicates would not show the leader better than
-        the base (the base stopped as futile or equivalent against it), and every other row is behind the leader."""
-        why = comparison.eliminated.get(comparison.base)
-        if why is None or why.get("stop") not in UNDECIDABLE or why.get("leader") != leader.option:
-            return False
-        stopped = [option for option in running if option not in comparison.eliminated]
-        for option in stopped:
-            which = "this row, the leader," if option == leader.option else f"the leader {leader.option}"
-            behind = "" if option == leader.option else ", and this row is behind it"
-            comparison.eliminated[option] = undecided(
-                done, leader.option, why["stop"], why.get("power"),
-                f"the base is kept: more replicates would not show {which} better than it ({why['reason']}){behind}")
-        return bool(stopped)
-
-    def _stop_won(self, comparison: Comparison, running: dict, leader, done: int, evidence: Evidence) -> bool:
-        """Stop the leader and the base where the leader has won: every other row is decided, and the verdict's own
-        test (Dunnett's over the comparison's options) finds the leader better than the base at this look's
-        efficacy boundary, fixed from the looks planned (``statistics.efficacy_boundaries``); the win's stage-wise
-        p (the earlier looks' boundaries plus its own) is what the sweep's correction takes."""
-        base = running.get(comparison.base)
-        if self.efficacy is None or base is None or base is leader or \
-                {leader.option, comparison.base} & set(comparison.eliminated) or \
-                any(option not in comparison.eliminated for option in comparison.rows
-                    if option not in (leader.option, comparison.base)):
-            return False
-        planned = min(len(comparison.rows[leader.option]), len(comparison.rows[comparison.base]))
-        if done >= planned:
-            return False
-        boundaries = efficacy_boundaries(self.alpha, planned, self.efficacy)
-        candidates = [self._candidate(comparison, option, done) or Candidate(option, {}, False, row=row_name(
-            comparison, option)) for option in comparison.rows]
-        test = compare(evidence, candidates, self.higher_is_better, self.alpha)[leader.option]
-        sign = 1.0 if self.higher_is_better else -1.0
-        if test.p_comparison is None or test.p_comparison >= boundaries[done - 1] or sign * test.difference <= 0:
-            return False
-        stagewise = sum(boundaries[:done - 1]) + test.p_comparison
-        won = (f"better than the base by {signed(test.difference)} ({test.method}, p={test.p_comparison:.3g} < "
-               f"{boundaries[done - 1]:.3g}, the efficacy boundary of look {done}; stage-wise p={stagewise:.3g})")
-        after = f"after {done} of {planned} replicates"
-        why = {"after": done, "test": test.method, "p_value": test.p_comparison, "leader": leader.option,
-               "difference": test.difference, "stop": StopKind.EFFICACY, "power": None,
-               "boundary": boundaries[done - 1], "boundaries": boundaries, "stagewise": stagewise}
-        comparison.eliminated[leader.option] = {**why, "reason": f"won {after}: {won}"}
-        comparison.eliminated[comparison.base] = {**why, "reason": f"beaten by {leader.option} {after}: it is {won}"}
-        log.info("%s / %s / %s: won after %d replicate(s), %s", comparison.key[0], comparison.key[3], leader.option,
-                 done, won)
-        return True
 
     def _candidate(self, comparison: Comparison, option: str, rounds: int) -> Candidate | None:
         """The row's first ``rounds`` replicates as a statistics candidate; None unless all completed."""
@@ -329,17 +186,6 @@ class Race:
         return Candidate(option, values, complete=True, is_base=option == comparison.base,
                          row=row_name(comparison, option))
 
-    @staticmethod
-    def _free(comparison: Comparison, option: str) -> bool:
-        """Whether stopping the row saves nothing: a carrier answers each replicate it has still to get."""
-        return all(outcome.answered_by is not None for outcome in comparison.rows[option].values()
-                   if outcome.status not in DONE)
-
-    @staticmethod
-    def _pruned(comparison: Comparison, option: str, rounds: int) -> bool:
-        return any(((outcome.result or outcome.previous or {}).get("status")) == TrainingStatus.PRUNED
-                   for number, outcome in comparison.rows[option].items() if number < rounds)
-
     def _record(self) -> None:
         recorded = read_race(self.path.parent)  # another driver's eliminations are kept
         for key, comparison in self.comparisons.items():
@@ -352,12 +198,6 @@ class Race:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
         return all(outcome.status in (*DONE, *UNTRAINED) for outcome in self.outcomes)
-
-
-def undecided(after: int, leader: str, stop: str, power: float | None, reason: str) -> dict:
-    """The record of a row stopped without a test of its own deciding it (futile or equivalent)."""
-    return {"after": after, "test": "futility", "p_value": None, "leader": leader, "difference": None, "stop": stop,
-            "power": power, "reason": reason}
 
 
 def training_bounds(trainings, race_from: int) -> tuple[int, int]:
