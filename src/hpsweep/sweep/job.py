@@ -266,7 +266,7 @@ def join_competition(manifest: dict | None, entry: dict | None, hydra_cfg, job_f
     pruning = (manifest or {}).get("pruning") or {}
     if entry is None or pruning.get("pruner", "none") == "none" or not any(row["category"] for row in entry["rows"]):
         return None
-    from hpsweep.sweep.studies import Competition
+    from hpsweep.sweep.studies import Competition  # Optuna's import: only where the sweep prunes
 
     try:
         return Competition(Path(hydra_cfg.sweep.dir), entry, job_fingerprint, Pruning(**pruning), manifest["metric"],

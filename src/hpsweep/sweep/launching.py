@@ -78,7 +78,7 @@ class Launching:
         """Launch claimed trainings (numbered as the sweep numbers its jobs) and record each outcome."""
         first, last = claimed[0][0], claimed[-1][0]
         overrides = [_job_overrides(outcome, sweep_dir) for _, outcome in claimed]
-        from hpsweep.sweep.packs import launch_packs, pack_size
+        from hpsweep.sweep.packs import launch_packs, pack_size  # submitit's launcher: only where a sweep launches
 
         try:
             # SLURM array tasks of several trainings
