@@ -152,6 +152,20 @@ def test_best_weights_are_the_ema_weights_and_differ_from_the_raw_ones(in_proces
     assert read_result(tmp_path)["setup"]["recipe"]["ema"] == {"decay": 0.999, "use_warmup": False}
 
 
+def test_ema_and_mixup_train_under_bf16_autocast(in_process_job, tmp_path):
+    """The recipe under bf16 autocast, on the CPU's (a GPU is no test's): mixed batches in bf16, the EMA updated
+    outside autocast, its weights kept fp32 and finite."""
+    run(in_process_job("trainer.precision=bf16", "ema=decay0.999", "mixup=mixup0.8_cutmix1.0", "trainer.max_epochs=1"),
+        tmp_path)
+    result = read_result(tmp_path)
+    assert (result["status"], result["setup"]["precision"]) == ("completed", "bf16")
+    assert result["setup"]["recipe"]["ema"] == {"decay": 0.999, "use_warmup": False}
+    assert result["setup"]["recipe"]["mixup"]["mixup_alpha"] == 0.8
+    best = torch.load(tmp_path / "best_model.pt", weights_only=True)
+    floats = [tensor for tensor in best.values() if tensor.is_floating_point()]
+    assert floats and all(tensor.dtype == torch.float32 and torch.isfinite(tensor).all() for tensor in floats)
+
+
 def test_validation_sees_no_mixup(in_process_job, tmp_path, monkeypatch):
     from timm.data import Mixup
 
