@@ -213,10 +213,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("comparisons", "sweeps"), help="one table of the two")
     parser.add_argument("--unstable-level", type=float, default=inference.UNSTABLE,
                         help="the F test's level that tests a row on its own spread (0: never)")
-    parser.add_argument("--pool-flagged", action="store_true",
-                        help="the variant that keeps such a row in the pooled fit")
+    parser.add_argument("--pool-out-level", type=float, default=inference.POOL_OUT,
+                        help="the F test's level that also takes such a row out of the pooled fit (0: never)")
     args = parser.parse_args()
-    inference.UNSTABLE, inference.POOL_FLAGGED = args.unstable_level, args.pool_flagged
+    inference.UNSTABLE, inference.POOL_OUT = args.unstable_level, args.pool_out_level
     rng = np.random.default_rng(0)
     if args.only != "sweeps":
         comparison_columns(args, rng)

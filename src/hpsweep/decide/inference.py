@@ -31,9 +31,10 @@ import numpy as np
 SEED = 20261206  # every Monte Carlo integration and bootstrap: the same sweep reads the same twice
 BOOTSTRAP = 400  # resamples of the images for the image-sampling term
 UNSTABLE = 0.05  # a row whose own noise is larger than the rest's at this level is tested on its own spread
-# ... and left out of the pool; True keeps it in (holds alpha, but one diverging seed then spoils every test of its
-# model: BENCHMARKS.md, benchmarks/verdicts.py --pool-flagged)
-POOL_FLAGGED = False
+# ... and leaves the pool only at this stricter one: taking the noisiest row out by chance biases the others' variance
+# down (false wins above alpha), keeping a diverging seed in spoils every test of its model (BENCHMARKS.md,
+# benchmarks/verdicts.py --pool-out-level)
+POOL_OUT = 0.01
 DEFAULT_HELD_OUT = 0.25  # n_val / n_train where the records do not say (another app's): an 80/20 split
 
 Labels = tuple[tuple[str, ...], np.ndarray, np.ndarray]  # a run's validation image ids, targets and predictions
@@ -105,9 +106,10 @@ def least_squares(runs: Mapping[str, Mapping[str, float]]) -> LeastSquares:
 
 @dataclass
 class Fit:
-    """A group's runs fitted: the rows of common stability pooled (``pooled``), each row significantly less stable
-    than the rest apart, on its own spread (``unstable``: its mean with the replicates' luck taken out, its own
-    variance, its runs), so that one diverging option neither borrows the others' precision nor spoils it."""
+    """A group's runs fitted: the rows pooled (``pooled``), each row significantly less stable than the rest tested
+    on its own spread (``unstable``: its mean with the replicates' luck taken out, its own variance, its runs), so
+    that it borrows no other row's precision; one far less stable (``POOL_OUT``: a diverging seed) also leaves the
+    pool, so that it spoils no other row's tests."""
 
     pooled: LeastSquares
     unstable: dict[str, tuple[float, float, int]]
@@ -166,32 +168,32 @@ def fit(runs: Mapping[str, Mapping[str, float]]) -> Fit | None:
     if not runs:
         return None
     full = least_squares(runs)
-    unstable = _unstable(full) if full.sigma2 else []
-    pooled = least_squares({row: runs[row] for row in runs if row not in unstable}) \
-        if unstable and not POOL_FLAGGED else full
+    levels = _unstable(full) if full.sigma2 else {}
+    out = [row for row, p_value in levels.items() if p_value < POOL_OUT]
+    pooled = least_squares({row: runs[row] for row in runs if row not in out}) if out else full
     apart = {}
-    for row in unstable:
+    for row in levels:
         adjusted = [value - pooled.block(label) for label, value in runs[row].items()]
         apart[row] = (float(np.mean(adjusted)) + pooled.average_block, float(np.var(adjusted, ddof=1)), len(adjusted))
     return Fit(pooled, apart, {row: len(values) for row, values in runs.items()})
 
 
-def _unstable(full: LeastSquares) -> list[str]:
+def _unstable(full: LeastSquares) -> dict[str, float]:
     """The rows whose own noise variance is larger than the other rows' with p < ``UNSTABLE`` (an F test on the
-    residuals, each scaled by its leverage), where the others keep degrees of freedom to pool."""
+    residuals, each scaled by its leverage), where the others keep degrees of freedom to pool; each with its p."""
     from scipy.stats import f as fisher
 
     total = sum(float(residuals @ residuals) for residuals, _ in full.residuals.values())
-    found = []
+    found = {}
     for row, (residuals, leverage) in full.residuals.items():
         own_df = float(np.sum(1 - leverage))
         rest_df = full.df - own_df
         if len(residuals) < 2 or own_df < 0.5 or rest_df < 1 or total == float(residuals @ residuals):
             continue
         ratio = (float(residuals @ residuals) / own_df) / ((total - float(residuals @ residuals)) / rest_df)
-        if fisher.sf(ratio, own_df, rest_df) < UNSTABLE:
-            found.append(row)
-    return found if len(found) < len(full.rows) - 1 else []
+        if (p_value := float(fisher.sf(ratio, own_df, rest_df))) < UNSTABLE:
+            found[row] = p_value
+    return found if len(found) < len(full.rows) - 1 else {}
 
 
 @dataclass(frozen=True)
