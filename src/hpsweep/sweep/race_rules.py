@@ -6,6 +6,7 @@ their leader by adjusted mean, the group's pooled evidence) and returns the rows
 without a test of its own deciding it also ``stop`` and ``power``). A later rule sees the earlier ones' stops.
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
@@ -100,7 +101,7 @@ class Look:
         return option in self.comparison.eliminated
 
 
-class Rule:
+class Rule(ABC):
     """One way a row leaves the race. ``early``: a stop before the last replicate that more replicates would not
     change, taken only where it saves one; ``needs_leader``: it compares with the leader."""
     early = False
@@ -109,8 +110,9 @@ class Rule:
     def on(self, settings: Settings) -> bool:
         return True
 
+    @abstractmethod
     def decide(self, look: Look) -> dict[str, dict]:
-        raise NotImplementedError
+        """The rows this rule stops at ``look``, each with its record."""
 
 
 class Pruned(Rule):
