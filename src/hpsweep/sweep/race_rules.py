@@ -7,6 +7,7 @@ without a test of its own deciding it also ``stop`` and ``power``). A later rule
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
@@ -81,13 +82,14 @@ class Look:
     done: int
     evidence: Evidence
     settings: Settings
-    candidates: dict[str, Candidate | None]  # each row's first ``done`` replicates; None unless all completed
+    read: Callable[[str], Candidate | None]  # a row's first ``done`` replicates; None unless all completed
+    candidates: dict[str, Candidate | None] = field(init=False)  # those of the rows still in the race
     running: dict[str, Candidate] = field(init=False)
     leader: Candidate | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.running = {option: candidate for option, candidate in self.candidates.items()
-                        if candidate is not None and not self.out(option)}
+        self.candidates = {option: self.read(option) for option in self.comparison.rows if not self.out(option)}
+        self.running = {option: candidate for option, candidate in self.candidates.items() if candidate is not None}
         self.leader = None if len(self.running) < 2 else max(
             self.running.values(),
             key=lambda candidate: (self.settings.sign * self.evidence.mean(candidate.row), candidate.is_base))
@@ -99,6 +101,10 @@ class Look:
 
     def out(self, option: str) -> bool:
         return option in self.comparison.eliminated
+
+    def candidate(self, option: str) -> Candidate | None:
+        """Any row's first ``done`` replicates, one out of the race before this look too (read only when asked)."""
+        return self.candidates[option] if option in self.candidates else self.read(option)
 
 
 class Rule(ABC):
@@ -124,7 +130,7 @@ class Pruned(Rule):
         return {option: {"after": look.done, "test": "pruned", "p_value": None, "leader": None, "difference": None,
                          "reason": "a replicate was pruned (a row with a pruned replicate is out of the verdict)"}
                 for option, candidate in look.candidates.items()
-                if candidate is None and option != comparison.base and not look.out(option)
+                if candidate is None and option != comparison.base
                 and comparison.pruned(option, look.done)}
 
 
@@ -209,7 +215,7 @@ class Won(Rule):
         if look.done >= planned:
             return {}
         boundaries = efficacy_boundaries(look.settings.alpha, planned, look.settings.efficacy)
-        candidates = [look.candidates.get(option) or Candidate(option, {}, False, row=row_name(comparison, option))
+        candidates = [look.candidate(option) or Candidate(option, {}, False, row=row_name(comparison, option))
                       for option in comparison.rows]
         test = compare(look.evidence, candidates, look.settings.higher_is_better, look.settings.alpha)[leader.option]
         boundary = boundaries[look.done - 1]

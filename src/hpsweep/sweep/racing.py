@@ -161,8 +161,7 @@ class Race:
         done = comparison.rounds_complete()
         if done < self.race_from:
             return False
-        look = Look(comparison, done, evidence, self.settings,
-                    {option: self._candidate(comparison, option, done) for option in comparison.rows})
+        look = Look(comparison, done, evidence, self.settings, lambda option: self._candidate(comparison, option, done))
         changed = False
         for rule in self.rules:
             if (rule.needs_leader and look.leader is None) or (rule.early and not look.saves):
