@@ -221,12 +221,11 @@ MISSING_SHOWN = 3  # more missing images than this are one problem: the ids like
 def scan(index: FileIndex) -> list[str]:
     """Every problem of the data set: the index's own, then the images that are missing (a few one by one, many as
     one problem saying what the ids should be) and each one that cannot be read."""
-    problems = list(index.problems)
-    missing = [path for path in [*index.paths, *index.test_paths] if index.opener is None and not path.is_file()]
-    problems += missing_images(missing, len(index.paths) + len(index.test_paths))
-    for path in [*index.paths, *index.test_paths]:
-        if index.opener is None and not path.is_file():
-            continue
+    problems, listed = list(index.problems), [*index.paths, *index.test_paths]
+    missing = [path for path in listed if index.opener is None and not path.is_file()]  # each file looked up once
+    problems += missing_images(missing, len(listed))
+    absent = set(missing)
+    for path in (path for path in listed if path not in absent):
         try:
             with index.open(path) as image:
                 image.verify()

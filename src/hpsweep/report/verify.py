@@ -100,7 +100,10 @@ def already_trained(recommendation: Recommendation) -> tuple[list[TrainingResult
         for replicate in replicates:
             cfg = compose(config_name=app["config_name"], overrides=[*recommendation.overrides, *replicate])
             training = by_fingerprint.get(digests.fingerprint(cfg))
-            (found.append(training) if training is not None else missing.append(replicate))
+            if training is not None:
+                found.append(training)
+            else:
+                missing.append(replicate)
     where = ", ".join(str(training.directory.relative_to(sweep.directory)) for training in found)
     return found, missing, f"already trained in the sweep: {where}" if found else ""
 

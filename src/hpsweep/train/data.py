@@ -149,6 +149,8 @@ class ImageFiles(Dataset):
 
 
 RESIZES = ("squash", "pad", "crop")
+
+
 class PadToSquare:
     """Pad the shorter side with ``fill`` so the whole image keeps its aspect inside a square."""
 
