@@ -22,8 +22,8 @@ def fake_sweep(root: Path, *arguments: str, value: Callable[[Training], float | 
     otherwise a digest of its overrides."""
     trainings = plan(*arguments, choices=choices)
     entries = []
-    for training in trainings:
-        directory = root / training.subdir
+    for number, training in enumerate(trainings):
+        directory = root / (training.subdir or str(number))  # a plain multirun's: the job number, as Hydra's
         directory.mkdir(parents=True)
         job_fingerprint = real_fingerprint(training) if real_fingerprints else \
             hashlib.sha256(" ".join(training.overrides).encode()).hexdigest()[:16]

@@ -171,6 +171,22 @@ def test_verify_trains_only_the_replicates_the_sweep_did_not_train(tmp_path, mon
                                                                               ["seed=2", "fold=1"]]
 
 
+def test_verify_counts_no_replicate_twice_from_an_earlier_verify(tmp_path, monkeypatch, capsys):
+    """An earlier ``--verify`` trained seeds 1-3 of the combination; the sweep has seeds 1 and 2 of it now: the
+    combination is seeds 1 and 2 from the sweep and seed 3 from the verify dir, three runs, not five."""
+    from fake_sweeps import fake_sweep
+
+    from hpsweep.report import verify
+
+    won_early(tmp_path, real_fingerprints=True)
+    fake_sweep(tmp_path / "verify" / "best_test_resnet", "model=test_resnet", "seed=1,2,3", value=lambda _: 0.97)
+    monkeypatch.setattr(verify.subprocess, "run", lambda *args, **kwargs: None)  # the verify dir has them all
+    main(["best", str(tmp_path), "--verify"])
+    report = json.loads((tmp_path / "best" / "verify_best_test_resnet.json").read_text())
+    assert report["combination"]["values"] == [0.99, 0.985, 0.97], "the sweep's two seeds, the verify dir's third"
+    assert report["combination"]["n"] == 3
+
+
 def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status(tmp_path, capsys):
     won_early(tmp_path)
     rows = answer_of(tmp_path)

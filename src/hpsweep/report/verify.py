@@ -15,6 +15,7 @@ from pathlib import Path
 from hpsweep.core.display import console
 from hpsweep.core.records import write_json_atomic
 from hpsweep.core.statuses import TrainingStatus
+from hpsweep.core.trainings import replicate_dict
 from hpsweep.data.digests import DataDigests
 from hpsweep.decide.answers import RowResult
 from hpsweep.decide.results import TrainingResult, load
@@ -122,7 +123,10 @@ def train_combination(recommendation: Recommendation, best_dir: Path, extra: lis
     for sweeps in as_sweeps(replicates):
         console().print("training the combination: " + " ".join([*command[1:], *sweeps, *extra]))
         subprocess.run([*command, *sweeps, *extra, f"hydra.sweep.dir={verify_dir}"])
-    trainings = [training for found in load([verify_dir]) for training in found.trainings]
+    # only the replicates asked for: an earlier --verify may have trained some that the sweep has trained since
+    asked = [replicate_dict(replicate) for replicate in replicates]
+    trainings = [training for found in load([verify_dir]) for training in found.trainings
+                 if training.entry.get("replicate", {}) in asked]
     return trainings, f"trained now in {verify_dir}"
 
 
