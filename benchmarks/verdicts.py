@@ -62,14 +62,33 @@ class World:
         self.seed_sd = noise * image_sd / slope  # in ability: the score's seed spread is noise x its image spread
         self.score_sd = image_sd * np.sqrt(1 + noise ** 2)  # one training's score: seed luck and image sampling
         self.slope = slope
+        self._shifts: dict[float, float] = {}
 
     def _calibrate(self) -> tuple[float, float]:
-        """The score's spread from sampling the images, and how far it moves per unit of ability."""
-        scores = [self.score(self.split(), self.ability, luck=0.0) for _ in range(400)]
-        every = np.arange(POOL)
-        slope = (self.score(every, self.ability + 0.05, 0.0, exact=True) -
-                 self.score(every, self.ability - 0.05, 0.0, exact=True)) / 0.1
+        """The score's spread from sampling the images, and how far it moves per unit of ability (exactly: the
+        expected score's derivative, so that no world's effects are larger or smaller than the columns say)."""
+        scores = [self.score(self.split(), self.ability, luck=0.0) for _ in range(2000)]
+        slope = (self.expected(self.ability + 0.01) - self.expected(self.ability - 0.01)) / 0.02
         return float(np.std(scores, ddof=1)), float(slope)
+
+    def expected(self, ability: float) -> float:
+        """Macro F1 over the pool from the expected confusion counts: each image right with its probability, else
+        wrong evenly over the other classes (no coin flips: exact to O(1/images))."""
+        right = 1 / (1 + np.exp(-(ability + self.difficulty)))
+        true_positive = np.bincount(self.targets, right, CLASSES)
+        false_negative = np.bincount(self.targets, 1 - right, CLASSES)
+        false_positive = (false_negative.sum() - false_negative) / (CLASSES - 1)
+        return float(np.mean(2 * true_positive / (2 * true_positive + false_positive + false_negative)))
+
+    def shift(self, effect: float) -> float:
+        """The ability that moves the expected score by ``effect`` standard deviations of one training's score."""
+        from scipy.optimize import brentq
+
+        if effect not in self._shifts:
+            target = self.expected(self.ability) + effect * self.score_sd
+            self._shifts[effect] = 0.0 if not effect else float(
+                brentq(lambda shift: self.expected(self.ability + shift) - target, -10.0, 10.0, xtol=1e-6))
+        return self._shifts[effect]
 
     def split(self) -> np.ndarray:
         return self.rng.choice(POOL, IMAGES, replace=False)
@@ -79,15 +98,13 @@ class World:
         wrong = (self.targets[images] + self.rng.integers(1, CLASSES, len(images))) % CLASSES
         return np.where(right, self.targets[images], wrong)
 
-    def score(self, images: np.ndarray, ability: float, luck: float, exact: bool = False) -> float:
-        if exact:  # the expected macro F1 on these images: the mean over many draws of the trainings' coin flips
-            return float(np.mean([self.score(images, ability, luck) for _ in range(40)]))
+    def score(self, images: np.ndarray, ability: float, luck: float) -> float:
         predicted = self.predictions(images, ability + luck)
         return float(macro_f1(self.targets[images][None], predicted[None], CLASSES)[0])
 
     def run(self, images: np.ndarray, split: str, effect: float, spread: float) -> Run:
         """One training of a row whose score is ``effect`` standard deviations above the base's."""
-        ability = self.ability + effect * self.score_sd / self.slope + self.rng.normal(0.0, spread)
+        ability = self.ability + self.shift(effect) + self.rng.normal(0.0, spread)
         predicted, targets = self.predictions(images, ability), self.targets[images]
         ids = tuple(str(image) for image in images)
         order = np.argsort(ids)
