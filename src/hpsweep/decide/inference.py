@@ -32,9 +32,9 @@ import numpy as np
 SEED = 20261206  # every Monte Carlo integration and bootstrap: the same sweep reads the same twice
 BOOTSTRAP = 400  # resamples of the images for the image-sampling term
 UNSTABLE = 0.05  # a row whose own noise is larger than the rest's at this level is tested on its own spread
-# ... and leaves the pool where it is larger at this level over the rows tested (Bonferroni's): of many rows, the
-# noisiest is flagged at 0.05 by chance in a third of the groups of 9, and taking it out biased the rest's variance
-# down (7.1 % false wins at alpha 0.05 with 8 options; 5.2 % with the share: BENCHMARKS.md)
+# ... and leaves the pool where it is larger at this level over the rows tested (Bonferroni's): of 9 steady rows, one
+# is flagged at 0.05 by chance in a third of the groups, and taking it out biased the rest's variance down (7.1 %
+# false wins at alpha 0.05 with 8 options and 3 seeds; 5.4 % with the share: BENCHMARKS.md)
 POOL_OUT = 0.05
 DEFAULT_HELD_OUT = 0.25  # n_val / n_train where the records do not say (another app's): an 80/20 split
 
@@ -62,11 +62,16 @@ class LeastSquares:
     df: int
     blocks: bool  # whether the replicate term is in the model
 
+    def block_index(self, label: str) -> int | None:
+        """Where a replicate's luck is among the coefficients; None for the baseline or a label not seen."""
+        if not self.blocks or label not in self.labels[1:]:
+            return None
+        return len(self.rows) + self.labels.index(label) - 1
+
     def block(self, label: str) -> float:
         """A replicate's luck (0 for the baseline, or a label the model did not see)."""
-        if not self.blocks or label not in self.labels[1:]:
-            return 0.0
-        return float(self.coefficients[len(self.rows) + self.labels.index(label) - 1])
+        index = self.block_index(label)
+        return 0.0 if index is None else float(self.coefficients[index])
 
     @property
     def average_block(self) -> float:
@@ -201,8 +206,8 @@ def _unstable(runs: Mapping[str, Mapping[str, float]], full: LeastSquares) -> di
         # the luck estimates' own noise adds to the row's spread: E[spread] = sigma^2 (n - 1 + trace(M B U B' M))
         selector = np.zeros((len(labels), len(others.coefficients)))
         for number, label in enumerate(labels):
-            if others.blocks and label in others.labels[1:]:
-                selector[number, len(others.rows) + others.labels.index(label) - 1] = 1.0
+            if (index := others.block_index(label)) is not None:
+                selector[number, index] = 1.0
         centred = selector - selector.mean(axis=0)
         scale = 1 + float(np.trace(centred @ others.unscaled @ centred.T)) / (len(labels) - 1)
         ratio = spread / (len(labels) - 1) / scale / others.sigma2
