@@ -175,20 +175,20 @@ def fit(runs: Mapping[str, Mapping[str, float]]) -> Fit | None:
     full = least_squares(runs)
     levels = _unstable(runs, full) if full.sigma2 else {}
     tested = sum(len(values) >= 2 for values in runs.values())
-    out = [row for row, p_value in levels.items() if p_value < POOL_OUT / tested]
+    out = [row for row, (p_value, _) in levels.items() if p_value < POOL_OUT / tested]
     pooled = least_squares({row: runs[row] for row in runs if row not in out}) if out else full
-    apart = {}
-    for row in levels:
-        adjusted = [value - pooled.block(label) for label, value in runs[row].items()]
-        apart[row] = (float(np.mean(adjusted)) + pooled.average_block, float(np.var(adjusted, ddof=1)), len(adjusted))
+    apart = {row: (float(adjusted.mean()), float(np.var(adjusted, ddof=1)), len(adjusted))
+             for row, (_, adjusted) in levels.items()}
     return Fit(pooled, apart, {row: len(values) for row, values in runs.items()})
 
 
-def _unstable(runs: Mapping[str, Mapping[str, float]], full: LeastSquares) -> dict[str, float]:
-    """The rows whose own noise variance is larger than the other rows' with p < ``UNSTABLE``, each with its p: an
-    F test of the row's spread around its mean, its replicates' luck taken out as *the other rows* estimate it,
-    against the other rows' noise (the row left out of the fit, so that a diverging seed cannot spread into the
-    others' residuals through the replicate term and hide itself). Where the others keep degrees of freedom."""
+def _unstable(runs: Mapping[str, Mapping[str, float]], full: LeastSquares) -> dict[str, tuple[float, np.ndarray]]:
+    """The rows whose own noise variance is larger than the other rows' with p < ``UNSTABLE``, each with its p and
+    its values with the replicates' luck taken out (at the average replicate's luck). An F test of the row's spread
+    around its mean, the luck as *the other rows* estimate it, against the other rows' noise: the row is left out of
+    their fit, so that a diverging seed neither spreads into the others' residuals through the replicate term and
+    hides itself, nor has a share of itself taken out of its own spread as luck. Where the others keep degrees of
+    freedom."""
     from scipy.stats import f as fisher
 
     found = {}
@@ -212,7 +212,7 @@ def _unstable(runs: Mapping[str, Mapping[str, float]], full: LeastSquares) -> di
         scale = 1 + float(np.trace(centred @ others.unscaled @ centred.T)) / (len(labels) - 1)
         ratio = spread / (len(labels) - 1) / scale / others.sigma2
         if (p_value := float(fisher.sf(ratio, len(labels) - 1, others.df))) < UNSTABLE:
-            found[row] = p_value
+            found[row] = (p_value, deviations + others.average_block)
     return found if len(found) < len(full.rows) - 1 else {}
 
 
