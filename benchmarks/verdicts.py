@@ -1,16 +1,17 @@
 """Verdicts proven by simulation: how often a comparison names a false winner, how often a sweep does, and the
 power to find a real one, through hpsweep's own statistics (``Evidence``, ``compare``, ``correct``, ``decide``).
 
-    python benchmarks/verdicts.py                       # every column below (about 15 minutes on 2 cores)
-    python benchmarks/verdicts.py --noise 1 --replicates 3 --options 4 --comparisons 200
+    python benchmarks/verdicts.py                       # every column below (hours on 2 cores)
+    python benchmarks/verdicts.py --noise 1 --splits fixed --replicates 3 --options 4 --comparisons 800 --worlds 8
 
 **The world.** A model's validation images are drawn from a pool (10 classes); each image has a difficulty. A
 training (a row on a seed) gets an image right with probability sigmoid(ability + difficulty), independently per
 image, and else predicts another class at random; its score is macro F1 over the images it validated on, as
 hpsweep's trainer computes it. *Seed luck*: each training's ability moves by a normal draw whose spread makes the
 seed-to-seed standard deviation of the score ``noise`` times that of sampling the validation images (0: none; 2:
-twice). An option's *effect* shifts its ability so that its score moves by that many standard deviations of one
-training's score (seed luck and image sampling together).
+twice). An option's *effect* shifts its ability so that its expected score over the pool (from the expected
+confusion counts) moves by that many standard deviations of one training's score (seed luck and image sampling
+together). ``--worlds``: the data sets (pools) a cell's comparisons are spread over.
 
 **Splits.** *fixed*: every training of a comparison validates on one split of 300 images (``data.split_seed``);
 *drawn*: each replicate draws its own 300 from the pool (seeds that draw the split, or folds), the rows of one
@@ -183,13 +184,14 @@ def comparison_columns(args, rng) -> None:
     print("|---:|---|---:|---:|---:|---:|---:|")
     for noise, split, replicates, options in itertools.product(args.noise, args.splits, args.replicates,
                                                               args.options):
-        world = World(rng, noise, args.control_seeds)
+        worlds = [World(rng, noise, args.control_seeds) for _ in range(args.worlds)]
         n = args.comparisons
-        false = sum(comparison_winner(world, [0.0] * options, replicates, split) is not None for _ in range(n))
+        each = [worlds[number * len(worlds) // n] for number in range(n)]  # the cell's comparisons, world by world
+        false = sum(comparison_winner(world, [0.0] * options, replicates, split) is not None for world in each)
         power = sum(comparison_winner(world, [EFFECT] + [0.0] * (options - 1), replicates, split) == "o0"
-                    for _ in range(n))
+                    for world in each)
         unstable = sum(comparison_winner(world, [0.0] * options, replicates, split, unstable=True) is not None
-                       for _ in range(n)) if options >= 2 else None
+                       for world in each) if options >= 2 else None
         print(f"| {noise:g} | {split} | {replicates} | {options} | {upper(false, n)} | {power / n:.1%} | "
               f"{upper(unstable, n) if unstable is not None else '-'} |", flush=True)
 
@@ -226,6 +228,9 @@ def main() -> None:
     parser.add_argument("--comparisons", type=int, default=200, help="simulated comparisons per cell")
     parser.add_argument("--control-seeds", type=int, default=CONTROL_SEEDS,
                         help="the base's extra seeds in the one-replicate cells")
+    parser.add_argument("--worlds", type=int, default=1,
+                        help="data sets (image pools) a cell's comparisons are spread over: a world's own images "
+                             "move its false-win rate by a point or so")
     parser.add_argument("--sweeps", type=int, default=40, help="simulated sweeps per cell")
     parser.add_argument("--only", choices=("comparisons", "sweeps"), help="one table of the two")
     parser.add_argument("--unstable-level", type=float, default=inference.UNSTABLE,
