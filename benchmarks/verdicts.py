@@ -236,7 +236,8 @@ def main() -> None:
     parser.add_argument("--unstable-level", type=float, default=inference.UNSTABLE,
                         help="the F test's level that tests a row on its own spread (0: never)")
     parser.add_argument("--pool-out-level", type=float, default=inference.POOL_OUT,
-                        help="the F test's level that also takes such a row out of the pooled fit (0: never)")
+                        help="the level over the rows tested (Bonferroni's) that also takes such a row out of the "
+                             "pooled fit (0: never)")
     args = parser.parse_args()
     inference.UNSTABLE, inference.POOL_OUT = args.unstable_level, args.pool_out_level
     rng = np.random.default_rng(0)
