@@ -173,7 +173,8 @@ def test_verify_trains_only_the_replicates_the_sweep_did_not_train(tmp_path, mon
 
 def test_verify_counts_no_replicate_twice_from_an_earlier_verify(tmp_path, monkeypatch, capsys):
     """An earlier ``--verify`` trained seeds 1-3 of the combination; the sweep has seeds 1 and 2 of it now: the
-    combination is seeds 1 and 2 from the sweep and seed 3 from the verify dir, three runs, not five."""
+    combination is seeds 1 and 2 from the sweep and seed 3 from the verify dir (the verify dir's seeds 1 and 2, of
+    the same replicate labels, replaced the sweep's)."""
     from fake_sweeps import fake_sweep
 
     from hpsweep.report import verify

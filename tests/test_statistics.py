@@ -152,7 +152,7 @@ def test_an_option_less_stable_than_the_rest_is_tested_on_its_own_spread():
 
 
 def test_the_noisiest_of_many_steady_rows_is_tested_on_its_own_spread_but_stays_in_the_pool():
-    """Of nine rows alike, one flagged at 0.05 is the noisiest by chance as often as not: taking it out of the pool
+    """Of nine steady rows, one is flagged at 0.05 by chance in a third of the groups: taking it out of the pool
     would bias every other row's variance down (false wins above alpha). It leaves only at 0.05 over the rows."""
     rng = np.random.default_rng(1)
     rows = [candidate(name, [round(0.8 + rng.normal(0, 0.01), 3) for _ in SEEDS], is_base=name == "base")
