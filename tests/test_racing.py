@@ -14,7 +14,7 @@ from test_sweeps import ENV, results, run_sweep, sweep_command
 
 from hpsweep.cli import main
 from hpsweep.core.records import write_csv_atomic
-from hpsweep.decide.race_record import RACE_FILE, read_race
+from hpsweep.decide.race_record import RACE_FILE, phrase, read_race
 from hpsweep.sweep.outcomes import Outcome
 from hpsweep.sweep.racing import Race, training_bounds
 
@@ -93,8 +93,10 @@ def test_a_row_more_replicates_would_not_decide_stops_as_futile_and_a_decided_co
     recorded = read_race(tmp_path / "futile")[("test_resnet", (), 0, "loss_function")]
     focal, leader = recorded["Focal"], recorded["CrossEntropy"]
     assert (focal["stop"], focal["after"], focal["leader"]) == ("futile", 2, "CrossEntropy") and focal["power"] < 0.1
-    assert "within noise of CrossEntropy (stopped after 2 of 3 replicates: the remaining ones would decide it " \
-           "with probability 0.0" in focal["reason"]
+    assert "within noise of CrossEntropy: stopped after 2 of 3 replicates, as the remaining ones would tell them " \
+           "apart with probability 0.0" in focal["reason"]
+    assert (focal["rule"], phrase(focal, "Focal")) == ("within_noise", "within noise of CrossEntropy")
+    assert phrase(leader, "CrossEntropy") == "nothing left to decide"
     assert leader["stop"] == "futile" and "every other row is decided" in leader["reason"]
     assert "stop" not in recorded["LabelSmoothing"], "an elimination stays one"
     note = next(outcome.note for outcome in outcomes if label(outcome) == "Focal seed=3")

@@ -1,23 +1,83 @@
-"""Terminal output shared by the commands: a console that does not squeeze tables, tables that fit 100 columns,
-readable durations."""
+"""Terminal output shared by the commands: a console as wide as the terminal (or ``COLUMNS``, else 100), tables that
+fit it by leaving columns out in a stated order and saying which, sentences wrapped at word boundaries, readable
+durations.
 
-import sys
+Nothing here cuts a word or a number: a cell never wraps, a column that does not fit is left out whole, and a
+sentence breaks only between words (a path longer than the line runs past its edge, whole)."""
+
+import shutil
+import textwrap
+from collections.abc import Sequence
+
+DEFAULT_COLUMNS = 100  # where neither COLUMNS nor a terminal says
+
+
+def columns() -> int:
+    """The width to print at: ``COLUMNS`` where set, else the terminal's, else ``DEFAULT_COLUMNS`` (piped)."""
+    return shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns
 
 
 def console():
-    """A rich console; when piped (CI logs, ``| less``) it is wide enough that tables are not cut."""
+    """A rich console ``columns()`` wide; piped, it writes no colour or control characters."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 200)
+    return Console(width=columns())
 
 
-TABLE_COLUMNS = 100  # a table fits this many columns (cells wrap); --wide shows every column at full width
+def table(*headers: str, right: Sequence[str] = (), **options):
+    """A rich table whose cells never wrap or get cut (``fit`` leaves out a column that does not fit instead)."""
+    from rich.table import Table
+
+    view = Table(**{"box": None, "pad_edge": False, "header_style": "bold", **options})
+    for header in headers:
+        view.add_column(header, justify="right" if header in right else "left", no_wrap=True, overflow="ignore")
+    return view
 
 
-def table_width(out, wide: bool = False) -> int | None:
-    """The width to print a table at: at most ``TABLE_COLUMNS`` (or the terminal's, where narrower); None (the
-    console's own) with ``wide``."""
-    return None if wide else min(out.width, TABLE_COLUMNS)
+def natural_width(out, view) -> int:
+    """The columns ``view`` takes with no cell wrapped."""
+    from rich.measure import Measurement
+
+    return Measurement.get(out, out.options.update_width(10_000), view).maximum
+
+
+def fit(out, view, leave_out: Sequence[str]) -> list[str]:
+    """Leave out ``view``'s columns named in ``leave_out``, in that order, until it fits ``out``'s width; returns
+    the headers left out (empty where it fitted whole)."""
+    dropped: list[str] = []
+    for header in leave_out:
+        if natural_width(out, view) <= out.width:
+            break
+        position = next((i for i, column in enumerate(view.columns) if column.header == header), None)
+        if position is not None:
+            view.columns.pop(position)
+            dropped.append(header)
+    return dropped
+
+
+def print_table(out, view, leave_out: Sequence[str] = (), wide: bool = False, more: str = "--wide") -> None:
+    """Print ``view`` whole: ``wide``, as wide as it needs (past the terminal's edge rather than squeezed); else fitted
+    to the terminal (``fit``), with a line naming what was left out and the flag (``more``) that shows it."""
+    if wide:
+        out.print(view, width=max(out.width, natural_width(out, view)), crop=False)
+        return
+    dropped = fit(out, view, leave_out)
+    out.print(view, crop=False)
+    if dropped:
+        say(out, f"(left out to fit {out.width} columns: {', '.join(dropped)}; {more} shows them)", style="dim")
+
+
+def wrap(text: str, width: int, indent: str = "", hang: str = "  ") -> list[str]:
+    """``text`` in lines of at most ``width`` columns, broken only between words (a longer word, a path, stays whole
+    on a line of its own); lines after the first indented by ``hang`` more."""
+    return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent + hang,
+                         break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def say(out, text: str, indent: str = "", hang: str = "  ", style: str | None = None) -> None:
+    """Print a sentence wrapped to the console's width (``wrap``); no markup is read in it."""
+    for line in wrap(text, out.width, indent, hang):
+        out.print(line, style=style, soft_wrap=True, markup=False, highlight=False)
 
 
 def format_duration(seconds: float) -> str:

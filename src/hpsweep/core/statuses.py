@@ -30,6 +30,20 @@ class RowStatus(StrEnum):
     STOPPED = "stopped"  # racing: more replicates would not decide it (futile, equivalent) or it was decided
 
 
+# The one word a person reads for each state, on every screen, the page and the docs' glossary: a training is
+# completed, pruned (stopped mid-training), failed or not trained (racing decided its row); while a sweep runs, also
+# queued, running or interrupted (started, no result, nobody holds it: a re-run resumes it).
+SAID = {RowStatus.COMPLETED: "completed", RowStatus.PRUNED: "pruned", RowStatus.FAILED: "failed",
+        RowStatus.PENDING: "queued", RowStatus.SKIPPED: "completed", RowStatus.ELSEWHERE: "running",
+        RowStatus.ANSWERED: "queued", RowStatus.UNCLAIMED: "failed", RowStatus.INCOMPLETE: "interrupted",
+        RowStatus.ELIMINATED: "not trained", RowStatus.STOPPED: "not trained"}
+
+
+def said(status: str) -> str:
+    """The word a person reads for ``status`` (any record's: an unknown one as it is)."""
+    return SAID.get(status, status)
+
+
 class StopKind(StrEnum):
     """How racing stopped a row (``race.json``'s ``stop``; absent: eliminated)."""
 

@@ -2,6 +2,7 @@
 it and the reports and the status read it. Below both racing and the reports, so that neither imports the other
 to read it."""
 
+from enum import StrEnum
 from pathlib import Path
 
 from hpsweep.core.records import read_json
@@ -25,6 +26,39 @@ def read_race(sweep_dir: Path) -> dict[tuple, dict[str, dict]]:
 UNDECIDABLE = (StopKind.FUTILE, StopKind.EQUIVALENT)  # stopped because more replicates would not decide the row
 # those, or stopped as decided (efficacy: the leader won, the base lost); else eliminated (clearly worse)
 STOPS = (*UNDECIDABLE, StopKind.EFFICACY)
+
+
+class Phrase(StrEnum):
+    """Which rule stopped a row (``race.json``'s ``rule``), each said in one short phrase (``phrase``)."""
+
+    PRUNED = "pruned"  # a replicate was pruned
+    WORSE = "worse"  # worse than the leader: eliminated
+    EQUIVALENT = "equivalent"  # within +-min_effect of the leader
+    WITHIN_NOISE = "within_noise"  # futile: more replicates would not tell it from the leader
+    WON = "won"  # the leader, better than the base at an early look
+    BEATEN = "beaten"  # the base, beaten at an early look
+    BASE_KEPT = "base_kept"  # more replicates would not show the leader better than the base
+    ALONE = "alone"  # the leader, every other row decided
+
+
+def phrase(why: dict, option: str) -> str:
+    """Why racing trained no more replicates of the row ``option``, in a few words from one list: ``worse than
+    SGD``, ``within noise of AdamW``, ``cannot beat the base``, ``won early`` (a record written before ``rule`` was
+    recorded is read from its stop)."""
+    leader = why.get("leader") or "the leader"
+    rule = why.get("rule")
+    if rule is None:  # an older record: its stop, and the words its reason began with
+        kind, reason = stop_kind(why), str(why.get("reason", ""))
+        rule = Phrase.PRUNED if why.get("test") == "pruned" else Phrase.WORSE if kind == StopKind.ELIMINATED else \
+            (Phrase.WON if leader == option else Phrase.BEATEN) if kind == StopKind.EFFICACY else \
+            Phrase.EQUIVALENT if kind == StopKind.EQUIVALENT else Phrase.BASE_KEPT if \
+            reason.startswith("the base is kept") else Phrase.ALONE if leader == option else Phrase.WITHIN_NOISE
+    return {Phrase.PRUNED: "a replicate was pruned", Phrase.WORSE: f"worse than {leader}",
+            Phrase.EQUIVALENT: f"equivalent to {leader}", Phrase.WITHIN_NOISE: f"within noise of {leader}",
+            Phrase.WON: "won early", Phrase.BEATEN: f"beaten early by {leader}",
+            Phrase.BASE_KEPT: "cannot beat the base" if leader == option else f"behind {leader}, which cannot beat "
+                                                                               "the base",
+            Phrase.ALONE: "nothing left to decide"}.get(rule, str(why.get("reason", "")))
 
 
 def stop_kind(why: dict) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
 from hpsweep.decide.inference import Evidence, equivalence_interval, predictive_power, two_sided
-from hpsweep.decide.race_record import UNDECIDABLE
+from hpsweep.decide.race_record import UNDECIDABLE, Phrase
 from hpsweep.decide.statistics import Candidate, compare, efficacy_boundaries, signed
 from hpsweep.sweep.outcomes import Outcome
 from hpsweep.sweep.race_evidence import row_name
@@ -128,6 +128,7 @@ class Pruned(Rule):
     def decide(self, look: Look) -> dict[str, dict]:
         comparison = look.comparison
         return {option: {"after": look.done, "test": "pruned", "p_value": None, "leader": None, "difference": None,
+                         "rule": Phrase.PRUNED,
                          "reason": "a replicate was pruned (a row with a pruned replicate is out of the verdict)"}
                 for option, candidate in look.candidates.items()
                 if candidate is None and option != comparison.base
@@ -148,7 +149,7 @@ class WorseThanLeader(Rule):
             if p_value is not None and p_value < alpha and look.settings.sign * contrast.estimate < 0:
                 method = f"pooled t-test, {contrast.df:.0f} df ({', '.join(contrast.parts)})"
                 stops[option] = {"after": look.done, "test": method, "p_value": p_value, "leader": leader.option,
-                                 "difference": contrast.estimate,
+                                 "difference": contrast.estimate, "rule": Phrase.WORSE,
                                  "reason": f"worse than the leader {leader.option} by {contrast.estimate:+.4f} "
                                            f"({method}, p={p_value:.3g} < {alpha})"}
         return stops
@@ -168,7 +169,8 @@ class Equivalent(Rule):
             low, high = equivalence_interval(contrast, look.settings.alpha)
             if -bound < low and high < bound:
                 stops[option] = undecided(
-                    look.done, look.leader.option, StopKind.EQUIVALENT, final_power(look, option, contrast),
+                    look.done, look.leader.option, StopKind.EQUIVALENT, Phrase.EQUIVALENT,
+                    final_power(look, option, contrast),
                     f"equivalent to the leader {look.leader.option}: the difference is within {low:+.4f} to "
                     f"{high:+.4f} ({1 - 2 * look.settings.alpha:.0%} confidence), inside +-{bound:g}")
         return stops
@@ -189,9 +191,9 @@ class Futile(Rule):
             if power < look.settings.futility:
                 planned = look.comparison.planned(option, look.leader.option)
                 stops[option] = undecided(
-                    look.done, look.leader.option, StopKind.FUTILE, power,
-                    f"within noise of {look.leader.option} (stopped after {look.done} of {planned} replicates: the "
-                    f"remaining ones would decide it with probability {power:.2f})")
+                    look.done, look.leader.option, StopKind.FUTILE, Phrase.WITHIN_NOISE, power,
+                    f"within noise of {look.leader.option}: stopped after {look.done} of {planned} replicates, as the "
+                    f"remaining ones would tell them apart with probability {power:.2f}")
         return stops
 
 
@@ -228,8 +230,9 @@ class Won(Rule):
         why = {"after": look.done, "test": test.method, "p_value": test.p_comparison, "leader": leader.option,
                "difference": test.difference, "stop": StopKind.EFFICACY, "power": None, "boundary": boundary,
                "boundaries": boundaries, "stagewise": stagewise}
-        return {leader.option: {**why, "reason": f"won {after}: {won}"},
-                comparison.base: {**why, "reason": f"beaten by {leader.option} {after}: it is {won}"}}
+        return {leader.option: {**why, "rule": Phrase.WON, "reason": f"won {after}: {won}"},
+                comparison.base: {**why, "rule": Phrase.BEATEN,
+                                  "reason": f"beaten by {leader.option} {after}: it is {won}"}}
 
 
 class BaseKept(Rule):
@@ -251,8 +254,9 @@ class BaseKept(Rule):
             which = "this row, the leader," if option == leader.option else f"the leader {leader.option}"
             behind = "" if option == leader.option else ", and this row is behind it"
             stops[option] = undecided(
-                look.done, leader.option, why["stop"], why.get("power"),
-                f"the base is kept: more replicates would not show {which} better than it ({why['reason']}){behind}")
+                look.done, leader.option, why["stop"], Phrase.BASE_KEPT, why.get("power"),
+                f"the base is kept: more replicates would not show {which} better than it{behind}; the base was "
+                f"{why['reason']}")
         return stops
 
 
@@ -269,7 +273,7 @@ class LeaderAlone(Rule):
         if not others or look.out(leader) or not all(look.out(option) for option in others):
             return {}
         reason = "the leader: every other row is decided, so more replicates cannot change this comparison"
-        return {leader: undecided(look.done, leader, StopKind.FUTILE, None, reason)}
+        return {leader: undecided(look.done, leader, StopKind.FUTILE, Phrase.ALONE, None, reason)}
 
 
 RULES: tuple[Rule, ...] = (Pruned(), WorseThanLeader(), Equivalent(), Futile(), Won(), BaseKept(), LeaderAlone())
@@ -295,7 +299,7 @@ def final_power(look: Look, option: str, contrast) -> float | None:
     return predictive_power(contrast, look.done, planned, look.settings.alpha, final_df)
 
 
-def undecided(after: int, leader: str, stop: str, power: float | None, reason: str) -> dict:
+def undecided(after: int, leader: str, stop: str, rule: str, power: float | None, reason: str) -> dict:
     """The record of a row stopped without a test of its own deciding it (futile or equivalent)."""
     return {"after": after, "test": "futility", "p_value": None, "leader": leader, "difference": None, "stop": stop,
-            "power": power, "reason": reason}
+            "rule": rule, "power": power, "reason": reason}
