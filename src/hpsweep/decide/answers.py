@@ -92,7 +92,7 @@ class RowResult:
         why = self.eliminated
         return Candidate(self.option, self.values(metric), complete=self.status == TrainingStatus.COMPLETED,
                          is_base=self.is_base,
-                         stopped=self.stopped, stop_reason=f"after {why['after']} replicate(s), {why['reason']}"
+                         stopped=self.stopped, stop_reason=f"stopped after {why['after']}: {why['reason']}"
                          if why else None, won=won(why, self.option),
                          stagewise=_probability(why.get("stagewise")) if won(why, self.option) else None,
                          row=self.name,

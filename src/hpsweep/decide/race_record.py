@@ -56,8 +56,7 @@ def phrase(why: dict, option: str) -> str:
     return {Phrase.PRUNED: "a replicate was pruned", Phrase.WORSE: f"worse than {leader}",
             Phrase.EQUIVALENT: f"equivalent to {leader}", Phrase.WITHIN_NOISE: f"within noise of {leader}",
             Phrase.WON: "won early", Phrase.BEATEN: f"beaten early by {leader}",
-            Phrase.BASE_KEPT: "cannot beat the base" if leader == option else f"behind {leader}, which cannot beat "
-                                                                               "the base",
+            Phrase.BASE_KEPT: "cannot beat the base",  # the leader cannot, nor can a row behind it
             Phrase.ALONE: "nothing left to decide"}.get(rule, str(why.get("reason", "")))
 
 

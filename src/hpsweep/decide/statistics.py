@@ -249,8 +249,7 @@ def decide(candidates: Sequence[Candidate], tests: dict[str, Test], higher_is_be
     out = [c.option for c in candidates if not c.complete and not c.out]
     # a task function that returns None (lightning-hydra-template's without optimized_metric) completes valueless
     valueless = [c.option for c in candidates if c.complete and not c.values and not c.out]
-    notes = [f"{c.option}: {'eliminated' if c.stopped == 'eliminated' else 'stopped'} {c.stop_reason}"
-             for c in candidates if c.out]
+    notes = [f"{c.option}: {c.stop_reason}" for c in candidates if c.out]
     notes += [f"{', '.join(out)}: not all replicates completed, so not compared"] if out else []
     notes += [f"{', '.join(valueless)}: completed without a value of the metric, so not compared"] if valueless else []
     if not eligible:
@@ -277,7 +276,7 @@ def decide(candidates: Sequence[Candidate], tests: dict[str, Test], higher_is_be
         winner, test = better[0], tests[better[0].option]
         early = f"; {winner.won}" if winner.won else ""
         verdict = Verdict(winner.option, top.option, False, False,
-                          f"better than the base by {signed(test.difference)} ({_p_text(test)}; {test.method}){early}",
+                          f"better than the base by {signed(test.difference)}: {_p_text(test)}; {test.method}{early}",
                           notes, tests)
     elif top.is_base:
         ahead = [c.option for c in candidates if c.out and c.values and sign * (mean(c) - mean(top)) > TIE]
@@ -296,9 +295,9 @@ def decide(candidates: Sequence[Candidate], tests: dict[str, Test], higher_is_be
                           untested=True)
     else:
         verdict = Verdict(base.option, top.option, True, True,
-                          f"{top.option} has the best mean ({signed(test.difference)}) but is within noise of the base "
-                          f"({_p_text(test)} >= {level}; {test.method}): a difference of {test.detectable_text} would "
-                          "be found; the base is kept", notes, tests, undecided=test)
+                          f"{top.option} has the best mean, {signed(test.difference)}, but is within noise of the "
+                          f"base: {_p_text(test)} >= {level}; {test.method}; a difference of {test.detectable_text} "
+                          "would be found; the base is kept", notes, tests, undecided=test)
     _runner_up(verdict, ranked, candidates, evidence, level)
     return verdict
 

@@ -9,18 +9,18 @@ import json
 import os
 from pathlib import Path
 
-from hpsweep.core.display import console, format_duration, table_width
-from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
+from hpsweep.core.display import console, format_duration, print_table, say, table
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus, said
 from hpsweep.decide.answers import Group, code_versions
-from hpsweep.decide.race_record import STOPS
+from hpsweep.decide.race_record import phrase
 from hpsweep.decide.results import Sweep
 from hpsweep.decide.stage_record import read_decisions
 from hpsweep.decide.statistics import signed
+from hpsweep.report.sentences import verdict_sentence
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "p_adjusted", "best", "metric", "values", "replicates", "verdict")
-STYLES = {RowStatus.COMPLETED: "green", RowStatus.FAILED: "red", RowStatus.PRUNED: "yellow",
-          RowStatus.ELIMINATED: "magenta", RowStatus.INCOMPLETE: "yellow", RowStatus.PENDING: "dim"}
+STYLES = {said(RowStatus.FAILED): "red", said(RowStatus.PRUNED): "yellow"}  # a row's note, where it is one state
 
 
 def rows(groups: list[Group]) -> list[dict]:
@@ -68,6 +68,7 @@ def rows(groups: list[Group]) -> list[dict]:
                 "stopped": row.stopped,
                 "stopped_after": row.eliminated["after"] if row.eliminated else None,
                 "stopped_because": row.eliminated["reason"] if row.eliminated else None,
+                "stopped_phrase": phrase(row.eliminated, row.option) if row.eliminated else None,
                 "power": row.eliminated.get("power") if row.eliminated else None,
                 "verdict": answer.verdict.reason if best else None,
                 "notes": answer.verdict.notes if best else [],
@@ -141,68 +142,87 @@ def correction_line(group: Group) -> str:
            "holm": f"family-wise error {sweep.fdr:g} (Holm) over the sweep's comparisons",
            "none": f"each comparison at {sweep.fdr:g}, uncorrected across the sweep"}[sweep.multiplicity]
     stage = f" of stage {group.stage}" if group.stage else ""
-    return f"corrected: Dunnett within each category, {how}{stage}; expected false wins at most about " \
-           f"{group.expected_false_wins:.2f}"
+    expected = f"at most about {group.expected_false_wins:.2f} of its wins are expected to be false" \
+        if group.expected_false_wins else "nothing won, so nothing won falsely"
+    return f"corrected: Dunnett within each category, {how}{stage}; {expected}"
 
 
-NARROW = ("category", "option", "status", "n", "mean ± std", "Δ base", "p adj.")  # the columns that fit 100
+COLUMNS = ("category", "option", "n", "mean ± std", "Δ base", "p adj.", "note")
+WIDE = ("min", "max", "time")  # --wide adds these
+LEAVE_OUT = ("p adj.", "note", "category")  # the order columns go where the terminal is too narrow
+LEGEND = ("★ the category's choice · n: replicates completed · Δ base: the mean minus the base's · p adj.: the "
+          "p against the base, corrected over the sweep's comparisons; a win needs less than {level:g}")
 
 
-def print_summary(groups: list[Group], sweeps: list[Sweep], wide: bool = False) -> None:
-    """Each group's table and verdicts. The table fits 100 columns (min, max and time left out, cells wrapped);
-    ``wide``: every column, at full width."""
-    from rich.table import Table
-
+def print_summary(groups: list[Group], sweeps: list[Sweep], wide: bool = False, explain: bool = False) -> None:
+    """Each group's table, then each category's verdict in one sentence. The table fits the terminal, leaving out
+    columns in ``LEAVE_OUT``'s order and saying so; ``wide``: every column, as wide as it needs. ``explain``: the
+    tests behind each verdict, its notes and the sweep's correction."""
     out = console()
     table_rows, owners = rows(groups), _owners(groups)
     for number, group in enumerate(groups):
-        metric = group.sweep.metric
-        out.print(group.title, style="bold", soft_wrap=True, markup=False)  # a title in the table would wrap
-        view = Table(show_edge=wide)
-        columns = ("category", "option", "status", "n", "mean ± std", "min", "max", "Δ base", "p adj.", "time")
-        shown = [column in NARROW or wide for column in columns]
+        say(out, group.title, style="bold")
         ours = [row for row, owner in zip(table_rows, owners, strict=True) if owner == number]
-        # names and numbers stay whole; a stop, "(futile after 1)", goes under its status; the metric over its header
-        stops = [len(status) for row in ours if (status := _stop(row))]
-        for column in (column for column, show in zip(columns, shown, strict=True) if show):
-            view.add_column(f"{metric}{' ' if wide else chr(10)}{column}" if column == "mean ± std" else column,
-                            justify="left" if column in ("category", "option", "status") else "right",
-                            no_wrap=column not in ("status", "mean ± std"),
-                            min_width=max(stops, default=None) if column == "status" else None)
-        for row in ours:
-            status = ", ".join(f"{count} {state}" for state, count in row["statuses"].items()) \
-                if len(row["statuses"]) > 1 else row["status"]
-            if stop := _stop(row):  # the replicates it has, and why it needs no more (on a line of its own)
-                status += f"{' ' if wide else chr(10)}{stop}"
-            cells = (row["category"] or "-", f"{row['option']}{_mark(row)}",
-                     f"[{STYLES.get(row['status'], 'red')}]{status}[/]", str(row["n"]), _mean_std(row),
-                     _number(row["min"]), _number(row["max"]), _signed(row["delta_base"]),
-                     _number(row["p_adjusted"], 3), format_duration(row["minutes"] * 60) if row["minutes"] else "")
-            view.add_row(*(cell for cell, show in zip(cells, shown, strict=True) if show))
-        out.print(view, width=table_width(out, wide))
-        for line in verdict_lines(group):
-            out.print(line, soft_wrap=True, markup=False)
+        print_table(out, _table(ours, group.sweep.metric, wide), LEAVE_OUT, wide)
+        for answer in group.categories:
+            say(out, verdict_sentence(group, answer), hang="    ")
+        if explain:
+            for line in verdict_lines(group):
+                say(out, line, indent="  " if line.startswith(" ") else "", hang="    ")
         out.print()
+    if groups and any(group.categories for group in groups):
+        say(out, LEGEND.format(level=groups[0].sweep.fdr) + ("" if explain else "; --explain shows the tests"),
+            style="dim")
     for sweep in sweeps:
         for line in greedy_lines(sweep):
-            out.print(line, soft_wrap=True, markup=False)
+            say(out, line, hang="    ")
         if sweep.single_runs:
             where = Path(os.path.commonpath(sweep.single_runs))
-            out.print(f"{len(sweep.single_runs)} single run(s) outside any sweep, under {where}, are not in these "
-                      f"tables: hpsweep summary {where} compares them", soft_wrap=True, markup=False)
+            say(out, f"{len(sweep.single_runs)} single run(s) outside any sweep, under {where}, are not in these "
+                     f"tables: hpsweep summary {where} compares them")
         if sweep.left_out:
-            out.print(f"{sweep.directory}: {len(sweep.left_out)} result(s) of an earlier plan of this sweep (other "
-                      "settings) are not in its comparisons", soft_wrap=True, markup=False)
-    trainings = [training for sweep in sweeps for training in sweep.trainings]
+            say(out, f"{sweep.directory}: {len(sweep.left_out)} result(s) of an earlier plan of this sweep (other "
+                     "settings) are not in its comparisons")
+    say(out, counts_line([training.status for sweep in sweeps for training in sweep.trainings]))
+
+
+def counts_line(statuses: list[str]) -> str:
+    """``24 trainings: 12 completed, 12 not trained``, in the words a person reads (``core.statuses.said``)."""
     counts: dict[str, int] = {}
-    for training in trainings:
-        counts[training.status] = counts.get(training.status, 0) + 1
-    out.print(f"{len(trainings)} trainings: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
+    for status in statuses:
+        counts[said(status)] = counts.get(said(status), 0) + 1
+    return f"{len(statuses)} trainings: " + ", ".join(f"{count} {state}" for state, count in counts.items())
 
 
-def _stop(row: dict) -> str:
-    """Why racing needed no more replicates of the row: ``(futile after 1)``; empty where it did not stop it."""
-    return f"({row['stopped']} after {row['stopped_after']})" if row["stopped"] in STOPS else ""
+def _table(ours: list[dict], metric: str, wide: bool):
+    """A group's rows: the category named once, a note only where a row has something to say; a column that is empty
+    in every row is left out."""
+    headers = [*COLUMNS, *(WIDE if wide else ())]
+    cells = []
+    for position, row in enumerate(ours):
+        first = position == 0 or ours[position - 1]["category"] != row["category"]
+        cell = {"category": (row["category"] or "-") if first else "", "option": f"{row['option']}{_mark(row)}",
+                "n": str(row["n"]), "mean ± std": _mean_std(row), "Δ base": "" if row["is_base"] else
+                _signed(row["delta_base"]), "p adj.": _number(row["p_adjusted"], 3), "note": _note(row),
+                "min": _number(row["min"]), "max": _number(row["max"]),
+                "time": format_duration(row["minutes"] * 60) if row["minutes"] else ""}
+        cells.append(cell)
+    shown = [header for header in headers if header == "option" or any(cell[header] for cell in cells)]
+    view = table(*(f"{metric} {header}" if header == "mean ± std" else header for header in shown),
+                 right=("n", f"{metric} mean ± std", "Δ base", "p adj.", "min", "max", "time"))
+    for cell in cells:
+        view.add_row(*(cell[header] for header in shown), style=STYLES.get(cell["note"]))
+    return view
+
+
+def _note(row: dict) -> str:
+    """What a row has to say beside its numbers: racing's reason for stopping it, or its trainings' states where
+    not every one completed (``1 completed, 2 failed``)."""
+    if row["stopped_phrase"]:
+        return row["stopped_phrase"]
+    if set(row["statuses"]) == {TrainingStatus.COMPLETED}:
+        return ""
+    return ", ".join(f"{count} {said(state)}" for state, count in row["statuses"].items())
 
 
 def _owners(groups: list[Group]) -> list[int]:

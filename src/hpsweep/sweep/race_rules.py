@@ -150,8 +150,8 @@ class WorseThanLeader(Rule):
                 method = f"pooled t-test, {contrast.df:.0f} df ({', '.join(contrast.parts)})"
                 stops[option] = {"after": look.done, "test": method, "p_value": p_value, "leader": leader.option,
                                  "difference": contrast.estimate, "rule": Phrase.WORSE,
-                                 "reason": f"worse than the leader {leader.option} by {contrast.estimate:+.4f} "
-                                           f"({method}, p={p_value:.3g} < {alpha})"}
+                                 "reason": f"worse than the leader {leader.option} by {contrast.estimate:+.4f}: "
+                                           f"{method}, p={p_value:.3g} < {alpha}"}
         return stops
 
 
