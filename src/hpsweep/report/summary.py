@@ -186,6 +186,15 @@ def print_summary(groups: list[Group], sweeps: list[Sweep], wide: bool = False, 
     say(out, counts_line([training.status for sweep in sweeps for training in sweep.trainings]))
 
 
+def print_answers(groups: list[Group], out) -> None:
+    """The end of a sweep: per model (setting, stage), each category's verdict in one sentence."""
+    for group in (group for group in groups if group.categories):
+        stage = f", stage {group.stage}" if group.stage else ""
+        say(out, " ".join([group.model or "sweep", *group.setting]) + stage, style="bold")
+        for answer in group.categories:
+            say(out, verdict_sentence(group, answer), indent="  ", hang="    ")
+
+
 def counts_line(statuses: list[str]) -> str:
     """``24 trainings: 12 completed, 12 not trained``, in the words a person reads (``core.statuses.said``)."""
     counts: dict[str, int] = {}

@@ -18,6 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from hpsweep.core.compose import is_hpsweep_config, missing_option
+from hpsweep.core.display import console, say
 from hpsweep.core.errors import ConfigError, SweepFailedError
 from hpsweep.core.fingerprints import fingerprints
 from hpsweep.core.manifest import (
@@ -31,7 +32,10 @@ from hpsweep.core.metrics import direction, monitor
 from hpsweep.core.statuses import RowStatus, TrainingStatus
 from hpsweep.core.trainings import Training
 from hpsweep.data.digests import DataDigests
-from hpsweep.report.page import Keeper, refresh
+from hpsweep.decide.answers import answer
+from hpsweep.decide.results import load
+from hpsweep.report.page import Keeper, default_path, refresh
+from hpsweep.report.summary import print_answers
 from hpsweep.sweep import stages, trajectories
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.composer import Composed, Composer, composition_error
@@ -39,7 +43,7 @@ from hpsweep.sweep.header import sweep_header
 from hpsweep.sweep.launcher_kind import LauncherKind
 from hpsweep.sweep.launching import Launching
 from hpsweep.sweep.memory import check_fit
-from hpsweep.sweep.outcomes import Outcome, collect_outcomes, print_outcomes
+from hpsweep.sweep.outcomes import Outcome, collect_outcomes, counts
 from hpsweep.sweep.plan import (
     PlanRequest,
     assign_directories,
@@ -50,6 +54,7 @@ from hpsweep.sweep.plan import (
     plan_jobs,
 )
 from hpsweep.sweep.preflight import job_problems
+from hpsweep.sweep.progress import Progress, fit_log_lines
 from hpsweep.sweep.reruns import changed_data, driver_provenance, stale_code
 from hpsweep.sweep.search import find_searches
 from hpsweep.sweep.searching import run_searches
@@ -129,6 +134,7 @@ class Driver:
         problems = self.settings.problems()
         if problems:
             raise ConfigError(problems)
+        fit_log_lines()  # every line the driver logs fits the terminal
         if self.settings.pruning_on and not self.hpsweep_app:
             log.info("no pruning: it needs jobs that report every epoch (hpsweep's trainer); this app's jobs "
                      "report their return value")
@@ -243,14 +249,24 @@ class Driver:
         return returns
 
     def report(self, outcomes: list[Outcome], sweep_dir: Path, rewrite: bool = True) -> None:
+        """The sweep's end: each category's verdict in one sentence, what became of the trainings, and where to look
+        next (``hpsweep status`` and the page hold the table of every training)."""
         metric, _ = self.decision_metric()
         collect_outcomes(outcomes, metric)
-        print_outcomes(outcomes, sweep_dir, metric)
+        page = None
         if rewrite:  # the page stops reloading: the sweep has ended
             if self.page is not None:
                 self.page.stop()
                 self.page = None
-            self.refresh_report(sweep_dir, live=False)
+            page = self.refresh_report(sweep_dir, live=False)
+        out = console()
+        out.print()
+        print_answers(answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir), out)
+        say(out, counts(outcomes))
+        say(out, f"next: hpsweep best {sweep_dir} writes the choices as a config; hpsweep status {sweep_dir} lists "
+                 "every training")
+        if page is not None or (page := default_path(sweep_dir)).is_file():
+            say(out, f"the page, to open in a browser: {page.resolve().as_uri()}")
         failed = [outcome for outcome in outcomes if outcome.status == TrainingStatus.FAILED]
         if failed:
             raise SweepFailedError(f"{len(failed)} of {len(outcomes)} jobs failed; re-run the same command "
@@ -324,13 +340,16 @@ class Driver:
                  len(outcomes) - pending, sweep_dir)
         return outcomes
 
-    def refresh_report(self, sweep_dir: Path, live: bool) -> None:
-        """Rewrite the sweep's page (``hpsweep.report.page``); live, keep it current while the sweep runs."""
-        if self.settings.report:
-            if not live and (page := refresh(sweep_dir, live)) is not None:  # the sweep's end: where to look
-                print(f"open {page.resolve().as_uri()} in a browser: the sweep's page (hpsweep report rewrites it)")
-            elif live and self.page is None:
-                self.page = Keeper(sweep_dir)
+    def refresh_report(self, sweep_dir: Path, live: bool) -> Path | None:
+        """Rewrite the sweep's page (``hpsweep.report.page``); live, keep it current while the sweep runs. Returns
+        the page written at the sweep's end."""
+        if not self.settings.report:
+            return None
+        if not live:
+            return refresh(sweep_dir, live)
+        if self.page is None:
+            self.page = Keeper(sweep_dir)
+        return None
 
     def say_new_data(self, outcomes: list[Outcome], manifest: dict | None) -> None:
         """Say how many trainings are new only because the files they read changed (their config was trained
@@ -361,4 +380,9 @@ class Driver:
         return Launching(self.launcher, self.launcher_kind, self.settings, self.claims, metric, direction)
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
-        return self.launching().launch(outcomes, sweep_dir)
+        """Launch the pending trainings, showing the sweep's progress while they run."""
+        launching = self.launching()
+        metric, _ = self.decision_metric()
+        with Progress(outcomes, metric, self.settings.progress_every, self.settings.verbose) as progress:
+            launching.progress = progress
+            return launching.launch(outcomes, sweep_dir)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from hpsweep.core.statuses import TrainingStatus
 from hpsweep.core.trainings import BASE
 from hpsweep.data.digests import data_digest
 from hpsweep.report.page import refresh
+from hpsweep.sweep import progress
 from hpsweep.sweep.answered import answers_of, write_answered
 from hpsweep.sweep.claims import JobClaim, describe
 from hpsweep.sweep.settings import Pruning
@@ -63,7 +65,8 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
         if not claim.won:  # another process trains it (its own driver's claim was taken over as stale): not twice
             raise UserError(f"{output_dir} is being trained by {describe(claim.holder)}: not training it here too")
         try:
-            return train(cfg, hydra_cfg, output_dir, claim)
+            with console_kept_to_log(progress.quiet_jobs and hydra_cfg.mode == RunMode.MULTIRUN):
+                return train(cfg, hydra_cfg, output_dir, claim)
         finally:
             if (output_dir / RESULT_FILE).is_file():
                 claim.release()
@@ -71,6 +74,23 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None) -> dict:
                     refresh(Path(hydra_cfg.sweep.dir), unless_kept=True)
             else:  # a stop signal, a kill or a takeover: the claim stays, for the requeued job, to go stale, or theirs
                 claim.keep()
+
+
+@contextmanager
+def console_kept_to_log(keep: bool):
+    """A training run in its driver's process (Hydra's basic launcher) keeps its console lines below warnings (per
+    epoch, the W&B path) to its log file, where Hydra's job logging writes them too: the driver's progress holds the
+    terminal (``hpsweep.sweep.progress``)."""
+    consoles = [handler for handler in logging.getLogger().handlers if type(handler) is logging.StreamHandler] \
+        if keep else []
+    levels = [handler.level for handler in consoles]
+    for handler in consoles:
+        handler.setLevel(max(handler.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for handler, level in zip(consoles, levels, strict=True):
+            handler.setLevel(level)
 
 
 def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict:
@@ -92,6 +112,8 @@ def train(cfg: DictConfig, hydra_cfg, output_dir: Path, claim: JobClaim) -> dict
     started = time.monotonic() - (stops[-1]["duration_s"] if stops else 0)  # the job's earlier starts count
     tracker = competition = None
     trained = naming.without_run_names(cfg)  # the options' own arguments: a run name is no optimizer's argument
+    if progress.quiet_jobs:  # no tqdm bar under the driver's progress (not part of the fingerprint)
+        trained.trainer.progress_bar = False
     with StopSignals() as stop:
         try:
             validate(trained, warn=manifest is None)  # a category sweep's pre-flight warned once for all its jobs
@@ -203,7 +225,9 @@ def record_result(outcome: dict, record: dict, output_dir: Path, tracker: Tracke
     # only now: a kill before the result resumes from the last epoch and trains none
     if status == TrainingStatus.COMPLETED:
         (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
-    log.info("run %s %s: %s", record["run_name"], status, record["metrics"])
+    log.info("run %s %s: %s", record["run_name"], status, ", ".join(
+        f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
+        for name, value in (record["metrics"] or {}).items()))
     return answered
 
 

@@ -12,6 +12,7 @@ from hydra.core.utils import JobReturn
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.launcher_kind import LauncherKind
 from hpsweep.sweep.outcomes import Outcome
+from hpsweep.sweep.progress import Progress
 from hpsweep.sweep.racing import Race
 from hpsweep.sweep.settings import SweepSettings
 from hpsweep.sweep.status import wait_for_slurm_jobs
@@ -28,6 +29,7 @@ class Launching:
     claims: Board
     metric: str  # what decides winners, and its direction (max | min)
     direction: str
+    progress: Progress | None = None  # told of each training's start and end, where the sweep shows its progress
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
         """Hand the pending trainings to the launcher, each claimed just before (``hpsweep.sweep.claims``): to
@@ -45,7 +47,7 @@ class Launching:
                 overrides_of = partial(_job_overrides, sweep_dir=sweep_dir)
                 returns.append(launch_queue(self.launcher, self.claims, pending, race, overrides_of,
                                             self.settings.max_batch_size, self.settings.jobs_per_gpu,
-                                            self.metric))
+                                            self.metric, self.progress))
             else:
                 returns += self.launch_batches(pending, sweep_dir)
 
@@ -68,6 +70,8 @@ class Launching:
             results = []
             for part in ([[item] for item in batch] if one_by_one else [batch]):
                 claimed = [(number, outcome) for number, outcome in part if self.claims.take(outcome)]
+                for _, outcome in claimed if self.progress is not None else ():
+                    self.progress.started(outcome)
                 if claimed:
                     results += self.launch_claimed(claimed, sweep_dir)
             if results:
@@ -98,6 +102,8 @@ class Launching:
         for (_, outcome), job_return in zip(claimed, results or [None] * len(claimed), strict=True):
             outcome.job_return = job_return
             self.claims.finish(outcome, metric)
+            if self.progress is not None:
+                self.progress.finished(outcome)
         return results
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpsweep.core import hydra_private
-from hpsweep.core.display import console, format_duration
 from hpsweep.core.records import (
     ATTEMPTS_DIR,
     CHECKPOINT_FILE,
@@ -21,12 +20,10 @@ from hpsweep.core.records import (
     read_result,
     write_json_atomic,
 )
-from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.core.statuses import RowStatus, TrainingStatus, said
 from hpsweep.core.trainings import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
-STYLES = {RowStatus.COMPLETED: "green", RowStatus.SKIPPED: "cyan", RowStatus.PRUNED: "yellow",
-          RowStatus.ELIMINATED: "magenta", RowStatus.STOPPED: "blue", RowStatus.FAILED: "red"}
 
 log = logging.getLogger(__name__)
 
@@ -172,35 +169,14 @@ def number(value) -> int | float | None:
     return item if isinstance(item, (int, float)) and not isinstance(item, bool) else None
 
 
-def print_outcomes(outcomes: list[Outcome], sweep_dir: Path, metric: str) -> None:
-    """A table of every training's outcome and the totals per status."""
-    from rich.table import Table
-
-    table = Table(title=f"sweep {sweep_dir}", title_justify="left")
-    for column in ("model", "category", "option", "replicate", "status", metric, "time", "reason"):
-        table.add_column(column, justify="right" if column in (metric, "time") else "left")
+def counts(outcomes: list[Outcome]) -> str:
+    """``24 trainings: 12 completed, 12 not trained``: what became of each, in the words a person reads; trained in
+    an earlier run of the sweep, or answered by another's trajectory, said apart."""
+    found: dict[str, int] = {}
     for outcome in outcomes:
-        training, result = outcome.training, outcome.result or {}
-        metrics = result.get("metrics") or {}
-        error = result.get("error") or {}
-        pruned = result.get("pruned") or {}
-        shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
-        option = training.option + (f" = {', '.join(shared)}" if training.is_base and shared else "") + (
-            f" trial {training.trial}" if training.trial is not None else "")
-        value = metrics.get(metric)
-        table.add_row(
-            training.model or "",
-            training.category or "-",
-            option + "".join(f" {item}" for item in training.setting),
-            training.replicate_label,
-            f"[{STYLES.get(outcome.status, 'red')}]{outcome.status}[/]",
-            f"{value:.4f}" if isinstance(value, (int, float)) else "",
-            format_duration(result["duration_s"]) if result.get("duration_s") is not None else "",
-            f"{error.get('type', '')}: {error.get('message', '')}"[:120] if error else
-            (pruned.get("reason") or outcome.note or "")[:120],
-        )
-    out = console()
-    out.print(table)
-    counts = {status: sum(outcome.status == status for outcome in outcomes) for status in STYLES}
-    out.print(", ".join(f"{count} {status}" for status, count in counts.items()
-                        if count or status != RowStatus.STOPPED))  # stopped: only where futility stopping saved some
+        word = "completed earlier" if outcome.status == RowStatus.SKIPPED else \
+            "answered by a shared trajectory" if outcome.answered_by is not None and \
+            outcome.status == RowStatus.COMPLETED else said(outcome.status)
+        found[word] = found.get(word, 0) + 1
+    return f"{len(outcomes)} trainings: " + ", ".join(f"{count} {word}" for word, count in found.items())
+

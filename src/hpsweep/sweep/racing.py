@@ -26,7 +26,7 @@ from hpsweep.core.records import write_json_atomic
 from hpsweep.core.statuses import RowStatus
 from hpsweep.core.trainings import BASE
 from hpsweep.decide.inference import Evidence
-from hpsweep.decide.race_record import RACE_FILE, comparison_key, decisive, read_race, untrained_status
+from hpsweep.decide.race_record import RACE_FILE, comparison_key, decisive, phrase, read_race, untrained_status
 from hpsweep.decide.statistics import Candidate
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.race_evidence import Finished, row_name
@@ -168,8 +168,9 @@ class Race:
                 continue
             for option, why in rule.decide(look).items():
                 comparison.eliminated[option] = why
-                log.info("%s / %s / %s: %s after %d replicate(s) (%s), %s", comparison.key[0], comparison.key[3],
-                         option, untrained_status(why), done, type(rule).__name__, why["reason"])
+                if option != comparison.base:  # the base trains on for its model's other comparisons
+                    log.info("%s %s/%s: no more replicates after %d, %s", comparison.key[0], comparison.key[3],
+                             option, done, phrase(why, option))
                 changed = True
         return changed
 

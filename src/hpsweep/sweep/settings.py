@@ -77,6 +77,9 @@ class SweepSettings:
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
     jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
     report: bool = True  # keep <sweep dir>/report/index.html current while the sweep runs (hpsweep report)
+    # piped, a line of the sweep's progress every this many seconds (a terminal shows one live line instead)
+    progress_every: float = 30.0
+    verbose: bool = False  # the trainings' own console lines (per epoch) too, where they run in the driver's process
     resume: bool = True  # skip jobs whose result.json in the sweep dir says completed
     rerun: str = "none"  # none | stale_code: train again what other code (a commit, a dirty diff, packages) made
 
@@ -144,6 +147,9 @@ class SweepSettings:
         if not _count(self.jobs_per_gpu):
             problems.append(f"hydra.sweeper.jobs_per_gpu={self.jobs_per_gpu!r}: expected an integer >= 1 (trainings "
                             "that share each GPU)")
+        if not _number(self.progress_every) or self.progress_every <= 0:
+            problems.append(f"hydra.sweeper.progress_every={self.progress_every!r}: expected a number of seconds > 0 "
+                            "(30: a line of progress every 30 s where the output is piped)")
         if self.rerun not in RERUNS:
             problems.append(f"hydra.sweeper.rerun={self.rerun!r}: expected one of {', '.join(RERUNS)} (stale_code "
                             "trains again what other code made)")

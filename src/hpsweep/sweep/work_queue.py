@@ -14,6 +14,7 @@ from hpsweep.core.statuses import RowStatus
 from hpsweep.sweep.claims import Board
 from hpsweep.sweep.launcher_kind import LauncherKind
 from hpsweep.sweep.outcomes import Outcome
+from hpsweep.sweep.progress import Progress
 from hpsweep.sweep.racing import Race
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def run_queue(pending: list[Outcome], race: Race, width: int | None,
 
 def launch_queue(launcher, claims: Board, pending: list[Outcome], race: Race,
                  overrides_of: Callable[[Outcome], list[str]], width: int | None, jobs_per_gpu: int,
-                 metric: str) -> list:
+                 metric: str, progress: Progress | None = None) -> list:
     """Train ``pending`` (and what the race lets start after them) on submitit's local ``launcher``, one call per
     training, each claimed just before, on ``width`` workers (None: ``jobs_per_gpu`` per GPU where
     ``gpus_per_node`` is set, else every training at once); worker ``w`` trains on GPU ``w mod gpus_per_node``.
@@ -87,6 +88,8 @@ def launch_queue(launcher, claims: Board, pending: list[Outcome], race: Race,
         """One training on its worker's GPU; a lost job is recorded failed, the queue goes on."""
         if not claims.take(outcome):
             return
+        if progress is not None:
+            progress.started(outcome)
         overrides = overrides_of(outcome)
         if visible:
             overrides.append(f"++hydra.job.env_set.CUDA_VISIBLE_DEVICES={visible[worker % len(visible)]}")
@@ -96,6 +99,8 @@ def launch_queue(launcher, claims: Board, pending: list[Outcome], race: Race,
             log.error("the launcher lost job %d: %s: %s", number, type(error).__name__, error)
             outcome.launch_error = f"{type(error).__name__}: {error}"
         claims.finish(outcome, metric)
+        if progress is not None:
+            progress.finished(outcome)
 
     launched = run_queue(pending, race, width, train)
     return [outcome.job_return for outcome in launched if outcome.job_return is not None]
