@@ -58,8 +58,12 @@ def fit(out, view, leave_out: Sequence[str]) -> list[str]:
 def print_table(out, view, leave_out: Sequence[str] = (), wide: bool = False, more: str = "--wide") -> None:
     """Print ``view`` whole: ``wide``, as wide as it needs (past the terminal's edge rather than squeezed); else fitted
     to the terminal (``fit``), with a line naming what was left out and the flag (``more``) that shows it."""
-    if wide:
-        out.print(view, width=max(out.width, natural_width(out, view)), crop=False)
+    if wide:  # rich caps a print's width at the console's: widen the console for this table
+        width, out.width = out.width, max(out.width, natural_width(out, view))
+        try:
+            out.print(view, crop=False)
+        finally:
+            out.width = width
         return
     dropped = fit(out, view, leave_out)
     out.print(view, crop=False)

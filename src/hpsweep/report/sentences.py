@@ -97,8 +97,9 @@ def _p(test: Test | None, level: float, against: bool = False) -> str:
                                               if p is not None), None)
     if p_value is None:
         return "not tested"
-    shown = "p < 0.001" if p_value < 0.001 else f"p={p_value:.2g}"
-    return f"{shown} {'≥' if against or p_value >= level else '<'} {level:g}"
+    if p_value < 0.001:
+        return f"p<0.001, under {level:g}"
+    return f"p={p_value:.2g} {'≥' if against or p_value >= level else '<'} {level:g}"
 
 
 def _visible(test: Test | None) -> str:

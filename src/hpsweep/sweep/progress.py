@@ -48,9 +48,9 @@ def fit_log_lines() -> None:
     ``sys.stderr`` (a live display's, which prints them above itself). Hydra sets its handlers up again after each
     in-process job: called again after each."""
     for handler in logging.getLogger().handlers:
-        if type(handler) is logging.StreamHandler and handler.stream in (sys.__stdout__, sys.__stderr__) or \
-                getattr(handler.stream, "rich_proxied_file", None) is not None:
-            original = getattr(handler.stream, "rich_proxied_file", handler.stream)
+        stream = getattr(handler, "stream", None)
+        original = getattr(stream, "rich_proxied_file", stream)  # a live display's proxy: the file behind it
+        if type(handler) is logging.StreamHandler and original in (sys.__stdout__, sys.__stderr__):
             handler.setStream(sys.stdout if original is sys.__stdout__ else sys.stderr)
             if not isinstance(handler.formatter, WrappingFormatter):
                 handler.setFormatter(WrappingFormatter(handler.formatter))
