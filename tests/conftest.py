@@ -1,6 +1,7 @@
 """Shared helpers: the real config, composed once per call and shrunk to CPU size, and subprocess runs."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,17 @@ def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = No
         [sys.executable, str(ROOT / "run_experiments.py"), *config, *CPU_SIZE, *overrides, f"hydra.run.dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def sweep_counts(output: str) -> dict[str, int]:
+    """The counts a sweep ends with (``12 trainings: 7 completed, 5 not trained``, its wrapped lines joined), by word;
+    {"trainings": the total} too."""
+    lines = output.splitlines()
+    start = max(number for number, line in enumerate(lines) if re.match(r"\d+ trainings: ", line))
+    text = " ".join([lines[start], *(line.strip() for line in lines[start + 1:] if line.startswith("  "))])
+    total, counted = text.split(" trainings: ", 1)
+    return {"trainings": int(total), **{word: int(count) for count, word in re.findall(r"(\d+) ([a-z][a-z ]*[a-z])",
+                                                                                      counted)}}
 
 
 def pytest_terminal_summary(terminalreporter):

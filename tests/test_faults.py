@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, sweep_counts
 from test_sweeps import ENV, sweep_command
 from wandb_records import read_run_file, run_files
 
@@ -734,9 +733,9 @@ def test_several_drivers_on_one_sweep_dir_share_the_work_and_train_each_once(tmp
     helped = sum("running elsewhere" in output for output in outputs)
     assert helped >= 1, "a driver found work another was doing, and skipped it"
     for output in outputs:  # a driver that starts late finds some done already: skipped
-        counts = re.search(r"(\d+) completed, (\d+) skipped, 0 pruned, 0 eliminated, 0 failed", output)
-        completed, skipped = map(int, counts.groups())
-        assert completed + skipped == 4, "each driver ends with the whole sweep's table"
+        counts = sweep_counts(output)
+        assert counts.pop("trainings") == 4 and set(counts) <= {"completed", "completed earlier"} and \
+            sum(counts.values()) == 4, "each driver ends with the whole sweep's counts"
 
 
 # --- what the sweep's processes hand each other -----------------------------------------------------------

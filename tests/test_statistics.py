@@ -61,7 +61,7 @@ def test_the_winner_is_chosen_by_mean_not_by_its_luckiest_replicate():
     others = [candidate("Other", [0.70, 0.71, 0.70]), candidate("More", [0.71, 0.70, 0.71])]
     verdict = verdict_of([base, lucky, steady, *others])
     assert verdict.winner == "Steady" and not verdict.kept_base
-    assert "better than the base by +0.1033 (p=" in verdict.reason
+    assert "better than the base by +0.1033: p=" in verdict.reason
     assert "Lucky's own spread" in verdict.against_base["Lucky"].method, "it spoils no other row's test"
     # with a row on its own spread, Dunnett's covers the pooled rows at their share of alpha (Bonferroni's split)
     assert "Dunnett over the 3 of 4 option(s) on the pooled variance, at 0.75 of alpha" in verdict.reason
@@ -73,7 +73,7 @@ def test_a_winner_within_noise_of_the_base_keeps_the_base_and_says_what_it_would
     close = candidate("SGD", [0.81, 0.80, 0.80])
     verdict = verdict_of([base, close])
     assert (verdict.winner, verdict.top, verdict.kept_base, verdict.within_noise) == ("AdamW", "SGD", True, True)
-    assert "SGD has the best mean (+0.0033) but is within noise of the base" in verdict.reason
+    assert "SGD has the best mean, +0.0033, but is within noise of the base" in verdict.reason
     assert "(80% power) would be found; the base is kept" in verdict.reason
     test = verdict.undecided
     assert test.critical < test.detectable, "the 80%-power difference is larger than the one found half the time"
@@ -93,11 +93,11 @@ def test_options_that_did_not_complete_every_replicate_or_that_racing_stopped_do
     verdict = verdict_of([base, broken, candidate("Other", [0.5, 0.51, 0.52])])
     assert verdict.winner == "base" and "Diverge: not all replicates completed" in verdict.notes[0]
     # stopped as futile after one lucky seed: it drops out, whatever its one value
-    lucky = candidate("Lucky", [0.99], stopped="futile", stop_reason="after 1 replicate(s), within noise of X")
+    lucky = candidate("Lucky", [0.99], stopped="futile", stop_reason="stopped after 1: within noise of X")
     steady = candidate("Steady", [0.60, 0.61, 0.60])
     verdict = verdict_of([base, lucky, steady])
     assert verdict.winner == "Steady" and verdict.top == "Steady"
-    assert "Lucky: stopped after 1 replicate(s), within noise of X" in verdict.notes
+    assert "Lucky: stopped after 1: within noise of X" in verdict.notes
     verdict = verdict_of([base, lucky, candidate("Level", [0.50, 0.52, 0.51])])
     assert verdict.kept_base and verdict.reason == "the base option has the best mean of the rows racing did not " \
         "stop (Lucky: stopped with a better mean, see the notes)"
@@ -313,7 +313,7 @@ def test_a_tiny_difference_is_shown_as_one_not_as_none_in_fixed_decimals():
         "+0.0012", "+0.000032", "-0.0000040", "+0.0000087", "0", "-0.2500"), "never an exponent: +8.7e-06"
     base = candidate("CrossEntropy", [0.97, 0.98, 0.99], is_base=True)
     focal = candidate("Focal", [0.97, 0.98, 0.99 + 9e-5])
-    assert "Focal has the best mean (+0.000030) but is within noise of the base" in verdict_of([base, focal]).reason
+    assert "Focal has the best mean, +0.000030, but is within noise of the base" in verdict_of([base, focal]).reason
 
 
 def test_the_runner_up_is_said_to_be_behind_or_within_noise():

@@ -42,7 +42,6 @@ class Outcome:
     result: dict | None = None
     launch_error: str | None = None  # what the launcher raised for this job's batch, if anything
     job_return: object | None = None  # Hydra's JobReturn, for apps that write no result.json
-    note: str | None = None  # why it was not trained (eliminated)
     answered_by: "Outcome | None" = field(default=None, repr=False)  # the carrier of its trajectory
     answers: list["Outcome"] = field(default_factory=list, repr=False)  # what this carrier answers
     shared: dict | None = None  # an answered training's own stopping rule and names, for its carrier

@@ -224,8 +224,8 @@ class Won(Rule):
         if test.p_comparison is None or test.p_comparison >= boundary or look.settings.sign * test.difference <= 0:
             return {}
         stagewise = sum(boundaries[:look.done - 1]) + test.p_comparison
-        won = (f"better than the base by {signed(test.difference)} ({test.method}, p={test.p_comparison:.3g} < "
-               f"{boundary:.3g}, the efficacy boundary of look {look.done}; stage-wise p={stagewise:.3g})")
+        won = (f"better than the base by {signed(test.difference)}: {test.method}, p={test.p_comparison:.3g} < "
+               f"{boundary:.3g}, the efficacy boundary of look {look.done}; stage-wise p={stagewise:.3g}")
         after = f"after {look.done} of {planned} replicates"
         why = {"after": look.done, "test": test.method, "p_value": test.p_comparison, "leader": leader.option,
                "difference": test.difference, "stop": StopKind.EFFICACY, "power": None, "boundary": boundary,

@@ -110,7 +110,6 @@ class Race:
             if places and all(option in comparison.eliminated for comparison, option in places):
                 why = decisive([comparison.eliminated[option] for comparison, option in places])
                 outcome.status = untrained_status(why)
-                outcome.note = f"{outcome.status} after {why['after']} replicate(s), {why['reason']}"
                 continue
             number = self.round.get(outcome.training.replicate, 0)
             if all(comparison.rounds_complete() >= number for comparison, option in places
