@@ -111,20 +111,22 @@ def turned_arguments(root: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def turned(tmp_path_factory):
     """One sweep of the augmentation category on the turned competition (``competition_data``; test_resnet,
-    32 px, 20 epochs, decided on the turned views), its page read every 0.2 s while it runs.
-    Returns (sweep dir, data root, hidden test labels, the sweep's output, the page's snapshots)."""
+    32 px, 20 epochs, decided on the turned views), its page read every 0.2 s while it runs; run as the docs show
+    a sweep (``hydra.sweep.dir=outputs/sweeps/turned``, 100 columns, piped), so that its end screen is the one
+    docs/getting-started.md shows. Returns (sweep dir, data root, hidden test labels, the sweep's output, the page's
+    snapshots)."""
     from competition_data import write_turned_competition
 
     top = tmp_path_factory.mktemp("turned")
     root, hidden = write_turned_competition(top / "data")
-    sweep_dir = top / "sweep"
+    sweep_dir = top / "outputs" / "sweeps" / "turned"
     page = sweep_dir / "report" / "index.html"
     command = [sys.executable, str(ROOT / "run_experiments.py"), "-m", *turned_arguments(root),
-               f"hydra.sweep.dir={sweep_dir}"]
-    env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
+               "hydra.sweep.dir=outputs/sweeps/turned"]
+    env = {**os.environ, "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
     snapshots = []
     with open(top / "output.txt", "w+") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(command, cwd=top, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
         while process.poll() is None:
             try:
                 text = page.read_text()

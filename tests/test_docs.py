@@ -92,6 +92,31 @@ def test_each_training_command_shown_is_a_plan_hpsweep_matrix_accepts(where, wor
     assert code == 0, f"{where}: {' '.join(words)}\n{capsys.readouterr().out[-3000:]}"
 
 
+END_SCREEN = ("<!-- the end screen of tests/conftest.py's turned sweep: tests/test_docs.py writes it -->\n",
+              "<!-- end of the end screen -->")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("turned")
+def test_getting_started_shows_the_end_screen_the_suites_sweep_printed(turned):
+    """The page shows the end of a real sweep, never a pasted one: the shared ``turned`` sweep's, as it printed it
+    at 100 columns (its directory as a user's). Where the page shows another (numbers aside, which the machine's
+    float arithmetic may move), this writes the sweep's own into it and fails: commit the page."""
+    sweep_dir, _, _, printed, _ = turned
+    screen = printed.rstrip().split("\n\n")[-1].replace(sweep_dir.parents[2].resolve().as_uri(),
+                                                        "file:///home/you/project")
+    assert screen.startswith("test_resnet\n  augmentation: ") and "the page, to open in a browser:" in screen
+    assert [line for line in screen.splitlines() if len(line) > 100 and "file://" not in line] == []
+    page = ROOT / "docs" / "getting-started.md"
+    text = page.read_text()
+    before, rest = text.split(END_SCREEN[0], 1)
+    shown, after = rest.split(END_SCREEN[1], 1)
+    block = f"```text\n{screen}\n```\n"
+    if re.sub(r"\d", "#", shown) != re.sub(r"\d", "#", block):
+        page.write_text(before + END_SCREEN[0] + block + END_SCREEN[1] + after)
+        pytest.fail(f"{page} showed another end screen than the sweep prints: written anew from this run; commit it")
+
+
 def test_the_newest_sweep_one_liner_picks_the_newest_timestamped_sweep(tmp_path):
     """The one-liner the docs give for "the last sweep" picks the newest timestamped dir, not a named one."""
     (line,) = [line for path in DOCS for line in path.read_text().splitlines() if "# the newest timestamped" in line]

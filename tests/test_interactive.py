@@ -23,7 +23,7 @@ def plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
-# the terminal's own size (the pty's 200 columns), not a COLUMNS that pytest's workers may have set
+# the terminal's own size (the pty's 100 columns), not a COLUMNS that pytest's workers may have set
 TERMINAL_ENV = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
 
 
@@ -31,7 +31,7 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     sweep_dir = tmp_path / "sweep"
     child = pexpect.spawn(sys.executable, ["-m", "hpsweep.cli", "interactive", *TINY, f"hydra.sweep.dir={sweep_dir}"],
                           cwd=ROOT, env={**TERMINAL_ENV, "WANDB_SILENT": "true", "TERM": "xterm"},
-                          dimensions=(50, 200), encoding="utf-8", timeout=120)
+                          dimensions=(50, 100), encoding="utf-8", timeout=120)
     child.expect("Models")
     models = sorted(path.stem for path in (ROOT / "conf" / "model").glob("*.yaml"))
     child.send(DOWN * models.index("test_resnet") + SPACE + ENTER)
@@ -53,6 +53,14 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     assert ("equivalent command: python run_experiments.py -m model=test_resnet category=early_stopping "
             "data.image_size=16") in output
     assert sweep_counts(output) == {"trainings": 3, "completed": 3}
+    # the sweep in the terminal: its live line of counts while it ran, a line per finished training, then its answer
+    assert "0 of 3 trainings done · 1 running · 2 queued" in output
+    assert re.search(r"\[3/3\] test_resnet early_stopping/patience\d+ seed=42 completed, val_f1 0\.\d{4}", output)
+    assert re.search(r"^test_resnet\r?\n  early_stopping: keep patience10 \(base\); ", output, re.MULTILINE)
+    assert "the page, to open in a browser:" in output
+    assert "epoch 1/1" not in output, "a training's own lines go to its log file"
+    wide = [line for line in re.split(r"[\r\n]+", output) if len(line) > 100 and "file://" not in line]
+    assert wide == [], "every line fits the terminal"
     assert child.exitstatus == 0
     options = sorted(row["option"] for path in sweep_dir.glob("**/result.json")
                      for row in json.loads(path.read_text())["rows"] if row["category"])

@@ -1,6 +1,5 @@
 """``hpsweep check``: compose and validate one experiment; print its names and resolved config, or every problem."""
 
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -9,6 +8,7 @@ from omegaconf import OmegaConf
 
 from hpsweep.core import naming
 from hpsweep.core.compose import compose_config, group_files, missing_option
+from hpsweep.core.display import say_error
 from hpsweep.core.errors import ConfigError
 from hpsweep.core.fingerprints import task_config
 from hpsweep.train.validation import validate
@@ -24,8 +24,7 @@ def check(config_dir: Path, overrides: list[str]) -> int:
         cfg = compose_config(config_dir, overrides)
         validate(cfg)
     except (HydraException, ConfigError) as error:
-        print(f"error: {missing_option(str(error), lambda group: group_files(config_dir, group)) or error}",
-              file=sys.stderr)
+        say_error(missing_option(str(error), lambda group: group_files(config_dir, group)) or str(error))
         return 1
     choices = dict(cfg.hydra.runtime.choices)
     name = naming.run_name(cfg, choices, naming.overridden_groups(overrides), datetime.now())

@@ -1,8 +1,8 @@
 """What several commands share: the sweeps a reading command reads, and the paths it was given."""
 
-import sys
 from pathlib import Path
 
+from hpsweep.core.display import say_error
 from hpsweep.core.errors import ConfigError
 from hpsweep.decide.results import decide_by, load
 
@@ -14,12 +14,12 @@ def load_sweeps(directories: list[Path], metric: str | None, direction: str | No
         return None
     sweeps = load(directories)
     if not sweeps:
-        print(f"error: no result.json or sweep.json under {', '.join(map(str, directories))}", file=sys.stderr)
+        say_error(f"no result.json or sweep.json under {', '.join(map(str, directories))}")
         return None
     try:
         decide_by(sweeps, metric, direction)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         return None
     return sweeps
 
@@ -28,5 +28,5 @@ def missing_paths(paths: list[Path]) -> bool:
     """Say which of ``paths`` do not exist (a typo, or the wrong directory to run from)."""
     missing = [path for path in paths if not path.exists()]
     for path in missing:
-        print(f"error: {path} does not exist (relative paths start at {Path.cwd()})", file=sys.stderr)
+        say_error(f"{path} does not exist (relative paths start at {Path.cwd()})")
     return bool(missing)

@@ -1,8 +1,8 @@
 """``hpsweep ensemble``: one submission from many runs' test probabilities."""
 
-import sys
 from pathlib import Path
 
+from hpsweep.core.display import say_error
 from hpsweep.core.errors import ConfigError
 from hpsweep.report.ensemble import ensemble as average
 
@@ -16,7 +16,7 @@ def ensemble(directories: list[Path], out: Path) -> int:
     try:
         report = average(directories, out)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         return 1
     print(f"ensemble of {len(report['runs'])} runs, each weighing {report['weight']:.4g}:")
     for run in report["runs"]:

@@ -1,9 +1,9 @@
 """``hpsweep predict``: a finished run's best weights predict a folder of images (the only command that imports
 torch, as this module loads)."""
 
-import sys
 from pathlib import Path
 
+from hpsweep.core.display import say_error
 from hpsweep.core.errors import ConfigError
 from hpsweep.train.predictions import predict_folder
 
@@ -17,7 +17,7 @@ def predict(run_dir: Path, images_dir: Path, out: Path, tta: list[str] | None) -
     try:
         written = predict_folder(run_dir, images_dir, out, tta)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         return 1
     print(f"wrote {written}")
     return 0

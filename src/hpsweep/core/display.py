@@ -6,6 +6,7 @@ Nothing here cuts a word or a number: a cell never wraps, a column that does not
 sentence breaks only between words (a path longer than the line runs past its edge, whole)."""
 
 import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
 
@@ -82,6 +83,15 @@ def say(out, text: str, indent: str = "", hang: str = "  ", style: str | None = 
     """Print a sentence wrapped to the console's width (``wrap``); no markup is read in it."""
     for line in wrap(text, out.width, indent, hang):
         out.print(line, style=style, soft_wrap=True, markup=False, highlight=False)
+
+
+def say_error(message: str) -> None:
+    """``error: <message>`` on stderr, each of its lines wrapped to the terminal (a listed problem's continuation
+    under its text)."""
+    for line in f"error: {message}".splitlines():
+        text = line.lstrip()
+        indent = line[:len(line) - len(text)]
+        print("\n".join(wrap(text, columns(), indent, "    " if text.startswith("- ") else "  ")), file=sys.stderr)
 
 
 def format_duration(seconds: float) -> str:

@@ -15,6 +15,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hpsweep.core.display import say_error
 from hpsweep.core.errors import ConfigError, SweepFailedError
 from hpsweep.core.records import owning
 from hpsweep.sweep.settings import SweepSettings
@@ -62,7 +63,7 @@ class CategorySweeper(Sweeper):
             with owning(Path(self.config.hydra.sweep.dir)):  # the driver sets aside what it cannot read there
                 return driver.run(arguments)
         except (ConfigError, SweepFailedError) as error:  # said plainly, without a stack trace
-            print(f"error: {error}", file=sys.stderr)
+            say_error(str(error))
             sys.exit(1)
         finally:
             driver.close()
