@@ -11,18 +11,18 @@ from hpsweep.core import naming
 from hpsweep.core.fingerprints import fingerprint
 from hpsweep.core.manifest import read_manifest, recorded_fingerprints
 from hpsweep.core.records import read_result
-from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.core.statuses import TrainingStatus, said
 from hpsweep.data.digests import DataDigests
-from hpsweep.decide.race_record import elimination, read_race, stop_kind, untrained_status
+from hpsweep.decide.race_record import elimination, read_race, untrained_status
 from hpsweep.sweep.plan import existing_jobs
-from hpsweep.sweep.trajectories import trajectory_key
+from hpsweep.sweep.trajectories import option_keys
 
 
 def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int, dict]:
     """The trainings completed in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
     one's composed config and the files it reads (another config's result in the same directory is not this
     training's); how many trainings are new only because those files changed; and those racing stopped there
-    (its ``race.json``), each with its state (``eliminated``, ``stopped (futile)``): never to run."""
+    (its ``race.json``), each with the word its state is said by (``not trained``): never to run."""
     if not sweep_dir.is_dir():
         return set(), 0, {}
     manifest = read_manifest(sweep_dir)
@@ -42,8 +42,7 @@ def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int, di
         elif trained_on.get(fingerprint(cfg), data) != data:
             new_data += 1
         elif race and job_fingerprint in entries and (why := elimination(race, entries[job_fingerprint])):
-            state = untrained_status(why)
-            stopped[training] = state if state == RowStatus.ELIMINATED else f"{state} ({stop_kind(why)})"
+            stopped[training] = said(untrained_status(why))
     return done, new_data, stopped
 
 
@@ -70,7 +69,9 @@ def describe_jobs(jobs: list, compose_job) -> list[dict]:
 
 
 def _option_key(job) -> tuple:
-    return tuple(item for item in job.overrides if not item.startswith("model="))
+    """What a job's description depends on: its overrides but its model and its replicate (a replicate changes
+    neither its names nor its config but for the seed or fold, which the matrix compares without)."""
+    return tuple(item for item in job.overrides if not item.startswith("model=") and item not in job.replicate)
 
 
 _FORK_STATE: tuple | None = None  # (jobs, compose_job), inherited by forked workers
@@ -93,12 +94,12 @@ def _describe_one(number: int) -> dict:
     job = jobs[number]
     cfg = compose_job(job)
     template = naming.name_pattern(cfg, job.category, resolve=False)
+    trajectory, config = option_keys(cfg)
     return {
         "model": cfg.model.name, "project": naming.wandb_project(cfg),
         "reads_model": "${model" in str(template),  # the option's run name differs per model
         "label": naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides))),
         "epochs": cfg.trainer.max_epochs, "image_size": cfg.data.image_size,
         "search": OmegaConf.to_container(cfg.search) if cfg.get("search") else None,
-        "trajectory": trajectory_key(cfg, option_only=True),
-        "config": trajectory_key(cfg, option_only=True, stops=True),  # equal to the base's: trained once with it
+        "trajectory": trajectory, "config": config,  # config equal to the base's: trained once with it
     }

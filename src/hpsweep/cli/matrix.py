@@ -1,7 +1,6 @@
 """``hpsweep matrix``: every row a sweep command line asks about and the trainings that answer them (rows whose config
 is the base's share its training), with run names and, where past results exist, time estimates."""
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,11 +8,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from rich.table import Table
 
 from hpsweep.cli.jobs import describe_jobs, done_in
-from hpsweep.core.display import console, format_duration
+from hpsweep.core.display import console, format_duration, print_table, say, say_error, table
 from hpsweep.core.errors import ConfigError
+from hpsweep.core.hydra_private import read_files_once
 from hpsweep.sweep.estimates import Estimator
 from hpsweep.sweep.plan import PlanRequest, compared_rows, control_key, group_choices, plan_jobs
 from hpsweep.sweep.racing import training_bounds
@@ -42,10 +41,15 @@ class Asked:
 class Shown:
     """What the tables showed: a table per model, each training's estimate, and the trainings not trained apart."""
 
-    tables: dict[str, Table] = field(default_factory=dict)
+    tables: dict[str, list[tuple]] = field(default_factory=dict)  # model -> its table's rows
     estimates: list[float | None] = field(default_factory=list)
     answered: int = 0  # answered from the base's trajectory
     same: set = field(default_factory=set)  # the base's config: trained once, with it
+    titles: dict[str, str] = field(default_factory=dict)  # model -> the line above its table
+
+
+COLUMNS = ("category", "option", "replicate", "training", "run name", "estimate")
+LEAVE_OUT = ("run name", "replicate", "training")  # the first to go where the terminal is narrow
 
 
 def run(args, parser) -> int:
@@ -58,13 +62,16 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
     try:
         asked = ask(config_dir, arguments)
     except (HydraException, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         return 1
-    estimator = Estimator.from_results(results)
+    # the sweep dir the command line names holds the likeliest past results: this sweep's own
+    looked_in = [*results, *([asked.sweep_dir] if asked.sweep_dir and asked.sweep_dir.is_dir()
+                             and asked.sweep_dir not in results else [])]
+    estimator = Estimator.from_results(looked_in)
     out = console()
     shown = show_trainings(out, asked, estimator)
     show_totals(out, asked, shown)
-    show_time(out, asked, shown, estimator, results)
+    show_time(out, asked, shown, estimator, looked_in)
     return 0
 
 
@@ -73,6 +80,7 @@ def ask(config_dir: Path, arguments: list[str]) -> Asked:
     with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
         master = compose(config_name="config", overrides=[], return_hydra_config=True)
         loader = GlobalHydra.instance().config_loader()
+        read_files_once(loader)  # one composition per option: each file read once for all of them
         overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
         sweeper, defaults = master.hydra.sweeper, SweepSettings()
 
@@ -111,9 +119,8 @@ def show_trainings(out, asked: Asked, estimator: Estimator) -> Shown:
     for training, about in zip(asked.trainings, asked.described, strict=True):
         model = about["model"]
         if model not in shown.tables:
-            shown.tables[model] = Table(title=f"{model}  (W&B project {about['project']})", title_justify="left")
-            for column in ("category", "option", "replicate", "training", "run name", "estimate"):
-                shown.tables[model].add_column(column)
+            shown.tables[model] = []
+            shown.titles[model] = f"{model} (W&B project {about['project']})"
         # an option that differs from the base only in when it stops is answered from the base's trajectory; one
         # that composes to the base's config (augmentation=none against the base's null) is the base's training
         base = bases.get((training.model, training.setting), {})
@@ -132,20 +139,24 @@ def show_trainings(out, asked: Asked, estimator: Estimator) -> Shown:
             shown.same.add(training)
         what = _what_trains(asked, training, later, searched, identical, trajectory)
         option = training.option + "".join(f" {item}" for item in training.setting)
-        shown.tables[model].add_row(training.category or "-", option, training.replicate_label, what,
+        shown.tables[model].append((training.category or "-", option, training.replicate_label, what,
                                     "" if later else f"{about['label']}_<ts>",
                                     "done" if training in done else stopped[training] if training in stopped
-                                    else format_duration(seconds) if seconds is not None else "")
-    for table in shown.tables.values():
-        out.print(table)
+                                    else format_duration(seconds) if seconds is not None else ""))
+    for model, cells in shown.tables.items():
+        say(out, shown.titles[model], style="bold")
+        kept = [number for number in range(len(COLUMNS)) if any(row[number] for row in cells)]  # none empty
+        view = table(*(COLUMNS[number] for number in kept), right=("estimate",))
+        for row in cells:
+            view.add_row(*(row[number] for number in kept))
+        print_table(out, view, leave_out=LEAVE_OUT, more="a wider terminal")
     return shown
 
 
 def _what_trains(asked: Asked, training, later: int, searched: bool, identical: bool, trajectory: bool) -> str:
-    shared = [f"{row.category}/{row.option}" for row in training.rows if row.category]
+    # what the base also answers is said once below the tables, not in a cell
     return f"decided after stage {later}" if later else f"{asked.n_trials} trials" if searched else \
-        "base's control seed" if training.control else (
-        f"base, answers {', '.join(shared)}" if training.is_base and shared else "base" if training.is_base
+        "base's control seed" if training.control else ("base" if training.is_base
         else "base's training (same config)" if identical
         else "base's trajectory" if trajectory and asked.share_trajectories else "own")
 
@@ -159,28 +170,28 @@ def show_totals(out, asked: Asked, shown: Shown) -> None:
     controls = sum(training.control for training in trainings)
     shared = sorted({f"{row.category}/{row.option}" for training in trainings if training.is_base
                      for row in training.rows if row.category})
-    out.print(f"{len(rows)} rows: {len(shown.tables)} model(s) x {len(categories) or 'no'} categories"
-              + (f" ({', '.join(categories)})" if categories else "")
-              + (f", {replicates} replicates each" if replicates > 1 else ""))
-    out.print(f"{len(trainings) - len(same)} trainings" + (f": each model's base also answers {', '.join(shared)}"
-                                                          if shared else ""))
+    say(out, f"{len(rows)} rows: {len(shown.tables)} model(s) x {len(categories) or 'no'} categories"
+        + (f" ({', '.join(categories)})" if categories else "") + (f", {replicates} replicates each" if replicates > 1
+                                                                   else ""))
+    say(out, f"{len(trainings) - len(same)} trainings" + (f": each model's base also answers {', '.join(shared)}"
+                                                       if shared else ""))
     if controls:
-        out.print(f"{controls} of them the base's control seeds ({controls // len(shown.tables)} more seeds per model: "
-                  "with no seed swept, each option's one run is tested against the base's seed luck; "
-                  "hydra.sweeper.control_seeds=0 turns them off, and no option can then win)")
+        say(out, f"{controls} of them the base's control seeds ({controls // len(shown.tables)} more seeds per model: "
+          "with no seed swept, each option's one run is tested against the base's seed luck; "
+          "hydra.sweeper.control_seeds=0 turns them off, and no option can then win)")
     if same:
         names = sorted({f"{training.category}/{training.option}" for training in same})
-        out.print(f"{', '.join(names)}: the same config as the base (equal in effect): trained once, with it")
+        say(out, f"{', '.join(names)}: the same config as the base (equal in effect): trained once, with it")
     if shown.answered:
-        out.print(f"{shown.answered} of them share the base's trajectory (they differ from it only in when they stop): "
-                  "answered by the base's training, continued until the longest patience stops")
+        say(out, f"{shown.answered} of them share the base's trajectory (they differ from it only in when they stop): "
+          "answered by the base's training, continued until the longest patience stops")
     fewest, most = training_bounds([training for training in trainings if training not in same], asked.race_from)
     if asked.racing and fewest < most:
-        out.print(f"racing: {fewest} to {most} trainings (at fewest, every option is decided after {asked.race_from} "
-                  f"replicate(s) against the base's seeds; hydra.sweeper.racing=false trains all {most})")
+        say(out, f"racing: {fewest} to {most} trainings (at fewest, every option is decided after {asked.race_from} "
+          f"replicate(s) against the base's seeds; hydra.sweeper.racing=false trains all {most})")
     if asked.stages:
-        out.print("greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(asked.stages, 1))
-                  + "; each stage's base carries the winners before it")
+        say(out, "greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(asked.stages, 1))
+          + "; each stage's base carries the winners before it")
 
 
 def show_time(out, asked: Asked, shown: Shown, estimator: Estimator, results: list[Path]) -> None:
@@ -189,13 +200,12 @@ def show_time(out, asked: Asked, shown: Shown, estimator: Estimator, results: li
     trainings = len(asked.trainings) - len(shown.same)
     left = trainings - len(done) - len(asked.stopped)
     if done or asked.stopped:
-        raced = f", {len(asked.stopped)} stopped by racing (never to run)" if asked.stopped else ""
-        out.print(f"{len(done)} of {trainings} trainings are done in {asked.sweep_dir}{raced}: "
-                  + ("the rest is estimated" if left else "nothing is left to run"), soft_wrap=True, markup=False)
+        raced = f", {len(asked.stopped)} not trained (racing decided their rows)" if asked.stopped else ""
+        say(out, f"{len(done)} of {trainings} trainings are done in {asked.sweep_dir}{raced}: "
+          + ("the rest is estimated" if left else "nothing is left to run"))
     if asked.new_data:
-        out.print(f"{asked.new_data} of them are new: the data they read changed since they were trained in "
-                  f"{asked.sweep_dir}", soft_wrap=True, markup=False)
+        say(out, f"{asked.new_data} of them are new: the data they read changed since they were trained in "
+          f"{asked.sweep_dir}")
     if left:
-        out.print(estimator.describe([seconds for seconds in shown.estimates if seconds is not None], left,
-                                     {training.model for training in asked.trainings}, results), soft_wrap=True,
-                  markup=False)
+        say(out, estimator.describe([seconds for seconds in shown.estimates if seconds is not None], left,
+                                    {training.model for training in asked.trainings}, results))

@@ -58,8 +58,9 @@ class Estimator:
         where = ", ".join(map(str, looked_in))
         if not used:
             others = sum(self.models.values())
-            return (f"no past results of {', '.join(sorted(map(str, models)))} to estimate time from in {where}"
-                    + (f" ({others} results of other models there)" if others else ""))
+            return (f"no time estimate: no past results of {', '.join(sorted(map(str, models)))} in {where}"
+                    + (f" ({others} of other models)" if others else "")
+                    + "; --results DIR, or hydra.sweep.dir= a sweep dir with results, gives one")
         return (f"estimated time: {format_duration(sum(known))} for {len(known)} of {trainings} trainings, run one "
                 f"after another, from {sum(self.models[model] for model in used)} past results of {', '.join(used)} "
                 f"in {where} (their seconds per epoch per pixel, scaled to each job's epochs and image size, and "

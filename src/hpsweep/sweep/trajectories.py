@@ -31,19 +31,41 @@ def trajectory_key(task_cfg: DictConfig, option_only: bool = False, stops: bool 
     equal keys, equal trajectories; with ``stops``, of when it stops too (equal keys, the same training).
     ``option_only`` also leaves out the model and the replicate (what ``hpsweep matrix`` compares across them).
     None where the config has no early stopping of hpsweep's trainer (another app, ``trainer=external``)."""
-    if "early_stopping" not in task_cfg or (task_cfg.get("trainer") or {}).get("command"):
+    if not _stops_early(task_cfg):
         return None
     free = copy.deepcopy(task_cfg)
     with open_dict(free):
         for key in STOP_KEYS if not stops else ():
             free.early_stopping[key] = None
         if option_only:
-            for key in ("model", *DEFAULT_REPLICATES):
-                if "." not in key and key in free:
-                    free[key] = None
-            if "data" in free and "fold" in free.data:
-                free.data.fold = None
+            _leave_out_model_and_replicate(free)
     return fingerprint(free)
+
+
+def option_keys(task_cfg: DictConfig) -> tuple[str | None, str | None]:
+    """``trajectory_key(task_cfg, option_only=True)`` and the same with ``stops=True``, from one copy of the config:
+    what ``hpsweep matrix`` compares with the base's, for each option."""
+    if not _stops_early(task_cfg):
+        return None, None
+    free = copy.deepcopy(task_cfg)
+    with open_dict(free):
+        _leave_out_model_and_replicate(free)
+        config = fingerprint(free)
+        for key in STOP_KEYS:
+            free.early_stopping[key] = None
+    return fingerprint(free), config
+
+
+def _stops_early(task_cfg: DictConfig) -> bool:
+    return "early_stopping" in task_cfg and not (task_cfg.get("trainer") or {}).get("command")
+
+
+def _leave_out_model_and_replicate(free: DictConfig) -> None:
+    for key in ("model", *DEFAULT_REPLICATES):
+        if "." not in key and key in free:
+            free[key] = None
+    if "data" in free and "fold" in free.data:
+        free.data.fold = None
 
 
 def share(outcomes: list[Outcome], composed: dict[str, Composed]) -> None:
