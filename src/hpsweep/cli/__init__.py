@@ -87,8 +87,10 @@ def _summary(commands) -> argparse.ArgumentParser:
     parser.add_argument("--plots", type=Path, help="write the PNG plots into this folder (by default beside "
                         "--markdown, --csv or --json; with none of them, no file is written)")
     parser.add_argument("--no-plots", action="store_true", help="the table and exports only")
-    parser.add_argument("--wide", action="store_true", help="every column of the table (min, max, time), at "
-                        "full width; by default the table fits 100 columns")
+    parser.add_argument("--wide", action="store_true", help="every column of the table (min, max, time), as wide "
+                        "as it needs; by default the table fits the terminal (COLUMNS), leaving columns out")
+    parser.add_argument("--explain", action="store_true", help="the tests behind each verdict: the method, its "
+                        "degrees of freedom, the corrections, the notes")
     add_metric_arguments(parser)
     return parser
 
@@ -122,9 +124,13 @@ def _best(commands) -> argparse.ArgumentParser:
 
 
 def _status(commands) -> argparse.ArgumentParser:
-    parser = _command(commands, "status", "where each training of a sweep stands, and its logs",
-                      "Asks SLURM (squeue) about trainings that started under it and left no result.")
+    parser = _command(commands, "status", "where each row of a sweep stands, and its logs",
+                      "One line per row (model, category, option): its replicates' states. Asks SLURM (squeue) about "
+                      "trainings that started under it and left no result. Piped, every line is tab-separated and "
+                      "the last counts every training's state.")
     parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--trainings", action="store_true", help="one line per training instead of per row")
+    parser.add_argument("--wide", action="store_true", help="every column, past the terminal's edge if it must")
     return parser
 
 

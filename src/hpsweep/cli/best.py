@@ -1,10 +1,10 @@
 """``hpsweep best``: each comparison's choices as an experiment config, and with ``--verify`` trained against the
 base."""
 
-import sys
 from pathlib import Path
 
 from hpsweep.cli.common import load_sweeps
+from hpsweep.core.display import console, say, say_error
 from hpsweep.core.errors import ConfigError
 from hpsweep.decide.answers import answer
 from hpsweep.report.best import write_best
@@ -25,13 +25,18 @@ def best(directories: list[Path], out_dir: Path | None, metric: str | None, dire
     try:
         written = write_best(answer(sweeps), out_dir, [str(directory) for directory in directories])
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        say_error(str(error))
         return 1
     if not written:
-        print(f"error: no category sweep with results under {', '.join(map(str, directories))}", file=sys.stderr)
+        say_error(f"no category sweep with results under {', '.join(map(str, directories))}")
         return 1
-    for _, path, command in written:
-        print(f"wrote {path}\n  run it: {command}")
+    out = console()
+    for recommendation, path, command in written:
+        if not recommendation.changed:  # the config is the base: training it again answers nothing new
+            say(out, f"{recommendation.group.model or 'sweep'}: every category kept the base; the config is the base "
+                     "unchanged")
+        say(out, f"wrote {path}")
+        say(out, f"run it: {command}", indent="  ")
     if verify:
         reports = [verify_one(recommendation, path.parent.parent, verify_overrides)
                    for recommendation, path, _ in written]

@@ -9,12 +9,12 @@ from hpsweep.sweep.status import print_status
 
 
 def run(args, parser) -> int:
-    return status(args.sweep_dir)
+    return status(args.sweep_dir, args.trainings, args.wide)
 
 
-def status(sweep_dir: Path) -> int:
-    """Each training's state, what the sweep's verdicts say so far (each category's choice, and the sweep's expected
-    false wins), and the count of every state."""
+def status(sweep_dir: Path, trainings: bool = False, wide: bool = False) -> int:
+    """Each row's state (``trainings``: each training's), what the sweep's verdicts say so far (each category's
+    choice, and the sweep's expected false wins), and the count of every state."""
 
     def verdicts() -> list[str]:
         groups = answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir)
@@ -22,7 +22,7 @@ def status(sweep_dir: Path) -> int:
                 + "; ".join(f"{item.category}: {_choice(item.verdict)}" for item in group.categories)
                 + f" ({correction_line(group)})" for group in groups if group.categories]
 
-    return print_status(sweep_dir, verdicts)
+    return print_status(sweep_dir, verdicts, trainings, wide)
 
 
 def _choice(verdict) -> str:

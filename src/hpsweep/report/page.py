@@ -20,12 +20,12 @@ import logging
 import re
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from hpsweep.core.display import format_duration
 from hpsweep.core.records import write_atomic
-from hpsweep.core.statuses import RowStatus, TrainingStatus
+from hpsweep.core.statuses import RowStatus, TrainingStatus, said
 from hpsweep.decide.answers import Group, answer
 from hpsweep.decide.results import Sweep, load
 from hpsweep.decide.statistics import signed
@@ -40,6 +40,8 @@ PLOTS_CACHE = ".plots.json"  # the live page's last drawn plots, beside it
 PLOTS_EVERY_S = 60.0
 RELOAD_S = 15  # how often a live page reloads itself
 PROBLEMS = (RowStatus.FAILED, RowStatus.PRUNED, RowStatus.ELIMINATED, RowStatus.STOPPED)
+# racing decided their rows without them; pending: not started. Neither trained, so neither is a cost.
+NOT_TRAINED = (RowStatus.ELIMINATED, RowStatus.STOPPED, RowStatus.PENDING)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ def render(sweeps: list[Sweep], groups: list[Group], plots: dict[str, str], live
     environment = Environment(loader=PackageLoader("hpsweep.report", "templates"), autoescape=True,
                               trim_blocks=True, lstrip_blocks=True)
     environment.filters["signed"] = signed
+    environment.filters["said"] = said
     script = environment.loader.get_source(environment, SCRIPT)[0]
     table = rows(groups)
     owners = [number for number, group in enumerate(groups) for _ in group.rows]
@@ -139,18 +142,18 @@ def render(sweeps: list[Sweep], groups: list[Group], plots: dict[str, str], live
 def _sweep(sweep: Sweep, groups: list[tuple[int, Group]], table: list[dict], owners: list[int],
            plots: dict[str, str], finals: list[Group]) -> dict:
     manifest = sweep.manifest
-    started = _mtime(sweep.directory / "multirun.yaml")  # written as the sweep's jobs are first prepared
+    started, ended = _span(sweep)
     return {
         "directory": str(sweep.directory),
         "command": f"python {_script(sweep)} -m {' '.join(manifest.get('arguments', []))}" if manifest else "",
         "fixed": sweep.fixed,
-        "started": datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M") if started else "",
+        "started": started.strftime("%Y-%m-%d %H:%M") if started else "",
         "launcher": _launcher(sweep.directory),
         "metric": sweep.metric,
         "direction": "higher" if sweep.higher_is_better else "lower",
         "decided_by": sweep.decided_by,
         "cost": _cost(sweep),
-        "progress": _progress(sweep, started),
+        "progress": _progress(sweep, (ended - started).total_seconds() if started and ended else None),
         "greedy": greedy_lines(sweep),
         "groups": [_group(number, group, [row for row, owner in zip(table, owners, strict=True) if owner == number],
                           plots, group in finals) for number, group in groups],
@@ -216,11 +219,28 @@ def _script(sweep: Sweep) -> str:
     return Path((sweep.manifest.get("app") or {}).get("script") or "run_experiments.py").name
 
 
-def _mtime(path: Path) -> float | None:
+def _span(sweep: Sweep) -> tuple[datetime | None, datetime | None]:
+    """When the sweep's first training started and its last one ended, by their records (``started_at``, an
+    interrupted start's ``at`` less its duration, ``ended_at``): a re-run rewrites multirun.yaml, not these."""
+    starts, ends = [], []
+    for training in sweep.trainings:
+        record = training.record
+        starts.append(_time(record.get("started_at")))
+        for stop in record.get("interruptions") or []:
+            at = _time(_dict(stop).get("at"))
+            starts.append(at and at - timedelta(seconds=_number(_dict(stop).get("duration_s"))))
+        ends.append(_time(record.get("ended_at")))
+    starts, ends = [moment for moment in starts if moment], [moment for moment in ends if moment]
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def _time(value) -> datetime | None:
+    """A record's ISO 8601 time (with its offset: records of several machines compare); None where it is not one."""
     try:
-        return path.stat().st_mtime
-    except OSError:  # not there (yet), or gone meanwhile
+        found = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
         return None
+    return found if found.tzinfo else found.astimezone()
 
 
 def _dict(value) -> dict:
@@ -245,24 +265,24 @@ def _launcher(sweep_dir: Path) -> str:
 
 def _cost(sweep: Sweep) -> dict:
     """What the sweep trained and what it did not need to: merged rows, pruning, racing, shared trajectories."""
-    trainings = sweep.trainings
+    trainings = [training for training in sweep.trainings if training.status not in NOT_TRAINED]
     seconds = sum(training.duration_s or 0 for training in trainings)
     on_gpu = any(str(_dict(training.record.get("setup")).get("device", "")).startswith("cuda")
                  for training in trainings)
     answered_rows = sum(len([row for row in training.rows if row.get("category") or training.is_base])
-                        for training in trainings)
-    statuses = [training.status for training in trainings]
+                        for training in sweep.trainings)
+    statuses = [training.status for training in sweep.trainings]
     return {
         "trainings": len(trainings),
         "epochs": sum(_number(training.record.get("epochs_run")) for training in trainings),
         "hours": f"{seconds / 3600:.2f} {'GPU' if on_gpu else 'CPU'}-hours ({format_duration(seconds)})",
-        "merged": answered_rows - len(trainings), "pruned": statuses.count(TrainingStatus.PRUNED),
+        "merged": answered_rows - len(sweep.trainings), "pruned": statuses.count(TrainingStatus.PRUNED),
         "eliminated": statuses.count(RowStatus.ELIMINATED), "stopped": statuses.count(RowStatus.STOPPED),
         "answered": sum(bool(training.record.get("answered_by")) for training in trainings),
     }
 
 
-def _progress(sweep: Sweep, started: float | None) -> dict:
+def _progress(sweep: Sweep, elapsed: float | None) -> dict:
     """Per model: done, running (started, no result yet), pending and failed; elapsed and an estimate of the
     rest (the mean time of a finished training, one after another)."""
     models: dict[str, dict[str, int]] = {}
@@ -274,7 +294,6 @@ def _progress(sweep: Sweep, started: float | None) -> dict:
         counts[state if state in counts else "pending"] += 1
     durations = [training.duration_s for training in sweep.trainings if training.duration_s]
     left = sum(counts["pending"] + counts["running"] for counts in models.values())
-    elapsed = time.time() - started if started else None
     return {
         "models": models, "elapsed": format_duration(elapsed) if elapsed is not None else "",
         "left": format_duration(left * sum(durations) / len(durations)) if durations and left else "",
@@ -296,7 +315,8 @@ def _problems(sweep: Sweep) -> list[dict]:
         else:
             reason = (training.eliminated or {}).get("reason", "eliminated by racing")
         label = " / ".join(part for part in (training.model, training.category, training.option) if part)
-        found.append({"label": f"{label} {training.replicate}".strip(), "status": training.status, "reason": reason,
+        found.append({"label": f"{label} {training.replicate}".strip(), "status": training.status,
+                      "said": said(training.status), "reason": reason,
                       "logs": [str(path) for path in sorted(training.directory.glob("*.log"))]})
     return found
 

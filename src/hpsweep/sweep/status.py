@@ -1,4 +1,5 @@
-"""``hpsweep status <sweep dir>``: where every job of a sweep stands, and where its logs are.
+"""``hpsweep status <sweep dir>``: where every row of a sweep stands (``--trainings``: every training), and where its
+logs are.
 
 Reads the sweep's ``sweep.json`` and each job's ``job.json`` / ``result.json``; asks SLURM (``squeue``)
 about jobs that started under it but left no result yet.
@@ -6,16 +7,15 @@ about jobs that started under it but left no result yet.
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from hpsweep.core.display import console
+from hpsweep.core.display import console, print_table, say, say_error, table
 from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.core.provenance import code_label
 from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
-from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus
-from hpsweep.decide.race_record import elimination, read_race, stop_kind
+from hpsweep.core.statuses import RowStatus, TrainingStatus, said
+from hpsweep.decide.race_record import elimination, phrase, read_race, untrained_status
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 
 
@@ -38,10 +38,14 @@ def wait_for_slurm_jobs(sweep_dir: Path, poll_s: float = 5.0) -> None:
         time.sleep(poll_s)
 
 
+ORDER = ("completed", "pruned", "failed", "not trained", "running", "queued", "interrupted")  # counts in this order
+
+
 def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
-    """One row per job of the sweep (``manifest``: its trainings): label, state (completed, failed, running,
-    pending, interrupted, not started), SLURM id, log files and how often a stop signal (preemption, time-out)
-    ended a start."""
+    """One row per job of the sweep (``manifest``: its trainings): its row (model, category, option), replicate,
+    state in the words a person reads (``statuses.said``: completed, pruned, failed, not trained, running, queued,
+    interrupted), why (racing's phrase, who runs it), SLURM id, log files and how often a stop signal (preemption,
+    time-out) ended a start."""
     race = read_race(sweep_dir)
     started = {job["directory"]: read_job_record(sweep_dir / job["directory"]) for job in manifest}
     slurm = slurm_states([record["slurm_job_id"] for record in started.values()
@@ -53,32 +57,61 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
         known = record or {}
         slurm_id = known.get("slurm_job_id")
         claim = read_claim(directory) if result is None else None
+        why = ""
         if result is not None:
-            state = result.get("status", TrainingStatus.FAILED)
-        elif record is None and (why := elimination(race, job)):
-            state = RowStatus.ELIMINATED if stop_kind(why) == StopKind.ELIMINATED else f"stopped ({stop_kind(why)})"
+            state = said(result.get("status", TrainingStatus.FAILED))
+        elif record is None and (stop := elimination(race, job)):
+            state, why = said(untrained_status(stop)), phrase(stop, job["option"])
         elif record is None and job.get("answered_by"):
-            state = f"answered by {job['answered_by']}"  # its carrier writes its result when the rule stops
+            state, why = said(RowStatus.ANSWERED), f"answered by {job['answered_by']}"  # when its carrier stops
         elif claim is not None and stale_reason(directory, claim) is None:
-            state = f"running ({describe(claim)})"  # its holder beats for it
+            state, why = said(RowStatus.ELSEWHERE), describe(claim)  # its holder beats for it
         elif record is None:
-            state = "not started"
-        elif slurm_id:
-            state = slurm.get(slurm_id, "interrupted").lower()  # started, no result, no longer queued
+            state = said(RowStatus.PENDING)
+        elif slurm_id and slurm_id in slurm:  # started, no result, still known to SLURM
+            state = said(RowStatus.PENDING) if slurm[slurm_id] == "PENDING" else "running"
         else:
-            state = "interrupted"  # started, no result, and nobody holds it
+            state = said(RowStatus.INCOMPLETE)  # started, no result, and nobody holds it: a re-run resumes it
         logs = sorted(str(path) for path in directory.glob("*.log"))
         if slurm_id:
             logs += sorted(str(path) for path in sweep_dir.glob(f".submitit/*/{slurm_id}_*_log.*"))
-        option = job["option"] + "".join(f" {key}={value}" for key, value in job.get("replicate", {}).items())
         pack = read_json(directory / PACK_FILE, fields(pack=str)) or {}
         made = (result or known).get("provenance")
         code = (code_label(made.get("code")) or "no commit") if isinstance(made, dict) else ""
-        rows.append({**job, "option": option, "model": job["model"] or known.get("model"), "state": state,
-                     "code": code,
-                     "slurm_job_id": slurm_id, "logs": logs, "error": (result or {}).get("error"),
+        option = job["option"] + "".join(f" {item}" for item in job.get("setting", []))
+        rows.append({**job, "model": job["model"] or known.get("model"), "category": job["category"] or "-",
+                     "row": option, "state": state, "why": why,
+                     "replicate": " ".join(f"{key}={value}" for key, value in job.get("replicate", {}).items()),
+                     "code": code, "slurm_job_id": slurm_id, "logs": logs, "error": (result or {}).get("error"),
                      "stops": len(known.get("interruptions", [])), "pack": pack.get("pack")})
     return rows
+
+
+def counted(states: list[str]) -> str:
+    """``3 completed`` or ``1 completed, 2 not trained``: each state's count, in ``ORDER``."""
+    counts = {state: states.count(state) for state in sorted(set(states), key=_rank)}
+    return ", ".join(f"{count} {state}" for state, count in counts.items())
+
+
+def _rank(state: str) -> tuple[int, str]:
+    return (ORDER.index(state), state) if state in ORDER else (len(ORDER), state)
+
+
+def row_states(trainings: list[dict]) -> list[dict]:
+    """One line per row (model, category, option) of the sweep: its replicates' states counted, why racing or
+    another driver has the rest, their code versions, SLURM jobs, stops and logs."""
+    grouped: dict[tuple, list[dict]] = {}
+    for training in trainings:
+        grouped.setdefault((training["model"], training["category"] or "-", training["row"]), []).append(training)
+    return [{"model": model, "category": category, "row": option,
+             "state": counted([training["state"] for training in members]),
+             "why": "; ".join(dict.fromkeys(training["why"] for training in members if training["why"])),
+             "code": ", ".join(dict.fromkeys(training["code"] for training in members if training["code"])),
+             "slurm_job_id": ", ".join(dict.fromkeys(str(training["slurm_job_id"]) for training in members
+                                                     if training["slurm_job_id"])),
+             "stops": sum(training["stops"] for training in members),
+             "logs": [path for training in members for path in training["logs"]]}
+            for (model, category, option), members in grouped.items()]
 
 
 def pack_states(rows: list[dict]) -> list[dict]:
@@ -88,65 +121,72 @@ def pack_states(rows: list[dict]) -> list[dict]:
     for row in rows:
         if row["pack"]:
             packs.setdefault(row["pack"], []).append(row)
-    found = []
-    for name, members in packs.items():
-        tasks = sorted({row["slurm_job_id"] for row in members if row["slurm_job_id"]})
-        counts: dict[str, int] = {}
-        for row in members:
-            state = row["state"].split(" (")[0]  # running (host, pid ...): running
-            counts[state] = counts.get(state, 0) + 1
-        found.append({"pack": name, "task": ", ".join(tasks) or "not started",
-                      "trainings": [" ".join(filter(None, (row["model"], row["category"], row["option"])))
-                                    for row in members],
-                      "state": ", ".join(f"{count} {state}" for state, count in counts.items())})
-    return found
+    return [{"pack": name, "task": ", ".join(sorted({row["slurm_job_id"] for row in members if row["slurm_job_id"]}))
+             or "not started",
+             "trainings": [" ".join(filter(None, (row["model"], row["category"], row["row"], row["replicate"])))
+                           for row in members],
+             "state": counted([row["state"] for row in members])} for name, members in packs.items()]
 
 
-def print_status(sweep_dir: Path, verdicts=lambda: []) -> int:
-    """Each training's state and each pack's, then ``verdicts()`` (lines: what the sweep says so far), then the
-    count of every state, last, for scripts that read it."""
-    from rich.table import Table
+# Each view's columns: (header, the row's field); a column empty in every row is not shown. In a terminal, the
+# columns a narrow one leaves out first (LEAVE_OUT).
+ROW_COLUMNS = (("model", "model"), ("category", "category"), ("option", "row"), ("replicates", "state"),
+               ("why", "why"), ("code", "code"), ("slurm job", "slurm_job_id"), ("stops", "stops"), ("logs", "logs"))
+TRAINING_COLUMNS = (("model", "model"), ("category", "category"), ("option", "row"), ("replicate", "replicate"),
+                    ("state", "state"), ("why", "why"), ("code", "code"), ("slurm job", "slurm_job_id"),
+                    ("stops", "stops"), ("logs", "logs"))
+LEAVE_OUT = ("logs", "code", "stops", "slurm job", "why", "replicate")
 
+
+def print_status(sweep_dir: Path, verdicts=lambda: [], trainings: bool = False, wide: bool = False) -> int:
+    """One line per row of the sweep (``trainings``: per training), each pack's state, then ``verdicts()`` (lines:
+    what the sweep says so far), then the count of every training's state, last, for scripts that read it. In a
+    terminal the table fits its width (``wide``: every column); piped, every line is tab-separated."""
     if not (sweep_dir / MANIFEST_FILE).is_file():
-        print(f"error: {sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}", file=sys.stderr)
+        say_error(f"{sweep_dir} is not a sweep dir: it has no {MANIFEST_FILE}")
         return 1
     manifest = read_manifest(sweep_dir)
     if manifest is None:
-        print(f"error: the {MANIFEST_FILE} of {sweep_dir} could not be read: re-run the sweep's command to write it "
-              "again; finished trainings are kept", file=sys.stderr)
+        say_error(f"the {MANIFEST_FILE} of {sweep_dir} could not be read: re-run the sweep's command to write it "
+                  "again; finished trainings are kept")
         return 1
-    rows = job_states(sweep_dir, manifest["trainings"])
-    columns = ("model", "category", "option", "state", "code", "stops", "slurm job", "logs")
-    cells = [(row["model"] or "", row["category"] or "-", row["option"], row["state"], row["code"],
-              str(row["stops"] or ""), row["slurm_job_id"] or "", row["logs"]) for row in rows]
+    found = job_states(sweep_dir, manifest["trainings"])
+    shown = found if trainings else row_states(found)
+    columns = TRAINING_COLUMNS if trainings else ROW_COLUMNS
+    cells = [[_cell(row[key]) for _, key in columns] for row in shown]
+    kept = [number for number in range(len(columns)) if any(row[number] for row in cells)]
+    headers = [columns[number][0] for number in kept]
     out = console()
-    if not out.is_terminal:  # piped or redirected: whole paths, one training per line, tab-separated (cut, grep)
-        print("\t".join(columns))
-        for *fields, logs in cells:
-            print("\t".join([*fields, " ".join(logs)]))
+    packs = pack_states(found)
+    if not out.is_terminal:  # piped or redirected: whole paths, one line each, tab-separated (cut, grep)
+        _print_tabs(headers, [[row[number] for number in kept] for row in cells])
+        if packs:
+            _print_tabs(["pack", "task", "trainings", "state"], [
+                [pack["pack"], pack["task"], "; ".join(pack["trainings"]), pack["state"]] for pack in packs])
     else:
-        table = Table(title=f"sweep {sweep_dir}", title_justify="left")
-        for column in columns:
-            table.add_column(column, overflow="fold")  # a path folded over lines stays whole, never "..."
-        for *fields, logs in cells:
-            table.add_row(*fields, "\n".join(logs))
-        out.print(table)
-    packs = pack_states(rows)
-    if packs and not out.is_terminal:
-        print("\t".join(("pack", "task", "trainings", "state")))
-        for pack in packs:
-            print("\t".join((pack["pack"], pack["task"], "; ".join(pack["trainings"]), pack["state"])))
-    elif packs:
-        table = Table(title="packs: trainings side by side in one SLURM array task", title_justify="left")
-        for column in ("pack", "task", "trainings", "state"):
-            table.add_column(column, overflow="fold")
-        for pack in packs:
-            table.add_row(pack["pack"], pack["task"], "\n".join(pack["trainings"]), pack["state"])
-        out.print(table)
+        say(out, f"sweep {sweep_dir}", style="bold")
+        view = table(*headers, right=("stops",))
+        for row in cells:
+            view.add_row(*(row[number] for number in kept))
+        print_table(out, view, leave_out=LEAVE_OUT, wide=wide)
+        if packs:
+            say(out, "packs: trainings side by side in one SLURM array task", style="bold")
+            view = table("pack", "task", "trainings", "state")
+            for pack in packs:
+                view.add_row(pack["pack"], pack["task"], "; ".join(pack["trainings"]), pack["state"])
+            print_table(out, view, leave_out=("trainings",), wide=wide)
     for line in verdicts():
-        out.print(line, soft_wrap=True, markup=False)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    out.print(", ".join(f"{count} {state}" for state, count in counts.items()))
+        say(out, line)
+    say(out, f"{len(found)} trainings: {counted([row['state'] for row in found])}")
     return 0
+
+
+def _cell(value) -> str:
+    """A field as one cell: paths joined by spaces, a zero count left blank."""
+    return " ".join(value) if isinstance(value, list) else str(value or "")
+
+
+def _print_tabs(headers: list[str], rows: list[list[str]]) -> None:
+    print("\t".join(headers))
+    for row in rows:
+        print("\t".join(row))
