@@ -74,7 +74,8 @@ def sweep_counts(output: str) -> dict[str, int]:
     {"trainings": the total} too."""
     lines = output.splitlines()
     start = max(number for number, line in enumerate(lines) if re.match(r"\d+ trainings: ", line))
-    text = " ".join([lines[start], *(line.strip() for line in lines[start + 1:] if line.startswith("  "))])
+    end = next((number for number in range(start + 1, len(lines)) if not lines[number].startswith("  ")), len(lines))
+    text = " ".join(line.strip() for line in lines[start:end])
     total, counted = text.split(" trainings: ", 1)
     return {"trainings": int(total), **{word: int(count) for count, word in re.findall(r"(\d+) ([a-z][a-z ]*[a-z])",
                                                                                       counted)}}

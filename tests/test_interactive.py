@@ -52,7 +52,8 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
     output = plain(child.before)
     assert ("equivalent command: python run_experiments.py -m model=test_resnet category=early_stopping "
             "data.image_size=16") in output
-    assert sweep_counts(output) == {"trainings": 3, "completed": 3}
+    assert sweep_counts(output) == {"trainings": 3, "completed": 1, "answered by a shared trajectory": 2}, \
+        "the patience options differ only in when they stop: one training answers all three"
     # the sweep in the terminal: its live line of counts while it ran, a line per finished training, then its answer
     assert "0 of 3 trainings done · 1 running · 2 queued" in output
     assert re.search(r"\[3/3\] test_resnet early_stopping/patience\d+ seed=42 completed, val_f1 0\.\d{4}", output)

@@ -263,8 +263,9 @@ class Driver:
         out.print()
         print_answers(answer(sweep for sweep in load([sweep_dir]) if sweep.directory == sweep_dir), out)
         say(out, counts(outcomes))
-        say(out, f"next: hpsweep best {sweep_dir} writes the choices as a config; hpsweep status {sweep_dir} lists "
-                 "every training")
+        say(out, f"next: hpsweep best {sweep_dir}  (the choices as a config)")
+        say(out, f"hpsweep summary {sweep_dir}  (each option's numbers)", indent="      ")
+        say(out, f"hpsweep status {sweep_dir}  (every training)", indent="      ")
         if page is not None or (page := default_path(sweep_dir)).is_file():
             say(out, f"the page, to open in a browser: {page.resolve().as_uri()}")
         failed = [outcome for outcome in outcomes if outcome.status == TrainingStatus.FAILED]
