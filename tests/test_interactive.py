@@ -56,7 +56,8 @@ def test_menus_launch_the_same_sweep_as_the_command_line(tmp_path):
         "the patience options differ only in when they stop: one training answers all three"
     # the sweep in the terminal: its live line of counts while it ran, a line per finished training, then its answer
     assert "0 of 3 trainings done · 1 running · 2 queued" in output
-    assert re.search(r"\[3/3\] test_resnet early_stopping/patience\d+ seed=42 completed, val_f1 0\.\d{4}", output)
+    assert re.search(r"\[3/3\] test_resnet base seed=42 completed, val_f1 0\.\d{4}, \d+ s, answering 2 more from its "
+                     r"trajectory", output)
     assert re.search(r"^test_resnet\r?\n  early_stopping: keep patience10 \(base\); ", output, re.MULTILINE)
     assert "the page, to open in a browser:" in output
     assert "epoch 1/1" not in output, "a training's own lines go to its log file"

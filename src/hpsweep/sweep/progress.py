@@ -66,6 +66,7 @@ class Progress:
         self.verbose = verbose
         self.running: dict[int, tuple[Outcome, float]] = {}  # id -> (outcome, when it started)
         self.durations: list[float] = []  # of the trainings finished in this run
+        self.answered: set[int] = set()  # ids of the trainings a finished carrier's trajectory answered
         self.workers = 1  # trainings that run at once (the launch loop says how many it runs)
         self.finished_count = 0
         self.began = time.monotonic()
@@ -92,7 +93,8 @@ class Progress:
             self.running.pop(id(outcome), None)
             if outcome.status not in DONE:
                 return
-            self.finished_count += 1
+            self.finished_count += 1 + len(outcome.answers)
+            self.answered.update(id(member) for member in outcome.answers)
             duration = (outcome.result or {}).get("duration_s")
             if isinstance(duration, (int, float)):
                 self.durations.append(duration)
@@ -119,19 +121,22 @@ class Progress:
             parts.append(f"{error.get('type', 'error')}; its log is in {outcome.directory}")
         if isinstance(result.get("duration_s"), (int, float)):
             parts.append(format_duration(result["duration_s"]))
+        if outcome.answers:
+            parts.append(f"answering {len(outcome.answers)} more from its trajectory")
         return f"{what} {', '.join(parts)}"
 
     def left(self) -> int:
         """Trainings of this run not finished yet: running here or elsewhere, or queued."""
         return sum(outcome.status in (RowStatus.PENDING, RowStatus.ANSWERED, RowStatus.ELSEWHERE)
-                   for outcome in self.outcomes)
+                   and id(outcome) not in self.answered for outcome in self.outcomes)
 
     def counts(self) -> str:
         """``5 of 24 trainings done · 1 running · 6 queued · 12 not trained · 0 failed · 1.2 min · about 40 s
         left``."""
         self.poll()
         with self.lock:
-            statuses = [outcome.status for outcome in self.outcomes]
+            statuses = [RowStatus.COMPLETED if id(outcome) in self.answered else outcome.status
+                        for outcome in self.outcomes]  # answered: done with its carrier, written at the sweep's end
             running = len(self.running) + statuses.count(RowStatus.ELSEWHERE)
             queued = sum(status in (RowStatus.PENDING, RowStatus.ANSWERED) for status in statuses) - len(self.running)
             done = sum(status in (RowStatus.COMPLETED, RowStatus.PRUNED, RowStatus.SKIPPED) for status in statuses)
