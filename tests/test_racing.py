@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import CPU_SIZE, ROOT
+from conftest import CPU_SIZE, ROOT, sweep_counts
 from test_sweep_plan import plan
 from test_sweeps import ENV, results, run_sweep, sweep_command
 
@@ -207,9 +207,10 @@ def test_a_comparison_won_early_is_reported_as_won_by_the_summary_and_the_status
     assert "loss_function: Focal, +0.1825 val_f1 over CrossEntropy (2 seeds vs the base's 3, p=" in summary
     assert ", won early)" in summary
     assert main(["status", str(tmp_path)]) == 0
-    out = capsys.readouterr().out.rstrip().splitlines()
-    assert out[-1] == "7 completed, 1 stopped (efficacy), 1 eliminated", "the counts last, for scripts"
-    assert out[-2].startswith("test_resnet: loss_function: Focal wins (corrected: Dunnett within each category")
+    out = capsys.readouterr().out.rstrip()
+    assert out.splitlines()[-1] == "9 trainings: 7 completed, 2 not trained", "the counts last, for scripts"
+    assert "test_resnet loss_function: Focal, +0.1825 val_f1 over CrossEntropy (2 seeds vs the base's 3, p=" in \
+        " ".join(out.split())
     redecided = tmp_path / "by_accuracy.json"
     assert main(["summary", str(tmp_path), "--metric", "val_acc", "--json", str(redecided), "--no-plots"]) == 0
     notes = next(row["notes"] for row in json.loads(redecided.read_text()) if row["best"])
@@ -353,18 +354,17 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
 
     capsys.readouterr()
     assert main(["status", str(sweep_dir)]) == 0
-    counts = {state: int(count) for count, state in (part.split(" ", 1) for part in
-                                                     capsys.readouterr().out.rstrip().splitlines()[-1].split(", "))}
-    assert counts.pop("completed") == len(trained) and sum(counts.values()) == 9 - len(trained)
+    counts = sweep_counts(capsys.readouterr().out)
+    assert counts.pop("trainings") == 9 and counts.pop("completed") == len(trained)
     # Broken's two (SGD's too where its first seed falls clearly behind the base's three)
-    assert counts["eliminated"] >= 2 and set(counts) <= {"eliminated", "stopped (futile)"}, \
-        "every training the race did not run is shown as eliminated, or stopped where more seeds would not decide it"
+    assert counts == {"not trained": 9 - len(trained)} and counts["not trained"] >= 2, \
+        "every training the race did not run is shown as not trained"
     # the sweep's own command line with its dir: what racing stopped is never to run, as the sweep itself says
     assert main(["--config-dir", str(broken_conf), "matrix", *CPU_SIZE, "hydra.sweeper.control_seeds=0", *SWEEP,
                  f"hydra.sweep.dir={sweep_dir}"]) == 0
-    assert capsys.readouterr().out.rstrip().splitlines()[-1] == (
-        f"{len(trained)} of 9 trainings are done in {sweep_dir}, {9 - len(trained)} stopped by racing (never to run): "
-        "nothing is left to run")
+    assert " ".join(capsys.readouterr().out.split()).endswith(
+        f"{len(trained)} of 9 trainings are done in {sweep_dir}, {9 - len(trained)} not trained (racing decided their "
+        "rows): nothing is left to run")
 
 
 def test_the_stopping_simulation_trains_less_than_every_replicate_for_no_more_wrong_answers():

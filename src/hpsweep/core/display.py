@@ -79,6 +79,17 @@ def wrap(text: str, width: int, indent: str = "", hang: str = "  ") -> list[str]
                          break_long_words=False, break_on_hyphens=False) or [indent]
 
 
+def command_lines(words: Sequence[str], width: int) -> str:
+    """A shell command in lines of at most ``width`` columns, continued with ``\\`` as a person would paste it
+    (a word longer than the line stays whole on a line of its own)."""
+    lines = [""]
+    for word in words:  # whole words: a quoted one may hold spaces
+        if lines[-1].strip() and len(lines[-1]) + 1 + len(word) > width - 2:
+            lines.append("    ")
+        lines[-1] += f"{' ' if lines[-1].strip() else ''}{word}"
+    return " \\\n".join(lines)
+
+
 def say(out, text: str, indent: str = "", hang: str = "  ", style: str | None = None) -> None:
     """Print a sentence wrapped to the console's width (``wrap``); no markup is read in it."""
     for line in wrap(text, out.width, indent, hang):

@@ -231,7 +231,9 @@ def _note(row: dict) -> str:
         return row["stopped_phrase"]
     if set(row["statuses"]) == {TrainingStatus.COMPLETED}:
         return ""
-    return ", ".join(f"{count} {said(state)}" for state, count in row["statuses"].items())
+    order = list(RowStatus)  # completed first, failed after: as every count line says them
+    return ", ".join(f"{count} {said(state)}" for state, count in sorted(
+        row["statuses"].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
 def _owners(groups: list[Group]) -> list[int]:

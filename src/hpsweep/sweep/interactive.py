@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from hpsweep.core.compose import compose_config
+from hpsweep.core.display import columns, command_lines
 
 NOT_SWEEPABLE = {"model", "data", "trainer", "logger", "experiment"}  # groups, not categories
 
@@ -28,7 +29,8 @@ def sweep_command(config_dir: Path, models: list[str], categories: list[str], la
 
 
 def launch(command: list[str]) -> int:
-    print("equivalent command:", shlex.join(["python", *command[1:]]), flush=True)
+    print("equivalent command:", flush=True)
+    print(command_lines([shlex.quote(word) for word in ["python", *command[1:]]], columns()), flush=True)
     return subprocess.run(command).returncode
 
 

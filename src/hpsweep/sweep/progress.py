@@ -150,7 +150,7 @@ class Progress:
     def time_left(self, queued: int) -> float | None:
         """From this run's own durations: what the running ones have still to go, and the queued ones, shared among
         the workers that run at once; None before the first training ends."""
-        if not self.durations:
+        if not self.durations or not (queued or self.running):
             return None
         mean, now = sum(self.durations) / len(self.durations), time.monotonic()
         running = sum(max(mean - (now - began), 0.0) for _, began in self.running.values())
