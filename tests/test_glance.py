@@ -179,3 +179,30 @@ def test_the_progress_says_each_finished_training_in_one_line_and_the_counts_eve
         "the counts, and an estimate once a training has ended"
     assert too_wide(out, 100) == []
     assert not any("\x1b" in line for line in lines), "piped: no control characters"
+
+
+def test_the_progress_of_an_array_reads_each_trainings_records_before_the_launcher_returns(tmp_path, monkeypatch,
+                                                                                           capsys):
+    """SLURM returns a job array at its end: meanwhile a training without a job record waits in SLURM's queue, one
+    with a result has ended, and its line comes then, once."""
+    from hpsweep.core.trainings import Row, Training
+    from hpsweep.sweep.outcomes import Outcome
+
+    monkeypatch.setattr(progress, "POLL_S", 0.0)
+    trainings = [Training((f"seed={seed}",), (Row("test_resnet", "optimizer", "SGD"),), (f"seed={seed}",), swept=True)
+                 for seed in (1, 2, 3)]
+    outcomes = [Outcome(training, tmp_path / str(n), f"fp{n}", None) for n, training in enumerate(trainings)]
+    for outcome in outcomes:
+        outcome.directory.mkdir()
+    shown = Progress(outcomes, "val_f1", every_s=60)
+    for outcome in outcomes:
+        shown.started(outcome)
+    (outcomes[0].directory / "job.json").write_text(json.dumps({"started_at": "now"}))
+    (outcomes[1].directory / "job.json").write_text(json.dumps({"started_at": "now"}))
+    (outcomes[1].directory / "result.json").write_text(json.dumps(
+        {"status": "completed", "fingerprint": "fp1", "metrics": {"val_f1": 0.9}, "duration_s": 3.0}))
+    assert shown.counts().startswith("1 of 3 trainings done · 1 running · 1 queued · 0 not trained · 0 failed")
+    assert capsys.readouterr().out == "[1/3] test_resnet optimizer/SGD seed=2 completed, val_f1 0.9000, 3 s\n"
+    outcomes[1].status = RowStatus.COMPLETED
+    shown.finished(outcomes[1])  # the array's end: said already
+    assert capsys.readouterr().out == ""

@@ -178,7 +178,8 @@ def test_the_summary_fits_100_columns_shows_every_column_when_wide_and_ends_with
                                 "Focal": [0.80, 0.83, 0.79], "LabelSmoothing": [0.81, 0.80, 0.8]}))
     assert main(["report", str(sweep)]) == 0
     page = sweep / "report" / "index.html"
-    assert capsys.readouterr().out == f"wrote {page}: open {page.resolve().as_uri()} in a browser\n"
+    assert " ".join(capsys.readouterr().out.split()) == f"wrote {page} the page, to open in a browser: " \
+                                                        f"{page.resolve().as_uri()}"
     assert main(["summary", str(sweep), "--no-plots"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(line for line in lines if line.startswith("category"))

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from hpsweep.cli.common import load_sweeps
+from hpsweep.core.display import console, say
 from hpsweep.report.page import default_path, write
 
 
@@ -16,5 +17,7 @@ def report(directories: list[Path], out: Path | None, metric: str | None, direct
     if sweeps is None:
         return 1
     page = write(sweeps, out or default_path(directories[0]))
-    print(f"wrote {page}: open {page.resolve().as_uri()} in a browser")
+    screen = console()
+    say(screen, f"wrote {page}")
+    say(screen, f"the page, to open in a browser: {page.resolve().as_uri()}")
     return 0

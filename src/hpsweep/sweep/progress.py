@@ -14,7 +14,7 @@ import threading
 import time
 
 from hpsweep.core.display import columns, console, format_duration, wrap
-from hpsweep.core.records import read_result
+from hpsweep.core.records import JOB_FILE, read_result
 from hpsweep.core.statuses import RowStatus, TrainingStatus, said
 from hpsweep.sweep.outcomes import Outcome
 
@@ -24,7 +24,10 @@ LAUNCHER_LOGGERS = ("hydra._internal.core_plugins.basic_launcher",
 POLL_S = 5.0  # how often the records of trainings running elsewhere (SLURM, another driver) are read
 NOT_TRAINED = (RowStatus.ELIMINATED, RowStatus.STOPPED)
 FAILED = (RowStatus.FAILED, RowStatus.UNCLAIMED)
-DONE = (RowStatus.COMPLETED, RowStatus.PRUNED, *FAILED)
+DONE_OK = (RowStatus.COMPLETED, RowStatus.PRUNED, RowStatus.SKIPPED)
+DONE = (RowStatus.COMPLETED, RowStatus.PRUNED, *FAILED)  # how a training launched here ends
+QUEUED = (RowStatus.PENDING, RowStatus.ANSWERED)
+RUNNING = (RowStatus.INCOMPLETE, RowStatus.ELSEWHERE)  # started here, or held by another driver
 
 # set while a driver of this process shows its progress: a job run in this process keeps its console lines to its
 # own log file (``hpsweep.sweep.job``)
@@ -64,10 +67,12 @@ class Progress:
         self.metric = metric
         self.every_s = every_s
         self.verbose = verbose
-        self.running: dict[int, tuple[Outcome, float]] = {}  # id -> (outcome, when it started)
-        self.durations: list[float] = []  # of the trainings finished in this run
+        self.running: dict[int, tuple[Outcome, float]] = {}  # launched here, not returned: id -> (outcome, when)
+        self.waiting: set[int] = set()  # of those, the ones whose job has not started (queued in SLURM)
+        self.ended: dict[int, str] = {}  # id -> how it ended, as its result says (before the launcher returned it)
         self.answered: set[int] = set()  # ids of the trainings a finished carrier's trajectory answered
-        self.workers = 1  # trainings that run at once (the launch loop says how many it runs)
+        self.durations: list[float] = []  # of the trainings finished in this run
+        self.workers = 1  # the most trainings that ran at once
         self.finished_count = 0
         self.began = time.monotonic()
         self.out = console()
@@ -87,20 +92,24 @@ class Progress:
         self.refresh()
 
     def finished(self, outcome: Outcome) -> None:
-        """A training the launcher returned: its line, then the counts."""
+        """A training the launcher returned: its line (unless its result was seen before), then the counts."""
         fit_log_lines()  # Hydra set its log handlers up again after an in-process job
         with self.lock:
+            line = self.end(outcome) if outcome.status in DONE and id(outcome) not in self.ended else None
             self.running.pop(id(outcome), None)
-            if outcome.status not in DONE:
-                return
-            self.finished_count += 1 + len(outcome.answers)
-            self.answered.update(id(member) for member in outcome.answers)
-            duration = (outcome.result or {}).get("duration_s")
-            if isinstance(duration, (int, float)):
-                self.durations.append(duration)
-            line = f"[{self.finished_count}/{self.finished_count + self.left()}] {self.describe(outcome)}"
-        self.print(line)
+        if line:
+            self.print(line)
         self.refresh()
+
+    def end(self, outcome: Outcome) -> str:
+        """Count a training's end (under the lock) and say it: ``[5/24] ...``."""
+        result = outcome.result or {}
+        self.ended[id(outcome)] = result.get("status", outcome.status)
+        self.finished_count += 1 + len(outcome.answers)
+        self.answered.update(id(member) for member in outcome.answers)
+        if isinstance(result.get("duration_s"), (int, float)):
+            self.durations.append(result["duration_s"])
+        return f"[{self.finished_count}/{self.finished_count + self.left()}] {self.describe(outcome)}"
 
     # --- what it says ---------------------------------------------------------------------------------
 
@@ -125,50 +134,71 @@ class Progress:
             parts.append(f"answering {len(outcome.answers)} more from its trajectory")
         return f"{what} {', '.join(parts)}"
 
+    def state(self, outcome: Outcome) -> str:
+        """Where a training stands now: its end as its result says, once seen; running, or queued where its job
+        has not started (SLURM's queue); else the launch loop's status."""
+        key = id(outcome)
+        if key in self.answered:
+            return RowStatus.COMPLETED  # done with its carrier: written at the sweep's end
+        if key in self.ended:
+            return self.ended[key]
+        if key in self.running:
+            return RowStatus.PENDING if key in self.waiting else RowStatus.INCOMPLETE
+        return outcome.status
+
     def left(self) -> int:
         """Trainings of this run not finished yet: running here or elsewhere, or queued."""
-        return sum(outcome.status in (RowStatus.PENDING, RowStatus.ANSWERED, RowStatus.ELSEWHERE)
-                   and id(outcome) not in self.answered for outcome in self.outcomes)
+        return sum(self.state(outcome) in QUEUED + RUNNING for outcome in self.outcomes)
 
     def counts(self) -> str:
         """``5 of 24 trainings done · 1 running · 6 queued · 12 not trained · 0 failed · 1.2 min · about 40 s
         left``."""
         self.poll()
         with self.lock:
-            statuses = [RowStatus.COMPLETED if id(outcome) in self.answered else outcome.status
-                        for outcome in self.outcomes]  # answered: done with its carrier, written at the sweep's end
-            running = len(self.running) + statuses.count(RowStatus.ELSEWHERE)
-            queued = sum(status in (RowStatus.PENDING, RowStatus.ANSWERED) for status in statuses) - len(self.running)
-            done = sum(status in (RowStatus.COMPLETED, RowStatus.PRUNED, RowStatus.SKIPPED) for status in statuses)
-            parts = [f"{done} of {len(statuses)} trainings done", f"{running} running", f"{max(queued, 0)} queued",
-                     f"{sum(status in NOT_TRAINED for status in statuses)} not trained",
-                     f"{sum(status in FAILED for status in statuses)} failed",
+            states = [self.state(outcome) for outcome in self.outcomes]
+            queued = sum(state in QUEUED for state in states)
+            parts = [f"{sum(state in DONE_OK for state in states)} of {len(states)} trainings done",
+                     f"{sum(state in RUNNING for state in states)} running", f"{queued} queued",
+                     f"{sum(state in NOT_TRAINED for state in states)} not trained",
+                     f"{sum(state in FAILED for state in states)} failed",
                      f"{format_duration(time.monotonic() - self.began)} elapsed"]
-            left = self.time_left(max(queued, 0))
+            left = self.time_left(queued)
         return " · ".join(parts + ([f"about {format_duration(left)} left"] if left is not None else []))
 
     def time_left(self, queued: int) -> float | None:
         """From this run's own durations: what the running ones have still to go, and the queued ones, shared among
-        the workers that run at once; None before the first training ends."""
-        if not self.durations or not (queued or self.running):
+        the workers that ran at once; None before the first training ends, and once nothing is left."""
+        started = [began for key, (_, began) in self.running.items()
+                   if key not in self.ended and key not in self.waiting]
+        if not self.durations or not (queued or started):
             return None
         mean, now = sum(self.durations) / len(self.durations), time.monotonic()
-        running = sum(max(mean - (now - began), 0.0) for _, began in self.running.values())
+        running = sum(max(mean - (now - began), 0.0) for began in started)
         return (running + queued * mean) / max(self.workers, 1)
 
     def poll(self) -> None:
-        """Read the results of the trainings this process waits for elsewhere (SLURM's, another driver's), now and
-        then: the counts show them done as they end."""
+        """Now and then, read the records of the trainings launched here that the launcher has not returned: a SLURM
+        array's, returned together at its end. A result says it ended (its line then, not at the array's end); no
+        job record yet, that it waits in SLURM's queue."""
         if time.monotonic() - self.polled < POLL_S:
             return
         self.polled = time.monotonic()
         with self.lock:
-            waiting = [outcome for outcome, _ in self.running.values()] + \
-                [outcome for outcome in self.outcomes if outcome.status == RowStatus.ELSEWHERE]
-        for outcome in waiting:
+            launched = [outcome for key, (outcome, _) in self.running.items() if key not in self.ended]
+        lines, waiting = [], set()
+        for outcome in launched:
             result = read_result(outcome.directory)
-            if result is not None and result.get("fingerprint") in (None, outcome.fingerprint):
-                outcome.result = result  # seen: the launch loop records it as it returns
+            if result is not None and result.get("fingerprint") in (None, outcome.fingerprint) and \
+                    result.get("status") in DONE:
+                with self.lock:
+                    outcome.result = result
+                    lines.append(self.end(outcome))
+            elif not (outcome.directory / JOB_FILE).is_file():  # a start writes it first
+                waiting.add(id(outcome))
+        with self.lock:
+            self.waiting = waiting
+        for line in lines:
+            self.print(line)
 
     # --- the terminal ---------------------------------------------------------------------------------
 
