@@ -48,11 +48,13 @@ if __name__ == "__main__":
     from pathlib import Path
 
     from hpsweep.core.compose import unknown_choices
+    from hpsweep.core.display import say_error
 
     # Hydra would print its search path, not the closest names; a sweep's pre-flight names those of swept
     # values beside every other problem of its jobs, but a fixed one fails Hydra's first composition, before it
     multirun = bool({"-m", "--multirun"} & set(sys.argv[1:]))
     if problems := unknown_choices(Path(__file__).with_name("conf"), sys.argv[1:], sweeps=not multirun):
-        sys.exit("error: " + "\n".join(problems))
+        say_error("\n".join(problems))
+        sys.exit(1)
     main()
     exit_without_finalizing()  # reached on success only: a failure leaves through SystemExit as usual
