@@ -69,6 +69,14 @@ def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = No
     )
 
 
+def pytest_configure(config):
+    """pytest-xdist's workers run with COLUMNS=80 (execnet's): every command the suite runs, in its process or as a
+    subprocess, would print at 80 columns. Without it they print as piped output does where nothing says: at 100;
+    a test that wants a width sets COLUMNS itself."""
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
+
 def sweep_counts(output: str) -> dict[str, int]:
     """The counts a sweep ends with (``12 trainings: 7 completed, 5 not trained``, its wrapped lines joined), by word;
     {"trainings": the total} too."""
