@@ -2,13 +2,18 @@
 (``hpsweep.core.hydra_private``, ``hpsweep.sweep.optuna_private``), called here on real objects: a new release
 that moves or changes one fails here, by name, before it fails a sweep."""
 
+import copy
+from collections import Counter
+
 import optuna
 import pytest
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_repository import ConfigRepository
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from hpsweep.core import hydra_private
@@ -59,6 +64,33 @@ def test_hydra_keeps_the_apps_config_repository(hydra_app):
     repository = hydra_private.caching_repository(loader, master.hydra.job.config_name, [])
     assert "SGD" in repository.get_group_options("optimizer"), \
         "Hydra's _parse_overrides_and_create_caching_repo changed: hpsweep.core.hydra_private.caching_repository"
+
+
+COMPOSED = [[], ["optimizer=SGD"], ["loss_function=Focal", "seed=3"], ["model=test_efficientnet", "data.image_size=32"]]
+
+
+def test_hydra_composes_as_its_own_with_each_config_file_read_once(hydra_app, monkeypatch):
+    """``read_files_once`` (what ``hpsweep matrix`` composes through): the configs are Hydra's own, and every file is
+    read once for all the compositions, where Hydra alone reads it again for each one."""
+    _, loader, _ = hydra_app
+    reads = Counter()
+    reading = ConfigRepository.load_config
+    monkeypatch.setattr(ConfigRepository, "load_config",
+                        lambda self, config_path: reads.update([config_path]) or reading(self, config_path))
+
+    def composed(config_loader) -> list[dict]:
+        return [OmegaConf.to_container(config_loader.load_configuration("config", overrides, RunMode.RUN))
+                for overrides in COMPOSED]
+
+    hydras = composed(loader)
+    assert max(reads.values()) == len(COMPOSED)  # Hydra alone: the primary config read again for each composition
+    reads.clear()
+    once = copy.copy(loader)  # the fixture's loader stays Hydra's own
+    hydra_private.read_files_once(once)
+    assert composed(once) == hydras, \
+        "Hydra's _parse_overrides_and_create_caching_repo changed: hpsweep.core.hydra_private.read_files_once"
+    assert reads and max(reads.values()) == 1, "Hydra's CachingConfigRepository or _process_config_searchpath " \
+        f"changed: hpsweep.core.hydra_private.read_files_once read {reads.most_common(3)}"
 
 
 @pytest.mark.parametrize("status, value", [(JobStatus.COMPLETED, {"val_f1": 0.5}),
