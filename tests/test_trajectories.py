@@ -2,9 +2,11 @@
 they would have trained alone."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
-from conftest import compose, run_experiments
+from conftest import ROOT, compose, run_experiments
 from omegaconf import OmegaConf
 from test_sweeps import results, run_sweep
 from wandb_records import read_run
@@ -35,7 +37,8 @@ def test_the_matrix_says_which_rows_share_the_base_trajectory(capsys):
 @pytest.mark.slow
 def test_the_early_stopping_category_trains_once_and_answers_each_patience_as_a_run_of_its_own(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    finished = run_sweep(sweep_dir, "category=early_stopping", *LONG)
+    # named relative to where it runs, as the docs name theirs (hydra.sweep.dir=outputs/sweeps/...)
+    finished = run_sweep(Path(os.path.relpath(sweep_dir, ROOT)), "category=early_stopping", *LONG)
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
     assert sorted(found) == ["test_resnet/base", "test_resnet/early_stopping/patience20",

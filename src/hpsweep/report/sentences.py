@@ -41,6 +41,8 @@ def verdict_sentence(group: Group, answer: CategoryAnswer) -> str:
                    f"racing stopped it, {phrase(rival.eliminated, rival.option)}"
         return f"{kept}; {rival.option} led by {signed(difference)} {metric}, within seed noise ({counts}, " \
                f"{_p(test, level, against=True)}){_visible(test)}"
+    if not difference:  # the same value: the same training answers both (a shared trajectory), or a tie
+        return f"{kept}; no option beat it, {rival.option} tied it ({counts})"
     return f"{kept}; no option beat it, the closest: {rival.option} at {signed(difference)} {metric} ({counts})" \
         + _visible(test)
 
@@ -104,6 +106,6 @@ def _p(test: Test | None, level: float, against: bool = False) -> str:
 
 def _visible(test: Test | None) -> str:
     """The smallest gain these replicates find 4 times in 5."""
-    if test is None or test.detectable is None:
+    if test is None or not test.detectable:  # none: no seed luck was seen, nothing to size a gain by
         return ""
-    return f"; a gain of {test.detectable:.4f} would show 4 times in 5"
+    return f"; a gain of {signed(test.detectable).lstrip('+')} would show 4 times in 5"

@@ -114,25 +114,25 @@ def _searched(row: dict) -> str:
     return f" (trial {row['trial']}, best of {len(row['trials'])}{spread})"
 
 
-def verdict_lines(group: Group, decided: bool = True) -> list[str]:
-    """Each category's verdict and notes; ``decided``: first, which metric decided and why."""
+def verdict_lines(group: Group, decided: bool = True, explain: bool = True) -> list[str]:
+    """Each category's verdict in one sentence, and where its numbers mix code versions; ``explain``: the test behind
+    it and its notes, then how the sweep corrected its comparisons; ``decided``: first, which metric decided and
+    why."""
     direction = "higher" if group.sweep.higher_is_better else "lower"
     lines = [f"decided by {group.sweep.metric} ({direction} is better): {group.sweep.decided_by}"] \
         if decided and group.categories and group.sweep.decided_by else []
-    if group.categories:
-        lines.append(correction_line(group))
     for answer in group.categories:
         verdict = answer.verdict
-        chosen = "no winner" if verdict.winner is None else (
-            f"base kept ({verdict.winner})" if verdict.kept_base else f"{verdict.winner} wins")
-        lines.append(f"{answer.category}: {chosen} - {verdict.reason}")
-        lines += [f"    note: {note}" for note in verdict.notes]
+        lines.append(verdict_sentence(group, answer))
+        if explain:
+            lines.append(f"    the test: {verdict.reason}")
+            lines += [f"    note: {note}" for note in verdict.notes]
         if answer.mixed_code or answer.mixed_packages:
             mixed = "code" if answer.mixed_code else "package"
             lines.append(f"    mixed {mixed} versions: its numbers were made by {', '.join(answer.code_versions)}"
                          f"{'' if answer.mixed_code else ' with different package versions'}; "
                          "hydra.sweeper.rerun=stale_code trains what other code made again")
-    return lines
+    return lines + ([correction_line(group)] if explain and group.categories else [])
 
 
 def correction_line(group: Group) -> str:
@@ -164,11 +164,9 @@ def print_summary(groups: list[Group], sweeps: list[Sweep], wide: bool = False, 
         say(out, group.title, style="bold")
         ours = [row for row, owner in zip(table_rows, owners, strict=True) if owner == number]
         print_table(out, _table(ours, group.sweep.metric, wide), LEAVE_OUT, wide)
-        for answer in group.categories:
-            say(out, verdict_sentence(group, answer), hang="    ")
-        if explain:
-            for line in verdict_lines(group):
-                say(out, line, indent="  " if line.startswith(" ") else "", hang="    ")
+        for line in verdict_lines(group, decided=explain, explain=explain):
+            text = line.lstrip()
+            say(out, text, indent=line[:len(line) - len(text)], hang="    ")
         out.print()
     if groups and any(group.categories for group in groups):
         say(out, LEGEND.format(level=groups[0].sweep.fdr) + ("" if explain else "; --explain shows the tests"),

@@ -46,7 +46,8 @@ def write_answered(answered: dict[Path, dict], carrier: dict, carrier_dir: Path,
                       "validation": carrier.get("validation"),  # the same images as its carrier's
                       **place, "overrides": entry["overrides"], "run_name": shared["run_name"],
                       "fingerprint": entry["fingerprint"], "choices": shared["choices"], "interruptions": [],
-                      "answered_by": str(carrier_dir.relative_to(sweep_dir))}
+                      # the job's own directory is absolute, a sweep dir given on the command line often relative
+                      "answered_by": str(Path(carrier_dir).resolve().relative_to(Path(sweep_dir).resolve()))}
             own = cfg.copy()
             with open_dict(own):
                 own.early_stopping.merge_with(shared["early_stopping"])

@@ -265,7 +265,7 @@ class Driver:
         say(out, counts(outcomes))
         say(out, f"next: hpsweep best {sweep_dir}  (the choices as a config)")
         say(out, f"hpsweep summary {sweep_dir}  (each option's numbers)", indent="      ")
-        say(out, f"hpsweep status {sweep_dir}  (every training)", indent="      ")
+        say(out, f"hpsweep status {sweep_dir}  (each row's trainings; --trainings: one line each)", indent="      ")
         if page is not None or (page := default_path(sweep_dir)).is_file():
             say(out, f"the page, to open in a browser: {page.resolve().as_uri()}")
         failed = [outcome for outcome in outcomes if outcome.status == TrainingStatus.FAILED]

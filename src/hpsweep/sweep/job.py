@@ -86,6 +86,8 @@ def console_kept_to_log(keep: bool):
     levels = [handler.level for handler in consoles]
     for handler in consoles:
         handler.setLevel(max(handler.level, logging.WARNING))
+    if keep:  # a warning that still reaches the console fits it
+        progress.fit_log_lines()
     try:
         yield
     finally:
@@ -217,7 +219,7 @@ def record_result(outcome: dict, record: dict, output_dir: Path, tracker: Tracke
         competition.finish(outcome["metrics"].get(competition.metric), status)
     if status == TrainingStatus.PRUNED:
         tracker.set_summary({"status": TrainingStatus.PRUNED, "pruned_at_epoch": outcome["pruned"]["epoch"]})
-        log.warning("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])
+        log.info("run %s pruned: %s", record["run_name"], outcome["pruned"]["reason"])  # its category's rule
     tracker.finish(failed=False)
     record.update(status=status, error=None, duration_s=round(time.monotonic() - started, 3), ended_at=now(),
                   **{"peak_memory_mb": None, "validation": None, **outcome})  # trainer=external measures neither

@@ -131,11 +131,11 @@ def pack_states(rows: list[dict]) -> list[dict]:
 # Each view's columns: (header, the row's field); a column empty in every row is not shown. In a terminal, the
 # columns a narrow one leaves out first (LEAVE_OUT).
 ROW_COLUMNS = (("model", "model"), ("category", "category"), ("option", "row"), ("replicates", "state"),
-               ("why", "why"), ("code", "code"), ("slurm job", "slurm_job_id"), ("stops", "stops"), ("logs", "logs"))
+               ("note", "why"), ("code", "code"), ("slurm job", "slurm_job_id"), ("stops", "stops"), ("logs", "logs"))
 TRAINING_COLUMNS = (("model", "model"), ("category", "category"), ("option", "row"), ("replicate", "replicate"),
-                    ("state", "state"), ("why", "why"), ("code", "code"), ("slurm job", "slurm_job_id"),
+                    ("state", "state"), ("note", "why"), ("code", "code"), ("slurm job", "slurm_job_id"),
                     ("stops", "stops"), ("logs", "logs"))
-LEAVE_OUT = ("logs", "code", "stops", "slurm job", "why", "replicate")
+LEAVE_OUT = ("logs", "code", "stops", "slurm job", "note", "replicate")
 
 
 def print_status(sweep_dir: Path, verdicts=lambda: [], trainings: bool = False, wide: bool = False) -> int:
