@@ -77,6 +77,12 @@ def pytest_configure(config):
     os.environ.pop("LINES", None)
 
 
+def flat(text: str) -> str:
+    """Printed text with its line breaks and indents as single spaces: what a sentence says, however the terminal's
+    width wrapped it."""
+    return " ".join(text.split())
+
+
 def sweep_counts(output: str) -> dict[str, int]:
     """The counts a sweep ends with (``12 trainings: 7 completed, 5 not trained``, its wrapped lines joined), by word;
     {"trainings": the total} too."""

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 import yaml
-from conftest import CONF_DIR
+from conftest import CONF_DIR, flat, sweep_counts
 from test_sweeps import results, run_sweep
 from wandb_records import read_run
 
@@ -36,7 +36,7 @@ def test_seeds_are_replicates_and_the_base_is_trained_once_for_every_row_it_answ
     finished = run_sweep(sweep_dir, *TINY, "category=optimizer,loss_function", "seed=1,2,3", "trainer.max_epochs=1",
                          "hydra.sweeper.racing=false", "scheduler.lr_scheduler.T_max=25")
     assert finished.returncode == 0, finished.stderr[-3000:]
-    output = finished.stdout + finished.stderr
+    output = flat(finished.stdout + finished.stderr)
     assert "5 rows, 12 trainings" in output, "the rows hpsweep matrix counts: each category's options"
     # a cosine period fixed at 25 is not 1 epoch: said once for the sweep, with the fix, not once per job
     assert output.count("the cosine schedule (scheduler.lr_scheduler.T_max=25) is longer") == 1
@@ -83,11 +83,11 @@ def test_greedy_stages_carry_each_winner_into_the_next_stage_and_resume_from_the
         "stage 2's base is the training that won stage 1 (its 2 control seeds are new)"
 
     again = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base, control_seeds=2)
-    assert again.returncode == 0 and "0 completed, 9 skipped" in again.stdout
+    assert again.returncode == 0 and sweep_counts(again.stdout) == {"trainings": 9, "completed earlier": 9}
     (sweep_dir / "test_resnet/loss_function/Focal/result.json").unlink()  # as if killed in stage 2
     resumed = run_sweep(sweep_dir, *arguments, config_dir=hopeless_base, control_seeds=2)
     assert resumed.returncode == 0
-    assert "stage 1 (optimizer) was decided in an earlier run of this sweep" in resumed.stdout
+    assert "stage 1 (optimizer) was decided in an earlier run of this sweep" in flat(resumed.stdout)
     assert "1 completed, 8 skipped" in resumed.stdout
 
 

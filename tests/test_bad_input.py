@@ -7,7 +7,7 @@ import time
 import pytest
 import timm
 import torch
-from conftest import ROOT, compose, run_experiments
+from conftest import ROOT, compose, flat, run_experiments
 from omegaconf import OmegaConf
 
 from hpsweep.core.errors import ConfigError, PretrainedWeightsUnavailable, UnknownModelError
@@ -105,7 +105,8 @@ def test_a_mistyped_option_gets_the_closest_names_not_hydras_search_path(tmp_pat
                                f"hydra.run.dir={tmp_path}", f"hydra.sweep.dir={tmp_path}"],
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert finished.returncode == 1
-    assert "model='test_resnt': no model/test_resnt.yaml in the config dir; closest: test_resnet" in finished.stderr
+    assert "model='test_resnt': no model/test_resnt.yaml in the config dir; closest: test_resnet" in \
+        flat(finished.stderr)
     assert "Config search path" not in finished.stderr and "HYDRA_FULL_ERROR" not in finished.stderr
     assert not list(tmp_path.iterdir()), "nothing was started"
 

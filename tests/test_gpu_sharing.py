@@ -7,6 +7,7 @@ the memory check reads recorded peaks (``peak_memory_mb``) against ``hydra.launc
 import json
 
 import pytest
+from conftest import flat
 from omegaconf import OmegaConf
 from test_sweeps import ENV, results, run_sweep  # noqa: F401
 
@@ -51,6 +52,7 @@ def test_trainings_that_cannot_share_a_gpu_are_refused_before_any_starts(shared_
     before = {path: path.stat().st_mtime_ns for path in sweep_dir.glob("**/*.json")}
     refused = run_sweep(sweep_dir, *LOCAL, "hydra.sweeper.resume=false", "hydra.launcher.gpu_memory_gb=40",
                         env={**ENV, "CUDA_VISIBLE_DEVICES": "0,1"})
+    refused.stderr = flat(refused.stderr)
     assert refused.returncode == 1
     assert "hydra.sweeper.jobs_per_gpu=2: 2 trainings that may share a GPU need 61000 MB" in refused.stderr
     assert "more than its 40960 MB" in refused.stderr

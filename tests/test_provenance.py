@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from competition_data import write_competition
-from conftest import CONF_DIR, ROOT
+from conftest import CONF_DIR, ROOT, flat
 from omegaconf import OmegaConf
 from test_sweeps import NO_CONTROL
 
@@ -218,7 +218,8 @@ def test_a_label_change_trains_every_training_again_and_counts_none_of_the_old(t
                              f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, env=ENV, capture_output=True, text=True,
                             timeout=300)
     assert matrix.returncode == 0, matrix.stderr
-    assert f"3 of them are new: the data they read changed since they were trained in {sweep_dir}" in matrix.stdout
+    assert f"3 of them are new: the data they read changed since they were trained in {sweep_dir}" in \
+        flat(matrix.stdout)
     again = sweep(sweep_dir, *arguments)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "3 training(s) are new: the data they read changed" in again.stdout
@@ -266,7 +267,7 @@ def test_other_code_is_said_marked_and_trained_again_on_request(app_repo, tmp_pa
     new = git(app_repo, "rev-parse", "HEAD").strip()
     second = sweep(sweep_dir, *arguments, script=app_repo / "run_experiments.py")
     assert second.returncode == 0, second.stdout[-3000:]
-    assert f"2 training(s) were made by other code ({old[:7]}); hydra.sweeper.rerun=stale_code" in second.stdout
+    assert f"2 training(s) were made by other code ({old[:7]}); hydra.sweeper.rerun=stale_code" in flat(second.stdout)
     found = results(sweep_dir)
     assert found["test_resnet/optimizer/Nesterov"]["provenance"]["code"]["commit"] == new
     assert found["test_resnet/optimizer/SGD"]["provenance"]["code"]["commit"] == old

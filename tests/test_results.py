@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run_experiments, sweep_counts
+from conftest import ROOT, flat, run_experiments, sweep_counts
 from fake_sweeps import by_option, fake_sweep
 from test_sweeps import results, run_sweep
 
@@ -101,7 +101,7 @@ def test_several_sweeps_are_never_mixed_in_one_comparison(tmp_path, capsys):
     rows = summary_json(tmp_path, outputs)
     assert {(Path(row["sweep"]).name, row["option"], row["mean"]) for row in rows} == {
         ("long", "AdamW", 0.9), ("long", "SGD", 0.95), ("short", "AdamW", 0.7), ("short", "SGD", 0.6)}
-    out = capsys.readouterr().out
+    out = flat(capsys.readouterr().out)
     assert f"({outputs / 'long'}; trainer.max_epochs=20)" in out
     assert f"({outputs / 'short'}; trainer.max_epochs=2)" in out
 
@@ -114,7 +114,7 @@ def test_results_of_an_earlier_plan_are_left_out_and_said(tmp_path, capsys):
     (stale / "result.json").write_text(json.dumps({"status": "completed", "metrics": {"val_f1": 0.99}}))
     assert main(["summary", str(sweep), "--no-plots"]) == 0
     assert "1 result(s) of an earlier plan of this sweep (other settings) are not in its comparisons" in \
-        capsys.readouterr().out
+        flat(capsys.readouterr().out)
 
 
 def test_best_writes_a_config_that_trains_as_compared(tmp_path):
@@ -263,6 +263,6 @@ def test_summary_of_outputs_keeps_single_runs_out_of_the_sweeps_tables_and_says_
     assert {row["sweep"] for row in rows} == {str(outputs / "sweeps" / "mine")}, "no single run in a sweep's table"
     assert {row["option"]: row["n"] for row in rows} == {"AdamW": 3, "SGD": 3}
     assert f"2 single run(s) outside any sweep, under {outputs / 'runs'}, are not in these tables: " \
-           f"hpsweep summary {outputs / 'runs'} compares them" in out
+           f"hpsweep summary {outputs / 'runs'} compares them" in flat(out)
     assert main(["summary", str(outputs / "runs"), "--json", str(table), "--no-plots"]) == 0
     assert {row["sweep"] for row in json.loads(table.read_text())} == {str(outputs / "runs")}, "named, compared"

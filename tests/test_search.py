@@ -10,7 +10,7 @@ import time
 
 import pytest
 import yaml
-from conftest import CONF_DIR, ROOT
+from conftest import CONF_DIR, ROOT, flat
 from test_sweeps import ENV, results, run_sweep, sweep_command
 
 from hpsweep.cli import main
@@ -64,7 +64,7 @@ def test_a_bad_space_is_rejected_before_anything_runs(tmp_path, search_conf):
     sweep_dir = tmp_path / "sweep"
     finished = run_sweep(sweep_dir, *TINY, "category=optimizer_search", config_dir=search_conf)
     assert finished.returncode == 1
-    errors = finished.stderr
+    errors = flat(finished.stderr)
     assert "nothing was started" in errors and not sweep_dir.exists()
     assert "optimizer_search/Broken: search.optimizer.nesterov: low=0.2 must be below high=0.1" in errors
     assert "optimizer_search/Broken: search.optimizer.momentum: the composed config has no key" in errors

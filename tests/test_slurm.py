@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import ROOT, sweep_counts
+from conftest import ROOT, flat, sweep_counts
 from test_sweeps import ENV, extended_conf, results, run_sweep, sweep_command  # noqa: F401 (fixture)
 from wandb_records import read_run_file, run_files
 
@@ -122,7 +122,8 @@ def test_submit_and_detach_runs_the_sweep_driver_as_a_slurm_job(tmp_path, capsys
     assert [result["status"] for result in results(sweep_dir).values()] == ["completed"] * 3
     assert main(["status", str(sweep_dir)]) == 0
     assert "3 completed" in capsys.readouterr().out
-    assert sweep_counts((tmp_path / "driver.log").read_text()) == {"trainings": 3, "completed": 3}
+    assert sweep_counts((tmp_path / "driver.log").read_text()) == {
+        "trainings": 3, "completed": 1, "answered by a shared trajectory": 2}, "the patience options share one training"
 
 
 def test_a_requeued_job_resumes_from_its_checkpoint_in_the_same_wandb_run(tmp_path):
@@ -234,7 +235,7 @@ def test_packs_run_three_trainings_side_by_side_per_array_task_and_isolate_a_fai
                          "hydra.sweeper.racing=false", "hydra.sweeper.jobs_per_gpu=3", "trainer.max_epochs=3",
                          "data.image_size=16", config_dir=extended_conf)
     assert finished.returncode == 1 and "2 of 6 jobs failed" in finished.stderr, finished.stderr[-3000:]
-    assert "6 trainings in 2 array task(s) of up to 3 (hydra.sweeper.jobs_per_gpu=3)" in finished.stdout
+    assert "6 trainings in 2 array task(s) of up to 3 (hydra.sweeper.jobs_per_gpu=3)" in flat(finished.stdout)
     found = results(sweep_dir)
     tasks: dict[str, list[str]] = {}
     for name, result in found.items():
