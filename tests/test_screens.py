@@ -142,3 +142,17 @@ def test_the_page_s_elapsed_time_and_cost_come_from_the_trainings_records(half_d
     assert "<dt>started</dt><dd>2026-11-27 17:30</dd>" in page
     assert "elapsed 1.4 h" in page, "the first start (17:30) to the last end (18:55)"
     assert "<dt>cost</dt><dd>9 trainings, 27 epochs" in page, "what trained: LabelSmoothing's 3 never started"
+
+
+def test_matrix_counts_a_pruned_training_done_not_as_one_racing_never_trained(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    fake_sweep(sweep, "model=test_resnet", "category=optimizer", "hydra.sweeper.control_seeds=0",
+               value=by_option({"base": 0.8, "SGD": "pruned"}), real_fingerprints=True)
+    (sweep / "race.json").write_text(json.dumps({"comparisons": [
+        {"model": "test_resnet", "setting": [], "stage": 0, "category": "optimizer", "eliminated": {"SGD": {
+            "after": 1, "test": "pruned", "rule": "pruned", "reason": "a replicate was pruned"}}}]}))
+    assert main(["matrix", "model=test_resnet", "category=optimizer", "hydra.sweeper.control_seeds=0",
+                 f"hydra.sweep.dir={sweep}", "--results", str(tmp_path / "nothing")]) == 0
+    text = " ".join(" ".join(screen(capsys)).split())
+    assert f"2 of 2 trainings are done in {sweep}: nothing is left to run" in text, "the pruned one trained"
+    assert "not trained" not in text

@@ -19,7 +19,7 @@ from hpsweep.sweep.trajectories import option_keys
 
 
 def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int, dict]:
-    """The trainings completed in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
+    """The trainings completed (or pruned) in ``sweep_dir``, found as the sweeper finds them: by the fingerprint of each
     one's composed config and the files it reads (another config's result in the same directory is not this
     training's); how many trainings are new only because those files changed; and those racing stopped there
     (its ``race.json``), each with the word its state is said by (``not trained``): never to run."""
@@ -37,7 +37,9 @@ def done_in(sweep_dir: Path, trainings: list, compose_job) -> tuple[set, int, di
         cfg = compose_job(training)
         data, job_fingerprint = digests.digest_of(cfg), digests.fingerprint(cfg)
         result = read_result(existing[job_fingerprint]) if job_fingerprint in existing else None
-        if result and result.get("status") == TrainingStatus.COMPLETED and result.get("fingerprint") == job_fingerprint:
+        # a pruned training trained too: a re-run keeps it pruned while pruning is on (the default)
+        if result and result.get("status") in (TrainingStatus.COMPLETED, TrainingStatus.PRUNED) and \
+                result.get("fingerprint") == job_fingerprint:
             done.add(training)
         elif trained_on.get(fingerprint(cfg), data) != data:
             new_data += 1
