@@ -146,6 +146,7 @@ def test_preflight_reports_every_problem_and_runs_nothing(tmp_path, extended_con
            "resnet50" in errors
 
     unknown_option = run_sweep(sweep_dir, "model=test_resnet", "category=optimizer", "scheduler=Cosine,OneCycle")
+    unknown_option.stderr = flat(unknown_option.stderr)
     assert unknown_option.returncode == 1
     assert "4 problem(s) in 4 trainings; nothing was started" in unknown_option.stderr
     assert ("training 0 (test_resnet / base (optimizer/AdamW) scheduler=Cosine): scheduler='Cosine': no "

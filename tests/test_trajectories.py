@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, compose, run_experiments
+from conftest import ROOT, compose, flat, run_experiments
 from omegaconf import OmegaConf
 from test_sweeps import results, run_sweep
 from wandb_records import read_run
@@ -37,8 +37,8 @@ def test_the_matrix_says_which_rows_share_the_base_trajectory(capsys):
 @pytest.mark.slow
 def test_the_early_stopping_category_trains_once_and_answers_each_patience_as_a_run_of_its_own(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    # named relative to where it runs, as the docs name theirs (hydra.sweep.dir=outputs/sweeps/...)
-    finished = run_sweep(Path(os.path.relpath(sweep_dir, ROOT)), "category=early_stopping", *LONG)
+    named = Path(os.path.relpath(sweep_dir, ROOT))  # relative to where it runs, as the docs name theirs
+    finished = run_sweep(named, "category=early_stopping", *LONG)
     assert finished.returncode == 0, finished.stderr[-3000:]
     found = results(sweep_dir)
     assert sorted(found) == ["test_resnet/base", "test_resnet/early_stopping/patience20",
@@ -66,8 +66,8 @@ def test_the_early_stopping_category_trains_once_and_answers_each_patience_as_a_
         found["test_resnet/early_stopping/patience20"]["epochs_run"], "the base stops between the two"
     assert len(read_run(sweep_dir / "test_resnet/base")["history"]) == base["epochs_run"]
 
-    again = run_sweep(sweep_dir, "category=early_stopping", *LONG)
-    assert again.returncode == 0 and "nothing to run" in again.stderr + again.stdout
+    again = run_sweep(named, "category=early_stopping", *LONG)
+    assert again.returncode == 0 and "nothing to run" in flat(again.stderr + again.stdout)
 
 
 def test_a_resumed_carrier_goes_on_only_with_the_rules_its_checkpoint_followed(tmp_path):
