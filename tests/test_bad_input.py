@@ -90,7 +90,7 @@ def test_checkpoint_path_loads_local_weights(tmp_path):
 def test_bad_input_fails_the_run_before_training_and_is_recorded(tmp_path):
     finished = run_experiments(tmp_path, "optimizer.lr=-1", "early_stopping.patience=0")
     assert finished.returncode != 0
-    output = finished.stdout + finished.stderr
+    output = flat(finished.stdout + finished.stderr)
     assert output.count("optimizer.lr=-1: a learning rate must be a number > 0") == 1, "said once"
     assert "early_stopping.patience=0" in output and "Traceback" not in output
     result = read_result(tmp_path)

@@ -111,8 +111,8 @@ def test_the_base_and_augmentation_none_are_one_training(turned, tmp_path):
     assert "base's training (same config)" in shown.stdout and "\n8 trainings" in shown.stdout
     assert "2 of them the base's control seeds" in shown.stdout
     # one count of rows everywhere: the options of the categories (the base answers its own option)
-    assert "6 rows: 1 model(s) x 1 categories" in shown.stdout and "6 rows, 8 trainings: 8 to run" in finished
-    assert finished.count("data.test_dir=auto: using") == 1, "said once, not by each scan of the folder"
+    assert "6 rows: 1 model(s) x 1 categories" in shown.stdout and "6 rows, 8 trainings: 8 to run" in flat(finished)
+    assert flat(finished).count("data.test_dir=auto: using") == 1, "said once, not by each scan of the folder"
     # on the finished sweep's dir, the matrix counts what is done instead of estimating it
     assert f"8 of 8 trainings are done in {sweep_dir}: nothing is left to run" in flat(shown.stdout)
     assert "estimated time" not in shown.stdout

@@ -678,7 +678,7 @@ def test_stale_locks_of_every_kind_left_in_a_sweep_dir_do_not_stop_it(sweeps, tm
     (fresh / "claim.json.lock").symlink_to(fresh / "claim.json")
     (sweep_dir / "optuna.journal.lock").symlink_to(sweep_dir / "optuna.journal")
     finished = rerun(sweep_dir, HPSWEEP_LOCK_GRACE_S="3")
-    output = finished.stdout + finished.stderr
+    output = flat(finished.stdout + finished.stderr)
     assert finished.returncode == 0, output[-3000:]
     for option in OPTIONS:
         assert read_result(sweep_dir / option)["status"] == "completed"

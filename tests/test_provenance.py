@@ -311,4 +311,4 @@ def test_an_app_outside_git_records_nulls_and_says_so_once(tmp_path):
     assert finished.returncode == 0, finished.stdout[-3000:]
     assert all(result["provenance"]["code"] == {"commit": None, "dirty": None, "diff": None, "repo": None}
                for result in results(tmp_path / "sweep").values())
-    assert finished.stdout.count("is not in a git repository") == 1, "said once, by the sweep, not by each job"
+    assert flat(finished.stdout).count("is not in a git repository") == 1, "said once, by the sweep, not by each job"
