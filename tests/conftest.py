@@ -69,12 +69,22 @@ def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = No
     )
 
 
-def pytest_configure(config):
-    """pytest-xdist's workers run with COLUMNS=80 (execnet's): every command the suite runs, in its process or as a
-    subprocess, would print at 80 columns. Without it they print as piped output does where nothing says: at 100;
-    a test that wants a width sets COLUMNS itself."""
-    os.environ.pop("COLUMNS", None)
+@pytest.fixture(scope="session", autouse=True)
+def wide_output():
+    """What the suite's commands print, in the tests' process or as subprocesses, is read at a width where nothing
+    wraps, so that a sentence holding a temporary path reads the same wherever pytest puts it (pytest-xdist's workers
+    would otherwise print at its COLUMNS=80). The tests of widths set COLUMNS themselves (tests/test_glance.py,
+    tests/test_screens.py, the pseudo-terminal's in tests/test_interactive.py, the shared turned sweep's 100). A
+    fixture, not a hook: pytest's own report keeps the terminal's width."""
+    saved = {key: os.environ.get(key) for key in ("COLUMNS", "LINES")}
+    os.environ["COLUMNS"] = "1000"
     os.environ.pop("LINES", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def flat(text: str) -> str:

@@ -139,7 +139,7 @@ def sweeps(tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(sweep_dir, root / "half")
     finished = rerun(sweep_dir)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "taking over the claim of" in finished.stdout + finished.stderr, "the dead driver's claim was stale"
+    assert "taking over the claim of" in flat(finished.stdout + finished.stderr), "the dead driver's claim was stale"
     return {"half": root / "half", "finished": sweep_dir}
 
 

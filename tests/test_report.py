@@ -186,7 +186,7 @@ def test_the_summary_fits_100_columns_shows_every_column_when_wide_and_ends_with
     assert "min" not in header and "time" not in header, "min, max and time are --wide's"
     sgd = next(line for line in lines if line.split()[:1] == ["SGD"])
     assert "+0.0000087" in sgd and "e-0" not in "\n".join(lines), "a difference in fixed decimals, never +8.7e-06"
-    assert lines[-1].strip() == (sweep / "report" / "index.html").resolve().as_uri(), \
+    assert lines[-1].endswith(" " + (sweep / "report" / "index.html").resolve().as_uri()), \
         "the last line names the page, as a file:// address"
     assert main(["summary", str(sweep), "--no-plots", "--wide"]) == 0
     header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("category"))

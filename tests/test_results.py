@@ -169,7 +169,7 @@ def test_best_over_a_greedy_sweep_takes_its_last_stage(tmp_path, capsys):
         .read_text()
     capsys.readouterr()
     assert main(["best", str(sweep), "--out", str(tmp_path), "--metric", "val_acc"]) == 1, "its path is val_f1's"
-    assert "a greedy sweep's stages trained around the winners val_f1 chose" in capsys.readouterr().err
+    assert "a greedy sweep's stages trained around the winners val_f1 chose" in flat(capsys.readouterr().err)
 
 
 EXTERNAL_SCRIPT = """
