@@ -7,8 +7,9 @@ PYTHON := $(VENV)/bin/python
 # each category's verdict; hpsweep summary, status and the page hold the tables.
 DEMO_DIR := outputs/sweeps/demo
 demo: $(VENV)/installed
-	$(PYTHON) run_experiments.py -m model=test_resnet,test_efficientnet category=optimizer,loss_function \
-		seed=1,2,3 data.image_size=32 trainer.max_epochs=5 hydra.sweep.dir=$(DEMO_DIR)
+	$(PYTHON) run_experiments.py -m model=test_resnet,test_efficientnet \
+		category=optimizer,loss_function seed=1,2,3 data.image_size=32 trainer.max_epochs=5 \
+		hydra.sweep.dir=$(DEMO_DIR)
 
 # Two test processes (pytest-xdist), each training on one thread: the 2 cores stay busy while the other
 # process starts Python, composes configs or waits on a subprocess. loadgroup: the tests that share an expensive

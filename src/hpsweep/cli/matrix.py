@@ -78,9 +78,11 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 def ask(config_dir: Path, arguments: list[str]) -> Asked:
     """Plan ``arguments`` with the app's config and the sweeper's settings (the command line's over the config's)."""
     with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
-        master = compose(config_name="config", overrides=[], return_hydra_config=True)
         loader = GlobalHydra.instance().config_loader()
-        read_files_once(loader)  # one composition per option: each file read once for all of them
+        # one composition per option: each file read once for all of them, the first composition's reads shared
+        # with the processes the others are forked into
+        read_files_once(loader)
+        master = compose(config_name="config", overrides=[], return_hydra_config=True)
         overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
         sweeper, defaults = master.hydra.sweeper, SweepSettings()
 
