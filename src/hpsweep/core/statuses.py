@@ -2,6 +2,7 @@
 is its string (``TrainingStatus.COMPLETED == "completed"``), so what is written to disk stays as it was, and a
 record read back compares equal to the member."""
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -42,6 +43,19 @@ SAID = {RowStatus.COMPLETED: "completed", RowStatus.PRUNED: "pruned", RowStatus.
 def said(status: str) -> str:
     """The word a person reads for ``status`` (any record's: an unknown one as it is)."""
     return SAID.get(status, status)
+
+
+# A sweep's end says two ways of being done apart: done in an earlier run, and answered by another's trajectory.
+EARLIER, ANSWERED_FREE = "completed earlier", "answered by a shared trajectory"
+# the order every count of states is said in
+ORDER = ("completed", EARLIER, ANSWERED_FREE, "pruned", "failed", "not trained", "running", "queued", "interrupted")
+
+
+def counted(words: Iterable[str]) -> str:
+    """``1 completed, 2 not trained``: how many of each word, in ``ORDER`` (a word outside it after them)."""
+    words = list(words)
+    order = sorted(set(words), key=lambda word: (ORDER.index(word) if word in ORDER else len(ORDER), word))
+    return ", ".join(f"{words.count(word)} {word}" for word in order)
 
 
 class StopKind(StrEnum):

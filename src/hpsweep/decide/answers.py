@@ -235,7 +235,7 @@ def _verdict(answer_: CategoryAnswer, evidence: Evidence, sweep: Sweep) -> Verdi
                              f"metric), not on {sweep.metric}")
     top = next((c for c in candidates if c.option == verdict.top), None)
     if verdict.undecided is not None and top is not None and not top.stopped:  # a stopped row: more would not do
-        way = what_would_decide(verdict.undecided, sweep.alpha, _replicate_kind(answer_.rows))
+        way = what_would_decide(verdict.undecided, sweep.alpha, replicate_kind(answer_.rows))
         verdict.notes += [way] if way else []
     return verdict
 
@@ -247,7 +247,8 @@ def _probability(value) -> float | None:
         else None
 
 
-def _replicate_kind(rows: list[RowResult]) -> str:
+def replicate_kind(rows: list[RowResult]) -> str:
+    """What the rows' replicates are, in words: ``folds`` or ``seeds``."""
     keys = {key for row in rows for training in row.trainings for key in training.entry.get("replicate", {})}
     return "folds" if keys & {"fold", "data.fold"} else "seeds"
 

@@ -1,10 +1,10 @@
-"""Each category's verdict, and each row racing stopped, as one plain sentence: the answer first, every number
+"""Each category's verdict as one plain sentence: the answer first, every number
 with its meaning (a difference in the deciding metric's units, the replicates it rests on, a p beside the level it
 was held to), no nested parentheses. The tests behind them (methods, degrees of freedom, corrections) are the
 details ``hpsweep summary --explain``, ``--json`` and the page give."""
 
 from hpsweep.core.statuses import StopKind
-from hpsweep.decide.answers import CategoryAnswer, Group, RowResult
+from hpsweep.decide.answers import CategoryAnswer, Group, RowResult, replicate_kind
 from hpsweep.decide.race_record import phrase
 from hpsweep.decide.statistics import Test, signed
 
@@ -14,7 +14,7 @@ def verdict_sentence(group: Group, answer: CategoryAnswer) -> str:
     CrossEntropy (3 seeds each, p=0.004 < 0.05)``."""
     verdict, metric, level = answer.verdict, group.sweep.metric, group.sweep.fdr
     base = next((row for row in answer.rows if row.is_base), None)
-    unit = replicate_word(answer)
+    unit = replicate_kind(answer.rows)
     category = answer.category
     if verdict.winner is None:
         return f"{category}: no answer; {verdict.reason}"
@@ -45,23 +45,6 @@ def verdict_sentence(group: Group, answer: CategoryAnswer) -> str:
         return f"{kept}; no option beat it, {rival.option} tied it ({counts})"
     return f"{kept}; no option beat it, the closest: {rival.option} at {signed(difference)} {metric} ({counts})" \
         + _visible(test)
-
-
-def stop_sentence(row: RowResult, unit: str) -> str:
-    """``SGD: stopped after 1 seed, within noise of AdamW``; for a futile stop, the chance its other replicates
-    had."""
-    why = row.eliminated
-    after = why["after"]
-    chance = why.get("power")
-    more = f"; the rest would have told them apart with probability {chance:.2f}" \
-        if isinstance(chance, (int, float)) and why.get("stop") == StopKind.FUTILE else ""
-    return f"{row.option}: stopped after {after} {_unit(unit, after)}, {phrase(why, row.option)}{more}"
-
-
-def replicate_word(answer: CategoryAnswer) -> str:
-    """What the rows' replicates are: ``seeds`` or ``folds``."""
-    keys = {key for row in answer.rows for training in row.trainings for key in training.entry.get("replicate", {})}
-    return "folds" if keys & {"fold", "data.fold"} else "seeds"
 
 
 def _row(answer: CategoryAnswer, option: str) -> RowResult | None:

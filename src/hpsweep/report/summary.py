@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from hpsweep.core.display import console, format_duration, print_table, say, table
-from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus, said
+from hpsweep.core.statuses import RowStatus, StopKind, TrainingStatus, counted, said
 from hpsweep.decide.answers import Group, code_versions
 from hpsweep.decide.race_record import phrase
 from hpsweep.decide.results import Sweep
@@ -20,7 +20,7 @@ from hpsweep.report.sentences import verdict_sentence
 
 CSV_COLUMNS = ("sweep", "model", "setting", "stage", "category", "option", "is_base", "status", "n", "mean", "std",
                "min", "max", "delta_base", "p_base", "p_adjusted", "best", "metric", "values", "replicates", "verdict")
-STYLES = {said(RowStatus.FAILED): "red", said(RowStatus.PRUNED): "yellow"}  # a row's note, where it is one state
+STYLES = {RowStatus.FAILED: "red", RowStatus.PRUNED: "yellow"}  # a row by its worst training's state
 
 
 def rows(groups: list[Group]) -> list[dict]:
@@ -195,10 +195,7 @@ def print_answers(groups: list[Group], out) -> None:
 
 def counts_line(statuses: list[str]) -> str:
     """``24 trainings: 12 completed, 12 not trained``, in the words a person reads (``core.statuses.said``)."""
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[said(status)] = counts.get(said(status), 0) + 1
-    return f"{len(statuses)} trainings: " + ", ".join(f"{count} {state}" for state, count in counts.items())
+    return f"{len(statuses)} trainings: {counted(said(status) for status in statuses)}"
 
 
 def _table(ours: list[dict], metric: str, wide: bool):
@@ -217,8 +214,8 @@ def _table(ours: list[dict], metric: str, wide: bool):
     shown = [header for header in headers if header == "option" or any(cell[header] for cell in cells)]
     view = table(*(f"{metric} {header}" if header == "mean ± std" else header for header in shown),
                  right=("n", f"{metric} mean ± std", "Δ base", "p adj.", "min", "max", "time"))
-    for cell in cells:
-        view.add_row(*(cell[header] for header in shown), style=STYLES.get(cell["note"]))
+    for cell, row in zip(cells, ours, strict=True):
+        view.add_row(*(cell[header] for header in shown), style=STYLES.get(row["status"]))
     return view
 
 
@@ -229,9 +226,7 @@ def _note(row: dict) -> str:
         return row["stopped_phrase"]
     if set(row["statuses"]) == {TrainingStatus.COMPLETED}:
         return ""
-    order = list(RowStatus)  # completed first, failed after: as every count line says them
-    return ", ".join(f"{count} {said(state)}" for state, count in sorted(
-        row["statuses"].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+    return counted(said(state) for state, count in row["statuses"].items() for _ in range(count))
 
 
 def _owners(groups: list[Group]) -> list[int]:

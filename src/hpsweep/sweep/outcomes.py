@@ -20,7 +20,7 @@ from hpsweep.core.records import (
     read_result,
     write_json_atomic,
 )
-from hpsweep.core.statuses import RowStatus, TrainingStatus, said
+from hpsweep.core.statuses import ANSWERED_FREE, EARLIER, RowStatus, TrainingStatus, counted, said
 from hpsweep.core.trainings import Training, replicate_dict
 
 PREVIOUS_RESULT_FILE = "result.previous.json"
@@ -171,11 +171,7 @@ def number(value) -> int | float | None:
 def counts(outcomes: list[Outcome]) -> str:
     """``24 trainings: 12 completed, 12 not trained``: what became of each, in the words a person reads; trained in
     an earlier run of the sweep, or answered by another's trajectory, said apart."""
-    found: dict[str, int] = {}
-    for outcome in outcomes:
-        word = "completed earlier" if outcome.status == RowStatus.SKIPPED else \
-            "answered by a shared trajectory" if outcome.answered_by is not None and \
-            outcome.status == RowStatus.COMPLETED else said(outcome.status)
-        found[word] = found.get(word, 0) + 1
-    return f"{len(outcomes)} trainings: " + ", ".join(f"{count} {word}" for word, count in found.items())
+    return f"{len(outcomes)} trainings: " + counted(
+        EARLIER if outcome.status == RowStatus.SKIPPED else ANSWERED_FREE if outcome.answered_by is not None
+        and outcome.status == RowStatus.COMPLETED else said(outcome.status) for outcome in outcomes)
 

@@ -14,7 +14,7 @@ from hpsweep.core.display import console, print_table, say, say_error, table
 from hpsweep.core.manifest import MANIFEST_FILE, read_manifest
 from hpsweep.core.provenance import code_label
 from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
-from hpsweep.core.statuses import RowStatus, TrainingStatus, said
+from hpsweep.core.statuses import RowStatus, TrainingStatus, counted, said
 from hpsweep.decide.race_record import elimination, phrase, read_race, untrained_status
 from hpsweep.sweep.claims import describe, read_claim, stale_reason
 
@@ -36,9 +36,6 @@ def wait_for_slurm_jobs(sweep_dir: Path, poll_s: float = 5.0) -> None:
     while array_ids and subprocess.run(["squeue", "-h", "-j", ",".join(array_ids)], capture_output=True,
                                        text=True).stdout.strip():
         time.sleep(poll_s)
-
-
-ORDER = ("completed", "pruned", "failed", "not trained", "running", "queued", "interrupted")  # counts in this order
 
 
 def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
@@ -85,16 +82,6 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
                      "code": code, "slurm_job_id": slurm_id, "logs": logs, "error": (result or {}).get("error"),
                      "stops": len(known.get("interruptions", [])), "pack": pack.get("pack")})
     return rows
-
-
-def counted(states: list[str]) -> str:
-    """``3 completed`` or ``1 completed, 2 not trained``: each state's count, in ``ORDER``."""
-    counts = {state: states.count(state) for state in sorted(set(states), key=_rank)}
-    return ", ".join(f"{count} {state}" for state, count in counts.items())
-
-
-def _rank(state: str) -> tuple[int, str]:
-    return (ORDER.index(state), state) if state in ORDER else (len(ORDER), state)
 
 
 def row_states(trainings: list[dict]) -> list[dict]:
