@@ -14,9 +14,12 @@ examples:
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
+
+from hpsweep.core.display import WrappingFormatter
 
 HELP_FORMAT = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; nothing here imports torch
 # Each command is the module of its name in this package (``hpsweep.cli.matrix``), imported once it is chosen:
@@ -35,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def command_line(argv: list[str] | None) -> int:
+    # what a command logs (a damaged record it reads around, say) as logging's last resort would print it, but
+    # wrapped to the terminal; a no-op where logging is set up already (under pytest)
+    handler = logging.StreamHandler()
+    handler.setFormatter(WrappingFormatter(logging.Formatter("%(message)s")))
+    logging.basicConfig(handlers=[handler])
     parser, commands = build_parser()
     args = parser.parse_args(argv)
     if args.command in COMPOSING and not args.config_dir.is_dir():

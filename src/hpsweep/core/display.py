@@ -5,6 +5,7 @@ durations.
 Nothing here cuts a word or a number: a cell never wraps, a column that does not fit is left out whole, and a
 sentence breaks only between words (a path longer than the line runs past its edge, whole)."""
 
+import logging
 import shutil
 import sys
 import textwrap
@@ -19,10 +20,11 @@ def columns() -> int:
 
 
 def console():
-    """A rich console ``columns()`` wide; piped, it writes no colour or control characters."""
+    """A rich console ``columns()`` wide; piped, it writes no colour or control characters. It reads no markup: what
+    it prints (option names, paths, reasons) comes from sweep dirs that others may write, and stays text."""
     from rich.console import Console
 
-    return Console(width=columns())
+    return Console(width=columns(), markup=False)
 
 
 def table(*headers: str, right: Sequence[str] = (), **options):
@@ -94,6 +96,18 @@ def say(out, text: str, indent: str = "", hang: str = "  ", style: str | None = 
     """Print a sentence wrapped to the console's width (``wrap``); no markup is read in it."""
     for line in wrap(text, out.width, indent, hang):
         out.print(line, style=style, soft_wrap=True, markup=False, highlight=False)
+
+
+class WrappingFormatter(logging.Formatter):
+    """Another formatter's lines, wrapped to the terminal between words (a path stays whole)."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        return "\n".join(line for part in text.splitlines() for line in wrap(part, columns(), hang="    "))
 
 
 def say_error(message: str) -> None:

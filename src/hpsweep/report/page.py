@@ -226,7 +226,8 @@ def _span(sweep: Sweep) -> tuple[datetime | None, datetime | None]:
     for training in sweep.trainings:
         record = training.record
         starts.append(_time(record.get("started_at")))
-        for stop in record.get("interruptions") or []:
+        stops = record.get("interruptions")
+        for stop in stops if isinstance(stops, list) else []:  # another tool's record may hold anything
             at = _time(_dict(stop).get("at"))
             starts.append(at and at - timedelta(seconds=_number(_dict(stop).get("duration_s"))))
         ends.append(_time(record.get("ended_at")))

@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hpsweep.core.display import console
+from hpsweep.core.display import columns, command_lines, console, say
 from hpsweep.core.records import write_json_atomic
-from hpsweep.core.statuses import TrainingStatus
+from hpsweep.core.statuses import TrainingStatus, said
 from hpsweep.core.trainings import replicate_dict
 from hpsweep.data.digests import DataDigests
 from hpsweep.decide.answers import RowResult
@@ -28,7 +28,7 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
     group = recommendation.group
     out = console()
     if not recommendation.changed:
-        out.print(f"verify {recommendation.name}: every category kept the base: the combination is the base")
+        say(out, f"verify {recommendation.name}: every category kept the base: the combination is the base")
         return {"name": recommendation.name, "trust": None, "reason": "the combination is the base"}
     trainings, missing, where = already_trained(recommendation)
     if missing:  # only the replicates the sweep did not train (a race won early trains fewer)
@@ -47,16 +47,17 @@ def verify(recommendation: Recommendation, best_dir: Path, extra: list[str]) -> 
         "difference": test.difference, "p_value": test.p_value, "test": test.method, "trust": trust, "reason": reason,
     }
     write_json_atomic(best_dir / f"verify_{recommendation.name}.json", report)
-    out.print(f"verify {recommendation.name}: {' '.join(recommendation.changed)} combined, against the base")
+    say(out, f"verify {recommendation.name}: {' '.join(recommendation.changed)} combined, against the base")
     for label, row in (("combination", combination), ("base", base)):
         aggregate = row.aggregate(metric)
         spread = f" ± {aggregate.std:.4f}" if aggregate.std is not None else ""
         mean = f"{aggregate.mean:.4f}" if aggregate.mean is not None else "n/a"
-        out.print(f"  {label:<12} {metric} {mean}{spread} (n={aggregate.n}, {row.status})")
+        say(out, f"{label:<12} {metric} {mean}{spread} (n={aggregate.n}, {said(row.status)})", indent="  ")
     difference = "n/a" if test.difference is None else f"{test.difference:+.4f}"
-    out.print(f"  paired difference {difference} ({test.method}"
-              + (f", p={test.p_value:.3g}" if test.p_value is not None else "") + f"): [bold]{reason}[/]")
-    out.print(f"  the combination's runs: {where}")
+    p_value = f", p={test.p_value:.3g}" if test.p_value is not None else ""
+    say(out, f"paired difference {difference}{p_value}: {reason}", indent="  ", style="bold")
+    say(out, f"the test: {test.method}", indent="  ")
+    say(out, f"the combination's runs: {where}", indent="  ")
     return report
 
 
@@ -121,7 +122,8 @@ def train_combination(recommendation: Recommendation, best_dir: Path, extra: lis
         command += ["--config-path", app["config_dir"], "--config-name", app["config_name"]]
     command += ["--config-dir", str(best_dir), "-m", f"+experiment={recommendation.name}"]
     for sweeps in as_sweeps(replicates):
-        console().print("training the combination: " + " ".join([*command[1:], *sweeps, *extra]))
+        print("training the combination:", flush=True)
+        print(command_lines([*command[1:], *sweeps, *extra], columns()), flush=True)
         subprocess.run([*command, *sweeps, *extra, f"hydra.sweep.dir={verify_dir}"])
     # only the replicates asked for: an earlier --verify may have trained some that the sweep has trained since
     asked = [replicate_dict(replicate) for replicate in replicates]

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from hpsweep.core.display import columns, console, format_duration, wrap
+from hpsweep.core.display import WrappingFormatter, console, format_duration, wrap
 from hpsweep.core.records import JOB_FILE, read_result
 from hpsweep.core.statuses import RowStatus, TrainingStatus, said
 from hpsweep.sweep.outcomes import Outcome
@@ -32,18 +32,6 @@ RUNNING = (RowStatus.INCOMPLETE, RowStatus.ELSEWHERE)  # started here, or held b
 # set while a driver of this process shows its progress: a job run in this process keeps its console lines to its
 # own log file (``hpsweep.sweep.job``)
 quiet_jobs = False
-
-
-class WrappingFormatter(logging.Formatter):
-    """Another formatter's lines, wrapped to the terminal between words (a path stays whole)."""
-
-    def __init__(self, inner: logging.Formatter | None):
-        super().__init__()
-        self.inner = inner or logging.Formatter()
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = self.inner.format(record)
-        return "\n".join(line for part in text.splitlines() for line in wrap(part, columns(), hang="    "))
 
 
 def fit_log_lines() -> None:
