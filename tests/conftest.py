@@ -69,16 +69,19 @@ def run_experiments(run_dir: Path, *overrides: str, config_dir: Path | None = No
     )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     """What the suite's commands print, in the tests' process or as subprocesses, is read at a width where nothing
     wraps, so that a sentence holding a temporary path reads the same wherever pytest puts it (pytest-xdist's workers
     would otherwise print at its COLUMNS=80). Set before the test modules are imported (some build their subprocesses'
-    environment then); in xdist's controller it is left alone, so that pytest's own report keeps the terminal's width.
-    The tests of widths set COLUMNS themselves (tests/test_glance.py, tests/test_screens.py, the pseudo-terminal's in
-    tests/test_interactive.py, the shared turned sweep's 100)."""
-    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
-        os.environ["COLUMNS"] = "1000"
-        os.environ.pop("LINES", None)
+    environment then); pytest's own report keeps the terminal's width. The tests of widths set COLUMNS themselves
+    (tests/test_glance.py, tests/test_screens.py, the pseudo-terminal's in tests/test_interactive.py, the shared
+    turned sweep's 100)."""
+    if config.pluginmanager.has_plugin("terminalreporter"):
+        writer = config.get_terminal_writer()
+        writer.fullwidth = writer.fullwidth  # measured now, before COLUMNS changes, and kept
+    os.environ["COLUMNS"] = "1000"
+    os.environ.pop("LINES", None)
 
 
 def flat(text: str) -> str:
