@@ -52,6 +52,13 @@ def read_claim(directory: Path) -> dict | None:
     return read_json(Path(directory) / CLAIM_FILE, CLAIM_SHAPE)
 
 
+def queued(claim: dict) -> bool:
+    """Whether the claimed training waits in its launcher's queue (Ray's, SLURM's): its driver holds the claim and
+    no job has started to train it yet (the job adopts the claim as it starts). A claim written before the claims
+    said so counts as training."""
+    return claim.get("training") is False
+
+
 def describe(claim: dict) -> str:
     """Who holds a claim, in words: ``host, pid 4242, since 2026-12-02T10:15:02``."""
     return f"{claim['host']}, pid {claim['pid']}, since {claim['since']}"
@@ -93,7 +100,7 @@ def take(directory: Path, token: str, adopt: bool = False) -> dict | None:
             return None  # held already (a training launched again by its driver)
         now = time.time()
         write_json_atomic(directory / CLAIM_FILE, {
-            "token": token, "host": HOST, "pid": os.getpid(), "heartbeat": now,
+            "token": token, "host": HOST, "pid": os.getpid(), "heartbeat": now, "training": adopt,
             "since": current["since"] if mine else datetime.fromtimestamp(now).isoformat(timespec="seconds")})
     return None
 

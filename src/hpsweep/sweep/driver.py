@@ -74,17 +74,21 @@ class Driver:
         self.config_loader = config_loader
         self.launcher = launcher
         self.launcher_kind = LauncherKind.of(launcher)  # what the launch loop asks, decided here once
-        self.gpu_memory_gb = gpu_memory_gb  # hydra.launcher.gpu_memory_gb, taken out before the launcher saw it
+        # hydra.launcher.gpu_memory_gb, taken out before the launcher saw it; else the sweeper's (Ray's launcher)
+        self.gpu_memory_gb = gpu_memory_gb or settings.gpu_memory_gb
         self.digests = DataDigests()  # each data set of the sweep digested once
         self.made_of: dict[str, tuple[str, str | None]] = {}  # fingerprint -> (the config's alone, the data's)
         self.provenance: dict | None = None  # the driver's code and packages (another app's jobs record these)
         self.claims: Board | None = None  # this driver's claims on the trainings it launches
         self.page = None  # the keeper of the sweep's live page while this driver runs it (hpsweep.report.page)
+        self.watch = None  # on Ray, once every node was seen to read the sweep dir: whether the cluster answers
 
     def close(self) -> None:
         """Stop beating for claims and keeping the page (the end of the sweep, or its error)."""
         if self.claims is not None:
             self.claims.close()
+        if self.watch is not None:
+            self.watch.stop()
         if self.page is not None:
             self.page.stop()
             self.page = None
@@ -141,10 +145,12 @@ class Driver:
             self.settings = replace(self.settings, pruner="none")
         self.provenance = driver_provenance()
         if self.settings.jobs_per_gpu > 1 and not self.pinned and \
-                self.launcher_kind != LauncherKind.SLURM:
+                self.launcher_kind not in (LauncherKind.SLURM, LauncherKind.RAY):
             log.warning("hydra.sweeper.jobs_per_gpu=%d does nothing here: it shares GPUs between the workers of "
-                        "hydra/launcher=local with hydra.launcher.gpus_per_node set, or packs SLURM array tasks",
-                        self.settings.jobs_per_gpu)
+                        "hydra/launcher=local with hydra.launcher.gpus_per_node set, packs SLURM array tasks, or "
+                        "asks Ray for a share of a GPU", self.settings.jobs_per_gpu)
+        if self.launcher_kind == LauncherKind.RAY:  # a wrong address said before anything is composed
+            self.start_ray()
         self.claims = Board(self.settings.resume, pruning=self.settings.pruning_on)
         self.claims.hand_to_jobs(self.config)  # the launcher's config too: it is the same object
         overrides = OverridesParser.create(config_loader=self.config_loader).parse_overrides(arguments)
@@ -375,10 +381,27 @@ class Driver:
 
     # --- launching ------------------------------------------------------------------------------------
 
+    def start_ray(self) -> None:
+        """Connect to the Ray cluster and say what each training asks of it; each training's console to its own
+        directory (``hpsweep.sweep.on_ray``)."""
+        from hpsweep.sweep import on_ray  # Ray: only where a sweep runs on it
+
+        on_ray.connect(self.launcher)
+        on_ray.ask_resources(self.launcher, self.settings.jobs_per_gpu)
+        if not isinstance(self.launcher.task_function, on_ray.RayTask):
+            self.launcher.task_function = on_ray.RayTask(self.launcher.task_function)
+
     def launching(self) -> Launching:
-        """The launch loop of this driver's trainings (``hpsweep.sweep.launching``)."""
+        """The launch loop of this driver's trainings (``hpsweep.sweep.launching``); on Ray, once the sweep dir is
+        known to be seen by every node."""
+        if self.launcher_kind == LauncherKind.RAY and self.watch is None:
+            from hpsweep.sweep.on_ray import ClusterWatch, check_shared
+
+            check_shared(Path(self.config.hydra.sweep.dir))
+            self.watch = ClusterWatch(self.launcher)
         metric, direction = self.decision_metric()
-        return Launching(self.launcher, self.launcher_kind, self.settings, self.claims, metric, direction)
+        return Launching(self.launcher, self.launcher_kind, self.settings, self.claims, metric, direction,
+                         watch=self.watch)
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
         """Launch the pending trainings, showing the sweep's progress while they run."""

@@ -8,6 +8,7 @@ class LauncherKind(StrEnum):
     BASIC = "basic"  # Hydra's BasicLauncher: one job at a time, in the driver's process
     LOCAL = "local"  # hydra_submitit_launcher's LocalLauncher: a work queue of processes, optionally pinned to GPUs
     SLURM = "slurm"  # its SlurmLauncher: job arrays, their tasks packs of trainings
+    RAY = "ray"  # hydra_ray_launcher's RayLauncher: a work queue of Ray tasks (hpsweep.sweep.on_ray)
     OTHER = "other"  # any other launcher: batches of max_batch_size
 
     @classmethod
@@ -18,4 +19,4 @@ class LauncherKind(StrEnum):
 
 
 _BY_CLASS = {"BasicLauncher": LauncherKind.BASIC, "LocalLauncher": LauncherKind.LOCAL,
-             "SlurmLauncher": LauncherKind.SLURM}
+             "SlurmLauncher": LauncherKind.SLURM, "RayLauncher": LauncherKind.RAY}

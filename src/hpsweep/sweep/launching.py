@@ -1,5 +1,5 @@
 """The launch loop: a sweep's pending trainings handed to its Hydra launcher as the race lets them run, each claimed
-just before, each outcome recorded; submitit_local as a work queue, SLURM in job arrays (packs where a task runs
+just before, each outcome recorded; submitit_local and Ray as a work queue, SLURM in job arrays (packs where a task runs
 several), any other launcher in batches."""
 
 import logging
@@ -30,10 +30,11 @@ class Launching:
     metric: str  # what decides winners, and its direction (max | min)
     direction: str
     progress: Progress | None = None  # told of each training's start and end, where the sweep shows its progress
+    watch: object | None = None  # on Ray, whether its cluster still answers (hpsweep.sweep.on_ray.ClusterWatch)
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
         """Hand the pending trainings to the launcher, each claimed just before (``hpsweep.sweep.claims``): to
-        submitit_local as a work queue, to any other launcher in batches of ``max_batch_size`` (SLURM: one job
+        submitit_local and Ray as a work queue, to any other launcher in batches of ``max_batch_size`` (SLURM: one job
         array per batch). Then wait for those another driver runs, and launch any it gave up. A launcher that
         loses jobs (a killed submitit job) loses no other result."""
         returns: list[list[JobReturn]] = []
@@ -43,13 +44,18 @@ class Launching:
             pending = race.ready() or self.claims.wait(outcomes) or race.ready()
             if not pending:
                 return returns
-            if self.kind == LauncherKind.LOCAL:  # hydra_submitit_launcher's local one
+            if self.kind in (LauncherKind.LOCAL, LauncherKind.RAY):  # one job per call, from worker threads
                 overrides_of = partial(_job_overrides, sweep_dir=sweep_dir)
-                returns.append(launch_queue(self.launcher, self.claims, pending, race, overrides_of,
+                returns.append(launch_queue(self.launcher, self.kind, self.claims, pending, race, overrides_of,
                                             self.settings.max_batch_size, self.settings.jobs_per_gpu,
-                                            self.metric, self.progress))
+                                            self.metric, self.progress, self.fatal))
             else:
                 returns += self.launch_batches(pending, sweep_dir)
+
+    def fatal(self, error: Exception | None) -> Exception | None:
+        """The error that ends the sweep where its whole engine is gone (a Ray cluster), not one job (``error``,
+        one the launcher lost; None: asked while trainings run)."""
+        return self.watch.lost(error) if self.watch is not None else None
 
     def race(self, outcomes: list[Outcome], sweep_dir: Path) -> Race:
         """The race over these outcomes' replicates (``hpsweep.sweep.racing``); with racing off, every training

@@ -1,7 +1,8 @@
 """Fit before start: trainings that share a GPU (``hydra.sweeper.jobs_per_gpu``) must fit in its memory together.
 
 Each training on CUDA records the most memory its allocator held (``peak_memory_mb`` in result.json). Where a GPU's
-memory is known (``hydra.launcher.gpu_memory_gb``, else the local machine's through nvidia-smi), the pre-flight
+memory is known (``hydra.launcher.gpu_memory_gb`` or ``hydra.sweeper.gpu_memory_gb``, else the local machine's
+through nvidia-smi), the pre-flight
 takes each training's peak: its own recorded one (an earlier attempt of the same config), else an estimate from a
 recorded training of the same model, scaled by images per batch x pixels (activations grow with both; never scaled
 down, as weights and optimizer state do not shrink). Any ``jobs_per_gpu`` trainings may meet on one GPU (a queue's
@@ -96,8 +97,9 @@ def fit_problems(outcomes: list[Outcome], config_of: dict[str, DictConfig], jobs
     named = "; ".join(f"{outcome.training.label}: {peak:.0f} MB ({source})" for peak, source, outcome in largest)
     return [f"hydra.sweeper.jobs_per_gpu={jobs_per_gpu}: {len(largest)} trainings that may share a GPU need "
             f"{needed:.0f} MB with their CUDA contexts ({CUDA_CONTEXT_MB} MB each), more than its "
-            f"{gpu_memory_mb:.0f} MB (hydra.launcher.gpu_memory_gb, else nvidia-smi's): {named}. Set a smaller "
-            "hydra.sweeper.jobs_per_gpu, or a smaller data.batch_size or data.image_size"]
+            f"{gpu_memory_mb:.0f} MB (hydra.launcher.gpu_memory_gb or hydra.sweeper.gpu_memory_gb, else "
+            f"nvidia-smi's): {named}. Set a smaller hydra.sweeper.jobs_per_gpu, or a smaller data.batch_size or "
+            "data.image_size"]
 
 
 def check_fit(outcomes: list[Outcome], config_of: dict[str, DictConfig], jobs_per_gpu: int,

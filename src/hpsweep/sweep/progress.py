@@ -16,11 +16,13 @@ import time
 from hpsweep.core.display import WrappingFormatter, console, format_duration, wrap
 from hpsweep.core.records import JOB_FILE, read_result
 from hpsweep.core.statuses import RowStatus, TrainingStatus, said
+from hpsweep.sweep.claims import queued, read_claim
 from hpsweep.sweep.outcomes import Outcome
 
 # Hydra's launchers log each launch (``Launching 1 jobs locally``, ``#3 : model=...``): the progress says it instead
 LAUNCHER_LOGGERS = ("hydra._internal.core_plugins.basic_launcher",
-                    "hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+                    "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+                    "hydra_plugins.hydra_ray_launcher._core", "hydra_plugins.hydra_ray_launcher._launcher_util")
 POLL_S = 5.0  # how often the records of trainings running elsewhere (SLURM, another driver) are read
 NOT_TRAINED = (RowStatus.ELIMINATED, RowStatus.STOPPED)
 FAILED = (RowStatus.FAILED, RowStatus.UNCLAIMED)
@@ -167,7 +169,7 @@ class Progress:
     def poll(self) -> None:
         """Now and then, read the records of the trainings launched here that the launcher has not returned: a SLURM
         array's, returned together at its end. A result says it ended (its line then, not at the array's end); no
-        job record yet, that it waits in SLURM's queue."""
+        job record yet, or a claim no job has adopted, that it waits in SLURM's or Ray's queue."""
         if time.monotonic() - self.polled < POLL_S:
             return
         self.polled = time.monotonic()
@@ -181,8 +183,8 @@ class Progress:
                 with self.lock:
                     outcome.result = result
                     lines.append(self.end(outcome))
-            elif not (outcome.directory / JOB_FILE).is_file():  # a start writes it first
-                waiting.add(id(outcome))
+            elif not (outcome.directory / JOB_FILE).is_file() or queued(read_claim(outcome.directory) or {}):
+                waiting.add(id(outcome))  # no start yet: in SLURM's or Ray's queue
         with self.lock:
             self.waiting = waiting
         for line in lines:

@@ -75,7 +75,11 @@ class SweepSettings:
     efficacy: str | None = "haybittle_peto"
     share_trajectories: bool = True  # options that differ only in when they stop are answered by one training
     max_batch_size: int | None = None  # jobs at once (submitit_local: workers of a queue); null: all
-    jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task
+    jobs_per_gpu: int = 1  # trainings sharing a GPU: local, workers per GPU; SLURM, packed in each array task; Ray,
+    # num_gpus=1/jobs_per_gpu each
+    # each GPU's memory, for the check that trainings sharing one fit, where the launcher's config says none (Ray's
+    # has no place for it; hpsweep's local and slurm presets have hydra.launcher.gpu_memory_gb); null: not checked
+    gpu_memory_gb: float | None = None
     report: bool = True  # keep <sweep dir>/report/index.html current while the sweep runs (hpsweep report)
     # piped, a line of the sweep's progress every this many seconds (a terminal shows one live line instead)
     progress_every: float = 30.0
@@ -147,6 +151,9 @@ class SweepSettings:
         if not _count(self.jobs_per_gpu):
             problems.append(f"hydra.sweeper.jobs_per_gpu={self.jobs_per_gpu!r}: expected an integer >= 1 (trainings "
                             "that share each GPU)")
+        if self.gpu_memory_gb is not None and (not _number(self.gpu_memory_gb) or self.gpu_memory_gb <= 0):
+            problems.append(f"hydra.sweeper.gpu_memory_gb={self.gpu_memory_gb!r}: expected each GPU's memory in GB "
+                            "(80), or null for no check")
         if not _number(self.progress_every) or self.progress_every <= 0:
             problems.append(f"hydra.sweeper.progress_every={self.progress_every!r}: expected a number of seconds > 0 "
                             "(30: a line of progress every 30 s where the output is piped)")

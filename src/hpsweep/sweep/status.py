@@ -16,7 +16,7 @@ from hpsweep.core.provenance import code_label
 from hpsweep.core.records import PACK_FILE, fields, read_job_record, read_json, read_result
 from hpsweep.core.statuses import RowStatus, TrainingStatus, counted, said
 from hpsweep.decide.race_record import elimination, phrase, read_race, untrained_status
-from hpsweep.sweep.claims import describe, read_claim, stale_reason
+from hpsweep.sweep.claims import describe, queued, read_claim, stale_reason
 
 
 def slurm_states(job_ids: list[str]) -> dict[str, str]:
@@ -61,8 +61,9 @@ def job_states(sweep_dir: Path, manifest: list[dict]) -> list[dict]:
             state, why = said(untrained_status(stop)), phrase(stop, job["option"])
         elif record is None and job.get("answered_by"):
             state, why = said(RowStatus.ANSWERED), f"answered by {job['answered_by']}"  # when its carrier stops
-        elif claim is not None and stale_reason(directory, claim) is None:
-            state, why = said(RowStatus.ELSEWHERE), describe(claim)  # its holder beats for it
+        elif claim is not None and stale_reason(directory, claim) is None:  # its holder beats for it
+            state = said(RowStatus.PENDING) if queued(claim) else said(RowStatus.ELSEWHERE)
+            why = f"launched by {describe(claim)}" if queued(claim) else describe(claim)
         elif record is None:
             state = said(RowStatus.PENDING)
         elif slurm_id and slurm_id in slurm:  # started, no result, still known to SLURM
