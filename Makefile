@@ -39,11 +39,12 @@ lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# torch first and pinned: an unpinned torch would pull a multi-GB build; pip takes these from its cache.
+# torch first and pinned: an unpinned torch would pull a multi-GB build; pip takes these from its cache. The ray
+# extra (Hydra's Ray launcher) too, so that the tests try it on a real Ray cluster (scripts/ray_cluster.sh).
 $(VENV)/installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PYTHON) -m pip install --quiet -e ".[test,docs]"
+	$(PYTHON) -m pip install --quiet -e ".[test,docs,ray]"
 	touch $@
 
 # Every benchmark, one after another (about 10 minutes on 2 cores); figures in BENCHMARKS.md.

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 RAY=${RAY:-.venv/bin/ray}
 STATE=${HPSWEEP_RAY_STATE:-/tmp/hpsweep-ray}
 PORT=${HPSWEEP_RAY_PORT:-6390}
-CPUS=${HPSWEEP_RAY_CPUS:-$(nproc)}
+CPUS=${HPSWEEP_RAY_CPUS:-$(getconf _NPROCESSORS_ONLN)}  # not nproc: it says OMP_NUM_THREADS where that is set
 GPUS=${HPSWEEP_RAY_GPUS:-}  # empty: the GPUs Ray finds; a number declares that many
 
 # the cluster's own processes: those that name its --temp-dir (or their session dir under it) or its port on their
@@ -39,7 +39,9 @@ start() {
   mkdir -p "$STATE"
   # no dashboard (nothing hpsweep uses) and a small object store (trainings pass no large objects): memory kept
   # for the trainings on a small machine
-  "$RAY" start --head --port "$PORT" --num-cpus "$CPUS" ${GPUS:+--num-gpus "$GPUS"} --temp-dir "$STATE" \
+  # the ports next to $PORT: a second cluster on another port (the tests' private one) meets none of these
+  "$RAY" start --head --port "$PORT" --ray-client-server-port $((PORT + 1)) \
+    --dashboard-agent-listen-port $((PORT + 2)) --num-cpus "$CPUS" ${GPUS:+--num-gpus "$GPUS"} --temp-dir "$STATE" \
     --include-dashboard false --object-store-memory 200000000 --disable-usage-stats >"$STATE/start.log" 2>&1 \
     || { cat "$STATE/start.log" >&2; exit 1; }
   for _ in $(seq 100); do up && break; sleep 0.2; done

@@ -185,7 +185,9 @@ def _run(commands) -> argparse.ArgumentParser:
     parser.add_argument("--models", nargs="+", default=[], help="model config names (conf/model/*.yaml)")
     parser.add_argument("--categories", nargs="+", default=[], help="categories to sweep")
     parser.add_argument("--all", action="store_true", help="every model and every category (all x all)")
-    parser.add_argument("--launcher", default="basic", help="basic, local or slurm")
+    parser.add_argument("--launcher", default="basic",
+                        help="basic, local, slurm or ray (the running Ray cluster: ray start, or "
+                             "hydra.launcher.ray.init.address=HOST:PORT among the overrides)")
     parser.add_argument("--matrix", action="store_true", help="show the jobs instead of running them")
     parser.add_argument("--summary", action="store_true", help="summarise outputs/ instead of running")
     parser.add_argument("overrides", nargs="*", help="extra overrides for every job")

@@ -14,6 +14,10 @@ from hpsweep.core.compose import compose_config
 from hpsweep.core.display import columns, command_lines
 
 NOT_SWEEPABLE = {"model", "data", "trainer", "logger", "experiment"}  # groups, not categories
+# the launchers offered: Hydra's basic one, hpsweep's local and slurm presets, Ray's plugin where it is installed
+LAUNCHERS = ("basic", "local", "slurm", "ray")
+# Ray: the running cluster this machine belongs to (ray start); another is named with a later override of it
+LAUNCHER_OVERRIDES = {"ray": ["hydra.launcher.ray.init.address=auto"]}
 
 
 def sweep_command(config_dir: Path, models: list[str], categories: list[str], launcher: str = "basic",
@@ -24,7 +28,7 @@ def sweep_command(config_dir: Path, models: list[str], categories: list[str], la
         command += ["--config-path", str(config_dir.resolve()), "--config-name", "config"]
     command += ["-m", f"model={','.join(models)}", f"category={','.join(categories)}"]
     if launcher != "basic":
-        command.append(f"hydra/launcher={launcher}")
+        command += [f"hydra/launcher={launcher}", *LAUNCHER_OVERRIDES.get(launcher, [])]
     return command + list(overrides)
 
 
@@ -50,7 +54,7 @@ def pick(config_dir: Path) -> tuple[list[str], list[str], str] | None:
         categories = list(dict.fromkeys([*sweeper.categories, *sorted(groups)]))
         option_counts = {category: len(loader.get_group_options(category)) for category in categories}
         launchers = ["basic", *loader.get_group_options("hydra/launcher")]
-    launchers = list(dict.fromkeys(name for name in launchers if name in ("basic", "local", "slurm")))
+    launchers = list(dict.fromkeys(name for name in launchers if name in LAUNCHERS))
 
     chosen_models = questionary.checkbox(
         "Models (space to select, enter to go on):", choices=models,

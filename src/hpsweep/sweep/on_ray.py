@@ -8,7 +8,8 @@ anything runs. It then fills in what each task asks Ray for, where the user set 
 
 - ``num_gpus``: ``1 / hydra.sweeper.jobs_per_gpu`` where the cluster has GPUs (Ray places that many trainings on a
   GPU), 0 where it has none. A ``num_gpus`` the user set wins, and the log says so.
-- ``num_cpus``: the CPUs per GPU shared among its trainings where the cluster has GPUs; else Ray's 1.
+- ``num_cpus``: the CPUs per GPU shared among its trainings where the cluster has GPUs (a fraction where there
+  are fewer CPUs than trainings for the GPUs); else Ray's 1.
 - ``max_retries=1``: a worker lost mid-training (killed, its node gone) is run once more and resumes from its
   checkpoint; a training that raises is not retried (Hydra records its failure), as on any launcher.
 - ``max_calls=1``: each worker process runs one training and exits, so none carries a training's state (CUDA's,
@@ -64,6 +65,14 @@ def connect(launcher) -> None:
         init["object_store_memory"] = None  # the plugin's setdefault keeps an existing key, even a None
     if ray.is_initialized():
         return
+    address = str(init.get("address") or "")
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit() and "://" not in address:  # Ray itself would retry a silent address for minutes
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except OSError as error:
+            raise ConfigError([f"hydra.launcher.ray.init.address={address}: no Ray cluster answers there ({error}); "
+                               f"{START_HINT}"]) from error
     options = OmegaConf.to_container(init, resolve=True)
     options.setdefault("logging_level", logging.WARNING)  # Ray's own start-up lines: the progress holds the screen
     try:
@@ -82,8 +91,9 @@ def ask_resources(launcher, jobs_per_gpu: int) -> dict:
     total = ray.cluster_resources()
     gpus, cpus = float(total.get("GPU", 0)), float(total.get("CPU", 0))
     wanted = {**RETRIES, "num_gpus": 1 / jobs_per_gpu if gpus else 0}
-    if gpus:
-        wanted["num_cpus"] = max(1, math.floor(cpus / gpus / jobs_per_gpu))
+    if gpus:  # a share below one CPU is a fraction: too few CPUs must not keep a GPU's trainings apart
+        share = cpus / gpus / jobs_per_gpu
+        wanted["num_cpus"] = math.floor(share) if share >= 1 else math.floor(share * 1e4) / 1e4
     if "num_gpus" in remote and jobs_per_gpu > 1:
         log.info("hydra.launcher.ray.remote.num_gpus=%s wins over hydra.sweeper.jobs_per_gpu=%d", remote.num_gpus,
                  jobs_per_gpu)
