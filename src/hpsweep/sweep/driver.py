@@ -149,8 +149,6 @@ class Driver:
             log.warning("hydra.sweeper.jobs_per_gpu=%d does nothing here: it shares GPUs between the workers of "
                         "hydra/launcher=local with hydra.launcher.gpus_per_node set, packs SLURM array tasks, or "
                         "asks Ray for a share of a GPU", self.settings.jobs_per_gpu)
-        if self.launcher_kind == LauncherKind.RAY:  # a wrong address said before anything is composed
-            self.start_ray()
         self.claims = Board(self.settings.resume, pruning=self.settings.pruning_on)
         self.claims.hand_to_jobs(self.config)  # the launcher's config too: it is the same object
         overrides = OverridesParser.create(config_loader=self.config_loader).parse_overrides(arguments)
@@ -161,6 +159,8 @@ class Driver:
         log.info("deciding by %s (%s): %s", header["metric"], header["direction"], header["decided_by"])
         if self.settings.resume and self.all_done_before(sweep_dir, header):
             return []
+        if self.launcher_kind == LauncherKind.RAY:  # a wrong address said before anything is composed
+            self.start_ray()
         trainings = plan_jobs(overrides, request)
         composed = self.preflight(trainings)  # greedy: every stage's options, checked against the first base
         spaces = self.find_searches(trainings, [job.task for job in composed])
