@@ -12,9 +12,10 @@ from omegaconf import OmegaConf
 
 from hpsweep.core.errors import ConfigError, PretrainedWeightsUnavailable, UnknownModelError
 from hpsweep.core.records import read_result
+from hpsweep.train.checks import validate
 from hpsweep.train.loop import resolve_device, resolve_precision
 from hpsweep.train.models import check_model_name, create_model
-from hpsweep.train.validation import config_problems, validate
+from hpsweep.train.validation import config_problems
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -12,9 +12,9 @@ from layout_data import CLASSES, LAYOUT_OF, SPLIT_SIZES, WRITERS, hf_dataset_dic
 from hpsweep.core.errors import ConfigError
 from hpsweep.data.layouts import NAMES
 from hpsweep.sweep.job import run
+from hpsweep.train.checks import validate
 from hpsweep.train.data import data_problems
 from hpsweep.train.loop import build_data
-from hpsweep.train.validation import validate
 
 TRAIN_IMAGES = SPLIT_SIZES["train"] * len(CLASSES)
 SMALL = ["data.num_workers=0", "logger.mode=disabled", "trainer.max_epochs=1", "data.batch_size=8"]

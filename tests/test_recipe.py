@@ -16,9 +16,10 @@ from hpsweep.core.errors import ConfigError
 from hpsweep.core.records import read_result
 from hpsweep.sweep.job import run
 from hpsweep.train import loop, models
+from hpsweep.train.checks import validate
 from hpsweep.train.loop import build_data, evaluate
 from hpsweep.train.recipe import build_ema, build_mixup, build_optimizer, build_updates, model_config
-from hpsweep.train.validation import config_problems, validate
+from hpsweep.train.validation import config_problems
 
 
 def history(directory) -> list[dict]:

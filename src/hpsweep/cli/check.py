@@ -11,7 +11,7 @@ from hpsweep.core.compose import compose_config, group_files, missing_option
 from hpsweep.core.display import say_error
 from hpsweep.core.errors import ConfigError
 from hpsweep.core.fingerprints import task_config
-from hpsweep.train.validation import validate
+from hpsweep.train.checks import validate
 
 
 def run(args, parser) -> int:

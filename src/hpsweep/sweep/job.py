@@ -41,11 +41,11 @@ from hpsweep.sweep import progress
 from hpsweep.sweep.answered import answers_of, write_answered
 from hpsweep.sweep.claims import JobClaim, describe
 from hpsweep.sweep.settings import Pruning
+from hpsweep.train.checks import validate
 from hpsweep.train.external import fit_external
 from hpsweep.train.loop import fit
 from hpsweep.train.preemption import JobNotRequeued, StopSignals
 from hpsweep.train.tracking import Tracker
-from hpsweep.train.validation import validate
 
 log = logging.getLogger(__name__)
 

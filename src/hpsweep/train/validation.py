@@ -3,13 +3,11 @@
 Only omegaconf here: the checks must stay cheap enough to run for every job of a sweep up front.
 """
 
-import logging
 import math
 from collections.abc import Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
-from hpsweep.core.errors import ConfigError
 from hpsweep.core.metrics import MODES, MONITORS
 from hpsweep.data.digests import DATA_FINGERPRINTS
 
@@ -239,22 +237,3 @@ def _rates(cfg: DictConfig) -> Iterator[tuple[str, object]]:
         for key in POSITIVE_RATES:
             if node.get(key) is not None:
                 yield f"{prefix}.{key}", node[key]
-
-
-def validate(cfg: DictConfig, warn: bool = True) -> None:
-    """Raise one ConfigError listing every problem of ``cfg``: values, the model name and its pretrained weights,
-    the data set; where there is none (and ``warn``), log what will run but likely not as meant."""
-    from hpsweep.train.data import data_problems  # imports torch and timm: kept off the cheap path
-    from hpsweep.train.models import check_model_name, weights_problem
-
-    problems = config_problems(cfg) + data_problems(cfg.data)
-    try:
-        check_model_name(cfg.model.name)
-    except ConfigError as error:
-        problems += error.problems
-    else:  # its pretrained weights found before the training needs them (no job fails for them later)
-        problems += [problem for problem in [weights_problem(cfg.model)] if problem]
-    if problems:
-        raise ConfigError(problems)
-    for warning in config_warnings(cfg) if warn else []:
-        logging.getLogger(__name__).warning(warning)
