@@ -14,6 +14,7 @@ DEFERRED = {
     "hpsweep.train.models": "timm",
     "hpsweep.sweep.studies": "optuna",
     "hpsweep.sweep.packs": "submitit",
+    "hpsweep.sweep.on_ray": "ray",
 }
 
 

@@ -384,12 +384,12 @@ class Driver:
     def start_ray(self) -> None:
         """Connect to the Ray cluster and say what each training asks of it; each training's console to its own
         directory (``hpsweep.sweep.on_ray``)."""
-        from hpsweep.sweep import on_ray  # Ray: only where a sweep runs on it
+        from hpsweep.sweep.on_ray import RayTask, ask_resources, connect  # Ray: only where a sweep runs on it
 
-        on_ray.connect(self.launcher)
-        on_ray.ask_resources(self.launcher, self.settings.jobs_per_gpu)
-        if not isinstance(self.launcher.task_function, on_ray.RayTask):
-            self.launcher.task_function = on_ray.RayTask(self.launcher.task_function)
+        connect(self.launcher)
+        ask_resources(self.launcher, self.settings.jobs_per_gpu)
+        if not isinstance(self.launcher.task_function, RayTask):
+            self.launcher.task_function = RayTask(self.launcher.task_function)
 
     def launching(self) -> Launching:
         """The launch loop of this driver's trainings (``hpsweep.sweep.launching``); on Ray, once the sweep dir is

@@ -32,7 +32,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from hpsweep.core.errors import ConfigError, SweepFailedError
 
@@ -54,8 +57,6 @@ def connect(launcher) -> None:
     """Connect this driver to the launcher's Ray cluster (``hydra.launcher.ray.init``), or raise ``ConfigError``
     naming the address. The plugin sets ``object_store_memory`` for a Ray it starts itself, which Ray refuses when
     connecting to a running cluster: left out there (a value the user set there is refused by name)."""
-    import ray
-
     init = launcher.ray_cfg.init
     if init.get("address"):
         if init.get("object_store_memory") is not None:
@@ -85,8 +86,6 @@ def connect(launcher) -> None:
 def ask_resources(launcher, jobs_per_gpu: int) -> dict:
     """Fill in what each training's task asks Ray for (the module's docstring says what and why), where the user
     set none under ``hydra.launcher.ray.remote``; return what every task asks for."""
-    import ray
-
     remote = launcher.ray_cfg.remote
     total = ray.cluster_resources()
     gpus, cpus = float(total.get("GPU", 0)), float(total.get("CPU", 0))
@@ -109,8 +108,6 @@ def ask_resources(launcher, jobs_per_gpu: int) -> dict:
 
 def _sees(path: str, content: str) -> tuple[str, bool]:
     """On a node: (its address, whether it reads ``content`` in ``path``)."""
-    import ray
-
     try:
         seen = Path(path).read_text() == content
     except OSError:
@@ -122,9 +119,6 @@ def check_shared(sweep_dir: Path, timeout_s: float = 120.0) -> None:
     """Raise ``ConfigError`` where a node of the cluster cannot read a file the driver writes into ``sweep_dir``:
     every training writes its results there, and the driver reads them. One small task per live node (no CPU
     asked, so a busy cluster answers too); a node that does not answer in ``timeout_s`` is only said."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     marker = Path(sweep_dir) / f".ray-check-{uuid.uuid4().hex}"
     content = f"{socket.gethostname()} {os.getpid()}"
@@ -154,8 +148,6 @@ class ClusterWatch:
     POLL_S, LOST_AFTER_S = 2.0, 10.0
 
     def __init__(self, launcher):
-        import ray
-
         self.cluster = address_of(launcher)
         host, _, port = ray.get_runtime_context().gcs_address.rpartition(":")
         self.gcs = (host, int(port))
@@ -201,9 +193,6 @@ class RayTask:
     task_function: object
 
     def __call__(self, cfg):
-        import ray
-        from hydra.core.hydra_config import HydraConfig
-
         directory = Path(HydraConfig.get().runtime.output_dir)
         context = ray.get_runtime_context()
         record = {"node_ip": ray.util.get_node_ip_address(), "node_id": context.get_node_id(),
