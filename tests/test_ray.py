@@ -83,6 +83,19 @@ def test_a_category_sweep_on_ray_through_hpsweep_run(tmp_path, extended_conf):  
         (sweep_dir / "sweep.json").read_text())["trainings"])}
     assert str(sweep_dir / "test_resnet/base/ray.log") in states["test_resnet/base"]["logs"]
 
+    # two per GPU that cannot fit in the memory the sweeper is told a GPU has (Ray's launcher has no place for it)
+    base = sweep_dir / "test_resnet/base/result.json"
+    base.write_text(json.dumps({**found["test_resnet/base"], "peak_memory_mb": 30000}))  # as CUDA would record it
+    before = {path: path.stat().st_mtime_ns for path in sweep_dir.glob("**/*.json")}
+    refused = subprocess.run(sweep_command(sweep_dir, *on_ray(), "category=optimizer", "hydra.sweeper.resume=false",
+                                           "hydra.sweeper.jobs_per_gpu=2", "hydra.sweeper.gpu_memory_gb=40",
+                                           config_dir=extended_conf),
+                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "2 trainings that may share a GPU need 61000 MB" in flat(refused.stderr)
+    assert "hydra.sweeper.gpu_memory_gb" in flat(refused.stderr) and "nothing was started" in flat(refused.stderr)
+    assert {path: path.stat().st_mtime_ns for path in sweep_dir.glob("**/*.json")} == before, "nothing written"
+
 
 def test_a_killed_worker_resumes_and_a_killed_driver_trains_nothing_twice(tmp_path):
     """``kill -9`` of the Ray worker that trains: Ray runs the task once more (max_retries=1), which resumes from
