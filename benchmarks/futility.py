@@ -182,7 +182,7 @@ def run_way(work: Path, draws: dict[tuple[str, int], np.ndarray], way: dict | No
             rows.setdefault(row, {})[" ".join(outcome.training.replicate)] = outcome.result["metrics"][METRIC]
     candidates, runs = [], {}
     for row, values in rows.items():
-        why = stopped.get(row)
+        why = stopped.get(row) if names[row] != "base" else None  # the base answers with what it trained
         runs[row] = {key: Run(value, "split", _labels(work, outcome)) for key, value in values.items()
                      for outcome in outcomes if outcome.training.rows[0].option == row and
                      " ".join(outcome.training.replicate) == key}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import CPU_SIZE, ROOT, sweep_counts
-from test_sweep_plan import plan
+from test_sweep_plan import plan, real_group_options
 from test_sweeps import ENV, results, run_sweep, sweep_command
 
 from hpsweep.cli import main
@@ -51,11 +51,12 @@ def label(outcome: Outcome) -> str:
 
 
 def test_an_option_clearly_behind_the_leader_is_eliminated_once_seed_luck_can_be_measured(tmp_path):
-    # one run each: nothing to measure seed luck with, so nothing is tested yet
+    # one run each: nothing to measure seed luck with, so nothing is tested yet; the base runs one replicate ahead
+    # of its rows (its third seed starts with their second)
     alone = outcomes_of(tmp_path / "alone", {"base": [0.9], "Focal": [0.91], "LabelSmoothing": [0.5]})
     assert sorted(map(label, race(tmp_path / "alone", alone).ready())) == [
         "Focal seed=2", "LabelSmoothing seed=2", "base seed=2", "base seed=3"]
-    # the base ran ahead (it never waits): its three seeds give the noise every row's first run is tested against
+    # the base ahead: its seeds give the noise every row's first run is tested against
     values = {"base": [0.90, 0.92, 0.89], "Focal": [0.91], "LabelSmoothing": [0.5]}
     outcomes = outcomes_of(tmp_path, values)
     assert sorted(map(label, race(tmp_path, outcomes).ready())) == ["Focal seed=2"]
@@ -67,7 +68,7 @@ def test_an_option_clearly_behind_the_leader_is_eliminated_once_seed_luck_can_be
 
     again = outcomes_of(tmp_path / "again", {})  # a re-run: the recorded elimination needs its result
     ready = race(tmp_path, again).ready()
-    assert "LabelSmoothing seed=1" in map(label, ready) and len(ready) == 3 + 2, \
+    assert "LabelSmoothing seed=1" in map(label, ready) and len(ready) == 3 + 1, \
         "without the result it was made from, the recorded elimination does not stand"
 
 
@@ -285,10 +286,102 @@ def test_a_row_surely_within_min_effect_of_the_leader_stops_as_equivalent(tmp_pa
 
 def test_the_race_takes_between_the_base_and_first_replicates_and_every_training():
     trainings = plan("model=test_resnet", "category=optimizer,loss_function", "seed=1,2,3")
-    assert training_bounds(trainings, race_from=1) == (3 + 3, 12), "every base, and each option's first replicate"
+    assert training_bounds(trainings, race_from=1) == (2 + 3, 12), \
+        "each option's first replicate, and the base's first two (it runs one ahead)"
     assert training_bounds(trainings, race_from=2) == (3 + 6, 12)
     assert training_bounds(trainings, race_from=3) == (12, 12)
     assert training_bounds(plan("model=test_resnet", "category=optimizer"), 1) == (2, 2), "no replicates: no race"
+
+
+def verdict_of(sweep_dir, outcomes: list[Outcome]) -> str:
+    """What the sweep recommends from its completed trainings and race record: the verdict's own tests over the
+    pooled model of the runs (as benchmarks/futility.py decides its simulated comparisons)."""
+    import numpy as np
+
+    from hpsweep.decide.inference import Evidence, Run
+    from hpsweep.decide.race_record import stop_kind, won
+    from hpsweep.decide.statistics import Candidate, compare, correct, decide, efficacy_boundaries
+
+    stopped = next(iter(read_race(sweep_dir).values()), {})
+    values: dict[str, dict[str, float]] = {}
+    runs: dict[str, dict[str, Run]] = {}
+    for outcome in outcomes:
+        if outcome.status == "completed":
+            row = next(row.option for row in outcome.training.rows if row.category == "optimizer")
+            key = " ".join(outcome.training.replicate)
+            right = [float(row_[2]) for row_ in read_rows(outcome.directory / "val_probabilities.csv")]
+            values.setdefault(row, {})[key] = outcome.result["metrics"]["val_f1"]
+            labels = (tuple(f"img{image}" for image in range(IMAGES)), np.zeros(IMAGES, dtype=int),
+                      np.array([0 if ok else 1 for ok in right]))
+            runs.setdefault(row, {})[key] = Run(values[row][key], "split", lambda labels=labels: labels)
+    candidates = [Candidate(row, found, complete=True, is_base=row == "AdamW",  # the base is never out of it
+                            stopped=stop_kind(stopped[row]) if row in stopped and row != "AdamW" else None,
+                            stop_reason=stopped.get(row, {}).get("reason"), won=won(stopped.get(row), row),
+                            stagewise=(stopped.get(row) or {}).get("stagewise") if won(stopped.get(row), row) else None)
+                  for row, found in values.items()]
+    evidence = Evidence.of(runs, "val_f1")
+    tests = compare(evidence, candidates, True, 0.05, efficacy_boundaries(0.05, 4, "haybittle_peto"))
+    correct([tests], "none", 0.05)
+    verdict = decide(candidates, tests, True, 0.05, evidence)
+    return "AdamW" if verdict.kept_base else verdict.winner
+
+
+def read_rows(path) -> list[list[str]]:
+    import csv
+
+    with open(path) as lines:
+        return list(csv.reader(lines))[1:]
+
+
+def four_seed_optimizer_sweep(sweep_dir, racing: bool) -> tuple[dict[str, int], str]:
+    """The issue's optimizer sweep with four seeds: the base (AdamW), a twin of it, SGD a little behind and a
+    hopeless option, each training faked (its validation images right as drawn for its option and seed); trained as
+    the race lets them, every ready one at once, as free workers would. Returns each option's trainings and the
+    sweep's answer."""
+    import numpy as np
+
+    options = {"AdamW": 0.90, "Twin": 0.90, "SGD": 0.86, "Hopeless": 0.30}
+    trainings = plan("model=test_resnet", "category=optimizer", "seed=1,2,3,4",
+                     group_options=lambda group: list(options) if group == "optimizer" else real_group_options(group))
+    outcomes = [Outcome(training, sweep_dir / training.subdir, training.subdir, None) for training in trainings]
+    rates = np.random.default_rng(0).beta(9, 1, IMAGES)  # each image's own difficulty, shared by every training
+
+    def train(outcome: Outcome) -> None:
+        seed = int(outcome.training.replicate[0].split("=")[1])
+        option = outcome.training.option if outcome.training.category else "AdamW"
+        shift = np.log(options[option] / (1 - options[option])) - np.log(0.9 / 0.1)
+        logits = np.log(rates / (1 - rates)) + shift
+        right = np.random.default_rng([seed, len(option)]).random(IMAGES) < 1 / (1 + np.exp(-logits))
+        outcome.directory.mkdir(parents=True, exist_ok=True)
+        write_csv_atomic(outcome.directory / "val_probabilities.csv", ["id", "target", "a", "b"],
+                         [[f"img{image}", "a", float(ok), float(not ok)] for image, ok in enumerate(right)])
+        outcome.result = {"status": "completed", "metrics": {"val_f1": float(right.mean())}}
+        outcome.status = "completed"
+
+    race_of = Race(sweep_dir, outcomes, "val_f1", higher_is_better=True, alpha=0.05, race_from=1, enabled=racing,
+                   futility=0.4, efficacy="haybittle_peto")
+    while ready := race_of.ready():
+        for outcome in ready:
+            train(outcome)
+    trained: dict[str, int] = {}
+    for outcome in outcomes:
+        name = outcome.training.option if outcome.training.category else "AdamW"
+        trained[name] = trained.get(name, 0) + (outcome.status == "completed")
+    return trained, verdict_of(sweep_dir, outcomes)
+
+
+def test_the_base_runs_one_replicate_ahead_and_trains_only_what_a_decision_asks_for(tmp_path):
+    """Replicates on demand: the base's seeds start one ahead of its rows' (its second seed measures the seed luck a
+    first look tests one run of each row against), and none once every row is decided."""
+    every, answer = four_seed_optimizer_sweep(tmp_path / "every", racing=False)
+    assert sum(every.values()) == 16 and answer == "AdamW", "every replicate keeps the base: no option beats it"
+    raced, raced_answer = four_seed_optimizer_sweep(tmp_path / "raced", racing=True)
+    assert sum(raced.values()) <= 8 and raced_answer == answer, raced
+    assert raced["Hopeless"] == 1, "out at the first look, against the base's two seeds"
+    assert raced["AdamW"] <= max(raced[name] for name in ("Twin", "SGD", "Hopeless")) + 1, \
+        "the base is never more than one replicate ahead of its rows"
+    recorded = read_race(tmp_path / "raced")[("test_resnet", (), 0, "optimizer")]
+    assert set(recorded) == set(every), "every row decided, the base's own stop recorded"
 
 
 BROKEN = ("# @package _global_\noptimizer:\n  _target_: torch.optim.SGD\n  _partial_: true\n  lr: 1.0e-6\n"
@@ -369,9 +462,8 @@ def test_a_broken_option_trains_once_says_why_and_a_race_killed_after_its_first_
 
 def test_the_stopping_simulation_trains_less_than_every_replicate_for_no_more_wrong_answers():
     """A small run of benchmarks/futility.py: simulated comparisons raced by the real Race and decided by the real
-    rule; the defaults (futility 0.4, Haybittle-Peto efficacy) train about two thirds of the replicates of a
-    one-category comparison (the base's seeds are a third of them) and give no more wrong answers than one in its
-    few cases."""
+    rule; the defaults (futility 0.4, Haybittle-Peto efficacy) train under three quarters of the replicates of a
+    one-category comparison and give no more wrong answers than one in its few cases."""
     import importlib.util
 
     from hpsweep.sweep.settings import SweepSettings
@@ -384,9 +476,10 @@ def test_the_stopping_simulation_trains_less_than_every_replicate_for_no_more_wr
     found = simulation.simulate(simulation.Noise(270, 0.92, 0.06), comparisons=6, ways=ways, seed=3)["found"]
     trained = {way: sum(found[kind][way]["trained"] for kind in found) for way in ways}
     wrong = {way: sum(found[kind][way]["false_win"] + found[kind][way]["miss"] for kind in found) for way in ways}
-    # one comparison of two options: the base's three seeds (it never waits) are a third of every replicate
+    # one comparison of two options and the base, three seeds each
     assert trained["every replicate"] == 3 * 6 * 9 and trained["defaults"] < 0.75 * trained["every replicate"]
-    assert found["large"]["defaults"]["trained"] <= 6 * 6, "a large effect is decided by the second seed"
+    assert found["large"]["defaults"]["trained"] <= 6 * 7, \
+        "a large effect is decided by the rows' second seed (the base's third, one ahead): at most 7 of 9 trainings"
     assert wrong["defaults"] <= wrong["every replicate"] + 1
     assert found["large"]["every replicate"]["false_win"] == found["large"]["defaults"]["false_win"] == 0
 

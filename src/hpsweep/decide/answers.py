@@ -218,8 +218,12 @@ def _options(group: Group, by_key: dict[tuple, RowResult], category: str, race: 
         if row.is_base and base is not None:  # the base's option: every base training, its control seeds too
             row.trainings = list(base.trainings)
         row.eliminated = race.get(comparison_key(group.model, group.setting, group.stage, category), {}).get(row.option)
+        if row.is_base and row.eliminated is not None:  # a stop only says that its comparisons needed no more of it:
+            row.trainings = [training for training in row.trainings  # it answers with the replicates it trained
+                             if training.status not in (RowStatus.ELIMINATED, RowStatus.STOPPED)]
+            row.eliminated = None
         if row.stopped in STOPS and not any(t.status == RowStatus.STOPPED for t in row.trainings):
-            row.eliminated = None  # stopped here, trained on for another comparison (the base)
+            row.eliminated = None  # stopped here, trained on for another comparison
         if row.eliminated is not None:  # its replicates never trained are not part of it
             row.trainings = [training for training in row.trainings
                              if training.status not in (RowStatus.PENDING, RowStatus.ELIMINATED, RowStatus.STOPPED)]

@@ -39,6 +39,11 @@ class Comparison:
         """The rounds every row still in the race has done."""
         return min((self.rounds_done(option) for option in self.rows if option not in self.eliminated), default=0)
 
+    def undecided(self) -> bool:
+        """Whether a row other than the base is still in the race (the base still in too)."""
+        return self.base not in self.eliminated and any(option not in self.eliminated for option in self.rows
+                                                        if option != self.base)
+
     def free(self, option: str) -> bool:
         """Whether stopping the row saves nothing: a carrier answers each replicate it has still to get."""
         return all(outcome.answered_by is not None for outcome in self.rows[option].values()
@@ -281,12 +286,15 @@ RULES: tuple[Rule, ...] = (Pruned(), WorseThanLeader(), Equivalent(), Futile(), 
 
 def undecided_rows(look: Look):
     """The running rows other than the leader that are still in and have replicates planned beyond this look, each
-    with its contrast against the leader."""
+    with its contrast against the leader; none whose noise cannot be estimated yet (one run of each row, no control
+    seeds: the rows keep pace, so a first look may have nothing to judge by)."""
     for option, candidate in look.running.items():
         if candidate is look.leader or look.out(option) or look.done >= look.comparison.planned(
                 option, look.leader.option):
             continue
-        yield option, look.evidence.contrast(candidate.row, look.leader.row)
+        contrast = look.evidence.contrast(candidate.row, look.leader.row)
+        if contrast.se is not None:
+            yield option, contrast
 
 
 def final_power(look: Look, option: str, contrast) -> float | None:

@@ -8,8 +8,11 @@ row still in the race has done ``race_from`` rounds or more, each row other than
 (the best adjusted mean so far) is tested against the leader by a contrast of the group's pooled model
 (``hpsweep.decide.inference``, as the verdict tests); where it is worse with p < alpha, it is eliminated. A row's
 next replicate may start as soon as its comparison has done the round before it and tested it, whatever other
-comparisons do (no barrier across comparisons). The base never waits: its trainings answer every comparison of
-its model, and its seeds are what a first round is tested against.
+comparisons do (no barrier across comparisons). Replicates are trained on demand: the base runs one replicate ahead
+of its rows (``LEAD``: its second seed is what a first look tests one run of each row against): its replicate
+``k + 1`` may start with its rows' replicate ``k``, where a comparison of its model is still undecided (its
+trainings answer every comparison of its model), and none once every one is decided. Where several trainings may
+start, the one the most undecided comparisons wait for goes first.
 
 With futility stopping, a row that more replicates would not decide stops too; with efficacy stopping, a leader
 that beats the base at a look's boundary wins, and its comparison stops. Each way a row leaves the race is a rule of
@@ -23,18 +26,29 @@ import logging
 from pathlib import Path
 
 from hpsweep.core.records import write_json_atomic
-from hpsweep.core.statuses import RowStatus
+from hpsweep.core.statuses import RowStatus, StopKind
 from hpsweep.core.trainings import BASE
 from hpsweep.decide.inference import Evidence
-from hpsweep.decide.race_record import RACE_FILE, comparison_key, decisive, phrase, read_race, untrained_status
+from hpsweep.decide.race_record import (
+    RACE_FILE,
+    Phrase,
+    comparison_key,
+    decisive,
+    phrase,
+    read_race,
+    untrained_status,
+)
 from hpsweep.decide.statistics import Candidate
 from hpsweep.sweep.outcomes import Outcome, collect_outcomes
 from hpsweep.sweep.race_evidence import Finished, row_name
-from hpsweep.sweep.race_rules import DONE, RULES, Comparison, Look, Settings
+from hpsweep.sweep.race_rules import DONE, RULES, Comparison, Look, Settings, undecided
 
 log = logging.getLogger(__name__)
 
 UNTRAINED = (RowStatus.ELIMINATED, RowStatus.STOPPED)  # a training racing never trains
+# how many replicates the base runs ahead of its rows: one, so that a first look has the base's seed luck to test one
+# run of each row against (control seeds, which would measure it, are planned only where no replicate is swept)
+LEAD = 1
 
 
 class Race:
@@ -90,36 +104,61 @@ class Race:
                     comparison.rows.setdefault(BASE, {})[self.round[training.replicate]] = outcome
 
     def _comparisons_of(self, outcome: Outcome) -> list[tuple[Comparison, str]]:
+        """The comparisons a training answers a row of, with that row: the base's, every one of its model that it
+        is the base of (as its own option, or as ``base``)."""
+        if outcome.training.is_base:
+            return [(comparison, comparison.base) for comparison in self.comparisons.values()
+                    if any(member is outcome for member in comparison.rows.get(comparison.base, {}).values())]
         training = outcome.training
         return [(self.comparisons[key], row.option) for row in training.rows if row.category
                 and (key := comparison_key(training.model, training.setting, row.stage, row.category))
                 in self.comparisons]
+
+    def _stop_base(self, places: list[tuple[Comparison, str]]) -> None:
+        """Record the base stopped in each decided comparison whose rules left it running (every other row out):
+        nothing is left to decide there, so its further replicates answer nothing."""
+        for comparison, option in places:
+            if option not in comparison.eliminated:
+                comparison.eliminated[option] = undecided(
+                    comparison.rounds_done(option), option, StopKind.FUTILE, Phrase.ALONE, None,
+                    "the base: every other row is decided, so more replicates cannot change this comparison")
+        self._record()
 
     def ready(self) -> list[Outcome]:
         """The pending trainings that may run now, earliest round first; those of rows the race eliminated are
         marked ``eliminated`` and left out. Trainings answered by a carrier that is done take its answer first."""
         self.collect_answered()
         self.update()
-        ready = []
+        ready, needs = [], {}
         for outcome in self.outcomes:
             if outcome.status != RowStatus.PENDING:
                 continue
-            # the base never waits: its every replicate answers every comparison of its model, and its seeds are what
-            # the first round's runs are tested against (one run each has no seed luck to measure)
-            places = self._comparisons_of(outcome) if self.enabled and not outcome.training.is_base else []
+            places = self._comparisons_of(outcome) if self.enabled else []
             if places and all(option in comparison.eliminated for comparison, option in places):
                 why = decisive([comparison.eliminated[option] for comparison, option in places])
                 outcome.status = untrained_status(why)
                 continue
             number = self.round.get(outcome.training.replicate, 0)
-            if all(comparison.rounds_complete() >= number for comparison, option in places
-                   if option not in comparison.eliminated):
-                ready.append(outcome)
+            live = [comparison for comparison, option in places if option not in comparison.eliminated]
+            if outcome.training.is_base and places:  # needed where a comparison of its model is undecided, this far
+                live = [comparison for comparison in live if comparison.undecided()]
+                if not live:
+                    self._stop_base(places)
+                    outcome.status = untrained_status(decisive([comparison.eliminated[option]
+                                                                for comparison, option in places]))
+                    continue
+                if number > LEAD and not any(comparison.rounds_complete() >= number - LEAD for comparison in live):
+                    continue
+            elif not all(comparison.rounds_complete() >= number for comparison in live):
+                continue
+            ready.append(outcome)
+            needs[id(outcome)] = len(live)
         if any(outcome.status == RowStatus.ANSWERED and outcome.answered_by.status in UNTRAINED
                for outcome in self.outcomes):
             return self.ready()  # a carrier stopped in this pass: its members are trainings of their own again
         order = {id(outcome): number for number, outcome in enumerate(self.outcomes)}
-        return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), order[id(outcome)]))
+        return sorted(ready, key=lambda outcome: (self.round.get(outcome.training.replicate, 0), -needs[id(outcome)],
+                                                  order[id(outcome)]))
 
     def after(self, ended: Outcome) -> list[Outcome]:
         """What may run now that ``ended`` is done: ``ready()`` where its end can change that (a raced row's
@@ -200,12 +239,12 @@ class Race:
 
 
 def training_bounds(trainings, race_from: int) -> tuple[int, int]:
-    """(fewest, most) trainings the race can take: at fewest, every option but the base is decided after
-    ``race_from`` replicates (the base, which never waits, trains every one)."""
+    """(fewest, most) trainings the race can take: at fewest, every row is decided after ``race_from`` replicates,
+    the base's ``LEAD`` ahead of them; searched trials always train."""
     replicates = list(dict.fromkeys(training.replicate for training in trainings))
     if len(replicates) < 2:
         return len(trainings), len(trainings)
-    first = set(replicates[:race_from])
-    fewest = sum(1 for training in trainings if training.is_base or training.trial is not None
-                 or training.replicate in first)
+    first, base_first = set(replicates[:race_from]), set(replicates[:race_from + LEAD])
+    fewest = sum(1 for training in trainings if training.trial is not None
+                 or training.replicate in (base_first if training.is_base else first))
     return fewest, len(trainings)
