@@ -329,3 +329,17 @@ def test_error_bars_stay_within_the_metrics_range():
     assert error_bar(0.02, 0.05, "val_loss") == [[pytest.approx(0.02)], [pytest.approx(0.05)]]
     assert error_bar(0.5, None, "val_acc") == [[0.0], [0.0]]
     assert error_bar(2.5, 0.5, "return_value") == [[0.5], [0.5]], "another app's value has no known range"
+
+
+@pytest.mark.parametrize("df", [1.0, 2.0, 30.0])
+def test_dunnetts_critical_value_is_found_with_the_few_degrees_of_freedom_racing_leaves(df):
+    """Three options on one seed each against a base of two leave one degree of freedom: the critical value lies far
+    beyond one option's (it was searched for within 4 of it, and a sweep's report failed)."""
+    from hpsweep.decide.many_to_one import _max_sf, critical_value
+
+    correlation = np.full((3, 3), 0.5)
+    critical = critical_value(3, correlation, df, 0.05)
+    assert critical > student.isf(0.05, df)
+    shape = correlation.copy()
+    np.fill_diagonal(shape, 1.0)
+    assert _max_sf(critical, shape, df) == pytest.approx(0.05, abs=0.003)

@@ -67,8 +67,11 @@ def _critical_value(shape_size: int, correlation: tuple, df: float, level: float
     shape = np.full((shape_size, shape_size), 0.5)
     shape[:len(correlation), :len(correlation)] = np.array(correlation)
     np.fill_diagonal(shape, 1.0)
-    low = float(student.isf(level, df))
-    return float(brentq(lambda x: _max_sf(x, shape, df) - level, low, low + 4, xtol=1e-3))
+    low = float(student.isf(level, df))  # one option's: K options' maximum needs at least this
+    high = low + 4
+    while _max_sf(high, shape, df) > level:  # a few degrees of freedom (what racing leaves) put it far out
+        high = low + 2 * (high - low)
+    return float(brentq(lambda x: _max_sf(x, shape, df) - level, low, high, xtol=1e-3))
 
 
 def detectable(se: float, critical: float, df: float) -> float:
