@@ -4,6 +4,7 @@ seeds, five folds) with and without racing, shared trajectories and noise-aware 
 
     python benchmarks/sweep_cost.py                  # both parts, about 30 minutes on 2 cores
     python benchmarks/sweep_cost.py --replicated     # the replicated arms only, about 20 minutes
+    python benchmarks/sweep_cost.py --replicated --schemes "4 seeds" --arms "racing alone"   # the optimizer, 4 seeds
 
 Two tiny models, five of the seed's categories plus one poorly chosen option (SGD at lr 1e-5, the kind of
 option a category sweep exists to rule out), on the embedded digits. Each arm is a real sweep in a fresh
@@ -36,7 +37,12 @@ SEED_RUNS, SEED_TRAININGS, SEED_RUN_MINUTES = 68, 52, 45  # the seed's matrix; i
 REPLICATED = ["model=test_resnet", "data.image_size=16", "trainer.max_epochs=12", "trainer.progress_bar=false",
               "logger.mode=offline"]
 REPLICATES = {"3 seeds": ["category=optimizer,loss_function,early_stopping", "seed=1,2,3"],
-              "5 folds": ["category=optimizer,loss_function,early_stopping,fold"]}
+              "5 folds": ["category=optimizer,loss_function,early_stopping,fold"],
+              # the optimizer alone with four seeds: the base, its twin, SGD and the poor option (4 rows x 4 seeds)
+              "4 seeds": ["category=optimizer", "seed=1,2,3,4"]}
+# AdamW at a learning rate a hair from the base's: a different config, the same effect (no dedup merges it)
+TWIN_OPTION = ("_target_: timm.optim.create_optimizer_v2\n_partial_: true\nopt: adamw\nlr: 0.00101\n"
+               "weight_decay: 0.001\n_run_name_: opt_AdamW_twin\n")
 LEVERS = {"racing": "hydra.sweeper.racing", "sharing": "hydra.sweeper.share_trajectories",
           "pruning": "hydra.sweeper.pruner"}
 ARMS = {"full": (), "racing alone": ("racing",), "sharing alone": ("sharing",), "pruning alone": ("pruning",),
@@ -104,13 +110,13 @@ def run_replicated_arm(conf: Path, sweep_dir: Path, replicates: list[str], lever
             "decisions": decisions}
 
 
-def replicated(root: Path, conf: Path, schemes: list[str], chosen: list[str]) -> None:
+def replicated(root: Path, confs: dict[str, Path], schemes: list[str], chosen: list[str]) -> None:
     """The arms of the replicated set (``chosen``, always with ``full``), for each scheme of replicates: what each
     lever saves, and whether it changes any comparison's verdict."""
     projection = {}
     for scheme in schemes:
         replicates = REPLICATES[scheme]
-        arms = {name: run_replicated_arm(conf, root / f"{scheme.replace(' ', '-')}-{name.replace(' ', '-')}",
+        arms = {name: run_replicated_arm(confs[scheme], root / f"{scheme.replace(' ', '-')}-{name.replace(' ', '-')}",
                                          replicates, levers) for name, levers in ARMS.items()
                 if name == "full" or name in chosen}
         full = arms["full"]
@@ -184,9 +190,13 @@ def main() -> None:
         shutil.rmtree(conf, ignore_errors=True)
         shutil.copytree(ROOT / "conf", conf)
         (conf / "optimizer" / "SGD_lr1e-5.yaml").write_text(POOR_OPTION)
+        twin = root / "conf-twin"  # the four-seed scheme's: the others' rows stay as they were measured
+        shutil.rmtree(twin, ignore_errors=True)
+        shutil.copytree(conf, twin)
+        (twin / "optimizer" / "AdamW_twin.yaml").write_text(TWIN_OPTION)
         if not args.replicated:
             single(root, conf)
-        replicated(root, conf, schemes, arms)
+        replicated(root, {scheme: twin if scheme == "4 seeds" else conf for scheme in schemes}, schemes, arms)
 
 if __name__ == "__main__":
     main()
