@@ -9,14 +9,18 @@ import optuna
 import pytest
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
+from hydra._internal import defaults_list
 from hydra._internal.config_repository import ConfigRepository
+from hydra._internal.utils import create_config_search_path
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+from omegaconf import base as omegaconf_base
 
 from hpsweep.core import hydra_private
+from hpsweep.core.fingerprints import resolved_container, runtime_values_as_written
 from hpsweep.sweep import optuna_private
 
 
@@ -91,6 +95,62 @@ def test_hydra_composes_as_its_own_with_each_config_file_read_once(hydra_app, mo
         "Hydra's _parse_overrides_and_create_caching_repo changed: hpsweep.core.hydra_private.read_files_once"
     assert reads and max(reads.values()) == 1, "Hydra's CachingConfigRepository or _process_config_searchpath " \
         f"changed: hpsweep.core.hydra_private.read_files_once read {reads.most_common(3)}"
+
+
+# every option of every group (a new option file is tested without a new test), Hydra's own node changed, and value
+# overrides, additions and deletions
+OPTIONS = {group.name: sorted(path.stem for path in group.glob("*.yaml")) for group in sorted(CONF_DIR.iterdir())
+           if group.is_dir() and group.name != "hydra"}
+BESIDES = [[], ["model=test_efficientnet", "category=optimizer", "optimizer=SGD", "seed=43"],
+           ["hydra/launcher=slurm", "data.image_size=32"], ["+extra=3", "~scheduler_warmup", "trainer.max_epochs=1"]]
+
+
+def test_matrix_shortcuts_compose_every_option_as_hydra_does(hydra_app):
+    """``read_files_once`` and ``many_compositions`` together (what ``hpsweep matrix`` composes through) change no
+    composition, as written or resolved: every option of every group of the seed's config.
+    Composing the first ones again after all the others shows the configs read once stay as they were read."""
+    master, loader, _ = hydra_app
+    # the n-th option of every group at once (a group the defaults list lacks added): every option in a few
+    overrides = [[f"{'' if group in master.hydra.runtime.choices else '+'}{group}={options[number % len(options)]}"
+                  for group, options in OPTIONS.items()]
+                 for number in range(max(map(len, OPTIONS.values())))] + BESIDES
+
+    def composed(config_loader, lines: list[list[str]]) -> list[tuple[dict, str]]:
+        configs = [config_loader.load_configuration("config", items, RunMode.RUN) for items in lines]
+        with runtime_values_as_written():  # ${now:...} and ${hydra:...} as written; the rest resolved
+            return [(OmegaConf.to_container(cfg), resolved_container(cfg)) for cfg in configs]
+
+    hydras = composed(loader, overrides)
+    once = copy.copy(loader)  # the fixture's loader stays Hydra's own
+    hydra_private.read_files_once(once)
+    hydra_calls = defaults_list._create_interpolation_map, omegaconf_base.parse
+    with hydra_private.many_compositions():
+        ours, again = composed(once, overrides), composed(once, overrides[:3])
+    assert ours == hydras, "Hydra's composition changed under hpsweep.core.hydra_private.read_files_once or " \
+        "many_compositions (ConfigLoaderImpl._load_single_config, _embed_result_config, " \
+        "defaults_list._create_interpolation_map or omegaconf.base.parse)"
+    assert again == hydras[:3]
+    assert (defaults_list._create_interpolation_map, omegaconf_base.parse) == hydra_calls  # put back on leaving
+
+
+def test_matrix_shortcuts_resolve_a_defaults_list_interpolation(tmp_path):
+    """A defaults list that picks an option by interpolation (``- pair: ${first}_${second}``) still gets it with
+    ``many_compositions``, which builds Hydra's map of known choices only for such a list."""
+    for path, text in {"config.yaml": "defaults:\n  - first: a\n  - second: b\n  - pair: ${first}_${second}\n"
+                                      "  - _self_\n",
+                       "first/a.yaml": "x: 1\n", "first/c.yaml": "x: 3\n", "second/b.yaml": "y: 2\n",
+                       "pair/a_b.yaml": "name: a and b\n", "pair/c_b.yaml": "name: c and b\n"}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    loader = hydra_private.ConfigLoader(config_search_path=create_config_search_path(str(tmp_path)))
+    hydras = [OmegaConf.to_container(loader.load_configuration("config", items, RunMode.RUN))
+              for items in ([], ["first=c"])]
+    hydra_private.read_files_once(loader)
+    with hydra_private.many_compositions():
+        ours = [OmegaConf.to_container(loader.load_configuration("config", items, RunMode.RUN))
+                for items in ([], ["first=c"])]
+    assert [config["pair"]["name"] for config in ours] == ["a and b", "c and b"]
+    assert ours == hydras
 
 
 @pytest.mark.parametrize("status, value", [(JobStatus.COMPLETED, {"val_f1": 0.5}),

@@ -12,7 +12,7 @@ from hydra.errors import HydraException
 from hpsweep.cli.jobs import describe_jobs, done_in
 from hpsweep.core.display import console, format_duration, print_table, say, say_error, table
 from hpsweep.core.errors import ConfigError
-from hpsweep.core.hydra_private import read_files_once
+from hpsweep.core.hydra_private import many_compositions, read_files_once
 from hpsweep.sweep.estimates import Estimator
 from hpsweep.sweep.plan import PlanRequest, compared_rows, control_key, group_choices, plan_jobs
 from hpsweep.sweep.racing import training_bounds
@@ -77,7 +77,8 @@ def matrix(config_dir: Path, arguments: list[str], results: list[Path]) -> int:
 
 def ask(config_dir: Path, arguments: list[str]) -> Asked:
     """Plan ``arguments`` with the app's config and the sweeper's settings (the command line's over the config's)."""
-    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"), \
+            many_compositions():
         loader = GlobalHydra.instance().config_loader()
         # one composition per option: each file read once for all of them, the first composition's reads shared
         # with the processes the others are forked into
