@@ -5,7 +5,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from hpsweep.core import naming
 from hpsweep.core.fingerprints import fingerprint
@@ -96,12 +96,14 @@ def _describe_one(number: int) -> dict:
     job = jobs[number]
     cfg = compose_job(job)
     template = naming.name_pattern(cfg, job.category, resolve=False)
-    trajectory, config = option_keys(cfg)
-    return {
+    described = {
         "model": cfg.model.name, "project": naming.wandb_project(cfg),
         "reads_model": "${model" in str(template),  # the option's run name differs per model
         "label": naming.run_label(cfg, dict(cfg.hydra.runtime.choices), naming.overridden_groups(list(job.overrides))),
         "epochs": cfg.trainer.max_epochs, "image_size": cfg.data.image_size,
         "search": OmegaConf.to_container(cfg.search) if cfg.get("search") else None,
-        "trajectory": trajectory, "config": config,  # config equal to the base's: trained once with it
     }
+    with open_dict(cfg):  # the keys leave Hydra's node out: it need not be copied with the rest
+        del cfg["hydra"]
+    trajectory, config = option_keys(cfg)
+    return {**described, "trajectory": trajectory, "config": config}  # config equal to the base's: trained once
