@@ -105,9 +105,16 @@ BESIDES = [[], ["model=test_efficientnet", "category=optimizer", "optimizer=SGD"
            ["hydra/launcher=slurm", "data.image_size=32"], ["+extra=3", "~scheduler_warmup", "trainer.max_epochs=1"]]
 
 
+def _flags(cfg) -> list[dict]:
+    """Each dict node's own flags (struct, readonly, Hydra's and OmegaConf's own), depth first."""
+    nodes = [cfg._get_node(key) for key in ([] if cfg._is_none() or cfg._is_missing() else cfg)]
+    return [{name: value for name, value in cfg._metadata.flags.items() if value is not None},
+            *(flags for node in nodes if OmegaConf.is_dict(node) for flags in _flags(node))]
+
+
 def test_matrix_shortcuts_compose_every_option_as_hydra_does(hydra_app):
     """``read_files_once`` and ``many_compositions`` together (what ``hpsweep matrix`` composes through) change no
-    composition, as written or resolved: every option of every group of the seed's config.
+    composition, as written, resolved or in its nodes' flags: every option of every group of the seed's config.
     Composing the first ones again after all the others shows the configs read once stay as they were read."""
     master, loader, _ = hydra_app
     # the n-th option of every group at once (a group the defaults list lacks added): every option in a few
@@ -115,10 +122,10 @@ def test_matrix_shortcuts_compose_every_option_as_hydra_does(hydra_app):
                   for group, options in OPTIONS.items()]
                  for number in range(max(map(len, OPTIONS.values())))] + BESIDES
 
-    def composed(config_loader, lines: list[list[str]]) -> list[tuple[dict, str]]:
+    def composed(config_loader, lines: list[list[str]]) -> list[tuple]:
         configs = [config_loader.load_configuration("config", items, RunMode.RUN) for items in lines]
         with runtime_values_as_written():  # ${now:...} and ${hydra:...} as written; the rest resolved
-            return [(OmegaConf.to_container(cfg), resolved_container(cfg)) for cfg in configs]
+            return [(OmegaConf.to_container(cfg), resolved_container(cfg), _flags(cfg)) for cfg in configs]
 
     hydras = composed(loader, overrides)
     once = copy.copy(loader)  # the fixture's loader stays Hydra's own
@@ -127,8 +134,8 @@ def test_matrix_shortcuts_compose_every_option_as_hydra_does(hydra_app):
     with hydra_private.many_compositions():
         ours, again = composed(once, overrides), composed(once, overrides[:3])
     assert ours == hydras, "Hydra's composition changed under hpsweep.core.hydra_private.read_files_once or " \
-        "many_compositions (ConfigLoaderImpl._load_single_config, _embed_result_config, " \
-        "defaults_list._create_interpolation_map or omegaconf.base.parse)"
+        "many_compositions (ConfigLoaderImpl._compose_config_from_defaults_list, _load_single_config, " \
+        "_embed_result_config, defaults_list._create_interpolation_map or omegaconf.base.parse)"
     assert again == hydras[:3]
     assert (defaults_list._create_interpolation_map, omegaconf_base.parse) == hydra_calls  # put back on leaving
 

@@ -4,6 +4,7 @@ OmegaConf moves or changes one of these (pinned: hydra-core 1.3.8, omegaconf 2.3
 
 import copy
 import dataclasses
+import sys
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +16,11 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import DictConfig
+from hydra.errors import ConfigCompositionException
+from omegaconf import DictConfig, OmegaConf, flag_override
 from omegaconf import base as omegaconf_base
 from omegaconf.basecontainer import BaseContainer
+from omegaconf.errors import OmegaConfBaseException
 
 ConfigLoader = ConfigLoaderImpl  # the type of the config loader Hydra hands a sweeper
 
@@ -42,8 +45,9 @@ class _FilesReadOnce(CachingConfigRepository):
     where a schema checks it) first gets its own copy, once a composition. Each composition gets its own
     ``ConfigResult`` (Hydra may set its ``config``) and header."""
 
-    def __init__(self, shared: CachingConfigRepository):  # no super().__init__: it would copy the sources
+    def __init__(self, shared: CachingConfigRepository, merged: dict):  # no super().__init__: it copies the sources
         self.delegate, self.cache, self.shared, self.owned = shared.delegate, {}, shared, set()
+        self.merged = merged  # Hydra's node as merged before, by the defaults it was merged from: for every composition
 
     def load_config(self, config_path: str):
         key = f"config_path={config_path}"
@@ -68,8 +72,10 @@ class _FilesReadOnce(CachingConfigRepository):
 def read_files_once(config_loader: ConfigLoaderImpl) -> None:
     """Make ``config_loader`` read each config file once for all its compositions: Hydra builds a fresh repository
     for each one and reads every file again, a third of a composition's time (``hpsweep matrix`` composes one job
-    per option). One repository per search path (the primary config's, and any ``hydra.searchpath`` given)."""
+    per option). One repository per search path (the primary config's, and any ``hydra.searchpath`` given). Hydra's
+    own node, merged from the same files for every job, is merged once and copied (``_compose_resumed``)."""
     shared: dict[tuple, CachingConfigRepository] = {}
+    merged: dict[tuple, dict] = {}
 
     def parse_and_share(self, config_name, overrides):  # Hydra's own, but for the repository
         parsed = OverridesParser.create().parse_overrides(overrides=overrides)
@@ -77,7 +83,7 @@ def read_files_once(config_loader: ConfigLoaderImpl) -> None:
         if key not in shared:
             shared[key] = CachingConfigRepository(self.repository)
             self._process_config_searchpath(config_name, parsed, shared[key])
-        return parsed, _FilesReadOnce(shared[key])
+        return parsed, _FilesReadOnce(shared[key], merged.setdefault(key, {}))
 
     def load_single_config(self, default, repo):  # Hydra's own, once the config merged is this composition's
         if isinstance(repo, _FilesReadOnce):
@@ -86,6 +92,47 @@ def read_files_once(config_loader: ConfigLoaderImpl) -> None:
 
     config_loader._parse_overrides_and_create_caching_repo = types.MethodType(parse_and_share, config_loader)
     config_loader._load_single_config = types.MethodType(load_single_config, config_loader)
+    config_loader._compose_config_from_defaults_list = types.MethodType(_compose_resumed, config_loader)
+
+
+def _compose_resumed(self: ConfigLoaderImpl, defaults: list, repo) -> DictConfig:
+    """Hydra's ``ConfigLoaderImpl._compose_config_from_defaults_list``, resumed from a copy of Hydra's own node where
+    an earlier composition merged it from the same defaults (those under ``hydra/``, first in every defaults list):
+    each merge depends only on the configs merged before it and on its default's file, package and primary flag, and
+    a copy stands for the configs it copies. Hydra's node is a third of the merges of a composition of the seed."""
+    if not isinstance(repo, _FilesReadOnce):
+        return ConfigLoaderImpl._compose_config_from_defaults_list(self, defaults, repo)
+    hydras = next((number for number, default in enumerate(defaults)
+                   if not (default.config_path or "").startswith("hydra/")), len(defaults))
+    key = tuple((default.config_path, default.package, default.primary) for default in defaults[:hydras])
+    start = hydras if key in repo.merged else 0
+    cfg = copy.deepcopy(repo.merged[key]) if start else OmegaConf.create()
+    with flag_override(cfg, "no_deepcopy_set_nodes", True):
+        for number, default in enumerate(defaults[start:], start):
+            loaded = self._load_single_config(default=default, repo=repo)
+            try:
+                cfg.merge_with(loaded.config)
+            except OmegaConfBaseException as e:
+                raise ConfigCompositionException(
+                    f"In '{default.config_path}': {type(e).__name__} raised while composing config:\n{e}"
+                ).with_traceback(sys.exc_info()[2]) from e
+            if number + 1 == hydras and not start:
+                repo.merged[key] = copy.deepcopy(cfg)
+                repo.merged[key]._set_flag("no_deepcopy_set_nodes", None)  # as Hydra's fresh config has it
+    _strip_defaults(cfg)
+    return cfg
+
+
+def _strip_defaults(cfg) -> None:  # Hydra's own, nested in _compose_config_from_defaults_list
+    if isinstance(cfg, DictConfig):
+        if cfg._is_missing() or cfg._is_none():
+            return
+        with flag_override(cfg, ["readonly", "struct"], False):
+            if cfg._get_flag("HYDRA_REMOVE_TOP_LEVEL_DEFAULTS"):
+                cfg._set_flag("HYDRA_REMOVE_TOP_LEVEL_DEFAULTS", None)
+                cfg.pop("defaults", None)
+        for _key, value in cfg.items_ex(resolve=False):
+            _strip_defaults(value)
 
 
 @contextmanager
