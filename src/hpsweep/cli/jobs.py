@@ -80,15 +80,18 @@ _FORK_STATE: tuple | None = None  # (jobs, compose_job), inherited by forked wor
 
 
 def _describe(numbers: list[int], jobs: list, compose_job) -> dict[int, dict]:
-    """Compose the given jobs, in parallel processes forked from this one (which already holds Hydra's
-    state) when there are enough of them to pay for it."""
+    """Compose the given jobs, shared between this process and processes forked from it (which inherit Hydra's
+    state) when there are enough of them to pay for it: a core each, this one's included."""
     global _FORK_STATE
     _FORK_STATE = (jobs, compose_job)
     workers = min(os.cpu_count() or 1, len(numbers))
     if workers < 2 or len(numbers) < 8 or "fork" not in multiprocessing.get_all_start_methods():
         return dict(zip(numbers, map(_describe_one, numbers), strict=True))
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return dict(zip(numbers, pool.map(_describe_one, numbers), strict=True))
+    mine = len(numbers) // workers
+    with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
+        theirs = pool.map_async(_describe_one, numbers[mine:])
+        described = [*map(_describe_one, numbers[:mine]), *theirs.get()]
+    return dict(zip(numbers, described, strict=True))
 
 
 def _describe_one(number: int) -> dict:
