@@ -191,7 +191,7 @@ def show_totals(out, asked: Asked, shown: Shown) -> None:
     fewest, most = training_bounds([training for training in trainings if training not in same], asked.race_from)
     if asked.racing and fewest < most:
         say(out, f"racing: {fewest} to {most} trainings (at fewest, every option is decided after {asked.race_from} "
-          f"replicate(s) against the base's seeds; hydra.sweeper.racing=false trains all {most})")
+          f"replicate(s), the base one ahead; hydra.sweeper.racing=false trains all {most})")
     if asked.stages:
         say(out, "greedy: " + " -> ".join(f"stage {number} {name}" for number, name in enumerate(asked.stages, 1))
           + "; each stage's base carries the winners before it")
