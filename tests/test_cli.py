@@ -63,6 +63,10 @@ def test_matrix_estimates_time_from_past_results_scaled_to_epochs_and_image_size
     assert "from 2 past results of test_resnet" in out and "scaled to each job's epochs and image size" in out
     assert main(["matrix", "model=test_efficientnet", "category=optimizer", "--results", str(tmp_path)]) == 0
     assert "no time estimate: no past results of test_efficientnet in" in capsys.readouterr().out
+    # a plain multirun (no category) fixes its model: the estimate comes from that model's results (10 + 15 x 10 x 4 s)
+    assert main(["matrix", "model=test_resnet", "data.image_size=64", "trainer.max_epochs=10", "--results",
+                 str(tmp_path)]) == 0
+    assert "estimated time: 10.2 min for 1 of 1 trainings" in " ".join(capsys.readouterr().out.split())
 
 
 def test_matrix_rejects_unknown_categories(capsys):

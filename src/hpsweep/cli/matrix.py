@@ -131,7 +131,7 @@ def show_trainings(out, asked: Asked, estimator: Estimator) -> Shown:
         later = stages.index(training.category) if training.category in stages[1:] else 0  # the base: stage 1
         searched = about["search"] is not None and training.category is not None
         seconds = None if later or identical or training in done or training in stopped else estimator.seconds(
-            training.model, training.category, training.option, about["epochs"], about["image_size"])
+            model, training.category, training.option, about["epochs"], about["image_size"])
         if seconds is not None and searched:
             seconds *= asked.n_trials
         shown.estimates.append(seconds)
@@ -211,4 +211,4 @@ def show_time(out, asked: Asked, shown: Shown, estimator: Estimator, results: li
           f"{asked.sweep_dir}")
     if left:
         say(out, estimator.describe([seconds for seconds in shown.estimates if seconds is not None], left,
-                                    {training.model for training in asked.trainings}, results))
+                                    {about["model"] for about in asked.described}, results))
