@@ -57,11 +57,11 @@ def test_a_category_sweep_on_ray_through_hpsweep_run(tmp_path, extended_conf):  
     """``hpsweep run --launcher ray`` connects to the running cluster by ``address=auto``: every training a Ray task
     of one CPU and no GPU (the cluster has none), its console in its own ray.log, a failing one isolated."""
     sweep_dir = tmp_path / "sweep"
-    finished = subprocess.run(
-        [sys.executable, "-m", "hpsweep.cli", "--config-dir", str(extended_conf), "run", "--models", "test_resnet",
-         "--categories", "optimizer", "--launcher", "ray", "data.image_size=32", "trainer.max_epochs=2",
-         "trainer.progress_bar=false", "logger.mode=offline", "hydra.sweeper.control_seeds=0",
-         f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "hpsweep.cli", "--config-dir", str(extended_conf), "run", "--models",
+               "test_resnet", "--categories", "optimizer", "--launcher", "ray", "data.image_size=32",
+               "trainer.max_epochs=2", "trainer.progress_bar=false", "logger.mode=offline",
+               "hydra.sweeper.control_seeds=0", f"hydra.sweep.dir={sweep_dir}"]
+    finished = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 1, finished.stderr[-3000:]
     assert "hydra/launcher=ray hydra.launcher.ray.init.address=auto" in flat(finished.stdout)
     assert "1 of 3 jobs failed" in finished.stderr
@@ -95,6 +95,12 @@ def test_a_category_sweep_on_ray_through_hpsweep_run(tmp_path, extended_conf):  
     assert "2 trainings that may share a GPU need 61000 MB" in flat(refused.stderr)
     assert "hydra.sweeper.gpu_memory_gb" in flat(refused.stderr) and "nothing was started" in flat(refused.stderr)
     assert {path: path.stat().st_mtime_ns for path in sweep_dir.glob("**/*.json")} == before, "nothing written"
+
+    # a re-run with a finished result gone: it connects before it launches what is left (it asked the race first)
+    (sweep_dir / "test_resnet/optimizer/SGD/result.json").unlink()
+    rerun = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in rerun.stderr, rerun.stderr[-3000:]
+    assert json.loads((sweep_dir / "test_resnet/optimizer/SGD/result.json").read_text())["status"] == "completed"
 
 
 def test_a_killed_worker_resumes_and_a_killed_driver_trains_nothing_twice(tmp_path):

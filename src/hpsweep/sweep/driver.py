@@ -386,25 +386,27 @@ class Driver:
         directory (``hpsweep.sweep.on_ray``)."""
         from hpsweep.sweep.on_ray import RayTask, ask_resources, connect  # Ray: only where a sweep runs on it
 
+        if isinstance(self.launcher.task_function, RayTask):
+            return  # done once
         connect(self.launcher)
         ask_resources(self.launcher, self.settings.jobs_per_gpu)
-        if not isinstance(self.launcher.task_function, RayTask):
-            self.launcher.task_function = RayTask(self.launcher.task_function)
+        self.launcher.task_function = RayTask(self.launcher.task_function)
 
     def launching(self) -> Launching:
-        """The launch loop of this driver's trainings (``hpsweep.sweep.launching``); on Ray, once the sweep dir is
-        known to be seen by every node."""
-        if self.launcher_kind == LauncherKind.RAY and self.watch is None:
-            from hpsweep.sweep.on_ray import ClusterWatch, check_shared
-
-            check_shared(Path(self.config.hydra.sweep.dir))
-            self.watch = ClusterWatch(self.launcher)
+        """The launch loop of this driver's trainings (``hpsweep.sweep.launching``)."""
         metric, direction = self.decision_metric()
         return Launching(self.launcher, self.launcher_kind, self.settings, self.claims, metric, direction,
                          watch=self.watch)
 
     def launch(self, outcomes: list[Outcome], sweep_dir: Path) -> list[list[JobReturn]]:
-        """Launch the pending trainings, showing the sweep's progress while they run."""
+        """Launch the pending trainings, showing the sweep's progress while they run; on Ray, once connected and
+        every node is seen to read the sweep dir, with the cluster watched."""
+        if self.launcher_kind == LauncherKind.RAY and self.watch is None:
+            from hpsweep.sweep.on_ray import ClusterWatch, check_shared
+
+            self.start_ray()  # connected already where the sweep planned; not where a re-run found all but this done
+            check_shared(sweep_dir)
+            self.watch = ClusterWatch(self.launcher)
         launching = self.launching()
         metric, _ = self.decision_metric()
         with Progress(outcomes, metric, self.settings.progress_every, self.settings.verbose) as progress:
