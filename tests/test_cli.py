@@ -112,7 +112,11 @@ def test_status_tells_each_job_where_it_stands(tmp_path, capsys):
     assert "3 trainings: 1 completed, 1 queued, 1 interrupted" in out, "SGD started, and nobody holds it now"
     assert f"m\toptimizer\tAdamW\t1 completed\t{tmp_path / 'm/optimizer/AdamW/run_experiments.log'}\n" in out, \
         "piped: one line per row, tab-separated, every path whole"
-    claims.take(tmp_path / "m/optimizer/Lion", "a-driver")  # a live claim: a driver launched it
+    claims.take(tmp_path / "m/optimizer/Lion", "a-driver")  # a live claim: a driver launched it, no job took it yet
+    assert main(["status", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"m\toptimizer\tLion\t1 queued\tlaunched by {socket.gethostname()}, pid {os.getpid()}, since " in out
+    claims.take(tmp_path / "m/optimizer/Lion", "a-driver", adopt=True)  # its job started and adopted the claim
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"m\toptimizer\tLion\t1 running\t{socket.gethostname()}, pid {os.getpid()}, since " in out
