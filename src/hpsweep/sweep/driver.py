@@ -55,7 +55,7 @@ from hpsweep.sweep.plan import (
 )
 from hpsweep.sweep.preflight import job_problems
 from hpsweep.sweep.progress import Progress, fit_log_lines
-from hpsweep.sweep.reruns import changed_data, driver_provenance, stale_code
+from hpsweep.sweep.reruns import changed_data, driver_provenance, say_new_data, stale_code
 from hpsweep.sweep.search import find_searches
 from hpsweep.sweep.searching import run_searches
 from hpsweep.sweep.settings import SweepSettings
@@ -160,7 +160,9 @@ class Driver:
         if self.settings.resume and self.all_done_before(sweep_dir, header):
             return []
         if self.launcher_kind == LauncherKind.RAY:  # a wrong address said before anything is composed
-            self.start_ray()
+            from hpsweep.sweep.on_ray import start  # Ray: only where a sweep runs on it
+
+            start(self.launcher, self.settings.jobs_per_gpu)
         trainings = plan_jobs(overrides, request)
         composed = self.preflight(trainings)  # greedy: every stage's options, checked against the first base
         spaces = self.find_searches(trainings, [job.task for job in composed])
@@ -326,8 +328,8 @@ class Driver:
         trainings, fps = merge_identical(trainings, fps)
         sweep_dir.mkdir(parents=True, exist_ok=True)  # only once every job passed the pre-flight
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        directories = assign_directories(sweep_dir, [(fp, subdirs[fp]) for fp in fps],
-                                         recorded_fingerprints(read_manifest(sweep_dir)))
+        manifest = read_manifest(sweep_dir)
+        directories = assign_directories(sweep_dir, [(fp, subdirs[fp]) for fp in fps], recorded_fingerprints(manifest))
         outcomes = [Outcome.of(training, directory, fp)
                     for training, directory, fp in zip(trainings, directories, fps, strict=True)]
         for outcome in outcomes:
@@ -336,7 +338,7 @@ class Driver:
             if self.settings.resume and outcome.done_before(pruning=self.settings.pruning_on):
                 outcome.status = RowStatus.SKIPPED
         stale_code(outcomes, self.provenance, self.settings.rerun)
-        self.say_new_data(outcomes, read_manifest(sweep_dir))
+        say_new_data(outcomes, manifest, self.made_of)
         if self.settings.share_trajectories and self.hpsweep_app:
             trajectories.share(outcomes, composed_of)
         check_fit(outcomes, {fp: job.task for fp, job in composed_of.items()}, self.settings.jobs_per_gpu,
@@ -358,17 +360,6 @@ class Driver:
             self.page = Keeper(sweep_dir)
         return None
 
-    def say_new_data(self, outcomes: list[Outcome], manifest: dict | None) -> None:
-        """Say how many trainings are new only because the files they read changed (their config was trained
-        before, on other data): they train again, and their earlier results count nowhere."""
-        before = {entry.get("config_fingerprint"): entry.get("data_digest") for entry in (manifest or {}).get(
-            "trainings", []) if entry.get("config_fingerprint")}
-        new = [outcome for outcome in outcomes if self.made_of[outcome.fingerprint][0] in before
-               and before[self.made_of[outcome.fingerprint][0]] != self.made_of[outcome.fingerprint][1]]
-        if new:
-            log.warning("%d training(s) are new: the data they read changed since they were trained; they train "
-                        "again, and their earlier results stay on disk, out of every table", len(new))
-
     def entry(self, outcome: Outcome, sweep_dir: Path) -> dict:
         entry = training_entry(outcome.training, outcome.directory, sweep_dir, outcome.fingerprint)
         entry["config_fingerprint"], entry["data_digest"] = self.made_of[outcome.fingerprint]
@@ -381,17 +372,6 @@ class Driver:
 
     # --- launching ------------------------------------------------------------------------------------
 
-    def start_ray(self) -> None:
-        """Connect to the Ray cluster and say what each training asks of it; each training's console to its own
-        directory (``hpsweep.sweep.on_ray``)."""
-        from hpsweep.sweep.on_ray import RayTask, ask_resources, connect  # Ray: only where a sweep runs on it
-
-        if isinstance(self.launcher.task_function, RayTask):
-            return  # done once
-        connect(self.launcher)
-        ask_resources(self.launcher, self.settings.jobs_per_gpu)
-        self.launcher.task_function = RayTask(self.launcher.task_function)
-
     def launching(self) -> Launching:
         """The launch loop of this driver's trainings (``hpsweep.sweep.launching``)."""
         metric, direction = self.decision_metric()
@@ -402,11 +382,10 @@ class Driver:
         """Launch the pending trainings, showing the sweep's progress while they run; on Ray, once connected and
         every node is seen to read the sweep dir, with the cluster watched."""
         if self.launcher_kind == LauncherKind.RAY and self.watch is None:
-            from hpsweep.sweep.on_ray import ClusterWatch, check_shared
+            from hpsweep.sweep.on_ray import start, watched  # Ray: only where a sweep runs on it
 
-            self.start_ray()  # connected already where the sweep planned; not where a re-run found all but this done
-            check_shared(sweep_dir)
-            self.watch = ClusterWatch(self.launcher)
+            start(self.launcher, self.settings.jobs_per_gpu)  # done already, unless a re-run found all but this done
+            self.watch = watched(self.launcher, sweep_dir)
         launching = self.launching()
         metric, _ = self.decision_metric()
         with Progress(outcomes, metric, self.settings.progress_every, self.settings.verbose) as progress:

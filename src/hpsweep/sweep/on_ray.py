@@ -20,7 +20,6 @@ ran and what Ray gave it. The sweep dir must be on a filesystem every node sees:
 While trainings run, ``ClusterWatch`` ends the sweep with a clear error where the cluster itself is gone.
 """
 
-import json
 import logging
 import math
 import os
@@ -38,6 +37,7 @@ from omegaconf import OmegaConf
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from hpsweep.core.errors import ConfigError, SweepFailedError
+from hpsweep.core.records import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,15 @@ RETRIES = {"max_retries": 1, "max_calls": 1}
 RAY_LOG, RAY_RECORD = "ray.log", "ray.json"
 START_HINT = "start one with `ray start --head` (or scripts/ray_cluster.sh start), or name one with " \
              "hydra.launcher.ray.init.address=HOST:PORT"
+
+
+def unreachable(address: tuple[str, int], timeout_s: float) -> OSError | None:
+    """Why nothing answers at ``address`` (host, port) within ``timeout_s``; None where something does."""
+    try:
+        socket.create_connection(address, timeout=timeout_s).close()
+    except OSError as error:
+        return error
+    return None
 
 
 def address_of(launcher) -> str:
@@ -68,12 +77,10 @@ def connect(launcher) -> None:
         return
     address = str(init.get("address") or "")
     host, _, port = address.rpartition(":")
-    if host and port.isdigit() and "://" not in address:  # Ray itself would retry a silent address for minutes
-        try:
-            socket.create_connection((host, int(port)), timeout=10).close()
-        except OSError as error:
-            raise ConfigError([f"hydra.launcher.ray.init.address={address}: no Ray cluster answers there ({error}); "
-                               f"{START_HINT}"]) from error
+    # Ray itself would retry a silent address for minutes
+    if host and port.isdigit() and "://" not in address and (error := unreachable((host, int(port)), 10)):
+        raise ConfigError([f"hydra.launcher.ray.init.address={address}: no Ray cluster answers there ({error}); "
+                           f"{START_HINT}"]) from error
     options = OmegaConf.to_container(init, resolve=True)
     options.setdefault("logging_level", logging.WARNING)  # Ray's own start-up lines: the progress holds the screen
     try:
@@ -104,6 +111,23 @@ def ask_resources(launcher, jobs_per_gpu: int) -> dict:
              ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
                        for key, value in asked.items()), cpus, gpus)
     return asked
+
+
+def start(launcher, jobs_per_gpu: int) -> None:
+    """Connect to the cluster (``connect``), fill in what each training asks of it (``ask_resources``) and send
+    each training's console to its own directory (``RayTask``); once, however often asked."""
+    if isinstance(launcher.task_function, RayTask):
+        return
+    connect(launcher)
+    ask_resources(launcher, jobs_per_gpu)
+    launcher.task_function = RayTask(launcher.task_function)
+
+
+def watched(launcher, sweep_dir: Path) -> "ClusterWatch":
+    """Once every node is seen to read the sweep dir (``check_shared``): the watch of the cluster while the
+    trainings run."""
+    check_shared(sweep_dir)
+    return ClusterWatch(launcher)
 
 
 def _sees(path: str, content: str) -> tuple[str, bool]:
@@ -157,11 +181,7 @@ class ClusterWatch:
         self.thread.start()
 
     def answers(self) -> bool:
-        try:
-            socket.create_connection(self.gcs, timeout=self.POLL_S).close()
-            return True
-        except OSError:
-            return False
+        return unreachable(self.gcs, self.POLL_S) is None
 
     def watch(self) -> None:
         while not self.stopped.wait(self.POLL_S):
@@ -198,7 +218,7 @@ class RayTask:
         record = {"node_ip": ray.util.get_node_ip_address(), "node_id": context.get_node_id(),
                   "task_id": context.get_task_id(), "pid": os.getpid(), "host": socket.gethostname(),
                   "resources": context.get_assigned_resources()}
-        (directory / RAY_RECORD).write_text(json.dumps(record, indent=2))
+        write_json_atomic(directory / RAY_RECORD, record)
         sys.stdout.flush()
         sys.stderr.flush()
         with open(directory / RAY_LOG, "ab") as out:  # not put back: what the worker says after (its exit's lines)

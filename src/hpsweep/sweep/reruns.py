@@ -53,3 +53,16 @@ def stale_code(outcomes: list[Outcome], provenance: dict, rerun: str, say: bool 
         for outcome in stale:
             outcome.status, outcome.fresh = RowStatus.PENDING, True
     return stale
+
+
+def say_new_data(outcomes: list[Outcome], manifest: dict | None, made_of: dict[str, tuple[str, str | None]]) -> None:
+    """Say how many trainings are new only because the files they read changed (their config was trained before,
+    on other data): they train again, and their earlier results count nowhere. ``made_of``: each fingerprint's
+    parts, the config's alone and the data's."""
+    before = {entry.get("config_fingerprint"): entry.get("data_digest") for entry in (manifest or {}).get(
+        "trainings", []) if entry.get("config_fingerprint")}
+    new = [outcome for outcome in outcomes if made_of[outcome.fingerprint][0] in before
+           and before[made_of[outcome.fingerprint][0]] != made_of[outcome.fingerprint][1]]
+    if new:
+        log.warning("%d training(s) are new: the data they read changed since they were trained; they train "
+                    "again, and their earlier results stay on disk, out of every table", len(new))
