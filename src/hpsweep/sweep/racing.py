@@ -135,8 +135,7 @@ class Race:
                 continue
             places = self._comparisons_of(outcome) if self.enabled else []
             if places and all(option in comparison.eliminated for comparison, option in places):
-                why = decisive([comparison.eliminated[option] for comparison, option in places])
-                outcome.status = untrained_status(why)
+                outcome.status = untrained_in(places)
                 continue
             number = self.round.get(outcome.training.replicate, 0)
             live = [comparison for comparison, option in places if option not in comparison.eliminated]
@@ -144,8 +143,7 @@ class Race:
                 live = [comparison for comparison in live if comparison.undecided()]
                 if not live:
                     self._stop_base(places)
-                    outcome.status = untrained_status(decisive([comparison.eliminated[option]
-                                                                for comparison, option in places]))
+                    outcome.status = untrained_in(places)
                     continue
                 if number > LEAD and not any(comparison.rounds_complete() >= number - LEAD for comparison in live):
                     continue
@@ -236,6 +234,11 @@ class Race:
         """Whether nothing is left to train: every training done or eliminated."""
         self.ready()
         return all(outcome.status in (*DONE, *UNTRAINED) for outcome in self.outcomes)
+
+
+def untrained_in(places: list[tuple[Comparison, str]]) -> str:
+    """The status of a training whose every row (``places``) racing stopped: why the decisive stop says."""
+    return untrained_status(decisive([comparison.eliminated[option] for comparison, option in places]))
 
 
 def training_bounds(trainings, race_from: int) -> tuple[int, int]:
